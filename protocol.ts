@@ -1,0 +1,278 @@
+/**
+ * The chat protocol: every message type, and the validation of what clients
+ * send. Pure code: no sockets, no I/O, so it is tested with plain asserts.
+ *
+ * Frames are JSON text. A client sends one {@linkcode ClientMessage} per
+ * frame; the server answers with {@linkcode ServerMessage}s.
+ *
+ * @module
+ */
+
+/** Longest `say` text, in characters. */
+export const MAX_TEXT_LENGTH = 2000;
+/** Longest nickname or room name, in characters. */
+export const MAX_NAME_LENGTH = 32;
+/** Longest client-chosen message id (`cid`). */
+export const MAX_CID_LENGTH = 64;
+
+/** A member of a room, as other members see them. */
+export interface Member {
+  /** Server-assigned user id. */
+  id: string;
+  /** Display name, unique within the room. */
+  name: string;
+}
+
+/** Ask to enter a room under a nickname. */
+export interface JoinMessage {
+  type: "join";
+  room: string;
+  name: string;
+  /** Id of the last message the client holds in this room, to resume. */
+  since?: number;
+}
+
+/** Post a text to the room joined. */
+export interface SayMessage {
+  type: "say";
+  text: string;
+  /** Client-chosen id, echoed back in the `ack`; retries reuse it. */
+  cid: string;
+}
+
+/** Tell the room that you are typing. */
+export interface TypingMessage {
+  type: "typing";
+}
+
+/** Everything a client may send. */
+export type ClientMessage = JoinMessage | SayMessage | TypingMessage;
+
+/** A chat message, as stored and broadcast. */
+export interface ChatMessage {
+  type: "message";
+  /** Position in the room's sequence: 1, 2, 3, … with no gaps. */
+  id: number;
+  room: string;
+  /** Sender's user id, always set by the server. */
+  userId: string;
+  /** Sender's display name. */
+  name: string;
+  text: string;
+  /** Server time, in milliseconds since the epoch. */
+  ts: number;
+  /** The sender's `cid`, so a sender can match its pending copy. */
+  cid: string;
+}
+
+/** The answer to `join`. */
+export interface WelcomeMessage {
+  type: "welcome";
+  /** Your user id. */
+  id: string;
+  room: string;
+  name: string;
+  members: Member[];
+  /** Messages you missed (after `since`), or the newest 50. */
+  history: ChatMessage[];
+  /**
+   * Present when the join carried `since`: `true` when `history` holds every
+   * message after it, `false` when some were older than the retention.
+   */
+  recovered?: boolean;
+}
+
+/** The server stored your `say`: it is now delivered to the whole room. */
+export interface AckMessage {
+  type: "ack";
+  cid: string;
+  /** The stored message's id. */
+  id: number;
+}
+
+/** Someone joined or left the room. */
+export interface PresenceMessage {
+  type: "presence";
+  event: "join" | "leave";
+  member: Member;
+  members: Member[];
+}
+
+/** Someone else in the room is typing. */
+export interface TypingNotice {
+  type: "typing";
+  member: Member;
+}
+
+/** Stable error codes, one per kind of refusal. */
+export type ErrorCode =
+  | "invalid_json"
+  | "binary_unsupported"
+  | "invalid_message"
+  | "unknown_type"
+  | "not_joined"
+  | "already_joined"
+  | "name_taken"
+  | "rate_limited"
+  | "internal";
+
+/** A refused request. The connection stays usable unless it is closed. */
+export interface ErrorMessage {
+  type: "error";
+  code: ErrorCode;
+  message: string;
+  /** The `cid` of the refused `say`, when there was one. */
+  cid?: string;
+}
+
+/** Everything the server sends. */
+export type ServerMessage =
+  | WelcomeMessage
+  | ChatMessage
+  | AckMessage
+  | PresenceMessage
+  | TypingNotice
+  | ErrorMessage;
+
+/** The result of {@linkcode parseClientMessage}. */
+export type ParseResult =
+  | { ok: true; message: ClientMessage }
+  | { ok: false; error: ErrorMessage };
+
+// Control characters, and the bidi controls that can disguise a name.
+const FORBIDDEN_CHARS = /[\p{Cc}\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
+const CID_PATTERN = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Validates a nickname or room name and returns it trimmed, or `null`.
+ * Names are 1–32 characters with no control characters.
+ *
+ * @example Usage
+ * ```ts
+ * import { normalizeName } from "./protocol.ts";
+ * normalizeName("  ada "); // "ada"
+ * normalizeName("\u0007"); // null
+ * ```
+ */
+export function normalizeName(value: unknown): string | null {
+  if (typeof value !== "string") return null;
+  const name = value.trim();
+  const length = [...name].length;
+  if (length < 1 || length > MAX_NAME_LENGTH) return null;
+  if (FORBIDDEN_CHARS.test(name)) return null;
+  return name;
+}
+
+/**
+ * Validates one decoded client frame. Takes anything `JSON.parse` may return
+ * and never throws.
+ *
+ * @example Usage
+ * ```ts
+ * import { parseClientMessage } from "./protocol.ts";
+ * const result = parseClientMessage({ type: "say", text: "hi", cid: "c1" });
+ * if (result.ok) console.log(result.message.type); // "say"
+ * ```
+ */
+export function parseClientMessage(value: unknown): ParseResult {
+  if (!isRecord(value) || typeof value.type !== "string") {
+    return fail("invalid_message", "Cannot read message: expected an object with a string 'type'");
+  }
+  switch (value.type) {
+    case "join":
+      return parseJoin(value);
+    case "say":
+      return parseSay(value);
+    case "typing":
+      return { ok: true, message: { type: "typing" } };
+    default:
+      return fail(
+        "unknown_type",
+        `Cannot handle message: unknown type '${value.type.slice(0, 32)}'`,
+      );
+  }
+}
+
+/**
+ * Parses and validates one text frame. Invalid JSON is an `invalid_json`
+ * error, never an exception.
+ *
+ * @example Usage
+ * ```ts
+ * import { decodeClientMessage } from "./protocol.ts";
+ * decodeClientMessage("{oops").ok; // false
+ * ```
+ */
+export function decodeClientMessage(text: string): ParseResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return fail("invalid_json", "Cannot parse message: it is not valid JSON");
+  }
+  return parseClientMessage(value);
+}
+
+/** Builds an {@linkcode ErrorMessage}. */
+export function errorMessage(code: ErrorCode, message: string, cid?: string): ErrorMessage {
+  return cid === undefined
+    ? { type: "error", code, message }
+    : { type: "error", code, message, cid };
+}
+
+function parseJoin(value: Record<string, unknown>): ParseResult {
+  const room = normalizeName(value.room);
+  if (room === null) {
+    return fail(
+      "invalid_message",
+      `Cannot join room: room must be 1-${MAX_NAME_LENGTH} characters without control characters`,
+    );
+  }
+  const name = normalizeName(value.name);
+  if (name === null) {
+    return fail(
+      "invalid_message",
+      `Cannot join room: name must be 1-${MAX_NAME_LENGTH} characters without control characters`,
+    );
+  }
+  if (value.since === undefined) return { ok: true, message: { type: "join", room, name } };
+  if (!Number.isSafeInteger(value.since) || (value.since as number) < 0) {
+    return fail("invalid_message", "Cannot join room: 'since' must be a non-negative integer");
+  }
+  return { ok: true, message: { type: "join", room, name, since: value.since as number } };
+}
+
+function parseSay(value: Record<string, unknown>): ParseResult {
+  const { text, cid } = value;
+  if (
+    typeof cid !== "string" || cid.length === 0 || cid.length > MAX_CID_LENGTH ||
+    !CID_PATTERN.test(cid)
+  ) {
+    return fail(
+      "invalid_message",
+      `Cannot send message: 'cid' must be 1-${MAX_CID_LENGTH} letters, digits, '_' or '-'`,
+    );
+  }
+  if (typeof text !== "string" || text.trim().length === 0) {
+    return fail("invalid_message", "Cannot send message: 'text' must be a non-empty string", cid);
+  }
+  if (text.length > MAX_TEXT_LENGTH) {
+    return fail(
+      "invalid_message",
+      `Cannot send message: text is longer than ${MAX_TEXT_LENGTH} characters`,
+      cid,
+    );
+  }
+  if (!text.isWellFormed()) {
+    return fail("invalid_message", "Cannot send message: text contains a lone surrogate", cid);
+  }
+  return { ok: true, message: { type: "say", text, cid } };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function fail(code: ErrorCode, message: string, cid?: string): ParseResult {
+  return { ok: false, error: errorMessage(code, message, cid) };
+}

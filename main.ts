@@ -1,0 +1,448 @@
+/**
+ * A real-time chat server. One HTTP handler: `/ws` upgrades to a WebSocket,
+ * `/healthz` reports health, and every other path serves the page in
+ * `static/`. Each room is a Set of sockets; a message is stored in the room's
+ * history (Deno KV), acknowledged to its sender, then sent to every socket in
+ * the room, in the order the server accepted it.
+ *
+ * Run it with `deno task start`; import {@linkcode createChat} to embed it.
+ *
+ * @module
+ */
+
+import { KvHistory } from "./history.ts";
+import {
+  type ChatMessage,
+  decodeClientMessage,
+  type ErrorCode,
+  errorMessage,
+  type JoinMessage,
+  type Member,
+  type SayMessage,
+  type ServerMessage,
+} from "./protocol.ts";
+import { TokenBucket } from "./rate_limit.ts";
+import { SECURITY_HEADERS, serveStatic } from "./static_files.ts";
+
+/** Messages a `welcome` carries when the client does not resume. */
+export const WELCOME_HISTORY = 50;
+/** Rate-limited frames tolerated after the warning, before closing with 1008. */
+const RATE_LIMIT_STRIKES = 10;
+/** Minimum time between two forwarded `typing` notices of one connection. */
+const TYPING_INTERVAL_MS = 1000;
+/** How long shutdown waits for sockets to close. */
+const SHUTDOWN_GRACE_MS = 1500;
+
+/** Settings read once from the environment by {@linkcode loadConfig}. */
+export interface Config {
+  hostname: string;
+  port: number;
+  kvPath: string;
+  historyLimit: number;
+  allowedOrigins: string[];
+  rateBurst: number;
+  ratePerSecond: number;
+  maxFrameBytes: number;
+  idleTimeoutSeconds: number;
+}
+
+/** Reads the configuration from environment variables, with defaults. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  return {
+    hostname: env.LISTEN_HOST ?? "0.0.0.0",
+    port: integer(env.PORT, 8000),
+    kvPath: env.KV_PATH ?? "./chat.kv",
+    historyLimit: integer(env.HISTORY_LIMIT, 1000),
+    allowedOrigins: (env.ALLOWED_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean),
+    rateBurst: integer(env.RATE_BURST, 20),
+    ratePerSecond: integer(env.RATE_PER_SECOND, 5),
+    maxFrameBytes: integer(env.MAX_FRAME_BYTES, 64 * 1024),
+    idleTimeoutSeconds: integer(env.IDLE_TIMEOUT, 30),
+  };
+}
+
+/** Options for {@linkcode createChat}. */
+export interface ChatOptions {
+  /** Where room history lives. */
+  history: KvHistory;
+  /**
+   * Origins allowed besides the server's own; requests without `Origin` are
+   * always allowed.
+   * @default {[]}
+   */
+  allowedOrigins?: string[];
+  /**
+   * Frames a connection may send at once.
+   * @default {20}
+   */
+  rateBurst?: number;
+  /**
+   * Sustained frames per second per connection.
+   * @default {5}
+   */
+  ratePerSecond?: number;
+  /**
+   * Largest frame accepted; larger ones close the socket with 1009.
+   * @default {65536}
+   */
+  maxFrameBytes?: number;
+  /**
+   * Seconds without a pong before a peer is dropped.
+   * @default {30}
+   */
+  idleTimeoutSeconds?: number;
+  /**
+   * Where connection events are logged, one line each. Never message bodies.
+   * @default {console.log}
+   */
+  log?: (line: string) => void;
+}
+
+/** A running chat: its HTTP handler and its lifecycle. */
+export interface Chat {
+  /** The HTTP handler, for `Deno.serve`. */
+  fetch(req: Request): Promise<Response>;
+  /** Refuses new sockets and closes open ones with 1001; resolves once closed. */
+  shutdown(): Promise<void>;
+  /** Open sockets. */
+  readonly connections: number;
+}
+
+/** One connected socket and what it has joined. */
+interface Client {
+  socket: WebSocket;
+  id: string;
+  bucket: TokenBucket;
+  strikes: number;
+  lastTyping: number;
+  /** Set once the server decided to close this socket: later frames are ignored. */
+  closing: boolean;
+  room?: Room;
+  name?: string;
+}
+
+/** A room: its sockets, and a queue that keeps its events in order. */
+interface Room {
+  name: string;
+  clients: Set<Client>;
+  tail: Promise<void>;
+  /** Tasks queued and not finished; the room is kept until they are. */
+  pending: number;
+}
+
+/**
+ * Creates the chat handler.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { createChat } from "./main.ts";
+ * import { KvHistory } from "./history.ts";
+ * const chat = createChat({ history: new KvHistory(await Deno.openKv(":memory:")) });
+ * Deno.serve(chat.fetch);
+ * ```
+ */
+export function createChat(options: ChatOptions): Chat {
+  const {
+    history,
+    allowedOrigins = [],
+    rateBurst = 20,
+    ratePerSecond = 5,
+    maxFrameBytes = 64 * 1024,
+    idleTimeoutSeconds = 30,
+    log = console.log,
+  } = options;
+  const staticRoot = new URL("./static/", import.meta.url);
+  const startedAt = Date.now();
+  const sockets = new Set<Client>();
+  const rooms = new Map<string, Room>();
+  let closing = false;
+
+  function send(client: Client, message: ServerMessage): void {
+    if (client.socket.readyState === WebSocket.OPEN) client.socket.send(JSON.stringify(message));
+  }
+
+  function broadcast(room: Room, message: ServerMessage, except?: Client): void {
+    const frame = JSON.stringify(message);
+    for (const client of room.clients) {
+      if (client !== except && client.socket.readyState === WebSocket.OPEN) {
+        client.socket.send(frame);
+      }
+    }
+  }
+
+  function refuse(client: Client, code: ErrorCode, message: string, cid?: string): void {
+    send(client, errorMessage(code, message, cid));
+  }
+
+  function membersOf(room: Room): Member[] {
+    return [...room.clients].map((c) => ({ id: c.id, name: c.name! }));
+  }
+
+  /** Runs `task` after every earlier task of the room, so events keep their order. */
+  function enqueue(room: Room, client: Client, task: () => Promise<void>, cid?: string): void {
+    room.pending++;
+    room.tail = room.tail.then(task).catch((error) => {
+      log(`error room=${JSON.stringify(room.name)} id=${client.id} ${error}`);
+      refuse(client, "internal", "Cannot complete request: internal error", cid);
+    }).finally(() => {
+      room.pending--;
+      dropIfEmpty(room);
+    });
+  }
+
+  function join(client: Client, { room: roomName, name, since }: JoinMessage): void {
+    if (client.room) {
+      return refuse(client, "already_joined", "Cannot join room: already in a room");
+    }
+    let room = rooms.get(roomName);
+    if (!room) {
+      room = { name: roomName, clients: new Set(), tail: Promise.resolve(), pending: 0 };
+      rooms.set(roomName, room);
+    }
+    const target = room;
+    enqueue(target, client, async () => {
+      const folded = name.toLowerCase();
+      if ([...target.clients].some((c) => c.name!.toLowerCase() === folded)) {
+        return refuse(client, "name_taken", "Cannot join room: name is taken");
+      }
+      let replay: { messages: ChatMessage[]; complete?: boolean };
+      if (since === undefined) {
+        replay = { messages: await history.recent(roomName, WELCOME_HISTORY) };
+      } else {
+        replay = await history.after(roomName, since);
+        if (!replay.complete) {
+          replay.messages = await history.recent(roomName, WELCOME_HISTORY);
+        }
+      }
+      if (client.socket.readyState !== WebSocket.OPEN) return;
+      client.room = target;
+      client.name = name;
+      target.clients.add(client);
+      const members = membersOf(target);
+      send(client, {
+        type: "welcome",
+        id: client.id,
+        room: roomName,
+        name,
+        members,
+        history: replay.messages,
+        ...(replay.complete === undefined ? {} : { recovered: replay.complete }),
+      });
+      broadcast(target, {
+        type: "presence",
+        event: "join",
+        member: { id: client.id, name },
+        members,
+      }, client);
+      log(`join id=${client.id} room=${JSON.stringify(roomName)} members=${members.length}`);
+    });
+  }
+
+  function say(client: Client, { text, cid }: SayMessage): void {
+    const room = client.room;
+    if (!room) return refuse(client, "not_joined", "Cannot send message: join a room first", cid);
+    const draft = { room: room.name, userId: client.id, name: client.name!, text, cid };
+    enqueue(room, client, async () => {
+      const { message, duplicate } = await history.append(room.name, draft);
+      send(client, { type: "ack", cid, id: message.id });
+      if (!duplicate) broadcast(room, message);
+    }, cid);
+  }
+
+  function typing(client: Client): void {
+    if (!client.room) return refuse(client, "not_joined", "Cannot send typing: join a room first");
+    const now = performance.now();
+    if (now - client.lastTyping < TYPING_INTERVAL_MS) return;
+    client.lastTyping = now;
+    broadcast(
+      client.room,
+      { type: "typing", member: { id: client.id, name: client.name! } },
+      client,
+    );
+  }
+
+  function leave(client: Client): void {
+    const room = client.room;
+    if (!room || !room.clients.delete(client)) return;
+    const member = { id: client.id, name: client.name! };
+    broadcast(room, { type: "presence", event: "leave", member, members: membersOf(room) });
+    dropIfEmpty(room);
+  }
+
+  function dropIfEmpty(room: Room): void {
+    if (room.clients.size === 0 && room.pending === 0 && rooms.get(room.name) === room) {
+      rooms.delete(room.name);
+    }
+  }
+
+  function receive(client: Client, data: unknown): void {
+    if (client.closing) return;
+    if (typeof data !== "string") {
+      const size = data instanceof ArrayBuffer
+        ? data.byteLength
+        : data instanceof Blob
+        ? data.size
+        : 0;
+      if (size > maxFrameBytes) return violate(client, 1009, "frame too large");
+      return refuse(
+        client,
+        "binary_unsupported",
+        "Cannot read message: binary frames are not supported",
+      );
+    }
+    if (byteLengthOver(data, maxFrameBytes)) return violate(client, 1009, "frame too large");
+    const parsed = decodeClientMessage(data);
+    if (!client.bucket.take()) {
+      client.strikes++;
+      if (client.strikes > RATE_LIMIT_STRIKES) return violate(client, 1008, "rate limit exceeded");
+      const cid = parsed.ok && parsed.message.type === "say" ? parsed.message.cid : undefined;
+      return refuse(
+        client,
+        "rate_limited",
+        "Cannot send message: rate limit exceeded, slow down",
+        cid,
+      );
+    }
+    client.strikes = 0;
+    if (!parsed.ok) return send(client, parsed.error);
+    const message = parsed.message;
+    switch (message.type) {
+      case "join":
+        return join(client, message);
+      case "say":
+        return say(client, message);
+      case "typing":
+        return typing(client);
+    }
+  }
+
+  function violate(client: Client, code: number, reason: string): void {
+    log(`violation id=${client.id} code=${code} reason=${JSON.stringify(reason)}`);
+    client.closing = true;
+    client.socket.close(code, reason);
+  }
+
+  function upgrade(req: Request): Response {
+    if (closing) return plain(503, "Server is shutting down");
+    if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return plain(400, "Expected a WebSocket upgrade request");
+    }
+    if (!originAllowed(req, allowedOrigins)) return plain(403, "Origin not allowed");
+    const { socket, response } = Deno.upgradeWebSocket(req, { idleTimeout: idleTimeoutSeconds });
+    const client: Client = {
+      socket,
+      id: crypto.randomUUID().slice(0, 8),
+      bucket: new TokenBucket({ burst: rateBurst, perSecond: ratePerSecond }),
+      strikes: 0,
+      lastTyping: -Infinity,
+      closing: false,
+    };
+    socket.onopen = () => {
+      sockets.add(client);
+      log(`open id=${client.id} connections=${sockets.size}`);
+    };
+    socket.onmessage = (event) => receive(client, event.data);
+    socket.onclose = (event) => {
+      sockets.delete(client);
+      leave(client);
+      log(`close id=${client.id} code=${event.code} connections=${sockets.size}`);
+    };
+    socket.onerror = () => {}; // A close event always follows.
+    return response;
+  }
+
+  function health(): Response {
+    const body = {
+      ok: true,
+      status: "ok",
+      connections: sockets.size,
+      rooms: rooms.size,
+      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+    };
+    return Response.json(body, { headers: { "cache-control": "no-store" } });
+  }
+
+  return {
+    fetch(req: Request): Promise<Response> {
+      const { pathname } = new URL(req.url);
+      if (pathname === "/ws") return Promise.resolve(upgrade(req));
+      if (pathname === "/healthz") return Promise.resolve(health());
+      return serveStatic(req, staticRoot);
+    },
+    async shutdown(): Promise<void> {
+      closing = true;
+      const closed = [...sockets].map(({ socket }) =>
+        new Promise<void>((resolve) => {
+          if (socket.readyState === WebSocket.CLOSED) return resolve();
+          socket.addEventListener("close", () => resolve(), { once: true });
+          socket.close(1001, "server is shutting down");
+        })
+      );
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const grace = new Promise<void>((resolve) => timer = setTimeout(resolve, SHUTDOWN_GRACE_MS));
+      await Promise.race([Promise.all(closed), grace]);
+      clearTimeout(timer);
+      await Promise.all([...rooms.values()].map((room) => room.tail));
+    },
+    get connections() {
+      return sockets.size;
+    },
+  };
+}
+
+/** Same-origin requests, listed origins, and requests without `Origin` pass. */
+function originAllowed(req: Request, allowed: string[]): boolean {
+  const origin = req.headers.get("origin");
+  if (origin === null || allowed.includes(origin)) return true;
+  try {
+    return new URL(origin).host === (req.headers.get("host") ?? new URL(req.url).host);
+  } catch {
+    return false;
+  }
+}
+
+function byteLengthOver(text: string, limit: number): boolean {
+  if (text.length > limit) return true;
+  if (text.length * 3 <= limit) return false;
+  return new TextEncoder().encode(text).byteLength > limit;
+}
+
+function plain(status: number, body: string): Response {
+  return new Response(body, {
+    status,
+    headers: { ...SECURITY_HEADERS, "content-type": "text/plain; charset=utf-8" },
+  });
+}
+
+function integer(value: string | undefined, fallback: number): number {
+  if (value === undefined || value === "") return fallback;
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed) || parsed < 0) {
+    throw new TypeError(`Cannot read configuration: '${value}' is not a non-negative integer`);
+  }
+  return parsed;
+}
+
+if (import.meta.main) {
+  const config = loadConfig(Deno.env.toObject());
+  const kv = await Deno.openKv(config.kvPath);
+  const chat = createChat({
+    ...config,
+    history: new KvHistory(kv, { limit: config.historyLimit }),
+  });
+  const server = Deno.serve({
+    hostname: config.hostname,
+    port: config.port,
+    onListen: ({ hostname, port }) => console.log(`Listening on http://${hostname}:${port}/`),
+  }, chat.fetch);
+  const stop = async (signal: string) => {
+    console.log(`${signal}: shutting down, ${chat.connections} connection(s) open`);
+    await chat.shutdown();
+    await Promise.race([server.shutdown(), new Promise((r) => setTimeout(r, 300))]);
+    kv.close();
+    Deno.exit(0);
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => stop(signal));
+  }
+}

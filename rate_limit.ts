@@ -1,0 +1,63 @@
+/**
+ * A token bucket: a burst of `burst` messages, refilled at `perSecond`.
+ *
+ * @module
+ */
+
+/** Options for {@linkcode TokenBucket}. */
+export interface TokenBucketOptions {
+  /**
+   * Messages allowed at once before the refill rate applies.
+   * @default {20}
+   */
+  burst?: number;
+  /**
+   * Messages added back per second.
+   * @default {5}
+   */
+  perSecond?: number;
+  /**
+   * Clock in milliseconds, replaceable in tests.
+   * @default {performance.now}
+   */
+  now?: () => number;
+}
+
+/**
+ * Counts what a connection may still send.
+ *
+ * @example Usage
+ * ```ts
+ * import { TokenBucket } from "./rate_limit.ts";
+ * const bucket = new TokenBucket({ burst: 2, perSecond: 1 });
+ * bucket.take(); // true
+ * bucket.take(); // true
+ * bucket.take(); // false, until a second has passed
+ * ```
+ */
+export class TokenBucket {
+  #burst: number;
+  #perMs: number;
+  #now: () => number;
+  #tokens: number;
+  #last: number;
+
+  /** Creates a full bucket. */
+  constructor(options: TokenBucketOptions = {}) {
+    this.#burst = options.burst ?? 20;
+    this.#perMs = (options.perSecond ?? 5) / 1000;
+    this.#now = options.now ?? (() => performance.now());
+    this.#tokens = this.#burst;
+    this.#last = this.#now();
+  }
+
+  /** Takes one token; `false` when the bucket is empty. */
+  take(): boolean {
+    const now = this.#now();
+    this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#last) * this.#perMs);
+    this.#last = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * The delivery promise: every acknowledged message reaches every member once,
+ * in order, across reconnects and server restarts.
+ */
+import assert from "node:assert/strict";
+import type { ChatMessage } from "../protocol.ts";
+import { startServer, TestClient, within } from "./helpers.ts";
+import { startProcess } from "./process.ts";
+
+/** Checks that every sequence is exactly 1..n; reports the first difference. */
+function assertIdenticalSequences(sequences: Map<string, number[]>, n: number): void {
+  const expected = Array.from({ length: n }, (_, i) => i + 1);
+  for (const [who, ids] of sequences) {
+    const at = expected.findIndex((id, i) => ids[i] !== id);
+    if (at === -1 && ids.length === n) continue;
+    const index = at === -1 ? n : at;
+    assert.fail(
+      `${who} differs at position ${index}: expected ${expected[index] ?? "the end"}, got ${
+        ids[index] ?? "the end"
+      } (holds ${ids.length} ids, expected ${n})`,
+    );
+  }
+}
+
+/** A tiny seeded PRNG (mulberry32), so a failing storm can be replayed. */
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+Deno.test("a duplicate cid is stored and broadcast once, and acknowledged each time", async () => {
+  await using server = await startServer();
+  const { client: ada } = await TestClient.join(server.wsUrl, "lobby", "ada");
+  await using _ada = ada;
+  const { client: bob } = await TestClient.join(server.wsUrl, "lobby", "bob");
+  await using _bob = bob;
+  ada.send({ type: "say", text: "once", cid: "dup" });
+  ada.send({ type: "say", text: "once", cid: "dup" });
+  const [first, second] = [await ada.next("ack"), await ada.next("ack")];
+  assert.equal(first.id, 1);
+  assert.equal(second.id, 1);
+
+  // A retry from a new connection (after a blip) is recognised too.
+  await ada.close();
+  const { client: again } = await TestClient.join(server.wsUrl, "lobby", "ada2", 1);
+  await using _again = again;
+  again.send({ type: "say", text: "once", cid: "dup" });
+  assert.equal((await again.next("ack")).id, 1);
+  again.send({ type: "say", text: "next", cid: "fresh" });
+  assert.equal((await bob.next("message")).id, 1);
+  const next = await bob.next("message");
+  assert.deepEqual([next.id, next.text], [2, "next"], "the duplicate was never broadcast");
+});
+
+Deno.test("a resume with since replays exactly what was missed, with recovered: true", async () => {
+  await using server = await startServer();
+  const { client: ada } = await TestClient.join(server.wsUrl, "lobby", "ada");
+  await using _ada = ada;
+  for (let i = 1; i <= 8; i++) ada.send({ type: "say", text: `m${i}`, cid: `c${i}` });
+  await ada.next("ack", (a) => a.cid === "c8");
+  const { client: bob, welcome } = await TestClient.join(server.wsUrl, "lobby", "bob", 5);
+  await using _bob = bob;
+  assert.equal(welcome.recovered, true);
+  assert.deepEqual(welcome.history.map((m) => m.id), [6, 7, 8]);
+});
+
+Deno.test("a gap older than the retention answers recovered: false with the recent history", async () => {
+  await using server = await startServer({ historyLimit: 5 });
+  const { client: ada } = await TestClient.join(server.wsUrl, "lobby", "ada");
+  await using _ada = ada;
+  for (let i = 1; i <= 12; i++) ada.send({ type: "say", text: `m${i}`, cid: `c${i}` });
+  await ada.next("ack", (a) => a.cid === "c12");
+  const { client: bob, welcome } = await TestClient.join(server.wsUrl, "lobby", "bob", 2);
+  await using _bob = bob;
+  assert.equal(welcome.recovered, false);
+  assert.deepEqual(welcome.history.map((m) => m.id), [8, 9, 10, 11, 12]);
+});
+
+Deno.test("a since beyond the room's sequence answers recovered: false", async () => {
+  await using server = await startServer();
+  const { client, welcome } = await TestClient.join(server.wsUrl, "empty", "ada", 40);
+  await using _ = client;
+  assert.equal(welcome.recovered, false);
+  assert.deepEqual(welcome.history, []);
+});
+
+Deno.test("after a SIGKILL and restart, every acknowledged message is kept and resumes are exact", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chat-restart-" });
+  const env = { KV_PATH: `${dir}/chat.kv`, RATE_BURST: "1000" };
+  let server = await startProcess(env);
+  const { client: ada } = await TestClient.join(server.wsUrl, "lobby", "ada");
+  const { client: bob } = await TestClient.join(server.wsUrl, "lobby", "bob");
+
+  // Bob sees the first five, then drops off.
+  for (let i = 1; i <= 5; i++) ada.send({ type: "say", text: `m${i}`, cid: `c${i}` });
+  for (let i = 1; i <= 5; i++) assert.equal((await bob.next("message")).id, i);
+  await bob.close();
+
+  // Ada keeps talking; the server is killed while her messages are in flight.
+  const acked = new Set<string>();
+  for (let i = 6; i <= 40; i++) ada.send({ type: "say", text: `m${i}`, cid: `c${i}` });
+  for (let i = 6; i <= 15; i++) acked.add((await ada.next("ack", (a) => a.cid === `c${i}`)).cid);
+  await server.stop("SIGKILL");
+  await ada.waitClosed();
+  for (const ack of ada.drain("ack")) acked.add(ack.cid);
+
+  server = await startProcess(env, server.port);
+  try {
+    const { client: fresh, welcome: all } = await TestClient.join(server.wsUrl, "lobby", "carol");
+    const stored = new Map(all.history.map((m) => [m.cid, m.id]));
+    for (const cid of acked) assert.ok(stored.has(cid), `acknowledged ${cid} survived the kill`);
+    assert.deepEqual(all.history.map((m) => m.id), all.history.map((_, i) => i + 1));
+    const last = all.history.at(-1)!.id;
+    await fresh.close();
+
+    const { client: back, welcome } = await TestClient.join(server.wsUrl, "lobby", "bob", 5);
+    assert.equal(welcome.recovered, true);
+    assert.deepEqual(
+      welcome.history.map((m) => m.id),
+      Array.from({ length: last - 5 }, (_, i) => i + 6),
+    );
+    await back.close();
+  } finally {
+    await server.stop("SIGTERM");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("storm: senders and flaky readers all end with the identical gap-free sequence", async () => {
+  const seed = Number(Deno.env.get("STORM_SEED") ?? 42);
+  const rand = random(seed);
+  await using server = await startServer({ rateBurst: 10_000, ratePerSecond: 10_000 });
+  const room = "storm";
+  const SENDERS = 3, READERS = 4, PER_SENDER = 200;
+
+  /** A reader that keeps its sequence across reconnects. */
+  type Reader = { name: string; ids: number[]; client?: TestClient };
+  const readers: Reader[] = Array.from({ length: READERS }, (_, i) => ({ name: `r${i}`, ids: [] }));
+  /** Records ids in frame order: the welcome's history, then each message. */
+  const connectReader = async (reader: Reader) => {
+    const since = reader.ids.at(-1);
+    const client = await TestClient.connect(server.wsUrl);
+    client.socket.addEventListener("message", (event) => {
+      const data = JSON.parse(event.data);
+      for (const m of Array.isArray(data) ? data : [data]) {
+        if (m.type === "welcome") reader.ids.push(...m.history.map((h: ChatMessage) => h.id));
+        if (m.type === "message") reader.ids.push(m.id);
+      }
+    });
+    client.send({ type: "join", room, name: reader.name, since });
+    const welcome = await client.next("welcome");
+    if (since !== undefined) assert.equal(welcome.recovered, true, `${reader.name} resumed`);
+    reader.client = client;
+  };
+  for (const reader of readers) await connectReader(reader);
+
+  const senders = await Promise.all(
+    Array.from({ length: SENDERS }, (_, i) => TestClient.join(server.wsUrl, room, `s${i}`)),
+  );
+  const sending = senders.map(async ({ client }, s) => {
+    for (let i = 0; i < PER_SENDER; i++) {
+      client.send({ type: "say", text: `s${s}-${i}`, cid: `s${s}-${i}` });
+      const last = i === PER_SENDER - 1;
+      if (i % 5 === 4 || last) await client.next("ack", (a) => a.cid === `s${s}-${i}`);
+    }
+  });
+
+  // Readers drop and resume at random until the senders are done (bounded by the wait).
+  let done = false;
+  const allSent = Promise.all(sending).finally(() => done = true);
+  let reconnects = 0;
+  const churn = readers.map(async (reader) => {
+    while (!done && reconnects < 200) {
+      await new Promise((resolve) => setTimeout(resolve, 5 + rand() * 40));
+      if (rand() < 0.5) continue;
+      await reader.client!.close();
+      reconnects++;
+      await connectReader(reader);
+    }
+  });
+  await within(allSent, "the senders to finish", 20_000);
+  await Promise.all(churn);
+
+  const total = SENDERS * PER_SENDER;
+  for (const reader of readers) {
+    await within(
+      (async () => {
+        while (reader.ids.length < total && reader.client!.socket.readyState === WebSocket.OPEN) {
+          await reader.client!.next("message").catch(() => {});
+          if (reader.ids.at(-1) === total) break;
+        }
+      })(),
+      `${reader.name} to catch up`,
+    );
+  }
+  const sequences = new Map(readers.map((r) => [`${r.name} (seed ${seed})`, r.ids]));
+  senders.forEach(({ client }, i) =>
+    sequences.set(`s${i}`, client.drain("message").map((m) => m.id))
+  );
+  assertIdenticalSequences(sequences, total);
+  console.log(
+    `storm: ${total} messages, ${READERS} readers, ${reconnects} reconnects, seed ${seed}`,
+  );
+
+  for (const reader of readers) await reader.client!.close();
+  for (const { client } of senders) await client.close();
+});

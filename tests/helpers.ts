@@ -1,0 +1,193 @@
+/**
+ * Test helpers: a real server on port 0, real WebSocket clients that buffer
+ * what they receive, and waits that fail with a clear message instead of
+ * hanging.
+ *
+ * @module
+ */
+
+import { KvHistory } from "../history.ts";
+import { type ChatOptions, createChat } from "../main.ts";
+import type { ServerMessage } from "../protocol.ts";
+
+/** How long a helper waits before failing. */
+export const WAIT_MS = 5000;
+
+/** A chat server listening on 127.0.0.1 with a fresh in-memory KV. */
+export interface TestServer extends AsyncDisposable {
+  /** `http://127.0.0.1:PORT` */
+  origin: string;
+  /** `ws://127.0.0.1:PORT/ws` */
+  wsUrl: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Starts the chat on a free port. Options override the test defaults. */
+export async function startServer(
+  options: Partial<ChatOptions> & { historyLimit?: number } = {},
+): Promise<TestServer> {
+  const kv = await Deno.openKv(":memory:");
+  const chat = createChat({
+    history: new KvHistory(kv, { limit: options.historyLimit }),
+    log: () => {},
+    ...options,
+  });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, chat.fetch);
+  const { port } = server.addr;
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await chat.shutdown();
+    await server.shutdown();
+    kv.close();
+  };
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    port,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/** Resolves with `promise`, or rejects with `what` after `ms`. */
+export async function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+type Waiter = {
+  match: (m: ServerMessage) => boolean;
+  resolve: (m: ServerMessage) => void;
+  reject: (error: Error) => void;
+};
+
+/** A WebSocket client that keeps every message until a test takes it. */
+export class TestClient implements AsyncDisposable {
+  /** The underlying socket. */
+  readonly socket: WebSocket;
+  /** Resolves with the close event. */
+  readonly closed: Promise<CloseEvent>;
+  #inbox: ServerMessage[] = [];
+  #waiters = new Set<Waiter>();
+
+  private constructor(socket: WebSocket) {
+    this.socket = socket;
+    this.closed = new Promise((resolve) =>
+      socket.addEventListener("close", resolve, { once: true })
+    );
+    this.closed.then((event) => {
+      for (const waiter of this.#waiters) {
+        waiter.reject(new Error(`The socket closed (${event.code} ${event.reason}) while waiting`));
+      }
+      this.#waiters.clear();
+    });
+    socket.addEventListener("message", (event) => {
+      const data = JSON.parse(event.data);
+      for (const message of Array.isArray(data) ? data : [data]) this.#deliver(message);
+    });
+  }
+
+  /** Opens a socket to `url`, optionally with extra handshake headers. */
+  static async connect(url: string, headers?: HeadersInit): Promise<TestClient> {
+    const socket = new WebSocket(url, headers ? { headers } : undefined);
+    const client = new TestClient(socket);
+    const opened = new Promise<void>((resolve, reject) => {
+      socket.addEventListener("open", () => resolve(), { once: true });
+      socket.addEventListener("error", () => reject(new Error(`Cannot connect to ${url}`)), {
+        once: true,
+      });
+    });
+    await within(opened, `the socket to ${url} to open`);
+    return client;
+  }
+
+  /** Connects and joins `room` as `name`; resolves with the welcome. */
+  static async join(url: string, room: string, name: string, since?: number) {
+    const client = await TestClient.connect(url);
+    client.send({ type: "join", room, name, since });
+    const welcome = await client.next("welcome");
+    return { client, welcome };
+  }
+
+  /** Sends one JSON frame (or a raw string or bytes). */
+  send(data: unknown): void {
+    this.socket.send(
+      typeof data === "string" || data instanceof Uint8Array ? data : JSON.stringify(data),
+    );
+  }
+
+  /**
+   * Takes the first message of `type` (and matching `where`), waiting for it
+   * if needed. Rejects on timeout, or when the socket closes first.
+   */
+  next<T extends ServerMessage["type"]>(
+    type: T,
+    where: (m: Extract<ServerMessage, { type: T }>) => boolean = () => true,
+  ): Promise<Extract<ServerMessage, { type: T }>> {
+    const match = (m: ServerMessage) =>
+      m.type === type && where(m as Extract<ServerMessage, { type: T }>);
+    const index = this.#inbox.findIndex(match);
+    if (index >= 0) {
+      return Promise.resolve(
+        this.#inbox.splice(index, 1)[0] as Extract<ServerMessage, { type: T }>,
+      );
+    }
+    let waiter: Waiter;
+    const arrived = new Promise<ServerMessage>((resolve, reject) => {
+      waiter = { match, resolve, reject };
+      if (this.socket.readyState === WebSocket.CLOSED) {
+        reject(new Error(`The socket is closed: no '${type}' message will come`));
+      } else {
+        this.#waiters.add(waiter);
+      }
+    });
+    return within(arrived, `a '${type}' message`).finally(() =>
+      this.#waiters.delete(waiter)
+    ) as Promise<
+      Extract<ServerMessage, { type: T }>
+    >;
+  }
+
+  /** Every buffered message of `type`, removed from the inbox. */
+  drain<T extends ServerMessage["type"]>(type: T): Extract<ServerMessage, { type: T }>[] {
+    const taken = this.#inbox.filter((m) => m.type === type);
+    this.#inbox = this.#inbox.filter((m) => m.type !== type);
+    return taken as Extract<ServerMessage, { type: T }>[];
+  }
+
+  /** Resolves with the close event, failing if it does not come. */
+  waitClosed(what = "the server to close the socket"): Promise<CloseEvent> {
+    return within(this.closed, what);
+  }
+
+  /** Closes the socket and waits for the close to finish. */
+  async close(): Promise<void> {
+    if (this.socket.readyState !== WebSocket.CLOSED) this.socket.close();
+    await this.waitClosed("the socket to close");
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #deliver(message: ServerMessage): void {
+    for (const waiter of this.#waiters) {
+      if (waiter.match(message)) {
+        this.#waiters.delete(waiter);
+        waiter.resolve(message);
+        return;
+      }
+    }
+    this.#inbox.push(message);
+  }
+}

@@ -22,6 +22,7 @@ import {
   type ServerMessage,
 } from "./protocol.ts";
 import { TokenBucket } from "./rate_limit.ts";
+import { SessionSigner } from "./session.ts";
 import { SECURITY_HEADERS, serveStatic } from "./static_files.ts";
 
 /** Messages a `welcome` carries when the client does not resume. */
@@ -44,6 +45,8 @@ export interface Config {
   ratePerSecond: number;
   maxFrameBytes: number;
   idleTimeoutSeconds: number;
+  /** Secret for session tokens; `undefined` means a random one per process. */
+  sessionSecret?: string;
 }
 
 /** Reads the configuration from environment variables, with defaults. */
@@ -58,6 +61,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     ratePerSecond: integer(env.RATE_PER_SECOND, 5),
     maxFrameBytes: integer(env.MAX_FRAME_BYTES, 64 * 1024),
     idleTimeoutSeconds: integer(env.IDLE_TIMEOUT, 30),
+    sessionSecret: env.SESSION_SECRET || undefined,
   };
 }
 
@@ -92,6 +96,12 @@ export interface ChatOptions {
    */
   idleTimeoutSeconds?: number;
   /**
+   * Secret that signs session tokens. Without one, a random secret is made,
+   * so tokens stop working when the process restarts.
+   * @default {a random secret}
+   */
+  sessionSecret?: string;
+  /**
    * Where connection events are logged, one line each. Never message bodies.
    * @default {console.log}
    */
@@ -111,7 +121,10 @@ export interface Chat {
 /** One connected socket and what it has joined. */
 interface Client {
   socket: WebSocket;
+  /** Connection id, for logs. */
   id: string;
+  /** User id, set by `join`: from the session token, or new. */
+  userId?: string;
   bucket: TokenBucket;
   strikes: number;
   lastTyping: number;
@@ -149,8 +162,10 @@ export function createChat(options: ChatOptions): Chat {
     ratePerSecond = 5,
     maxFrameBytes = 64 * 1024,
     idleTimeoutSeconds = 30,
+    sessionSecret = crypto.randomUUID() + crypto.randomUUID(),
     log = console.log,
   } = options;
+  const sessions = SessionSigner.create(sessionSecret);
   const staticRoot = new URL("./static/", import.meta.url);
   const startedAt = Date.now();
   const sockets = new Set<Client>();
@@ -175,7 +190,7 @@ export function createChat(options: ChatOptions): Chat {
   }
 
   function membersOf(room: Room): Member[] {
-    return [...room.clients].map((c) => ({ id: c.id, name: c.name! }));
+    return [...room.clients].map(memberOf);
   }
 
   /** Runs `task` after every earlier task of the room, so events keep their order. */
@@ -190,7 +205,7 @@ export function createChat(options: ChatOptions): Chat {
     });
   }
 
-  function join(client: Client, { room: roomName, name, since }: JoinMessage): void {
+  function join(client: Client, { room: roomName, name, since, token }: JoinMessage): void {
     if (client.room) {
       return refuse(client, "already_joined", "Cannot join room: already in a room");
     }
@@ -201,9 +216,20 @@ export function createChat(options: ChatOptions): Chat {
     }
     const target = room;
     enqueue(target, client, async () => {
+      const signer = await sessions;
+      const known = token === undefined ? null : await signer.verify(token);
+      const session = known === null ? await signer.issue() : { id: known, token: token! };
       const folded = name.toLowerCase();
-      if ([...target.clients].some((c) => c.name!.toLowerCase() === folded)) {
+      const holder = [...target.clients].find((c) => c.name!.toLowerCase() === folded);
+      if (holder && holder.userId !== session.id) {
         return refuse(client, "name_taken", "Cannot join room: name is taken");
+      }
+      if (holder) {
+        // The same session joins again, typically after a network blip the
+        // server has not noticed yet: the new connection replaces the old one.
+        leave(holder);
+        holder.closing = true;
+        holder.socket.close(4000, "replaced by a new connection");
       }
       let replay: { messages: ChatMessage[]; complete?: boolean };
       if (since === undefined) {
@@ -217,31 +243,29 @@ export function createChat(options: ChatOptions): Chat {
       if (client.socket.readyState !== WebSocket.OPEN) return;
       client.room = target;
       client.name = name;
+      client.userId = session.id;
       target.clients.add(client);
       const members = membersOf(target);
       send(client, {
         type: "welcome",
-        id: client.id,
+        id: session.id,
+        token: session.token,
         room: roomName,
         name,
         members,
         history: replay.messages,
         ...(replay.complete === undefined ? {} : { recovered: replay.complete }),
       });
-      broadcast(target, {
-        type: "presence",
-        event: "join",
-        member: { id: client.id, name },
-        members,
-      }, client);
-      log(`join id=${client.id} room=${JSON.stringify(roomName)} members=${members.length}`);
+      const member = memberOf(client);
+      broadcast(target, { type: "presence", event: "join", member, members }, client);
+      log(`join id=${client.id} user=${session.id} room=${JSON.stringify(roomName)}`);
     });
   }
 
   function say(client: Client, { text, cid }: SayMessage): void {
     const room = client.room;
     if (!room) return refuse(client, "not_joined", "Cannot send message: join a room first", cid);
-    const draft = { room: room.name, userId: client.id, name: client.name!, text, cid };
+    const draft = { room: room.name, userId: client.userId!, name: client.name!, text, cid };
     enqueue(room, client, async () => {
       const { message, duplicate } = await history.append(room.name, draft);
       send(client, { type: "ack", cid, id: message.id });
@@ -254,18 +278,14 @@ export function createChat(options: ChatOptions): Chat {
     const now = performance.now();
     if (now - client.lastTyping < TYPING_INTERVAL_MS) return;
     client.lastTyping = now;
-    broadcast(
-      client.room,
-      { type: "typing", member: { id: client.id, name: client.name! } },
-      client,
-    );
+    broadcast(client.room, { type: "typing", member: memberOf(client) }, client);
   }
 
   function leave(client: Client): void {
     const room = client.room;
     if (!room || !room.clients.delete(client)) return;
-    const member = { id: client.id, name: client.name! };
-    broadcast(room, { type: "presence", event: "leave", member, members: membersOf(room) });
+    const members = membersOf(room);
+    broadcast(room, { type: "presence", event: "leave", member: memberOf(client), members });
     dropIfEmpty(room);
   }
 
@@ -390,6 +410,10 @@ export function createChat(options: ChatOptions): Chat {
   };
 }
 
+function memberOf(client: Client): Member {
+  return { id: client.userId!, name: client.name! };
+}
+
 /** Same-origin requests, listed origins, and requests without `Origin` pass. */
 function originAllowed(req: Request, allowed: string[]): boolean {
   const origin = req.headers.get("origin");
@@ -425,6 +449,9 @@ function integer(value: string | undefined, fallback: number): number {
 
 if (import.meta.main) {
   const config = loadConfig(Deno.env.toObject());
+  if (!config.sessionSecret) {
+    console.warn("SESSION_SECRET is not set: using a random one, so sessions end on restart");
+  }
   const kv = await Deno.openKv(config.kvPath);
   const chat = createChat({
     ...config,

@@ -14,6 +14,8 @@ export const MAX_TEXT_LENGTH = 2000;
 export const MAX_NAME_LENGTH = 32;
 /** Longest client-chosen message id (`cid`). */
 export const MAX_CID_LENGTH = 64;
+/** Longest session token accepted in `join`. */
+export const MAX_TOKEN_LENGTH = 256;
 
 /** A member of a room, as other members see them. */
 export interface Member {
@@ -30,6 +32,8 @@ export interface JoinMessage {
   name: string;
   /** Id of the last message the client holds in this room, to resume. */
   since?: number;
+  /** The session token from an earlier `welcome`, to keep the same user id. */
+  token?: string;
 }
 
 /** Post a text to the room joined. */
@@ -68,8 +72,10 @@ export interface ChatMessage {
 /** The answer to `join`. */
 export interface WelcomeMessage {
   type: "welcome";
-  /** Your user id. */
+  /** Your user id; the same on every connection that presents `token`. */
   id: string;
+  /** Your session token: present it in the next `join` to keep your id. */
+  token: string;
   room: string;
   name: string;
   members: Member[];
@@ -235,11 +241,20 @@ function parseJoin(value: Record<string, unknown>): ParseResult {
       `Cannot join room: name must be 1-${MAX_NAME_LENGTH} characters without control characters`,
     );
   }
-  if (value.since === undefined) return { ok: true, message: { type: "join", room, name } };
-  if (!Number.isSafeInteger(value.since) || (value.since as number) < 0) {
-    return fail("invalid_message", "Cannot join room: 'since' must be a non-negative integer");
+  const message: JoinMessage = { type: "join", room, name };
+  if (value.since !== undefined) {
+    if (!Number.isSafeInteger(value.since) || (value.since as number) < 0) {
+      return fail("invalid_message", "Cannot join room: 'since' must be a non-negative integer");
+    }
+    message.since = value.since as number;
   }
-  return { ok: true, message: { type: "join", room, name, since: value.since as number } };
+  if (value.token !== undefined) {
+    if (typeof value.token !== "string" || value.token.length > MAX_TOKEN_LENGTH) {
+      return fail("invalid_message", "Cannot join room: 'token' must be a session token string");
+    }
+    message.token = value.token;
+  }
+  return { ok: true, message };
 }
 
 function parseSay(value: Record<string, unknown>): ParseResult {

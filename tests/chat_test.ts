@@ -141,3 +141,41 @@ Deno.test("GET /healthz reports status, connections and uptime", async () => {
   assert.equal(body.connections, 1);
   assert.equal(typeof body.uptimeSeconds, "number");
 });
+
+Deno.test("a reconnect with the session token keeps the same user id", async () => {
+  await using server = await startServer();
+  const { client: first, welcome } = await TestClient.join(server.wsUrl, "lobby", "ada");
+  await first.close();
+  await using again = await TestClient.connect(server.wsUrl);
+  again.send({ type: "join", room: "lobby", name: "ada", token: welcome.token });
+  assert.equal((await again.next("welcome")).id, welcome.id);
+});
+
+Deno.test("a forged or foreign token gets a fresh id, never the claimed one", async () => {
+  await using server = await startServer();
+  const { client: ada, welcome } = await TestClient.join(server.wsUrl, "lobby", "ada");
+  await using _ada = ada;
+  const forged = `${welcome.id}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`;
+  await using mallory = await TestClient.connect(server.wsUrl);
+  mallory.send({ type: "join", room: "lobby", name: "mallory", token: forged });
+  const theirs = await mallory.next("welcome");
+  assert.notEqual(theirs.id, welcome.id);
+  mallory.send({ type: "join", room: "other", name: "ada", token: "not-a-token" });
+  assert.equal((await mallory.next("error")).code, "already_joined");
+});
+
+Deno.test("the same session joining again replaces its stale connection", async () => {
+  await using server = await startServer();
+  const { client: stale, welcome } = await TestClient.join(server.wsUrl, "lobby", "ada");
+  const { client: bob } = await TestClient.join(server.wsUrl, "lobby", "bob");
+  await using _bob = bob;
+  await using fresh = await TestClient.connect(server.wsUrl);
+  fresh.send({ type: "join", room: "lobby", name: "ada", token: welcome.token });
+  assert.equal((await fresh.next("welcome")).id, welcome.id);
+  const event = await stale.waitClosed();
+  assert.equal(event.code, 4000);
+  assert.equal(event.reason, "replaced by a new connection");
+  fresh.send({ type: "say", text: "back", cid: "b1" });
+  const message = await bob.next("message");
+  assert.deepEqual([message.userId, message.name], [welcome.id, "ada"]);
+});

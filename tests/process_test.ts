@@ -31,7 +31,7 @@ Deno.test("the server logs connection events but never message bodies", async ()
   await server.stop("SIGTERM");
   const log = server.output.join("\n");
   assert.match(log, /open id=/);
-  assert.match(log, /join id=\S+ room="lobby"/);
+  assert.match(log, /join id=\S+ user=\S+ room="lobby"/);
   assert.match(log, /close id=/);
   assert.doesNotMatch(log, /secret words/);
   await Deno.remove(dir, { recursive: true });

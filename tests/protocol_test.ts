@@ -90,3 +90,12 @@ Deno.test("errors read like Deno's: 'Cannot <do>: <why>'", () => {
     },
   });
 });
+
+Deno.test("a join token must be a string of at most 256 characters", () => {
+  assert.equal(codeOf({ type: "join", room: "r", name: "n", token: "abc.def" }), undefined);
+  assert.equal(codeOf({ type: "join", room: "r", name: "n", token: 5 }), "invalid_message");
+  assert.equal(
+    codeOf({ type: "join", room: "r", name: "n", token: "t".repeat(257) }),
+    "invalid_message",
+  );
+});

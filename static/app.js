@@ -8,8 +8,9 @@
 
 /** Reconnect delays, one per failed attempt; each is jittered to 0.5x–1x. */
 const BACKOFF_MS = [500, 1000, 2000, 5000, 10000];
-/** Reconnects tried when our name is still held by our own dropped connection. */
-const GHOST_RETRIES = 8;
+/** Outbox entries sent at once after a reconnect; the rest are paced to stay under the rate limit. */
+const OUTBOX_BURST = 10;
+const OUTBOX_INTERVAL_MS = 250;
 const TYPING_SEND_MS = 2000;
 const TYPING_SHOW_MS = 3000;
 const ERROR_HIDE_MS = 8000;
@@ -17,6 +18,8 @@ const SCROLL_SLACK_PX = 40;
 const MAX_NAME_LENGTH = 32;
 const DEFAULT_ROOM = "lobby";
 const NAME_KEY = "chat.name";
+/** Per tab (sessionStorage): two tabs are two sessions. */
+const TOKEN_KEY = "chat.token";
 const CID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const CLOSE_REASONS = {
   1001: "server is restarting",
@@ -24,6 +27,7 @@ const CLOSE_REASONS = {
   1008: "disconnected by the server",
   1009: "message too large",
   1013: "server is busy",
+  4000: "replaced by a newer connection",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -55,10 +59,10 @@ const state = {
   /** True between `welcome` and the socket closing. */
   online: false,
   myId: "",
-  /** `room + "\n" + name` of the last welcome, to recognise our own ghost. */
-  joinedAs: "",
+  /** True once this page got a welcome in the room: later joins resume with `since`. */
+  resumable: false,
   attempt: 0,
-  ghostRetries: 0,
+  flushTimer: 0,
   atPrompt: false,
   reconnectTimer: 0,
   countdownTimer: 0,
@@ -81,6 +85,20 @@ function readText(key) {
   } catch {
     return "";
   }
+}
+
+function readSession(key) {
+  try {
+    return sessionStorage.getItem(key) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+function writeSession(key, value) {
+  try {
+    sessionStorage.setItem(key, value);
+  } catch { /* disabled: the next connection gets a new id */ }
 }
 
 function writeText(key, value) {
@@ -155,8 +173,15 @@ function connect() {
   state.socket = socket;
   socket.addEventListener("open", () => {
     if (socket !== state.socket) return;
-    const since = getLastId();
-    send({ type: "join", room: state.room, name: state.name, ...(since ? { since } : {}) });
+    const since = state.resumable ? getLastId() : 0;
+    const token = readSession(TOKEN_KEY);
+    send({
+      type: "join",
+      room: state.room,
+      name: state.name,
+      ...(since ? { since } : {}),
+      ...(token ? { token } : {}),
+    });
   });
   socket.addEventListener("message", (event) => {
     if (socket === state.socket) receive(event.data);
@@ -167,13 +192,16 @@ function connect() {
     state.online = false;
     clearTypers();
     if (state.atPrompt) setStatus("offline", "Offline");
-    else scheduleReconnect(event.reason || CLOSE_REASONS[event.code] || "connection closed");
+    else if (event.code === 4000) {
+      setStatus("offline", "Offline – this session connected again elsewhere");
+    } else scheduleReconnect(event.reason || CLOSE_REASONS[event.code] || "connection closed");
   });
 }
 
 /** Closes the socket (if any) and cancels any pending reconnect. */
 function disconnect() {
   clearTimeout(state.reconnectTimer);
+  clearTimeout(state.flushTimer);
   clearInterval(state.countdownTimer);
   const socket = state.socket;
   state.socket = null;
@@ -219,14 +247,27 @@ function receive(data) {
   } catch {
     return;
   }
-  for (const event of Array.isArray(parsed) ? parsed : [parsed]) {
-    if (!event || typeof event.type !== "string") continue;
-    if (event.type === "welcome") onWelcome(event);
-    else if (event.type === "message") onMessage(event);
-    else if (event.type === "ack") confirmOwn(event.cid, event.id);
-    else if (event.type === "presence") onPresence(event);
-    else if (event.type === "typing") onTyping(event);
-    else if (event.type === "error") onError(event);
+  for (const msg of Array.isArray(parsed) ? parsed : [parsed]) {
+    switch (msg?.type) {
+      case "welcome":
+        onWelcome(msg);
+        break;
+      case "message":
+        onMessage(msg);
+        break;
+      case "ack":
+        confirmOwn(msg.cid, msg.id);
+        break;
+      case "presence":
+        onPresence(msg);
+        break;
+      case "typing":
+        onTyping(msg);
+        break;
+      case "error":
+        onError(msg);
+        break;
+    }
   }
 }
 
@@ -237,23 +278,51 @@ function receive(data) {
 function onWelcome(welcome) {
   state.online = true;
   state.attempt = 0;
-  state.ghostRetries = 0;
   state.myId = welcome.id;
+  if (welcome.token) writeSession(TOKEN_KEY, welcome.token);
   document.body.dataset.myId = welcome.id;
   if (welcome.name && welcome.name !== state.name) {
     state.name = welcome.name;
     writeText(NAME_KEY, state.name);
   }
-  state.joinedAs = `${state.room}\n${state.name}`;
   setStatus("online", "Online");
   renderMembers(welcome.members ?? []);
+  // Resumed but not recovered: the server could not replay everything we
+  // missed (or its ids restarted), so show its recent history afresh.
+  const restart = state.resumable && welcome.recovered === false;
+  state.resumable = true;
   follow(false, () => {
-    if (welcome.recovered === false) addNotice("Some older messages are not shown.", "gap");
+    if (restart) clearShown();
+    if (restart) addNotice("Some older messages are not shown.", "gap");
     for (const message of welcome.history ?? []) onMessage(message, false);
   });
-  for (const entry of loadOutbox()) {
-    if (entry.state === "pending") send({ type: "say", text: entry.text, cid: entry.cid });
+  flushOutbox(loadOutbox().filter((entry) => entry.state === "pending"));
+}
+
+/** Sends outbox entries in order: a burst, then paced under the server's rate limit. */
+function flushOutbox(entries, sent = 0) {
+  clearTimeout(state.flushTimer);
+  let index = 0;
+  for (; index < entries.length && (sent < OUTBOX_BURST || index === 0); index++, sent++) {
+    const entry = entries[index];
+    if (!state.online || !state.byCid.has(entry.cid)) continue;
+    send({ type: "say", text: entry.text, cid: entry.cid });
   }
+  if (index < entries.length && state.online) {
+    state.flushTimer = setTimeout(
+      () => flushOutbox(entries.slice(index), sent),
+      OUTBOX_INTERVAL_MS,
+    );
+  }
+}
+
+/** Removes every confirmed message and notice; pending and failed own items stay. */
+function clearShown() {
+  for (const li of [...ui.messages.children]) {
+    if (li.dataset.state !== "pending" && li.dataset.state !== "failed") li.remove();
+  }
+  state.shown.clear();
+  writeText(`chat.lastId.${state.room}`, null);
 }
 
 /** Renders a chat message once, or confirms the pending own item with its cid. */
@@ -323,12 +392,6 @@ function onTyping({ member }) {
  */
 function onError(error) {
   if (!state.online && (error.code === "name_taken" || error.code === "invalid_message")) {
-    const ghost = error.code === "name_taken" && state.ghostRetries < GHOST_RETRIES &&
-      state.joinedAs === `${state.room}\n${state.name}`;
-    if (ghost) {
-      state.ghostRetries++;
-      return scheduleReconnect("name still held by the previous connection");
-    }
     disconnect();
     return showPrompt(error.message);
   }
@@ -476,7 +539,6 @@ function enterRoom() {
 function showPrompt(errorText = "") {
   disconnect();
   state.atPrompt = true;
-  state.joinedAs = "";
   setStatus("offline", "Offline – choose a nickname");
   ui.joinError.textContent = errorText;
   ui.joinError.hidden = !errorText;
@@ -574,7 +636,7 @@ globalThis.addEventListener("hashchange", () => {
   if (room === state.room) return;
   disconnect();
   state.room = room;
-  state.joinedAs = "";
+  state.resumable = false;
   enterRoom();
   if (!state.atPrompt) {
     state.attempt = 0;

@@ -128,6 +128,18 @@ Deno.test({
         },
       );
 
+      await t.step("a reload shows the room's history from the server", async () => {
+        await bob.reload();
+        await waitOnline(bob);
+        await waitForText(bob, "back again");
+        assert.deepEqual(await texts(bob), [
+          "hello from ada",
+          "<img src=x onerror=alert(1)>",
+          "sent while offline",
+          "back again",
+        ]);
+      });
+
       const screenshot = `${dir}/two-tabs.png`;
       await bob.screenshot({ path: screenshot, fullPage: true });
       console.log(`Screenshot: ${screenshot}`);

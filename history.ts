@@ -95,7 +95,7 @@ export class KvHistory {
         .set(["rooms", room, "msg", id], message)
         .set(cidKey, id, { expireIn: this.#cidTtlMs });
       if (id > this.#limit) op.delete(["rooms", room, "msg", id - this.#limit]);
-      if ((await op.commit()).ok) return { message, duplicate: false };
+      if ((await commitOrBusy(op)).ok) return { message, duplicate: false };
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 * (attempt + 1)));
     }
     throw new Error(`Cannot store message: room '${room}' is too contended`);
@@ -125,5 +125,20 @@ export class KvHistory {
     const complete = since <= latest &&
       (messages.length === 0 ? since === latest : messages[0].id === since + 1);
     return { messages, complete };
+  }
+}
+
+/**
+ * Commits `op`. A local KV file shared by several processes may answer
+ * "database is locked"; that is a conflict like any other, so it is retried.
+ */
+async function commitOrBusy(op: Deno.AtomicOperation): Promise<{ ok: boolean }> {
+  try {
+    return await op.commit();
+  } catch (error) {
+    if (error instanceof TypeError && /database is locked/.test(error.message)) {
+      return { ok: false };
+    }
+    throw error;
   }
 }

@@ -28,7 +28,7 @@ Deno.test("older messages are pruned past the limit, newest kept", async () => {
   for (let i = 1; i <= 7; i++) await history.append("lobby", draft(`c${i}`));
   assert.deepEqual((await history.recent("lobby", 50)).map((m) => m.id), [5, 6, 7]);
   assert.deepEqual(await history.after("lobby", 5), {
-    messages: (await history.recent("lobby", 2)),
+    messages: await history.recent("lobby", 2),
     complete: true,
   });
   assert.equal((await history.after("lobby", 3)).complete, false);

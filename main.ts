@@ -10,6 +10,7 @@
  * @module
  */
 
+import { BatchedSender } from "./batch.ts";
 import { KvHistory } from "./history.ts";
 import {
   type ChatMessage,
@@ -44,6 +45,7 @@ export interface Config {
   rateBurst: number;
   ratePerSecond: number;
   maxFrameBytes: number;
+  maxBufferedBytes: number;
   idleTimeoutSeconds: number;
   /** Secret for session tokens; `undefined` means a random one per process. */
   sessionSecret?: string;
@@ -60,6 +62,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     rateBurst: integer(env.RATE_BURST, 20),
     ratePerSecond: integer(env.RATE_PER_SECOND, 5),
     maxFrameBytes: integer(env.MAX_FRAME_BYTES, 64 * 1024),
+    maxBufferedBytes: integer(env.MAX_BUFFERED_BYTES, 1024 * 1024),
     idleTimeoutSeconds: integer(env.IDLE_TIMEOUT, 30),
     sessionSecret: env.SESSION_SECRET || undefined,
   };
@@ -90,6 +93,12 @@ export interface ChatOptions {
    * @default {65536}
    */
   maxFrameBytes?: number;
+  /**
+   * Unsent bytes a socket may hold for a second before it is closed with
+   * 1013 "too slow"; past four times this it is closed at once.
+   * @default {1048576}
+   */
+  maxBufferedBytes?: number;
   /**
    * Seconds without a pong before a peer is dropped.
    * @default {30}
@@ -149,7 +158,8 @@ interface Room {
  * @example Usage
  * ```ts ignore
  * import { createChat } from "./main.ts";
- * import { KvHistory } from "./history.ts";
+ * import { BatchedSender } from "./batch.ts";
+import { KvHistory } from "./history.ts";
  * const chat = createChat({ history: new KvHistory(await Deno.openKv(":memory:")) });
  * Deno.serve(chat.fetch);
  * ```
@@ -161,6 +171,7 @@ export function createChat(options: ChatOptions): Chat {
     rateBurst = 20,
     ratePerSecond = 5,
     maxFrameBytes = 64 * 1024,
+    maxBufferedBytes = 1024 * 1024,
     idleTimeoutSeconds = 30,
     sessionSecret = crypto.randomUUID() + crypto.randomUUID(),
     log = console.log,
@@ -171,18 +182,27 @@ export function createChat(options: ChatOptions): Chat {
   const sockets = new Set<Client>();
   const rooms = new Map<string, Room>();
   let closing = false;
+  // Every frame goes through the sender: events of one tick (or of a few ms
+  // when busy) share a frame, and a socket that cannot keep up is closed.
+  const sender = new BatchedSender({
+    maxBufferedBytes,
+    onSlow(socket) {
+      const client = [...sockets].find((c) => c.socket === socket);
+      if (!client) return;
+      leave(client);
+      violate(client, 1013, "too slow");
+    },
+  });
 
   function send(client: Client, message: ServerMessage): void {
-    if (client.socket.readyState === WebSocket.OPEN) client.socket.send(JSON.stringify(message));
+    sender.send([client.socket], JSON.stringify(message));
   }
 
+  /** Serializes once and queues the frame for every socket in the room. */
   function broadcast(room: Room, message: ServerMessage, except?: Client): void {
-    const frame = JSON.stringify(message);
-    for (const client of room.clients) {
-      if (client !== except && client.socket.readyState === WebSocket.OPEN) {
-        client.socket.send(frame);
-      }
-    }
+    const recipients = [];
+    for (const client of room.clients) if (client !== except) recipients.push(client.socket);
+    sender.send(recipients, JSON.stringify(message));
   }
 
   function refuse(client: Client, code: ErrorCode, message: string, cid?: string): void {
@@ -364,6 +384,7 @@ export function createChat(options: ChatOptions): Chat {
     socket.onmessage = (event) => receive(client, event.data);
     socket.onclose = (event) => {
       sockets.delete(client);
+      sender.forget(socket);
       leave(client);
       log(`close id=${client.id} code=${event.code} connections=${sockets.size}`);
     };
@@ -391,6 +412,7 @@ export function createChat(options: ChatOptions): Chat {
     },
     async shutdown(): Promise<void> {
       closing = true;
+      sender.flush();
       const closed = [...sockets].map(({ socket }) =>
         new Promise<void>((resolve) => {
           if (socket.readyState === WebSocket.CLOSED) return resolve();

@@ -1,0 +1,129 @@
+/**
+ * Batched sending with backpressure. Frames for a socket are queued and
+ * written together: as a JSON array when there are several, as the single
+ * frame when there is one. An idle server flushes at the end of the current
+ * task, so nothing waits; a busy one flushes at most once per `windowMs`, so
+ * many events share one frame (and one syscall).
+ *
+ * A socket whose unsent data stays above `maxBufferedBytes` for `slowGraceMs`
+ * (or grows past four times it) is handed to `onSlow` instead of growing.
+ *
+ * @module
+ */
+
+/** Options for {@linkcode BatchedSender}. */
+export interface BatchedSenderOptions {
+  /**
+   * Called once for a socket that cannot keep up; it should close it.
+   */
+  onSlow: (socket: WebSocket) => void;
+  /**
+   * Shortest time between two flushes while busy, in milliseconds.
+   * @default {2}
+   */
+  windowMs?: number;
+  /**
+   * Unsent bytes a socket may hold before it counts as slow.
+   * @default {1048576}
+   */
+  maxBufferedBytes?: number;
+  /**
+   * How long a socket may stay above `maxBufferedBytes`, in milliseconds.
+   * @default {1000}
+   */
+  slowGraceMs?: number;
+}
+
+/**
+ * Queues serialized frames per socket and writes each queue as one frame.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { BatchedSender } from "./batch.ts";
+ * const sender = new BatchedSender({ onSlow: (s) => s.close(1013, "too slow") });
+ * sender.send([socketA, socketB], JSON.stringify({ type: "message", text: "hi" }));
+ * ```
+ */
+export class BatchedSender {
+  #onSlow: (socket: WebSocket) => void;
+  #windowMs: number;
+  #maxBuffered: number;
+  #graceMs: number;
+  #queues = new Map<WebSocket, string[]>();
+  #slowSince = new Map<WebSocket, number>();
+  #scheduled = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #lastFlush = -Infinity;
+  #frames = 0;
+  #events = 0;
+
+  /** Creates a sender; see {@linkcode BatchedSenderOptions}. */
+  constructor(options: BatchedSenderOptions) {
+    this.#onSlow = options.onSlow;
+    this.#windowMs = options.windowMs ?? 2;
+    this.#maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
+    this.#graceMs = options.slowGraceMs ?? 1000;
+  }
+
+  /** Frames written and events carried so far; events/frames is the batching factor. */
+  get stats(): { frames: number; events: number } {
+    return { frames: this.#frames, events: this.#events };
+  }
+
+  /** Queues one serialized event for each open socket in `sockets`. */
+  send(sockets: Iterable<WebSocket>, frame: string): void {
+    for (const socket of sockets) {
+      if (socket.readyState !== WebSocket.OPEN) continue;
+      const queue = this.#queues.get(socket);
+      if (queue) queue.push(frame);
+      else this.#queues.set(socket, [frame]);
+    }
+    this.#schedule();
+  }
+
+  /** Drops what is queued for a socket that is gone. */
+  forget(socket: WebSocket): void {
+    this.#queues.delete(socket);
+    this.#slowSince.delete(socket);
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#queues.size === 0) return;
+    this.#scheduled = true;
+    const wait = this.#lastFlush + this.#windowMs - performance.now();
+    if (wait <= 0) queueMicrotask(() => this.flush());
+    else this.#timer = setTimeout(() => this.flush(), wait);
+  }
+
+  /** Writes everything queued now (a scheduled flush becomes a no-op). */
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#scheduled = false;
+    this.#lastFlush = performance.now();
+    const queues = this.#queues;
+    if (queues.size === 0) return;
+    this.#queues = new Map();
+    for (const [socket, frames] of queues) {
+      if (socket.readyState !== WebSocket.OPEN || this.#tooSlow(socket)) continue;
+      socket.send(frames.length === 1 ? frames[0] : `[${frames.join(",")}]`);
+      this.#frames++;
+      this.#events += frames.length;
+    }
+  }
+
+  #tooSlow(socket: WebSocket): boolean {
+    const buffered = socket.bufferedAmount;
+    if (buffered <= this.#maxBuffered) {
+      this.#slowSince.delete(socket);
+      return false;
+    }
+    const now = performance.now();
+    const since = this.#slowSince.get(socket) ?? now;
+    this.#slowSince.set(socket, since);
+    if (now - since < this.#graceMs && buffered <= 4 * this.#maxBuffered) return false;
+    this.forget(socket);
+    this.#onSlow(socket);
+    return true;
+  }
+}

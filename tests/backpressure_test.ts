@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import type { ChatMessage } from "../protocol.ts";
+import { startServer, TestClient, within } from "./helpers.ts";
+import { RawClient } from "./raw_socket.ts";
+
+const LIFTED = { rateBurst: 1_000_000, ratePerSecond: 1_000_000 };
+
+Deno.test("events are batched into array frames under load, in order, with nothing lost", async () => {
+  await using server = await startServer(LIFTED);
+  const { client: reader } = await TestClient.join(server.wsUrl, "lobby", "reader");
+  await using _reader = reader;
+  let frames = 0, arrays = 0;
+  reader.socket.addEventListener("message", (event) => {
+    frames++;
+    if (event.data.startsWith("[")) arrays++;
+  });
+  const { client: writer } = await TestClient.join(server.wsUrl, "lobby", "writer");
+  await using _writer = writer;
+  const COUNT = 300;
+  for (let i = 1; i <= COUNT; i++) writer.send({ type: "say", text: `m${i}`, cid: `c${i}` });
+  const ids: number[] = [];
+  while (ids.length < COUNT) ids.push((await reader.next("message")).id);
+  assert.deepEqual(ids, Array.from({ length: COUNT }, (_, i) => i + 1));
+  assert.ok(arrays > 0, `expected some batched frames, got ${frames} frames for ${COUNT} events`);
+  assert.ok(frames < COUNT, `${frames} frames for ${COUNT} events`);
+});
+
+Deno.test("an idle room gets a lone message at once, as a plain object frame", async () => {
+  await using server = await startServer();
+  const { client: ada } = await TestClient.join(server.wsUrl, "lobby", "ada");
+  await using _ada = ada;
+  const { client: bob } = await TestClient.join(server.wsUrl, "lobby", "bob");
+  await using _bob = bob;
+  const raw = new Promise<string>((resolve) =>
+    bob.socket.addEventListener("message", (e) => resolve(e.data), { once: true })
+  );
+  ada.send({ type: "say", text: "hi", cid: "c1" });
+  const frame = await within(raw, "bob's frame", 1000);
+  assert.equal(JSON.parse(frame).type, "message");
+});
+
+Deno.test("a client that stops reading is closed with 1013 while others keep receiving, then resumes", async () => {
+  const violations: string[] = [];
+  let sawSlow: () => void;
+  const slowClosed = new Promise<void>((resolve) => sawSlow = resolve);
+  await using server = await startServer({
+    ...LIFTED,
+    maxBufferedBytes: 64 * 1024,
+    log(line) {
+      if (line.includes("code=1013")) {
+        violations.push(line);
+        sawSlow();
+      }
+    },
+  });
+  const slow = await RawClient.connect(server.port);
+  await slow.send(JSON.stringify({ type: "join", room: "lobby", name: "slow" }));
+  const { client: normal } = await TestClient.join(server.wsUrl, "lobby", "normal");
+  await using _normal = normal;
+  const { client: writer } = await TestClient.join(server.wsUrl, "lobby", "writer");
+  await using _writer = writer;
+
+  // Flood the room with 2,000-character messages until the server gives up on `slow`.
+  const text = "x".repeat(2000);
+  let sent = 0;
+  const started = performance.now();
+  while (violations.length === 0 && sent < 20_000 && performance.now() - started < 20_000) {
+    for (let i = 0; i < 200; i++) writer.send({ type: "say", text, cid: `f${sent++}` });
+    await writer.next("ack", (a) => a.cid === `f${sent - 1}`);
+  }
+  await within(slowClosed, "the slow client to be closed with 1013", 10_000);
+  assert.match(violations[0], /reason="too slow"/);
+
+  // The normal client got every message.
+  const last = (await normal.next("message", (m) => m.cid === `f${sent - 1}`)).id;
+  assert.equal(last, sent);
+
+  // The slow client now reads: its data, then the 1013 close frame.
+  let lastSeen = 0;
+  let close: { code: number; reason: string } | undefined;
+  while (!close) {
+    const frame = await within(slow.next(), "the slow client's frames", 10_000);
+    if (frame === null) break;
+    if (frame.type === "close") close = frame;
+    else {
+      const data = JSON.parse(frame.text);
+      for (const m of Array.isArray(data) ? data : [data]) {
+        if (m.type === "message") lastSeen = (m as ChatMessage).id;
+      }
+    }
+  }
+  slow.close();
+  assert.deepEqual(close, { type: "close", code: 1013, reason: "too slow" });
+  assert.ok(lastSeen < sent, "the slow client really fell behind");
+
+  // It resumes with since and loses nothing.
+  const { client: back, welcome } = await TestClient.join(server.wsUrl, "lobby", "slow", lastSeen);
+  await using _back = back;
+  assert.equal(welcome.recovered, true);
+  const ids = welcome.history.map((m) => m.id);
+  assert.deepEqual(ids, Array.from({ length: sent - lastSeen }, (_, i) => lastSeen + i + 1));
+});

@@ -30,6 +30,23 @@ export interface Replay {
   complete: boolean;
 }
 
+/**
+ * Where room history lives: Deno KV ({@linkcode KvHistory}) or Redis. The
+ * hub only uses this interface.
+ */
+export interface HistoryStore {
+  /** Messages kept per room. */
+  readonly limit: number;
+  /** Stores a message under the room's next id, once per `cid`. */
+  append(room: string, draft: MessageDraft): Promise<AppendResult>;
+  /** The newest `count` messages of a room, oldest first. */
+  recent(room: string, count: number): Promise<ChatMessage[]>;
+  /** Every retained message after `since`, and whether none is missing. */
+  after(room: string, since: number): Promise<Replay>;
+  /** The room's newest message id, or 0. */
+  latest(room: string): Promise<number>;
+}
+
 /** Options for {@linkcode KvHistory}. */
 export interface KvHistoryOptions {
   /**
@@ -59,7 +76,7 @@ const MAX_ATTEMPTS = 50;
  * message.id; // 1
  * ```
  */
-export class KvHistory {
+export class KvHistory implements HistoryStore {
   #kv: Deno.Kv;
   #limit: number;
   #cidTtlMs: number;
@@ -112,6 +129,11 @@ export class KvHistory {
     return messages.reverse();
   }
 
+  /** The room's newest message id, or 0. */
+  async latest(room: string): Promise<number> {
+    return (await this.#kv.get<number>(["rooms", room, "seq"])).value ?? 0;
+  }
+
   /** Every retained message after `since`, and whether none is missing. */
   async after(room: string, since: number): Promise<Replay> {
     const messages: ChatMessage[] = [];
@@ -121,7 +143,7 @@ export class KvHistory {
     ) {
       messages.push(entry.value);
     }
-    const latest = (await this.#kv.get<number>(["rooms", room, "seq"])).value ?? 0;
+    const latest = await this.latest(room);
     const complete = since <= latest &&
       (messages.length === 0 ? since === latest : messages[0].id === since + 1);
     return { messages, complete };

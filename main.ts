@@ -11,7 +11,7 @@
  */
 
 import { BatchedSender } from "./batch.ts";
-import { KvHistory } from "./history.ts";
+import { type HistoryStore, KvHistory } from "./history.ts";
 import {
   type ChatMessage,
   decodeClientMessage,
@@ -71,7 +71,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 /** Options for {@linkcode createChat}. */
 export interface ChatOptions {
   /** Where room history lives. */
-  history: KvHistory;
+  history: HistoryStore;
   /**
    * Origins allowed besides the server's own; requests without `Origin` are
    * always allowed.
@@ -159,7 +159,7 @@ interface Room {
  * ```ts ignore
  * import { createChat } from "./main.ts";
  * import { BatchedSender } from "./batch.ts";
-import { KvHistory } from "./history.ts";
+import { type HistoryStore, KvHistory } from "./history.ts";
  * const chat = createChat({ history: new KvHistory(await Deno.openKv(":memory:")) });
  * Deno.serve(chat.fetch);
  * ```

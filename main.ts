@@ -10,6 +10,7 @@
  * @module
  */
 
+import { type Authenticate, AuthError, type AuthOptions, createAuthenticator } from "./auth.ts";
 import { BatchedSender } from "./batch.ts";
 import { type HistoryStore, KvHistory } from "./history.ts";
 import {
@@ -19,6 +20,7 @@ import {
   errorMessage,
   type JoinMessage,
   type Member,
+  normalizeName,
   type SayMessage,
   type ServerMessage,
 } from "./protocol.ts";
@@ -32,6 +34,12 @@ export const WELCOME_HISTORY = 50;
 const RATE_LIMIT_STRIKES = 10;
 /** Minimum time between two forwarded `typing` notices of one connection. */
 const TYPING_INTERVAL_MS = 1000;
+/** Close reasons for refused authentication. */
+const AUTH_CLOSE_REASONS: Record<AuthError["code"], string> = {
+  auth_required: "authentication required",
+  auth_invalid: "invalid token",
+  auth_expired: "token expired",
+};
 /** How long shutdown waits for sockets to close. */
 const SHUTDOWN_GRACE_MS = 1500;
 
@@ -49,6 +57,10 @@ export interface Config {
   idleTimeoutSeconds: number;
   /** Secret for session tokens; `undefined` means a random one per process. */
   sessionSecret?: string;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  /** JWT verification keys; none set means authentication is off. */
+  auth: AuthOptions;
 }
 
 /** Reads the configuration from environment variables, with defaults. */
@@ -65,6 +77,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxBufferedBytes: integer(env.MAX_BUFFERED_BYTES, 1024 * 1024),
     idleTimeoutSeconds: integer(env.IDLE_TIMEOUT, 30),
     sessionSecret: env.SESSION_SECRET || undefined,
+    maxConnections: integer(env.MAX_CONNECTIONS, 10_000),
+    maxConnectionsPerIp: integer(env.MAX_CONNECTIONS_PER_IP, 50),
+    auth: {
+      jwtSecret: env.AUTH_JWT_SECRET || undefined,
+      publicKey: env.AUTH_PUBLIC_KEY || undefined,
+      algorithm: env.AUTH_JWT_ALG || undefined,
+      jwksUrl: env.AUTH_JWKS_URL || undefined,
+    },
   };
 }
 
@@ -111,6 +131,21 @@ export interface ChatOptions {
    */
   sessionSecret?: string;
   /**
+   * Verifies JWTs; when set, every join must carry a valid token.
+   * @default {null}
+   */
+  authenticate?: Authenticate | null;
+  /**
+   * Open sockets allowed in all; more get HTTP 503 before the upgrade.
+   * @default {10000}
+   */
+  maxConnections?: number;
+  /**
+   * Open sockets allowed per remote IP; more get HTTP 429.
+   * @default {50}
+   */
+  maxConnectionsPerIp?: number;
+  /**
    * Where connection events are logged, one line each. Never message bodies.
    * @default {console.log}
    */
@@ -120,7 +155,7 @@ export interface ChatOptions {
 /** A running chat: its HTTP handler and its lifecycle. */
 export interface Chat {
   /** The HTTP handler, for `Deno.serve`. */
-  fetch(req: Request): Promise<Response>;
+  fetch(req: Request, info?: Deno.ServeHandlerInfo): Promise<Response>;
   /** Refuses new sockets and closes open ones with 1001; resolves once closed. */
   shutdown(): Promise<void>;
   /** Open sockets. */
@@ -139,6 +174,10 @@ interface Client {
   lastTyping: number;
   /** Set once the server decided to close this socket: later frames are ignored. */
   closing: boolean;
+  /** A join is being verified. */
+  joining?: boolean;
+  /** Closes the socket when its JWT expires. */
+  expiry?: ReturnType<typeof setTimeout>;
   room?: Room;
   name?: string;
 }
@@ -158,7 +197,8 @@ interface Room {
  * @example Usage
  * ```ts ignore
  * import { createChat } from "./main.ts";
- * import { BatchedSender } from "./batch.ts";
+ * import { type Authenticate, AuthError, type AuthOptions, createAuthenticator } from "./auth.ts";
+import { BatchedSender } from "./batch.ts";
 import { type HistoryStore, KvHistory } from "./history.ts";
  * const chat = createChat({ history: new KvHistory(await Deno.openKv(":memory:")) });
  * Deno.serve(chat.fetch);
@@ -174,6 +214,9 @@ export function createChat(options: ChatOptions): Chat {
     maxBufferedBytes = 1024 * 1024,
     idleTimeoutSeconds = 30,
     sessionSecret = crypto.randomUUID() + crypto.randomUUID(),
+    authenticate = null,
+    maxConnections = 10_000,
+    maxConnectionsPerIp = 50,
     log = console.log,
   } = options;
   const sessions = SessionSigner.create(sessionSecret);
@@ -182,6 +225,9 @@ export function createChat(options: ChatOptions): Chat {
   const sockets = new Set<Client>();
   const rooms = new Map<string, Room>();
   let closing = false;
+  /** Upgraded sockets, in all and per remote IP, for the connection caps. */
+  let upgraded = 0;
+  const perIp = new Map<string, number>();
   // Every frame goes through the sender: events of one tick (or of a few ms
   // when busy) share a frame, and a socket that cannot keep up is closed.
   const sender = new BatchedSender({
@@ -225,10 +271,45 @@ export function createChat(options: ChatOptions): Chat {
     });
   }
 
-  function join(client: Client, { room: roomName, name, since, token }: JoinMessage): void {
-    if (client.room) {
+  /**
+   * Who is joining: the JWT's identity when authentication is on, else the
+   * session token's user id (or a new one).
+   */
+  async function identify(
+    { name, token, auth }: JoinMessage,
+  ): Promise<
+    { userId: string; name: string; token?: string; rooms?: string[]; expiresAt?: number }
+  > {
+    if (authenticate) {
+      const identity = await authenticate(auth);
+      return { ...identity, name: normalizeName(identity.name) ?? name };
+    }
+    const signer = await sessions;
+    const known = token === undefined ? null : await signer.verify(token);
+    const session = known === null ? await signer.issue() : { id: known, token: token! };
+    return { userId: session.id, name, token: session.token };
+  }
+
+  async function join(client: Client, message: JoinMessage): Promise<void> {
+    const { room: roomName, since } = message;
+    if (client.room || client.joining) {
       return refuse(client, "already_joined", "Cannot join room: already in a room");
     }
+    client.joining = true;
+    let identity;
+    try {
+      identity = await identify(message);
+    } catch (error) {
+      client.joining = false;
+      if (!(error instanceof AuthError)) throw error;
+      refuse(client, error.code, error.message);
+      return violate(client, 1008, AUTH_CLOSE_REASONS[error.code]);
+    }
+    if (identity.rooms && !identity.rooms.includes(roomName)) {
+      client.joining = false;
+      return refuse(client, "room_forbidden", "Cannot join room: your token does not allow it");
+    }
+    const { userId, name } = identity;
     let room = rooms.get(roomName);
     if (!room) {
       room = { name: roomName, clients: new Set(), tail: Promise.resolve(), pending: 0 };
@@ -236,16 +317,14 @@ export function createChat(options: ChatOptions): Chat {
     }
     const target = room;
     enqueue(target, client, async () => {
-      const signer = await sessions;
-      const known = token === undefined ? null : await signer.verify(token);
-      const session = known === null ? await signer.issue() : { id: known, token: token! };
+      client.joining = false;
       const folded = name.toLowerCase();
       const holder = [...target.clients].find((c) => c.name!.toLowerCase() === folded);
-      if (holder && holder.userId !== session.id) {
+      if (holder && holder.userId !== userId) {
         return refuse(client, "name_taken", "Cannot join room: name is taken");
       }
       if (holder) {
-        // The same session joins again, typically after a network blip the
+        // The same user joins again, typically after a network blip the
         // server has not noticed yet: the new connection replaces the old one.
         leave(holder);
         holder.closing = true;
@@ -263,13 +342,19 @@ export function createChat(options: ChatOptions): Chat {
       if (client.socket.readyState !== WebSocket.OPEN) return;
       client.room = target;
       client.name = name;
-      client.userId = session.id;
+      client.userId = userId;
       target.clients.add(client);
+      if (identity.expiresAt !== undefined) {
+        client.expiry = setTimeout(
+          () => violate(client, 1008, "token expired"),
+          Math.max(0, identity.expiresAt - Date.now()),
+        );
+      }
       const members = membersOf(target);
       send(client, {
         type: "welcome",
-        id: session.id,
-        token: session.token,
+        id: userId,
+        ...(identity.token ? { token: identity.token } : {}),
         room: roomName,
         name,
         members,
@@ -278,7 +363,7 @@ export function createChat(options: ChatOptions): Chat {
       });
       const member = memberOf(client);
       broadcast(target, { type: "presence", event: "join", member, members }, client);
-      log(`join id=${client.id} user=${session.id} room=${JSON.stringify(roomName)}`);
+      log(`join id=${client.id} user=${userId} room=${JSON.stringify(roomName)}`);
     });
   }
 
@@ -348,7 +433,11 @@ export function createChat(options: ChatOptions): Chat {
     const message = parsed.message;
     switch (message.type) {
       case "join":
-        return join(client, message);
+        return void join(client, message).catch((error) => {
+          client.joining = false;
+          log(`error id=${client.id} ${error}`);
+          refuse(client, "internal", "Cannot join room: internal error");
+        });
       case "say":
         return say(client, message);
       case "typing":
@@ -359,16 +448,28 @@ export function createChat(options: ChatOptions): Chat {
   function violate(client: Client, code: number, reason: string): void {
     log(`violation id=${client.id} code=${code} reason=${JSON.stringify(reason)}`);
     client.closing = true;
+    sender.flush(); // What was queued for it (such as the error saying why) goes first.
     client.socket.close(code, reason);
   }
 
-  function upgrade(req: Request): Response {
+  function upgrade(req: Request, ip: string): Response {
     if (closing) return plain(503, "Server is shutting down");
     if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return plain(400, "Expected a WebSocket upgrade request");
     }
     if (!originAllowed(req, allowedOrigins)) return plain(403, "Origin not allowed");
+    if (upgraded >= maxConnections) {
+      log(`refused ip=${ip} status=503 reason="server full"`);
+      return plain(503, "Server is full, try again later", { "retry-after": "10" });
+    }
+    const fromIp = perIp.get(ip) ?? 0;
+    if (fromIp >= maxConnectionsPerIp) {
+      log(`refused ip=${ip} status=429 reason="too many connections from this address"`);
+      return plain(429, "Too many connections from this address", { "retry-after": "10" });
+    }
     const { socket, response } = Deno.upgradeWebSocket(req, { idleTimeout: idleTimeoutSeconds });
+    upgraded++;
+    perIp.set(ip, fromIp + 1);
     const client: Client = {
       socket,
       id: crypto.randomUUID().slice(0, 8),
@@ -383,8 +484,13 @@ export function createChat(options: ChatOptions): Chat {
     };
     socket.onmessage = (event) => receive(client, event.data);
     socket.onclose = (event) => {
+      upgraded--;
+      const left = perIp.get(ip)! - 1;
+      if (left === 0) perIp.delete(ip);
+      else perIp.set(ip, left);
       sockets.delete(client);
       sender.forget(socket);
+      clearTimeout(client.expiry);
       leave(client);
       log(`close id=${client.id} code=${event.code} connections=${sockets.size}`);
     };
@@ -404,9 +510,13 @@ export function createChat(options: ChatOptions): Chat {
   }
 
   return {
-    fetch(req: Request): Promise<Response> {
+    fetch(req: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
       const { pathname } = new URL(req.url);
-      if (pathname === "/ws") return Promise.resolve(upgrade(req));
+      if (pathname === "/ws") {
+        const address = info?.remoteAddr;
+        const ip = address && "hostname" in address ? address.hostname : "unknown";
+        return Promise.resolve(upgrade(req, ip));
+      }
       if (pathname === "/healthz") return Promise.resolve(health());
       return serveStatic(req, staticRoot);
     },
@@ -453,10 +563,10 @@ function byteLengthOver(text: string, limit: number): boolean {
   return new TextEncoder().encode(text).byteLength > limit;
 }
 
-function plain(status: number, body: string): Response {
+function plain(status: number, body: string, extra: Record<string, string> = {}): Response {
   return new Response(body, {
     status,
-    headers: { ...SECURITY_HEADERS, "content-type": "text/plain; charset=utf-8" },
+    headers: { ...SECURITY_HEADERS, "content-type": "text/plain; charset=utf-8", ...extra },
   });
 }
 
@@ -474,11 +584,11 @@ if (import.meta.main) {
   if (!config.sessionSecret) {
     console.warn("SESSION_SECRET is not set: using a random one, so sessions end on restart");
   }
+  const authenticate = await createAuthenticator(config.auth);
+  if (authenticate) console.log("JWT authentication is on: every join must carry a token");
   const kv = await Deno.openKv(config.kvPath);
-  const chat = createChat({
-    ...config,
-    history: new KvHistory(kv, { limit: config.historyLimit }),
-  });
+  const history = new KvHistory(kv, { limit: config.historyLimit });
+  const chat = createChat({ ...config, history, authenticate });
   const server = Deno.serve({
     hostname: config.hostname,
     port: config.port,

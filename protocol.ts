@@ -16,6 +16,8 @@ export const MAX_NAME_LENGTH = 32;
 export const MAX_CID_LENGTH = 64;
 /** Longest session token accepted in `join`. */
 export const MAX_TOKEN_LENGTH = 256;
+/** Longest JWT accepted in `join`. */
+export const MAX_AUTH_LENGTH = 8192;
 
 /** A member of a room, as other members see them. */
 export interface Member {
@@ -34,6 +36,8 @@ export interface JoinMessage {
   since?: number;
   /** The session token from an earlier `welcome`, to keep the same user id. */
   token?: string;
+  /** A JWT, when the server requires authentication. */
+  auth?: string;
 }
 
 /** Post a text to the room joined. */
@@ -74,8 +78,11 @@ export interface WelcomeMessage {
   type: "welcome";
   /** Your user id; the same on every connection that presents `token`. */
   id: string;
-  /** Your session token: present it in the next `join` to keep your id. */
-  token: string;
+  /**
+   * Your session token: present it in the next `join` to keep your id.
+   * Absent when the server authenticates with JWTs instead.
+   */
+  token?: string;
   room: string;
   name: string;
   members: Member[];
@@ -120,6 +127,10 @@ export type ErrorCode =
   | "already_joined"
   | "name_taken"
   | "rate_limited"
+  | "auth_required"
+  | "auth_invalid"
+  | "auth_expired"
+  | "room_forbidden"
   | "internal";
 
 /** A refused request. The connection stays usable unless it is closed. */
@@ -253,6 +264,12 @@ function parseJoin(value: Record<string, unknown>): ParseResult {
       return fail("invalid_message", "Cannot join room: 'token' must be a session token string");
     }
     message.token = value.token;
+  }
+  if (value.auth !== undefined) {
+    if (typeof value.auth !== "string" || value.auth.length > MAX_AUTH_LENGTH) {
+      return fail("invalid_message", "Cannot join room: 'auth' must be a token string");
+    }
+    message.auth = value.auth;
   }
   return { ok: true, message };
 }

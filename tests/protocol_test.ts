@@ -99,3 +99,12 @@ Deno.test("a join token must be a string of at most 256 characters", () => {
     "invalid_message",
   );
 });
+
+Deno.test("a join auth token must be a string of at most 8192 characters", () => {
+  assert.equal(codeOf({ type: "join", room: "r", name: "n", auth: "a.b.c" }), undefined);
+  assert.equal(codeOf({ type: "join", room: "r", name: "n", auth: {} }), "invalid_message");
+  assert.equal(
+    codeOf({ type: "join", room: "r", name: "n", auth: "a".repeat(8193) }),
+    "invalid_message",
+  );
+});

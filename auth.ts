@@ -1,0 +1,113 @@
+/**
+ * Optional JWT authentication, verified with `jose`. A key comes from an HS256
+ * secret, a PEM public key, or a JWKS URL; the token's `sub` becomes the user
+ * id, its `name` claim the display name, and its `rooms` claim (when present)
+ * the rooms the user may join.
+ *
+ * @module
+ */
+
+import { createRemoteJWKSet, errors, importSPKI, type JWTPayload, jwtVerify } from "jose";
+
+/** Where the verification key comes from; at most one is used. */
+export interface AuthOptions {
+  /** HS256 shared secret. */
+  jwtSecret?: string;
+  /** PEM (SPKI) public key, for tokens signed with `algorithm`. */
+  publicKey?: string;
+  /**
+   * Algorithm of tokens checked against `publicKey`.
+   * @default {"RS256"}
+   */
+  algorithm?: string;
+  /** URL of a JWKS document. */
+  jwksUrl?: string;
+}
+
+/** Who a valid token says the user is. */
+export interface Identity {
+  userId: string;
+  /** Display name from the `name` claim, if any. */
+  name?: string;
+  /** Rooms the user may join; `undefined` means any. */
+  rooms?: string[];
+  /** Expiry in milliseconds since the epoch, if the token has one. */
+  expiresAt?: number;
+}
+
+/** Why a token was refused; `code` is the protocol's error code. */
+export class AuthError extends Error {
+  /** `auth_required`, `auth_invalid` or `auth_expired`. */
+  readonly code: "auth_required" | "auth_invalid" | "auth_expired";
+
+  /** Creates an error with a protocol code. */
+  constructor(code: AuthError["code"], message: string) {
+    super(message);
+    this.name = "AuthError";
+    this.code = code;
+  }
+}
+
+/** Verifies a token; resolves with the identity or rejects with an {@linkcode AuthError}. */
+export type Authenticate = (token: string | undefined) => Promise<Identity>;
+
+/**
+ * Builds a verifier from the configured key, or returns `null` when no key is
+ * configured (authentication off).
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { createAuthenticator } from "./auth.ts";
+ * const authenticate = await createAuthenticator({ jwtSecret: "s3cret" });
+ * const identity = await authenticate!(token); // { userId: "alice", ... }
+ * ```
+ */
+export async function createAuthenticator(options: AuthOptions): Promise<Authenticate | null> {
+  const { jwtSecret, publicKey, jwksUrl, algorithm = "RS256" } = options;
+  let verify: (token: string) => Promise<JWTPayload>;
+  if (jwtSecret) {
+    const key = new TextEncoder().encode(jwtSecret);
+    verify = async (token) => (await jwtVerify(token, key, { algorithms: ["HS256"] })).payload;
+  } else if (publicKey) {
+    const key = await importSPKI(publicKey, algorithm);
+    verify = async (token) => (await jwtVerify(token, key, { algorithms: [algorithm] })).payload;
+  } else if (jwksUrl) {
+    const keys = createRemoteJWKSet(new URL(jwksUrl));
+    verify = async (token) =>
+      (await jwtVerify(token, keys, { algorithms: ["RS256", "ES256", "EdDSA"] })).payload;
+  } else {
+    return null;
+  }
+  return async (token) => {
+    if (!token) throw new AuthError("auth_required", "Cannot join room: a token is required");
+    let payload: JWTPayload;
+    try {
+      payload = await verify(token);
+    } catch (error) {
+      if (error instanceof errors.JWTExpired) {
+        throw new AuthError("auth_expired", "Cannot join room: the token has expired");
+      }
+      if (error instanceof errors.JOSEError) {
+        throw new AuthError("auth_invalid", "Cannot join room: the token is invalid");
+      }
+      throw error;
+    }
+    return identityOf(payload);
+  };
+}
+
+function identityOf(payload: JWTPayload): Identity {
+  const { sub, name, rooms, exp } = payload;
+  if (typeof sub !== "string" || sub.length === 0 || sub.length > 128) {
+    throw new AuthError("auth_invalid", "Cannot join room: the token has no valid 'sub'");
+  }
+  const allowed = Array.isArray(rooms) && rooms.every((r) => typeof r === "string")
+    ? rooms as string[]
+    : undefined;
+  return {
+    userId: sub,
+    name: typeof name === "string" ? name : undefined,
+    rooms: allowed,
+    expiresAt: typeof exp === "number" ? exp * 1000 : undefined,
+  };
+}

@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { SignJWT } from "jose";
+import { createAuthenticator } from "../auth.ts";
+import { startServer, TestClient } from "./helpers.ts";
+
+const SECRET = "test secret that is long enough";
+
+async function token(claims: Record<string, unknown>, secret = SECRET): Promise<string> {
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuedAt();
+  if (!("exp" in claims)) jwt.setExpirationTime("1h");
+  return await jwt.sign(new TextEncoder().encode(secret));
+}
+
+async function startAuthServer() {
+  return await startServer({ authenticate: await createAuthenticator({ jwtSecret: SECRET }) });
+}
+
+async function refusedJoin(auth: string | undefined, code: string, reason: string) {
+  await using server = await startAuthServer();
+  const client = await TestClient.connect(server.wsUrl);
+  client.send({ type: "join", room: "lobby", name: "ada", auth });
+  assert.equal((await client.next("error")).code, code);
+  const event = await client.waitClosed();
+  assert.deepEqual([event.code, event.reason], [1008, reason]);
+}
+
+Deno.test("with auth on, a join without a token is refused with 1008", async () => {
+  await refusedJoin(undefined, "auth_required", "authentication required");
+});
+
+Deno.test("a token with a bad signature is refused with 1008", async () => {
+  await refusedJoin(
+    await token({ sub: "alice" }, "another secret"),
+    "auth_invalid",
+    "invalid token",
+  );
+});
+
+Deno.test("an expired token is refused with 1008", async () => {
+  const exp = Math.floor(Date.now() / 1000) - 60;
+  await refusedJoin(await token({ sub: "alice", exp }), "auth_expired", "token expired");
+});
+
+Deno.test("a valid token gets in with its sub as id and its name claim as name", async () => {
+  await using server = await startAuthServer();
+  await using client = await TestClient.connect(server.wsUrl);
+  client.send({
+    type: "join",
+    room: "lobby",
+    name: "ignored",
+    auth: await token({ sub: "alice", name: "Alice" }),
+  });
+  const welcome = await client.next("welcome");
+  assert.deepEqual([welcome.id, welcome.name, welcome.token], ["alice", "Alice", undefined]);
+  client.send({ type: "say", text: "hi", cid: "c1", userId: "mallory" });
+  const message = await client.next("message");
+  assert.deepEqual([message.userId, message.name], ["alice", "Alice"]);
+});
+
+Deno.test("a room outside the token's rooms claim is refused, others are allowed", async () => {
+  await using server = await startAuthServer();
+  await using client = await TestClient.connect(server.wsUrl);
+  const auth = await token({ sub: "alice", rooms: ["team"] });
+  client.send({ type: "join", room: "lobby", name: "alice", auth });
+  const error = await client.next("error");
+  assert.equal(error.code, "room_forbidden");
+  assert.equal(error.message, "Cannot join room: your token does not allow it");
+  client.send({ type: "join", room: "team", name: "alice", auth });
+  assert.equal((await client.next("welcome")).room, "team");
+});
+
+Deno.test("a token that expires while connected closes the socket with 1008", async () => {
+  await using server = await startAuthServer();
+  const client = await TestClient.connect(server.wsUrl);
+  const exp = Math.floor(Date.now() / 1000) + 2;
+  client.send({ type: "join", room: "lobby", name: "ada", auth: await token({ sub: "bob", exp }) });
+  await client.next("welcome");
+  const event = await client.waitClosed("the token to expire");
+  assert.deepEqual([event.code, event.reason], [1008, "token expired"]);
+});
+
+Deno.test("another user cannot take a name held by a live user", async () => {
+  await using server = await startAuthServer();
+  await using alice = await TestClient.connect(server.wsUrl);
+  alice.send({ type: "join", room: "lobby", name: "Al", auth: await token({ sub: "alice" }) });
+  await alice.next("welcome");
+  await using mallory = await TestClient.connect(server.wsUrl);
+  mallory.send({ type: "join", room: "lobby", name: "Al", auth: await token({ sub: "mallory" }) });
+  assert.equal((await mallory.next("error")).code, "name_taken");
+});

@@ -20,6 +20,9 @@ const DEFAULT_ROOM = "lobby";
 const NAME_KEY = "chat.name";
 /** Per tab (sessionStorage): two tabs are two sessions. */
 const TOKEN_KEY = "chat.token";
+/** A JWT the user pasted, for servers that require one (sessionStorage). */
+const AUTH_KEY = "chat.auth";
+const AUTH_ERRORS = new Set(["auth_required", "auth_invalid", "auth_expired"]);
 const CID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const CLOSE_REASONS = {
   1001: "server is restarting",
@@ -47,6 +50,8 @@ const ui = {
   dialog: $("join-dialog"),
   joinForm: $("join-form"),
   nameInput: $("name-input"),
+  authRow: $("auth-row"),
+  authInput: $("auth-input"),
   joinError: $("join-error"),
   template: $("message-template"),
 };
@@ -175,12 +180,14 @@ function connect() {
     if (socket !== state.socket) return;
     const since = state.resumable ? getLastId() : 0;
     const token = readSession(TOKEN_KEY);
+    const auth = readSession(AUTH_KEY);
     send({
       type: "join",
       room: state.room,
       name: state.name,
       ...(since ? { since } : {}),
       ...(token ? { token } : {}),
+      ...(auth ? { auth } : {}),
     });
   });
   socket.addEventListener("message", (event) => {
@@ -192,7 +199,10 @@ function connect() {
     state.online = false;
     clearTypers();
     if (state.atPrompt) setStatus("offline", "Offline");
-    else if (event.code === 4000) {
+    else if (event.code === 1008 && event.reason === "token expired") {
+      writeSession(AUTH_KEY, "");
+      showPrompt("Your access token has expired: paste a fresh one.", true);
+    } else if (event.code === 4000) {
       setStatus("offline", "Offline – this session connected again elsewhere");
     } else scheduleReconnect(event.reason || CLOSE_REASONS[event.code] || "connection closed");
   });
@@ -391,6 +401,10 @@ function onTyping({ member }) {
  * refused `say` marks its item failed; anything else shows in the banner.
  */
 function onError(error) {
+  if (AUTH_ERRORS.has(error.code)) {
+    writeSession(AUTH_KEY, "");
+    return showPrompt(error.message, true);
+  }
   if (!state.online && (error.code === "name_taken" || error.code === "invalid_message")) {
     disconnect();
     return showPrompt(error.message);
@@ -535,14 +549,16 @@ function enterRoom() {
 
 // --- Name prompt -----------------------------------------------------------
 
-/** Disconnects and asks for a nickname, optionally showing why. */
-function showPrompt(errorText = "") {
+/** Disconnects and asks for a nickname (and a token when `needsToken`), optionally showing why. */
+function showPrompt(errorText = "", needsToken = false) {
   disconnect();
   state.atPrompt = true;
   setStatus("offline", "Offline – choose a nickname");
   ui.joinError.textContent = errorText;
   ui.joinError.hidden = !errorText;
   ui.nameInput.value = state.name;
+  if (needsToken) ui.authRow.hidden = false;
+  ui.authInput.required = !ui.authRow.hidden;
   if (!ui.dialog.open) ui.dialog.showModal();
   ui.nameInput.focus();
   ui.nameInput.select();
@@ -565,6 +581,7 @@ ui.joinForm.addEventListener("submit", (event) => {
   }
   state.name = name;
   writeText(NAME_KEY, name);
+  if (!ui.authRow.hidden) writeSession(AUTH_KEY, ui.authInput.value.trim());
   leavePrompt();
 });
 

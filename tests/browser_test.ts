@@ -3,6 +3,7 @@
  * playwright-core, against `main.ts` run as a real process.
  */
 import assert from "node:assert/strict";
+import { SignJWT } from "jose";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { startProcess } from "./process.ts";
 
@@ -146,6 +147,41 @@ Deno.test({
     } finally {
       await browser.close();
       await server.stop("SIGTERM");
+    }
+  },
+});
+
+Deno.test({
+  name: "with JWT auth on, the page asks for a token and joins with it",
+  ignore: skip,
+  async fn() {
+    const secret = "browser test secret";
+    const dir = await Deno.makeTempDir({ prefix: "chat-auth-" });
+    await using server = await startProcess({ KV_PATH: `${dir}/chat.kv`, AUTH_JWT_SECRET: secret });
+    const browser = await launch();
+    try {
+      const page = await (await browser.newContext()).newPage();
+      page.setDefaultTimeout(TIMEOUT_MS);
+      await page.goto(`${server.origin}/#team`);
+      await page.fill("#name-input", "ignored");
+      await page.press("#name-input", "Enter");
+      await page.waitForSelector("#auth-input", { state: "visible" });
+      assert.match(await page.textContent("#join-error") ?? "", /token is required/);
+      const jwt = await new SignJWT({ sub: "carol", name: "Carol" })
+        .setProtectedHeader({ alg: "HS256" })
+        .setExpirationTime("1h")
+        .sign(new TextEncoder().encode(secret));
+      await page.fill("#auth-input", jwt);
+      await page.press("#auth-input", "Enter");
+      await waitOnline(page);
+      await type(page, "signed in");
+      await page.locator('#messages li.message.own[data-state="sent"] .sender', {
+        hasText: "Carol",
+      })
+        .waitFor();
+    } finally {
+      await browser.close();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

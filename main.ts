@@ -5,7 +5,8 @@
  * history (Deno KV), acknowledged to its sender, then sent to every socket in
  * the room, in the order the server accepted it.
  *
- * Run it with `deno task start`; import {@linkcode createChat} to embed it.
+ * Run it with `deno task start` (`deno serve main.ts`); import
+ * {@linkcode createChat} to embed it.
  *
  * @module
  */
@@ -45,9 +46,8 @@ const SHUTDOWN_GRACE_MS = 1500;
 
 /** Settings read once from the environment by {@linkcode loadConfig}. */
 export interface Config {
-  hostname: string;
-  port: number;
-  kvPath: string;
+  /** Deno KV path; `undefined` is the platform's KV (Deno Deploy). */
+  kvPath?: string;
   historyLimit: number;
   allowedOrigins: string[];
   rateBurst: number;
@@ -66,9 +66,7 @@ export interface Config {
 /** Reads the configuration from environment variables, with defaults. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   return {
-    hostname: env.LISTEN_HOST ?? "0.0.0.0",
-    port: integer(env.PORT, 8000),
-    kvPath: env.KV_PATH ?? "./chat.kv",
+    kvPath: env.KV_PATH ?? (env.DENO_DEPLOYMENT_ID ? undefined : "./chat.kv"),
     historyLimit: integer(env.HISTORY_LIMIT, 1000),
     allowedOrigins: (env.ALLOWED_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean),
     rateBurst: integer(env.RATE_BURST, 20),
@@ -197,9 +195,7 @@ interface Room {
  * @example Usage
  * ```ts ignore
  * import { createChat } from "./main.ts";
- * import { type Authenticate, AuthError, type AuthOptions, createAuthenticator } from "./auth.ts";
-import { BatchedSender } from "./batch.ts";
-import { type HistoryStore, KvHistory } from "./history.ts";
+ * import { KvHistory } from "./history.ts";
  * const chat = createChat({ history: new KvHistory(await Deno.openKv(":memory:")) });
  * Deno.serve(chat.fetch);
  * ```
@@ -579,29 +575,52 @@ function integer(value: string | undefined, fallback: number): number {
   return parsed;
 }
 
-if (import.meta.main) {
-  const config = loadConfig(Deno.env.toObject());
-  if (!config.sessionSecret) {
-    console.warn("SESSION_SECRET is not set: using a random one, so sessions end on restart");
-  }
-  const authenticate = await createAuthenticator(config.auth);
-  if (authenticate) console.log("JWT authentication is on: every join must carry a token");
-  const kv = await Deno.openKv(config.kvPath);
-  const history = new KvHistory(kv, { limit: config.historyLimit });
-  const chat = createChat({ ...config, history, authenticate });
-  const server = Deno.serve({
-    hostname: config.hostname,
-    port: config.port,
-    onListen: ({ hostname, port }) => console.log(`Listening on http://${hostname}:${port}/`),
-  }, chat.fetch);
-  const stop = async (signal: string) => {
-    console.log(`${signal}: shutting down, ${chat.connections} connection(s) open`);
-    await chat.shutdown();
-    await Promise.race([server.shutdown(), new Promise((r) => setTimeout(r, 300))]);
-    kv.close();
-    Deno.exit(0);
-  };
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => stop(signal));
-  }
+/** One chat per isolate, made on first use from the environment. */
+let running: Promise<Chat> | undefined;
+
+/** Reads the configuration, opens history and starts the chat; once. */
+function start(): Promise<Chat> {
+  return running ??= (async () => {
+    const config = loadConfig(Deno.env.toObject());
+    if (!config.sessionSecret) {
+      console.warn("SESSION_SECRET is not set: using a random one, so sessions end on restart");
+    }
+    const authenticate = await createAuthenticator(config.auth);
+    if (authenticate) console.log("JWT authentication is on: every join must carry a token");
+    const kv = await Deno.openKv(config.kvPath);
+    const history = new KvHistory(kv, { limit: config.historyLimit });
+    const chat = createChat({ ...config, history, authenticate });
+    const stop = async (signal: string) => {
+      console.log(`${signal}: shutting down, ${chat.connections} connection(s) open`);
+      await chat.shutdown();
+      kv.close();
+      Deno.exit(0);
+    };
+    try {
+      for (const signal of ["SIGINT", "SIGTERM"] as const) {
+        Deno.addSignalListener(signal, () => stop(signal));
+      }
+    } catch { /* No signals here (Deno Deploy): the platform stops the isolate. */ }
+    return chat;
+  })();
 }
+
+/**
+ * The entry point for `deno serve main.ts` (what `deno task start` runs) and
+ * for Deno Deploy.
+ */
+export default {
+  async fetch(req, info) {
+    return await (await start()).fetch(req, info);
+  },
+  onListen(addr) {
+    if (addr.transport === "tcp") {
+      const host = addr.hostname === "0.0.0.0" ? "localhost" : addr.hostname;
+      console.log(`Listening on http://${host}:${addr.port}/`);
+    }
+    start().catch((error) => {
+      console.error(`Cannot start: ${error}`);
+      Deno.exit(1);
+    });
+  },
+} satisfies Deno.ServeDefaultExport;

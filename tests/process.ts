@@ -1,6 +1,7 @@
 /**
- * Runs `main.ts` as a real server process, as `deno task start` does, on a
- * free port (or a given one, to restart "the same" server).
+ * Runs `main.ts` as a real server process with `deno serve`, as
+ * `deno task start` does, on a free port (or a given one, to restart "the
+ * same" server).
  *
  * @module
  */
@@ -28,8 +29,19 @@ export async function startProcess(
   port = 0,
 ): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-read", "--allow-env", "--allow-write", MAIN],
-    env: { LISTEN_HOST: "127.0.0.1", PORT: String(port), NO_COLOR: "1", ...env },
+    args: [
+      "serve",
+      "--allow-net",
+      "--allow-read",
+      "--allow-env",
+      "--allow-write",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      MAIN,
+    ],
+    env: { NO_COLOR: "1", ...env },
     stdout: "piped",
     stderr: "piped",
   }).spawn();

@@ -13,7 +13,7 @@ Deno.test("SIGTERM closes every client with 1001 and exits within 2 s", async ()
   for (const client of [ada, bob]) {
     const event = await client.waitClosed();
     assert.equal(event.code, 1001);
-    assert.equal(event.reason, "server is shutting down");
+    assert.match(event.reason, /shutting down/i);
   }
   assert.equal((await within(status, "the process to exit", 2500)).code, 0);
   assert.ok(performance.now() - started < 2000, "exited within 2 s");

@@ -56,6 +56,7 @@ export class BatchedSender {
   #lastFlush = -Infinity;
   #frames = 0;
   #events = 0;
+  #batched = 0;
 
   /** Creates a sender; see {@linkcode BatchedSenderOptions}. */
   constructor(options: BatchedSenderOptions) {
@@ -65,9 +66,12 @@ export class BatchedSender {
     this.#graceMs = options.slowGraceMs ?? 1000;
   }
 
-  /** Frames written and events carried so far; events/frames is the batching factor. */
-  get stats(): { frames: number; events: number } {
-    return { frames: this.#frames, events: this.#events };
+  /**
+   * Frames written, events carried, and frames that carried more than one
+   * event, so far; events/frames is the batching factor.
+   */
+  get stats(): { frames: number; events: number; batched: number } {
+    return { frames: this.#frames, events: this.#events, batched: this.#batched };
   }
 
   /** Queues one serialized event for each open socket in `sockets`. */
@@ -109,6 +113,7 @@ export class BatchedSender {
       socket.send(frames.length === 1 ? frames[0] : `[${frames.join(",")}]`);
       this.#frames++;
       this.#events += frames.length;
+      if (frames.length > 1) this.#batched++;
     }
   }
 

@@ -14,10 +14,13 @@
 import { type Authenticate, AuthError, type AuthOptions, createAuthenticator } from "./auth.ts";
 import { BatchedSender } from "./batch.ts";
 import { type HistoryStore, KvHistory } from "./history.ts";
+import { consoleLogger, type Logger } from "./log.ts";
+import { type MetricFamily, METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
 import {
   type ChatMessage,
   decodeClientMessage,
   type ErrorCode,
+  type ErrorMessage,
   errorMessage,
   type JoinMessage,
   type Member,
@@ -59,6 +62,8 @@ export interface Config {
   sessionSecret?: string;
   maxConnections: number;
   maxConnectionsPerIp: number;
+  logFormat: "text" | "json";
+  metrics: { enabled: boolean; token?: string };
   /** JWT verification keys; none set means authentication is off. */
   auth: AuthOptions;
 }
@@ -77,6 +82,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     sessionSecret: env.SESSION_SECRET || undefined,
     maxConnections: integer(env.MAX_CONNECTIONS, 10_000),
     maxConnectionsPerIp: integer(env.MAX_CONNECTIONS_PER_IP, 50),
+    logFormat: env.LOG_FORMAT === "json" ? "json" : "text",
+    metrics: {
+      enabled: env.METRICS === "1" || !!env.METRICS_TOKEN,
+      token: env.METRICS_TOKEN || undefined,
+    },
     auth: {
       jwtSecret: env.AUTH_JWT_SECRET || undefined,
       publicKey: env.AUTH_PUBLIC_KEY || undefined,
@@ -144,10 +154,16 @@ export interface ChatOptions {
    */
   maxConnectionsPerIp?: number;
   /**
-   * Where connection events are logged, one line each. Never message bodies.
-   * @default {console.log}
+   * Where connection events go, one line each. Never message bodies.
+   * @default {consoleLogger("text")}
    */
-  log?: (line: string) => void;
+  log?: Logger;
+  /**
+   * Serve Prometheus metrics at `/metrics`. With a `token`, scrapers must
+   * send `Authorization: Bearer <token>`.
+   * @default {{ enabled: false }}
+   */
+  metrics?: { enabled: boolean; token?: string };
 }
 
 /** A running chat: its HTTP handler and its lifecycle. */
@@ -213,7 +229,8 @@ export function createChat(options: ChatOptions): Chat {
     authenticate = null,
     maxConnections = 10_000,
     maxConnectionsPerIp = 50,
-    log = console.log,
+    log = consoleLogger(),
+    metrics = { enabled: false },
   } = options;
   const sessions = SessionSigner.create(sessionSecret);
   const staticRoot = new URL("./static/", import.meta.url);
@@ -221,6 +238,12 @@ export function createChat(options: ChatOptions): Chat {
   const sockets = new Set<Client>();
   const rooms = new Map<string, Room>();
   let closing = false;
+  // Counters for /metrics.
+  let framesIn = 0;
+  let stored = 0;
+  const errors = new Map<ErrorCode, number>();
+  const closes = new Map<number, number>();
+  const refusals = new Map<number, number>();
   /** Upgraded sockets, in all and per remote IP, for the connection caps. */
   let upgraded = 0;
   const perIp = new Map<string, number>();
@@ -248,7 +271,12 @@ export function createChat(options: ChatOptions): Chat {
   }
 
   function refuse(client: Client, code: ErrorCode, message: string, cid?: string): void {
-    send(client, errorMessage(code, message, cid));
+    reject(client, errorMessage(code, message, cid));
+  }
+
+  function reject(client: Client, error: ErrorMessage): void {
+    errors.set(error.code, (errors.get(error.code) ?? 0) + 1);
+    send(client, error);
   }
 
   function membersOf(room: Room): Member[] {
@@ -259,7 +287,7 @@ export function createChat(options: ChatOptions): Chat {
   function enqueue(room: Room, client: Client, task: () => Promise<void>, cid?: string): void {
     room.pending++;
     room.tail = room.tail.then(task).catch((error) => {
-      log(`error room=${JSON.stringify(room.name)} id=${client.id} ${error}`);
+      log({ event: "error", room: room.name, id: client.id, error: String(error) });
       refuse(client, "internal", "Cannot complete request: internal error", cid);
     }).finally(() => {
       room.pending--;
@@ -359,7 +387,7 @@ export function createChat(options: ChatOptions): Chat {
       });
       const member = memberOf(client);
       broadcast(target, { type: "presence", event: "join", member, members }, client);
-      log(`join id=${client.id} user=${userId} room=${JSON.stringify(roomName)}`);
+      log({ event: "join", id: client.id, user: userId, room: roomName });
     });
   }
 
@@ -370,7 +398,9 @@ export function createChat(options: ChatOptions): Chat {
     enqueue(room, client, async () => {
       const { message, duplicate } = await history.append(room.name, draft);
       send(client, { type: "ack", cid, id: message.id });
-      if (!duplicate) broadcast(room, message);
+      if (duplicate) return;
+      stored++;
+      broadcast(room, message);
     }, cid);
   }
 
@@ -398,6 +428,7 @@ export function createChat(options: ChatOptions): Chat {
 
   function receive(client: Client, data: unknown): void {
     if (client.closing) return;
+    framesIn++;
     if (typeof data !== "string") {
       const size = data instanceof ArrayBuffer
         ? data.byteLength
@@ -425,13 +456,13 @@ export function createChat(options: ChatOptions): Chat {
       );
     }
     client.strikes = 0;
-    if (!parsed.ok) return send(client, parsed.error);
+    if (!parsed.ok) return reject(client, parsed.error);
     const message = parsed.message;
     switch (message.type) {
       case "join":
         return void join(client, message).catch((error) => {
           client.joining = false;
-          log(`error id=${client.id} ${error}`);
+          log({ event: "error", id: client.id, error: String(error) });
           refuse(client, "internal", "Cannot join room: internal error");
         });
       case "say":
@@ -442,7 +473,8 @@ export function createChat(options: ChatOptions): Chat {
   }
 
   function violate(client: Client, code: number, reason: string): void {
-    log(`violation id=${client.id} code=${code} reason=${JSON.stringify(reason)}`);
+    log({ event: "violation", id: client.id, code, reason });
+    closes.set(code, (closes.get(code) ?? 0) + 1);
     client.closing = true;
     sender.flush(); // What was queued for it (such as the error saying why) goes first.
     client.socket.close(code, reason);
@@ -455,12 +487,14 @@ export function createChat(options: ChatOptions): Chat {
     }
     if (!originAllowed(req, allowedOrigins)) return plain(403, "Origin not allowed");
     if (upgraded >= maxConnections) {
-      log(`refused ip=${ip} status=503 reason="server full"`);
+      log({ event: "refused", ip, status: 503, reason: "server full" });
+      refusals.set(503, (refusals.get(503) ?? 0) + 1);
       return plain(503, "Server is full, try again later", { "retry-after": "10" });
     }
     const fromIp = perIp.get(ip) ?? 0;
     if (fromIp >= maxConnectionsPerIp) {
-      log(`refused ip=${ip} status=429 reason="too many connections from this address"`);
+      log({ event: "refused", ip, status: 429, reason: "too many connections from this address" });
+      refusals.set(429, (refusals.get(429) ?? 0) + 1);
       return plain(429, "Too many connections from this address", { "retry-after": "10" });
     }
     const { socket, response } = Deno.upgradeWebSocket(req, { idleTimeout: idleTimeoutSeconds });
@@ -476,7 +510,7 @@ export function createChat(options: ChatOptions): Chat {
     };
     socket.onopen = () => {
       sockets.add(client);
-      log(`open id=${client.id} connections=${sockets.size}`);
+      log({ event: "open", id: client.id, ip, connections: sockets.size });
     };
     socket.onmessage = (event) => receive(client, event.data);
     socket.onclose = (event) => {
@@ -488,7 +522,7 @@ export function createChat(options: ChatOptions): Chat {
       sender.forget(socket);
       clearTimeout(client.expiry);
       leave(client);
-      log(`close id=${client.id} code=${event.code} connections=${sockets.size}`);
+      log({ event: "close", id: client.id, code: event.code, connections: sockets.size });
     };
     socket.onerror = () => {}; // A close event always follows.
     return response;
@@ -505,6 +539,54 @@ export function createChat(options: ChatOptions): Chat {
     return Response.json(body, { headers: { "cache-control": "no-store" } });
   }
 
+  /** `/metrics`: 404 unless enabled, 401 without the right bearer token. */
+  async function metricsResponse(req: Request): Promise<Response> {
+    if (!metrics.enabled) return plain(404, "Not found");
+    if (metrics.token && req.headers.get("authorization") !== `Bearer ${metrics.token}`) {
+      return plain(401, "Metrics need a bearer token", { "www-authenticate": "Bearer" });
+    }
+    let members = 0, historySize = 0;
+    for (const room of rooms.values()) {
+      members += room.clients.size;
+      historySize += Math.min(await history.latest(room.name), history.limit);
+    }
+    const { frames, events, batched } = sender.stats;
+    const byCode = <K>(map: Map<K, number>, label: string) =>
+      [...map].map(([key, value]) => ({ labels: { [label]: String(key) }, value }));
+    const families: MetricFamily[] = [
+      gauge("chat_connections", "Open WebSocket connections", sockets.size),
+      gauge("chat_rooms", "Rooms with members or pending work", rooms.size),
+      gauge("chat_members", "Members in all rooms", members),
+      gauge("chat_history_messages", "Retained messages in the active rooms", historySize),
+      counter("chat_frames_received_total", "Frames received from clients", framesIn),
+      counter("chat_messages_stored_total", "Chat messages stored and broadcast", stored),
+      counter("chat_events_sent_total", "Events sent to clients", events),
+      counter("chat_frames_sent_total", "Frames sent to clients", frames),
+      counter("chat_batched_frames_total", "Frames that carried several events", batched),
+      {
+        name: "chat_errors_total",
+        help: "Error events sent, by code (validation, rate limit, auth, ...)",
+        type: "counter",
+        samples: byCode(errors, "code"),
+      },
+      {
+        name: "chat_closes_total",
+        help: "Sockets closed by the server for a violation, by close code (1013 is too slow)",
+        type: "counter",
+        samples: byCode(closes, "code"),
+      },
+      {
+        name: "chat_refused_total",
+        help: "Upgrades refused by the connection caps, by HTTP status",
+        type: "counter",
+        samples: byCode(refusals, "status"),
+      },
+    ];
+    return new Response(renderMetrics(families), {
+      headers: { "content-type": METRICS_CONTENT_TYPE, "cache-control": "no-store" },
+    });
+  }
+
   return {
     fetch(req: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
       const { pathname } = new URL(req.url);
@@ -514,6 +596,7 @@ export function createChat(options: ChatOptions): Chat {
         return Promise.resolve(upgrade(req, ip));
       }
       if (pathname === "/healthz") return Promise.resolve(health());
+      if (pathname === "/metrics") return metricsResponse(req);
       return serveStatic(req, staticRoot);
     },
     async shutdown(): Promise<void> {
@@ -540,6 +623,14 @@ export function createChat(options: ChatOptions): Chat {
 
 function memberOf(client: Client): Member {
   return { id: client.userId!, name: client.name! };
+}
+
+function gauge(name: string, help: string, value: number): MetricFamily {
+  return { name, help, type: "gauge", samples: [{ value }] };
+}
+
+function counter(name: string, help: string, value: number): MetricFamily {
+  return { name, help, type: "counter", samples: [{ value }] };
 }
 
 /** Same-origin requests, listed origins, and requests without `Origin` pass. */
@@ -589,7 +680,8 @@ function start(): Promise<Chat> {
     if (authenticate) console.log("JWT authentication is on: every join must carry a token");
     const kv = await Deno.openKv(config.kvPath);
     const history = new KvHistory(kv, { limit: config.historyLimit });
-    const chat = createChat({ ...config, history, authenticate });
+    const log = consoleLogger(config.logFormat);
+    const chat = createChat({ ...config, history, authenticate, log });
     const stop = async (signal: string) => {
       console.log(`${signal}: shutting down, ${chat.connections} connection(s) open`);
       await chat.shutdown();

@@ -31,8 +31,38 @@ Deno.test("the server logs connection events but never message bodies", async ()
   await server.stop("SIGTERM");
   const log = server.output.join("\n");
   assert.match(log, /open id=/);
-  assert.match(log, /join id=\S+ user=\S+ room="lobby"/);
+  assert.match(log, /join id=\S+ user=\S+ room=lobby/);
   assert.match(log, /close id=/);
   assert.doesNotMatch(log, /secret words/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("LOG_FORMAT=json prints one JSON object per line", async () => {
+  const dir = await Deno.makeTempDir();
+  await using server = await startProcess({ KV_PATH: `${dir}/chat.kv`, LOG_FORMAT: "json" });
+  const { client } = await TestClient.join(server.wsUrl, "lobby", "ada");
+  await client.close();
+  await server.stop("SIGTERM");
+  const events = server.output.filter((line) => line.startsWith("{")).map((line) =>
+    JSON.parse(line)
+  );
+  assert.deepEqual(events.map((e) => e.event), ["open", "join", "close"]);
+  assert.equal(events[1].room, "lobby");
+  assert.match(events[0].time, /^\d{4}-\d\d-\d\dT/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("deno serve main.ts: two clients chat through the default export", async () => {
+  const dir = await Deno.makeTempDir();
+  await using server = await startProcess({ KV_PATH: `${dir}/chat.kv` });
+  const page = await fetch(`${server.origin}/`);
+  assert.match(await page.text(), /<title>Deno Chat<\/title>/);
+  const { client: ada } = await TestClient.join(server.wsUrl, "lobby", "ada");
+  const { client: bob } = await TestClient.join(server.wsUrl, "lobby", "bob");
+  ada.send({ type: "say", text: "via deno serve", cid: "c1" });
+  assert.equal((await bob.next("message")).text, "via deno serve");
+  await ada.close();
+  await bob.close();
+  await server.stop("SIGTERM");
   await Deno.remove(dir, { recursive: true });
 });

@@ -123,6 +123,18 @@ Deno.test("a seeded fuzzer cannot crash the server or make a normal client miss 
   assert.equal(tried, CASES, "all cases ran within the time bound");
 });
 
+/** Polls /healthz (it must answer throughout) until it reports `connections`. */
+async function healthShows(origin: string, connections: number, what: string): Promise<void> {
+  await within(
+    (async () => {
+      while ((await (await fetch(`${origin}/healthz`)).json()).connections !== connections) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })(),
+    what,
+  );
+}
+
 async function rawUpgrade(origin: string): Promise<number> {
   const response = await fetch(`${origin}/ws`, {
     headers: {
@@ -144,17 +156,9 @@ Deno.test("a connection flood from one address meets the per-IP cap with 429; /h
   const open = attempts.flatMap((a) => a.status === "fulfilled" ? [a.value] : []);
   assert.equal(open.length, 20);
   assert.equal(await rawUpgrade(server.origin), 429);
-  const health = await (await fetch(`${server.origin}/healthz`)).json();
-  assert.equal(health.connections, 20);
+  await healthShows(server.origin, 20, "the 20 sockets to be counted");
   for (const client of open) await client.close();
-  await within(
-    (async () => {
-      while ((await (await fetch(`${server.origin}/healthz`)).json()).connections > 0) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    })(),
-    "the connections to be released",
-  );
+  await healthShows(server.origin, 0, "the connections to be released");
   await using again = await TestClient.connect(server.wsUrl);
   assert.equal(again.socket.readyState, WebSocket.OPEN, "slots are released on close");
 });

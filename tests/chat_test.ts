@@ -133,7 +133,8 @@ Deno.test("the server shutting down closes every client with 1001", async () => 
 
 Deno.test("GET /healthz reports status, connections and uptime", async () => {
   await using server = await startServer();
-  await using _client = await TestClient.connect(server.wsUrl);
+  const { client } = await TestClient.join(server.wsUrl, "lobby", "ada"); // Joined: surely open.
+  await using _client = client;
   const response = await fetch(`${server.origin}/healthz`);
   const body = await response.json();
   assert.equal(response.status, 200);

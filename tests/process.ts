@@ -17,6 +17,8 @@ export interface ServerProcess extends AsyncDisposable {
   output: string[];
   /** Resolves with the exit status. */
   status: Promise<Deno.CommandStatus>;
+  /** Resolves with the first printed line matching `pattern`, waiting if needed. */
+  waitFor(pattern: RegExp): Promise<string>;
   /** Sends a signal, then waits for the exit. */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
@@ -46,6 +48,7 @@ export async function startProcess(
     stderr: "piped",
   }).spawn();
   const output: string[] = [];
+  const waiters = new Set<{ pattern: RegExp; resolve: (line: string) => void }>();
   let announce: (port: number) => void;
   const listening = new Promise<number>((resolve) => announce = resolve);
   const collect = async (stream: ReadableStream<Uint8Array>) => {
@@ -55,6 +58,12 @@ export async function startProcess(
       rest = lines.pop()!;
       for (const line of lines) {
         output.push(line);
+        for (const waiter of waiters) {
+          if (waiter.pattern.test(line)) {
+            waiters.delete(waiter);
+            waiter.resolve(line);
+          }
+        }
         const match = line.match(/^Listening on http:\/\/[^:]+:(\d+)\//);
         if (match) announce(Number(match[1]));
       }
@@ -96,6 +105,16 @@ export async function startProcess(
     output,
     status,
     stop,
+    waitFor(pattern) {
+      const seen = output.find((line) => pattern.test(line));
+      if (seen !== undefined) return Promise.resolve(seen);
+      let waiter: { pattern: RegExp; resolve: (line: string) => void };
+      const found = new Promise<string>((resolve) => {
+        waiter = { pattern, resolve };
+        waiters.add(waiter);
+      });
+      return within(found, `the server to print ${pattern}`).finally(() => waiters.delete(waiter));
+    },
     async [Symbol.asyncDispose]() {
       await stop("SIGKILL");
     },

@@ -28,6 +28,7 @@ Deno.test("the server logs connection events but never message bodies", async ()
   client.send({ type: "say", text: "secret words", cid: "c1" });
   await client.next("message");
   await client.close();
+  await server.waitFor(/^close id=/);
   await server.stop("SIGTERM");
   const log = server.output.join("\n");
   assert.match(log, /open id=/);
@@ -42,6 +43,7 @@ Deno.test("LOG_FORMAT=json prints one JSON object per line", async () => {
   await using server = await startProcess({ KV_PATH: `${dir}/chat.kv`, LOG_FORMAT: "json" });
   const { client } = await TestClient.join(server.wsUrl, "lobby", "ada");
   await client.close();
+  await server.waitFor(/"event":"close"/);
   await server.stop("SIGTERM");
   const events = server.output.filter((line) => line.startsWith("{")).map((line) =>
     JSON.parse(line)

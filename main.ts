@@ -13,7 +13,17 @@
 
 import { type Authenticate, AuthError, type AuthOptions, createAuthenticator } from "./auth.ts";
 import { BatchedSender } from "./batch.ts";
+import {
+  BroadcastChannelBus,
+  type Bus,
+  type BusEvent,
+  type BusState,
+  connectRedis,
+  LocalBus,
+  RedisBus,
+} from "./bus.ts";
 import { type HistoryStore, KvHistory } from "./history.ts";
+import { RedisHistory } from "./redis_history.ts";
 import { consoleLogger, type Logger } from "./log.ts";
 import { type MetricFamily, METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
 import {
@@ -28,6 +38,7 @@ import {
   type SayMessage,
   type ServerMessage,
 } from "./protocol.ts";
+import { type PresenceChange, RemotePresence } from "./presence.ts";
 import { TokenBucket } from "./rate_limit.ts";
 import { SessionSigner } from "./session.ts";
 import { SECURITY_HEADERS, serveStatic } from "./static_files.ts";
@@ -63,6 +74,8 @@ export interface Config {
   maxConnections: number;
   maxConnectionsPerIp: number;
   logFormat: "text" | "json";
+  /** Redis for history and fan-out between processes; unset means Deno KV and BroadcastChannel. */
+  redisUrl?: string;
   metrics: { enabled: boolean; token?: string };
   /** JWT verification keys; none set means authentication is off. */
   auth: AuthOptions;
@@ -83,6 +96,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxConnections: integer(env.MAX_CONNECTIONS, 10_000),
     maxConnectionsPerIp: integer(env.MAX_CONNECTIONS_PER_IP, 50),
     logFormat: env.LOG_FORMAT === "json" ? "json" : "text",
+    redisUrl: env.REDIS_URL || undefined,
     metrics: {
       enabled: env.METRICS === "1" || !!env.METRICS_TOKEN,
       token: env.METRICS_TOKEN || undefined,
@@ -154,6 +168,33 @@ export interface ChatOptions {
    */
   maxConnectionsPerIp?: number;
   /**
+   * Fan-out to other instances (isolates, processes, machines).
+   * @default {new LocalBus()}
+   */
+  bus?: Bus;
+  /**
+   * Whether the history store is reachable, for `/healthz`.
+   * @default {() => ({ ok: true })}
+   */
+  storeState?: () => BusState;
+  /**
+   * How often rooms are checked against the store, to catch messages whose
+   * fan-out was lost, in milliseconds.
+   * @default {1000}
+   */
+  watchIntervalMs?: number;
+  /**
+   * How often this instance repeats its members on the bus, in milliseconds.
+   * @default {10000}
+   */
+  heartbeatMs?: number;
+  /**
+   * How long other instances keep listing those members without a
+   * heartbeat, in milliseconds: the most a crashed instance's members linger.
+   * @default {30000}
+   */
+  presenceTtlMs?: number;
+  /**
    * Where connection events go, one line each. Never message bodies.
    * @default {consoleLogger("text")}
    */
@@ -203,6 +244,10 @@ interface Room {
   tail: Promise<void>;
   /** Tasks queued and not finished; the room is kept until they are. */
   pending: number;
+  /** Highest message id sent to this room's sockets; -1 until the room is caught up. */
+  lastId: number;
+  /** When this instance last announced the room's members on the bus. */
+  announced: number;
 }
 
 /**
@@ -231,12 +276,20 @@ export function createChat(options: ChatOptions): Chat {
     maxConnectionsPerIp = 50,
     log = consoleLogger(),
     metrics = { enabled: false },
+    bus = new LocalBus(),
+    watchIntervalMs = 1000,
+    heartbeatMs = 10_000,
+    storeState = (): BusState => ({ ok: true }),
+    presenceTtlMs = 30_000,
   } = options;
   const sessions = SessionSigner.create(sessionSecret);
   const staticRoot = new URL("./static/", import.meta.url);
   const startedAt = Date.now();
   const sockets = new Set<Client>();
   const rooms = new Map<string, Room>();
+  const remote = new RemotePresence();
+  /** Instances heard from on the bus. */
+  const peers = new Set<string>();
   let closing = false;
   // Counters for /metrics.
   let framesIn = 0;
@@ -259,6 +312,15 @@ export function createChat(options: ChatOptions): Chat {
     },
   });
 
+  const unsubscribe = bus.subscribe(onBusEvent);
+  let watching = false;
+  const watcher = setInterval(() => {
+    if (watching) return;
+    watching = true;
+    watch().catch((error) => log({ event: "error", error: `watch: ${error}` }))
+      .finally(() => watching = false);
+  }, watchIntervalMs);
+
   function send(client: Client, message: ServerMessage): void {
     sender.send([client.socket], JSON.stringify(message));
   }
@@ -279,16 +341,43 @@ export function createChat(options: ChatOptions): Chat {
     send(client, error);
   }
 
+  /** This instance's members of the room, then the other instances'. */
   function membersOf(room: Room): Member[] {
-    return [...room.clients].map(memberOf);
+    const local = [...room.clients].map(memberOf);
+    const here = new Set(local.map((m) => m.id));
+    return [...local, ...remote.members(room.name).filter((m) => !here.has(m.id))];
   }
 
-  /** Runs `task` after every earlier task of the room, so events keep their order. */
-  function enqueue(room: Room, client: Client, task: () => Promise<void>, cid?: string): void {
+  function roomOf(name: string): Room {
+    let room = rooms.get(name);
+    if (!room) {
+      room = {
+        name,
+        clients: new Set(),
+        tail: Promise.resolve(),
+        pending: 0,
+        lastId: -1,
+        announced: 0,
+      };
+      rooms.set(name, room);
+    }
+    return room;
+  }
+
+  /**
+   * Runs `task` after every earlier task of the room, so events keep their
+   * order. A failure is reported to `client` (with `cid`), or only logged.
+   */
+  function enqueue(
+    room: Room,
+    client: Client | null,
+    task: () => Promise<void>,
+    cid?: string,
+  ): void {
     room.pending++;
     room.tail = room.tail.then(task).catch((error) => {
-      log({ event: "error", room: room.name, id: client.id, error: String(error) });
-      refuse(client, "internal", "Cannot complete request: internal error", cid);
+      log({ event: "error", room: room.name, id: client?.id ?? "-", error: String(error) });
+      if (client) refuse(client, "internal", "Cannot complete request: internal error", cid);
     }).finally(() => {
       room.pending--;
       dropIfEmpty(room);
@@ -334,17 +423,13 @@ export function createChat(options: ChatOptions): Chat {
       return refuse(client, "room_forbidden", "Cannot join room: your token does not allow it");
     }
     const { userId, name } = identity;
-    let room = rooms.get(roomName);
-    if (!room) {
-      room = { name: roomName, clients: new Set(), tail: Promise.resolve(), pending: 0 };
-      rooms.set(roomName, room);
-    }
-    const target = room;
+    const target = roomOf(roomName);
     enqueue(target, client, async () => {
       client.joining = false;
       const folded = name.toLowerCase();
       const holder = [...target.clients].find((c) => c.name!.toLowerCase() === folded);
-      if (holder && holder.userId !== userId) {
+      const elsewhere = remote.members(roomName).find((m) => m.name.toLowerCase() === folded);
+      if ((holder && holder.userId !== userId) || (elsewhere && elsewhere.id !== userId)) {
         return refuse(client, "name_taken", "Cannot join room: name is taken");
       }
       if (holder) {
@@ -354,6 +439,10 @@ export function createChat(options: ChatOptions): Chat {
         holder.closing = true;
         holder.socket.close(4000, "replaced by a new connection");
       }
+      // Catch the room up with the store first: the welcome then holds
+      // everything up to lastId, and every later message is broadcast.
+      if (target.lastId < 0) target.lastId = await history.latest(roomName);
+      else await deliverUpTo(target);
       let replay: { messages: ChatMessage[]; complete?: boolean };
       if (since === undefined) {
         replay = { messages: await history.recent(roomName, WELCOME_HISTORY) };
@@ -382,11 +471,12 @@ export function createChat(options: ChatOptions): Chat {
         room: roomName,
         name,
         members,
-        history: replay.messages,
+        history: replay.messages.filter((m) => m.id <= target.lastId),
         ...(replay.complete === undefined ? {} : { recovered: replay.complete }),
       });
       const member = memberOf(client);
       broadcast(target, { type: "presence", event: "join", member, members }, client);
+      announce(target);
       log({ event: "join", id: client.id, user: userId, room: roomName });
     });
   }
@@ -396,12 +486,103 @@ export function createChat(options: ChatOptions): Chat {
     if (!room) return refuse(client, "not_joined", "Cannot send message: join a room first", cid);
     const draft = { room: room.name, userId: client.userId!, name: client.name!, text, cid };
     enqueue(room, client, async () => {
-      const { message, duplicate } = await history.append(room.name, draft);
+      let result;
+      try {
+        result = await history.append(room.name, draft);
+      } catch (error) {
+        log({ event: "error", room: room.name, id: client.id, error: `store: ${error}` });
+        return refuse(
+          client,
+          "unavailable",
+          "Cannot send message: history is unavailable, retry soon",
+          cid,
+        );
+      }
+      const { message, duplicate } = result;
       send(client, { type: "ack", cid, id: message.id });
       if (duplicate) return;
       stored++;
-      broadcast(room, message);
+      await deliverUpTo(room, message);
+      bus.publish({ kind: "message", room: room.name, message });
     }, cid);
+  }
+
+  /**
+   * Sends stored messages to the room's sockets in id order, once each. When
+   * `message` is the next id it goes out at once; after a gap (another
+   * instance's message that this one has not seen) the store fills it first.
+   * Runs inside the room's queue.
+   */
+  async function deliverUpTo(room: Room, message?: ChatMessage): Promise<void> {
+    if (room.lastId < 0 || (message && message.id <= room.lastId)) return;
+    if (message && message.id === room.lastId + 1) {
+      room.lastId = message.id;
+      return broadcast(room, message);
+    }
+    const { messages } = await history.after(room.name, room.lastId);
+    for (const missing of messages) {
+      if (missing.id <= room.lastId) continue;
+      room.lastId = missing.id;
+      broadcast(room, missing);
+    }
+  }
+
+  /** Tells the other instances who is in the room here, for about 30 s. */
+  function announce(room: Room): void {
+    room.announced = Date.now();
+    const members = [...room.clients].map(memberOf);
+    bus.publish({
+      kind: "presence",
+      room: room.name,
+      members,
+      expiresAt: room.announced + presenceTtlMs,
+    });
+  }
+
+  /** Shows the other instances' joins and leaves to this instance's sockets. */
+  function showRemote({ room: name, joined, left }: PresenceChange): void {
+    const room = rooms.get(name);
+    if (!room || room.clients.size === 0) return;
+    const members = membersOf(room);
+    for (const member of joined) {
+      broadcast(room, { type: "presence", event: "join", member, members });
+    }
+    for (const member of left) {
+      broadcast(room, { type: "presence", event: "leave", member, members });
+    }
+  }
+
+  /** Handles what other instances published. */
+  function onBusEvent(event: BusEvent): void {
+    if (event.kind === "presence") {
+      if (!peers.has(event.origin)) {
+        // A new instance: tell it at once who is here, rather than at the next heartbeat.
+        peers.add(event.origin);
+        for (const room of rooms.values()) if (room.clients.size > 0) announce(room);
+      }
+      return showRemote(remote.update(event.origin, event.room, event.members, event.expiresAt));
+    }
+    const room = rooms.get(event.room);
+    if (!room || room.clients.size === 0) return;
+    if (event.kind === "typing") return broadcast(room, { type: "typing", member: event.member });
+    enqueue(room, null, () => deliverUpTo(room, event.message));
+  }
+
+  /**
+   * Once a second: catch rooms up with the store (a fan-out the bus lost is
+   * found even when no later message follows), repeat presence heartbeats,
+   * and expire the members of instances that went quiet.
+   */
+  async function watch(): Promise<void> {
+    const now = Date.now();
+    for (const change of remote.sweep(now)) showRemote(change);
+    for (const room of rooms.values()) {
+      if (room.clients.size === 0 || room.lastId < 0) continue;
+      if (now - room.announced >= heartbeatMs) announce(room);
+      if (await history.latest(room.name) > room.lastId) {
+        enqueue(room, null, () => deliverUpTo(room));
+      }
+    }
   }
 
   function typing(client: Client): void {
@@ -410,6 +591,7 @@ export function createChat(options: ChatOptions): Chat {
     if (now - client.lastTyping < TYPING_INTERVAL_MS) return;
     client.lastTyping = now;
     broadcast(client.room, { type: "typing", member: memberOf(client) }, client);
+    bus.publish({ kind: "typing", room: client.room.name, member: memberOf(client) });
   }
 
   function leave(client: Client): void {
@@ -417,6 +599,7 @@ export function createChat(options: ChatOptions): Chat {
     if (!room || !room.clients.delete(client)) return;
     const members = membersOf(room);
     broadcast(room, { type: "presence", event: "leave", member: memberOf(client), members });
+    announce(room);
     dropIfEmpty(room);
   }
 
@@ -529,9 +712,13 @@ export function createChat(options: ChatOptions): Chat {
   }
 
   function health(): Response {
+    const problems = [bus.state, storeState()].filter((state) => !state.ok);
+    const ok = problems.length === 0;
+    const reason = problems.map((state) => state.reason ?? "unavailable").join("; ");
     const body = {
-      ok: true,
-      status: "ok",
+      ok,
+      status: ok ? "ok" : "degraded",
+      ...(reason ? { reason } : {}),
       connections: sockets.size,
       rooms: rooms.size,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
@@ -558,6 +745,7 @@ export function createChat(options: ChatOptions): Chat {
       gauge("chat_rooms", "Rooms with members or pending work", rooms.size),
       gauge("chat_members", "Members in all rooms", members),
       gauge("chat_history_messages", "Retained messages in the active rooms", historySize),
+      gauge("chat_bus_up", "1 while the bus between instances works, else 0", bus.state.ok ? 1 : 0),
       counter("chat_frames_received_total", "Frames received from clients", framesIn),
       counter("chat_messages_stored_total", "Chat messages stored and broadcast", stored),
       counter("chat_events_sent_total", "Events sent to clients", events),
@@ -601,6 +789,8 @@ export function createChat(options: ChatOptions): Chat {
     },
     async shutdown(): Promise<void> {
       closing = true;
+      clearInterval(watcher);
+      unsubscribe();
       sender.flush();
       const closed = [...sockets].map(({ socket }) =>
         new Promise<void>((resolve) => {
@@ -673,19 +863,50 @@ let running: Promise<Chat> | undefined;
 function start(): Promise<Chat> {
   return running ??= (async () => {
     const config = loadConfig(Deno.env.toObject());
-    if (!config.sessionSecret) {
-      console.warn("SESSION_SECRET is not set: using a random one, so sessions end on restart");
-    }
     const authenticate = await createAuthenticator(config.auth);
     if (authenticate) console.log("JWT authentication is on: every join must carry a token");
-    const kv = await Deno.openKv(config.kvPath);
-    const history = new KvHistory(kv, { limit: config.historyLimit });
     const log = consoleLogger(config.logFormat);
-    const chat = createChat({ ...config, history, authenticate, log });
+    let history: HistoryStore, bus: Bus, storeState: () => BusState, release: () => Promise<void>;
+    if (config.redisUrl) {
+      // Many processes or machines: Redis holds the history and carries the fan-out.
+      const redis = await connectRedis(config.redisUrl);
+      history = new RedisHistory(redis.client, { limit: config.historyLimit });
+      if (!config.sessionSecret && redis.state.ok) {
+        // One random secret for every instance, kept in Redis.
+        await redis.client.set("chat:session-secret", crypto.randomUUID(), { NX: true });
+        config.sessionSecret = await redis.client.get("chat:session-secret") ?? undefined;
+      }
+      bus = await RedisBus.connect(config.redisUrl);
+      storeState = () => redis.state;
+      release = async () => {
+        await bus.close();
+        await redis.close();
+      };
+    } else {
+      // One process (or deno serve --parallel, or Deno Deploy): Deno KV and BroadcastChannel.
+      const kv = await Deno.openKv(config.kvPath);
+      history = new KvHistory(kv, { limit: config.historyLimit });
+      if (!config.sessionSecret) {
+        // One random secret for every isolate and restart, kept in KV.
+        const key = ["config", "session-secret"];
+        await kv.atomic().check({ key, versionstamp: null }).set(key, crypto.randomUUID()).commit();
+        config.sessionSecret = (await kv.get<string>(key)).value ?? undefined;
+      }
+      bus = new BroadcastChannelBus();
+      storeState = () => ({ ok: true });
+      release = async () => {
+        await bus.close();
+        kv.close();
+      };
+    }
+    if (!config.sessionSecret) {
+      console.warn("SESSION_SECRET is not set and none is stored: sessions end on restart");
+    }
+    const chat = createChat({ ...config, history, bus, storeState, authenticate, log });
     const stop = async (signal: string) => {
       console.log(`${signal}: shutting down, ${chat.connections} connection(s) open`);
       await chat.shutdown();
-      kv.close();
+      await release();
       Deno.exit(0);
     };
     try {

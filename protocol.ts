@@ -131,6 +131,7 @@ export type ErrorCode =
   | "auth_invalid"
   | "auth_expired"
   | "room_forbidden"
+  | "unavailable"
   | "internal";
 
 /** A refused request. The connection stays usable unless it is closed. */

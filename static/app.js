@@ -11,6 +11,8 @@ const BACKOFF_MS = [500, 1000, 2000, 5000, 10000];
 /** Outbox entries sent at once after a reconnect; the rest are paced to stay under the rate limit. */
 const OUTBOX_BURST = 10;
 const OUTBOX_INTERVAL_MS = 250;
+/** Wait before sending again what the server could not store (error `unavailable`). */
+const STORE_RETRY_MS = 2000;
 const TYPING_SEND_MS = 2000;
 const TYPING_SHOW_MS = 3000;
 const ERROR_HIDE_MS = 8000;
@@ -68,6 +70,7 @@ const state = {
   resumable: false,
   attempt: 0,
   flushTimer: 0,
+  retryTimer: 0,
   atPrompt: false,
   reconnectTimer: 0,
   countdownTimer: 0,
@@ -341,6 +344,11 @@ function onMessage(message, scroll = true) {
   clearTyper(message.userId);
   if (isOwn(message) && confirmOwn(message.cid, message.id, message)) return;
   if (!Number.isSafeInteger(message.id) || state.shown.has(message.id)) return;
+  const last = getLastId();
+  if (scroll && last > 0 && message.id > last + 1) {
+    // A gap: messages last+1 … id-1 never arrived. Rejoin with `since` to get them in order.
+    return connect();
+  }
   state.shown.add(message.id);
   bumpLastId(message.id);
   const li = buildMessage({ ...message, own: isOwn(message), state: "sent" });
@@ -408,6 +416,14 @@ function onError(error) {
   if (!state.online && (error.code === "name_taken" || error.code === "invalid_message")) {
     disconnect();
     return showPrompt(error.message);
+  }
+  if (error.code === "unavailable" && error.cid && state.byCid.has(error.cid)) {
+    // The server could not store it yet: it stays pending and is sent again soon.
+    clearTimeout(state.retryTimer);
+    state.retryTimer = setTimeout(() => {
+      flushOutbox(loadOutbox().filter((entry) => entry.state === "pending"));
+    }, STORE_RETRY_MS);
+    return;
   }
   if (error.cid && state.byCid.has(error.cid) && updateOutbox(error.cid, { state: "failed" })) {
     return setItemState(state.byCid.get(error.cid), "failed", error.message);

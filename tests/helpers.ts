@@ -25,9 +25,9 @@ export interface TestServer extends AsyncDisposable {
 
 /** Starts the chat on a free port. Options override the test defaults. */
 export async function startServer(
-  options: Partial<ChatOptions> & { historyLimit?: number } = {},
+  options: Partial<ChatOptions> & { historyLimit?: number; kvPath?: string } = {},
 ): Promise<TestServer> {
-  const kv = await Deno.openKv(":memory:");
+  const kv = await Deno.openKv(options.kvPath ?? ":memory:");
   const chat = createChat({
     history: new KvHistory(kv, { limit: options.historyLimit }),
     log: () => {},

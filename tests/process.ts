@@ -25,14 +25,19 @@ export interface ServerProcess extends AsyncDisposable {
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
-/** Starts `main.ts` with `env`; resolves once it listens. */
+/**
+ * Starts `main.ts` with `env`; resolves once it listens. `serveArgs` go to
+ * `deno serve` (such as `--parallel`).
+ */
 export async function startProcess(
   env: Record<string, string> = {},
   port = 0,
+  serveArgs: string[] = [],
 ): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "serve",
+      ...serveArgs,
       "--allow-net",
       "--allow-read",
       "--allow-env",
@@ -64,7 +69,7 @@ export async function startProcess(
             waiter.resolve(line);
           }
         }
-        const match = line.match(/^Listening on http:\/\/[^:]+:(\d+)\//);
+        const match = line.match(/Listening on http:\/\/[^:]+:(\d+)\//);
         if (match) announce(Number(match[1]));
       }
     }

@@ -6,7 +6,11 @@ import { createChat } from "../main.ts";
 async function request(path: string, init?: RequestInit): Promise<Response> {
   using kv = await Deno.openKv(":memory:");
   const chat = createChat({ history: new KvHistory(kv), log: () => {} });
-  return await chat.fetch(new Request(`http://localhost${path}`, init));
+  try {
+    return await chat.fetch(new Request(`http://localhost${path}`, init));
+  } finally {
+    await chat.shutdown();
+  }
 }
 
 async function bodyOf(response: Response): Promise<string> {

@@ -1,0 +1,197 @@
+/**
+ * Room history in Redis, with the same behaviour as `KvHistory`: a
+ * contiguous message sequence per room (1, 2, 3, …), idempotent appends
+ * keyed by the client's `cid`, and pruning to the newest `limit` messages.
+ *
+ * Per room, with the default prefix and the room name URI-encoded:
+ *
+ * - `chat:room:<room>:seq`: the newest id (a counter);
+ * - `chat:room:<room>:stream`: a stream of the retained messages, entry id
+ *   `<id>-0`, field `message` holding the message as JSON;
+ * - `chat:room:<room>:cid:<cid>`: the id stored for a `cid`, for a day.
+ *
+ * Each append is one Lua script, so it is atomic however many server
+ * processes share the Redis.
+ *
+ * @module
+ */
+
+import type { RedisClientType } from "redis";
+import type { AppendResult, HistoryStore, MessageDraft, Replay } from "./history.ts";
+import type { ChatMessage } from "./protocol.ts";
+
+/** Options for {@linkcode RedisHistory}. */
+export interface RedisHistoryOptions {
+  /**
+   * Messages kept per room; older ones are deleted.
+   * @default {1000}
+   */
+  limit?: number;
+  /**
+   * Prefix of every key.
+   * @default {"chat:"}
+   */
+  prefix?: string;
+  /**
+   * How long a `cid` is remembered for deduplication, in milliseconds.
+   * @default {86400000}
+   */
+  cidTtlMs?: number;
+}
+
+/**
+ * KEYS: seq, stream, cid. ARGV: limit, the message JSON without its leading
+ * `{` and without `id`, cid TTL in ms. Returns `{id, 1}` for a known cid,
+ * else `{id, 0}` for the message just stored under the next id.
+ */
+const APPEND_SCRIPT = `
+local seen = redis.call('GET', KEYS[3])
+if seen then return {tonumber(seen), 1} end
+local id = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[1], id .. '-0', 'message', '{"id":' .. id .. ',' .. ARGV[2])
+redis.call('SET', KEYS[3], id, 'PX', ARGV[3])
+return {id, 0}
+`;
+
+/**
+ * Room history stored in Redis. Errors from Redis (including "the client is
+ * offline") are not caught: they reject the returned promises.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { connectRedis } from "./bus.ts";
+ * import { RedisHistory } from "./redis_history.ts";
+ * await using redis = await connectRedis("redis://127.0.0.1:6379");
+ * const history = new RedisHistory(redis.client, { limit: 500 });
+ * const { message } = await history.append("lobby", {
+ *   room: "lobby", userId: "u1", name: "ada", text: "hi", cid: "c1",
+ * });
+ * message.id; // 1 in a fresh Redis
+ * ```
+ */
+export class RedisHistory implements HistoryStore {
+  #client: RedisClientType;
+  #limit: number;
+  #prefix: string;
+  #cidTtlMs: number;
+  #sha: Promise<string> | undefined;
+
+  /**
+   * Uses `client`, a node-redis client the caller connects and closes
+   * (e.g. `(await connectRedis(url)).client`, a connection of its own).
+   */
+  constructor(client: RedisClientType, options: RedisHistoryOptions = {}) {
+    this.#client = client;
+    this.#limit = options.limit ?? 1000;
+    this.#prefix = options.prefix ?? "chat:";
+    this.#cidTtlMs = options.cidTtlMs ?? 86_400_000;
+    if (!Number.isSafeInteger(this.#limit) || this.#limit < 1) {
+      throw new RangeError(`Cannot keep history: limit must be a positive integer`);
+    }
+    if (!Number.isSafeInteger(this.#cidTtlMs) || this.#cidTtlMs < 1) {
+      throw new RangeError(`Cannot keep history: cidTtlMs must be a positive integer`);
+    }
+  }
+
+  /** Messages kept per room. */
+  get limit(): number {
+    return this.#limit;
+  }
+
+  /** Stores a message under the room's next id, once per `cid`. */
+  async append(room: string, draft: MessageDraft): Promise<AppendResult> {
+    const ts = Date.now();
+    // Spliced after `{"id":N,` by the script, which alone knows N.
+    const rest = JSON.stringify({ type: "message", ts, ...draft }).slice(1);
+    const reply = await this.#evalAppend(
+      [this.#key(room, "seq"), this.#key(room, "stream"), this.#cidKey(room, draft.cid)],
+      [String(this.#limit), rest, String(this.#cidTtlMs)],
+    );
+    if (
+      !Array.isArray(reply) || !Number.isSafeInteger(reply[0]) ||
+      (reply[1] !== 0 && reply[1] !== 1)
+    ) {
+      throw new TypeError(`Cannot store message: unexpected reply ${JSON.stringify(reply)}`);
+    }
+    const id = reply[0] as number;
+    if (reply[1] === 0) {
+      return { message: { type: "message", id, ts, ...draft }, duplicate: false };
+    }
+    const entries = await this.#client.xRange(this.#key(room, "stream"), `${id}-0`, `${id}-0`);
+    if (entries.length > 0) return { message: parseEntry(entries[0]), duplicate: true };
+    return { message: { type: "message", id, ts: 0, ...draft }, duplicate: true };
+  }
+
+  /** The newest `count` messages of a room, oldest first. */
+  async recent(room: string, count: number): Promise<ChatMessage[]> {
+    if (!(count >= 1)) return [];
+    const entries = await this.#client.xRevRange(this.#key(room, "stream"), "+", "-", {
+      COUNT: Math.floor(count),
+    });
+    return entries.map(parseEntry).reverse();
+  }
+
+  /** The room's newest message id, or 0. */
+  async latest(room: string): Promise<number> {
+    return toId(await this.#client.get(this.#key(room, "seq")));
+  }
+
+  /** Every retained message after `since`, and whether none is missing. */
+  async after(room: string, since: number): Promise<Replay> {
+    const start = since >= 0 ? `${Math.floor(since) + 1}-0` : "-";
+    // One round trip, and a replay consistent with the id it is checked against.
+    const [entries, seq] = await this.#client.multi()
+      .xRange(this.#key(room, "stream"), start, "+")
+      .get(this.#key(room, "seq"))
+      .execTyped();
+    const messages = entries.map(parseEntry);
+    const latest = toId(seq);
+    const complete = since <= latest &&
+      (messages.length === 0 ? since === latest : messages[0].id === since + 1);
+    return { messages, complete };
+  }
+
+  async #evalAppend(keys: string[], args: string[]): Promise<unknown> {
+    this.#sha ??= sha1Hex(APPEND_SCRIPT);
+    try {
+      return await this.#client.evalSha(await this.#sha, { keys, arguments: args });
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      return await this.#client.eval(APPEND_SCRIPT, { keys, arguments: args });
+    }
+  }
+
+  #key(room: string, name: "seq" | "stream"): string {
+    return `${this.#prefix}room:${encodeURIComponent(room)}:${name}`;
+  }
+
+  #cidKey(room: string, cid: string): string {
+    return `${this.#prefix}room:${encodeURIComponent(room)}:cid:${encodeURIComponent(cid)}`;
+  }
+}
+
+/** A stream entry as node-redis returns it. */
+interface StreamEntry {
+  id: string;
+  message: Record<string, string>;
+}
+
+function parseEntry(entry: StreamEntry): ChatMessage {
+  const json = entry.message.message;
+  if (typeof json !== "string") {
+    throw new TypeError(`Cannot read message ${entry.id}: it has no 'message' field`);
+  }
+  return JSON.parse(json) as ChatMessage;
+}
+
+function toId(value: string | null): number {
+  if (value === null) return 0;
+  const id = Number(value);
+  if (!Number.isSafeInteger(id)) throw new TypeError(`Cannot read message id '${value}'`);
+  return id;
+}
+
+async function sha1Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}

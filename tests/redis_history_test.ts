@@ -1,0 +1,204 @@
+import assert from "node:assert/strict";
+import { connectRedis, type RedisConnection } from "../bus.ts";
+import { type HistoryStore, KvHistory } from "../history.ts";
+import { RedisHistory, type RedisHistoryOptions } from "../redis_history.ts";
+import { skipRedis, startRedis, type TestRedis, waitFor } from "./redis.ts";
+
+function draft(cid: string, room = "lobby") {
+  return { room, userId: "u", name: "ada", text: cid, cid };
+}
+
+/** Runs `fn` with a fresh redis-server and one connection to it. */
+function redisTest(
+  name: string,
+  fn: (context: { redis: TestRedis; connection: RedisConnection }) => Promise<void>,
+): void {
+  Deno.test({ name, ignore: skipRedis }, async () => {
+    await using redis = await startRedis();
+    await using connection = await connectRedis(redis.url);
+    assert.deepEqual(connection.state, { ok: true });
+    await fn({ redis, connection });
+  });
+}
+
+function historyOf(connection: RedisConnection, options?: RedisHistoryOptions) {
+  return new RedisHistory(connection.client, options);
+}
+
+redisTest("two clients appending at once get one contiguous sequence", async ({ redis }) => {
+  await using connectionA = await connectRedis(redis.url);
+  await using connectionB = await connectRedis(redis.url);
+  const a = historyOf(connectionA);
+  const b = historyOf(connectionB);
+  const results = await Promise.all(
+    Array.from({ length: 120 }, (_, i) => (i % 2 ? a : b).append("lobby", draft(`c${i}`))),
+  );
+  assert.ok(results.every((r) => !r.duplicate));
+  const ids = results.map((r) => r.message.id).sort((x, y) => x - y);
+  assert.deepEqual(ids, Array.from({ length: 120 }, (_, i) => i + 1));
+  const stored = await a.recent("lobby", 200);
+  assert.deepEqual(stored.map((m) => m.id), ids);
+  for (const result of results) {
+    assert.deepEqual(stored[result.message.id - 1], result.message);
+  }
+  assert.equal(await b.latest("lobby"), 120);
+});
+
+redisTest("older messages are pruned past the limit, newest kept", async ({ connection }) => {
+  const history = historyOf(connection, { limit: 3 });
+  assert.equal(history.limit, 3);
+  for (let i = 1; i <= 7; i++) await history.append("lobby", draft(`c${i}`));
+  assert.deepEqual((await history.recent("lobby", 50)).map((m) => m.id), [5, 6, 7]);
+  assert.deepEqual((await history.recent("lobby", 2)).map((m) => m.id), [6, 7]);
+  assert.equal(await connection.client.xLen("chat:room:lobby:stream"), 3);
+  assert.deepEqual(await history.after("lobby", 5), {
+    messages: await history.recent("lobby", 2),
+    complete: true,
+  });
+  assert.equal((await history.after("lobby", 3)).complete, false);
+  assert.deepEqual((await history.after("lobby", 3)).messages.map((m) => m.id), [5, 6, 7]);
+});
+
+redisTest("after reports complete exactly like KvHistory", async ({ connection }) => {
+  const history = historyOf(connection);
+  assert.deepEqual(await history.after("empty", 0), { messages: [], complete: true });
+  assert.deepEqual(await history.after("empty", 1), { messages: [], complete: false });
+  for (let i = 1; i <= 3; i++) await history.append("lobby", draft(`c${i}`));
+  const all = await history.after("lobby", 0);
+  assert.equal(all.complete, true);
+  assert.deepEqual(all.messages.map((m) => m.id), [1, 2, 3]);
+  assert.deepEqual(await history.after("lobby", 3), { messages: [], complete: true });
+  // A client ahead of the server (e.g. after a Redis wipe) cannot be resumed.
+  assert.deepEqual(await history.after("lobby", 4), { messages: [], complete: false });
+});
+
+redisTest("the same cid twice returns the first message as a duplicate", async ({ connection }) => {
+  const history = historyOf(connection);
+  const first = await history.append("lobby", draft("same"));
+  const second = await history.append("lobby", { ...draft("same"), text: "changed" });
+  assert.equal(first.duplicate, false);
+  assert.equal(second.duplicate, true);
+  assert.deepEqual(second.message, first.message);
+  assert.equal(await history.latest("lobby"), 1);
+  // The same cid in another room is another message.
+  const other = await history.append("other", draft("same", "other"));
+  assert.deepEqual([other.duplicate, other.message.id], [false, 1]);
+});
+
+redisTest("a duplicate of a pruned message keeps its id, with ts 0", async ({ connection }) => {
+  const history = historyOf(connection, { limit: 2 });
+  const first = await history.append("lobby", draft("old"));
+  for (let i = 0; i < 3; i++) await history.append("lobby", draft(`c${i}`));
+  const again = await history.append("lobby", draft("old"));
+  assert.deepEqual(again, { message: { ...first.message, ts: 0 }, duplicate: true });
+});
+
+redisTest("latest is 0 for an unknown room, then the newest id", async ({ connection }) => {
+  const history = historyOf(connection);
+  assert.equal(await history.latest("lobby"), 0);
+  assert.deepEqual(await history.recent("lobby", 10), []);
+  await history.append("lobby", draft("a"));
+  await history.append("lobby", draft("b"));
+  assert.equal(await history.latest("lobby"), 2);
+});
+
+redisTest("rooms with ':' and other characters do not collide", async ({ connection }) => {
+  const history = historyOf(connection);
+  const rooms = ["a:b", "a", "a:b:stream", "ünï cödé 🎉", "a%3Ab"];
+  for (const room of rooms) await history.append(room, draft("c", room));
+  for (const room of rooms) {
+    assert.equal(await history.latest(room), 1);
+    const [message] = await history.recent(room, 5);
+    assert.equal(message.room, room);
+  }
+  const keys = (await connection.client.keys("chat:*")).sort();
+  assert.ok(keys.includes("chat:room:a%3Ab:seq"), keys.join(" "));
+  assert.ok(keys.includes("chat:room:a%253Ab:seq"), keys.join(" "));
+});
+
+redisTest("stored messages round-trip any text as JSON", async ({ connection }) => {
+  const history = historyOf(connection, { prefix: "test:" });
+  const text = `quotes " \\ newline \n tab \t emoji 😀 and }{ braces`;
+  const { message } = await history.append("lobby", { ...draft("c1"), text });
+  assert.equal(message.text, text);
+  assert.deepEqual(await history.recent("lobby", 1), [message]);
+  assert.equal(await connection.client.exists("test:room:lobby:seq"), 1);
+  const ttl = await connection.client.pTTL("test:room:lobby:cid:c1");
+  assert.ok(ttl > 86_000_000 && ttl <= 86_400_000, `cid TTL ${ttl}`);
+});
+
+redisTest("the script is loaded again after SCRIPT FLUSH", async ({ connection }) => {
+  const history = historyOf(connection);
+  await history.append("lobby", draft("c1"));
+  await connection.client.scriptFlush();
+  const { message } = await history.append("lobby", draft("c2"));
+  assert.equal(message.id, 2);
+});
+
+redisTest(
+  "Redis errors reject, and the store works again once Redis is back",
+  async ({ redis }) => {
+    await using connection = await connectRedis(redis.url, { retryMaxMs: 200 });
+    const history = historyOf(connection);
+    await history.append("lobby", draft("c1"));
+    await redis.stop();
+    await waitFor(() => !connection.state.ok, "the connection to notice the outage");
+    await assert.rejects(history.append("lobby", draft("c2")));
+    await assert.rejects(history.recent("lobby", 10));
+    await assert.rejects(history.after("lobby", 0));
+    await assert.rejects(history.latest("lobby"));
+    await redis.restart();
+    await waitFor(() => connection.state.ok, "the connection to come back");
+    // The restarted server is empty (no persistence), so ids start again.
+    assert.equal((await history.append("lobby", draft("c3"))).message.id, 1);
+  },
+);
+
+redisTest("a hung Redis makes calls reject instead of hanging forever", async ({ redis }) => {
+  await using connection = await connectRedis(redis.url, {
+    healthCheckMs: 200,
+    connectTimeoutMs: 300,
+    retryMaxMs: 300,
+  });
+  const history = historyOf(connection);
+  await history.append("lobby", draft("c1"));
+  redis.pause();
+  await assert.rejects(history.append("lobby", draft("c2")));
+  assert.equal(connection.state.ok, false);
+  redis.resume();
+  await waitFor(() => connection.state.ok, "the connection to come back");
+  // c2 may or may not have been stored: the server got it before it froze.
+  const { message } = await history.append("lobby", draft("c3"));
+  assert.equal(message.id, await history.latest("lobby"));
+});
+
+redisTest("answers like KvHistory for the same operations", async ({ connection }) => {
+  using kv = await Deno.openKv(":memory:");
+  const stores: HistoryStore[] = [
+    new KvHistory(kv, { limit: 5 }),
+    historyOf(connection, { limit: 5 }),
+  ];
+  // Deterministic pseudo-random operations, ts left out of the comparison.
+  let seed = 7;
+  const random = (n: number) => (seed = (seed * 48271) % 2147483647) % n;
+  const withoutTs = (value: unknown) =>
+    JSON.parse(JSON.stringify(value, (key, v) => key === "ts" ? undefined : v));
+  for (let step = 0; step < 150; step++) {
+    const room = ["lobby", "a:b"][random(2)];
+    const op = random(4);
+    const argument = random(12);
+    const answers = await Promise.all(stores.map((store) => {
+      switch (op) {
+        case 0:
+          return store.append(room, draft(`c${argument}`, room));
+        case 1:
+          return store.recent(room, argument + 1); // KvHistory rejects a count of 0
+        case 2:
+          return store.after(room, argument);
+        default:
+          return store.latest(room);
+      }
+    }));
+    assert.deepEqual(withoutTs(answers[1]), withoutTs(answers[0]), `step ${step}, op ${op}`);
+  }
+});

@@ -1,0 +1,163 @@
+/**
+ * Scale-out with real processes: two servers joined by a real Redis, Redis
+ * going away and coming back, and `deno serve --parallel`.
+ */
+import assert from "node:assert/strict";
+import { TestClient, within } from "./helpers.ts";
+import { startProcess } from "./process.ts";
+import { freePort, skipRedis, startRedis } from "./redis.ts";
+
+/** Every instance must share the secret, so a session moves between them. */
+const SESSION_SECRET = "shared by every instance in this test";
+
+async function health(origin: string): Promise<{ ok: boolean; status: string; reason?: string }> {
+  return await (await fetch(`${origin}/healthz`)).json();
+}
+
+/** Polls /healthz until it reports `status`. */
+async function healthBecomes(origin: string, status: string, ms = 15_000) {
+  await within(
+    (async () => {
+      while ((await health(origin)).status !== status) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })(),
+    `${origin} to report ${status}`,
+    ms,
+  );
+}
+
+Deno.test({
+  name: "two processes share rooms through Redis; a client whose server dies resumes on the other",
+  ignore: skipRedis,
+  async fn() {
+    await using redis = await startRedis();
+    const env = { REDIS_URL: redis.url, SESSION_SECRET };
+    await using a = await startProcess(env);
+    await using b = await startProcess(env);
+    await healthBecomes(a.origin, "ok"); // Both are connected to Redis.
+    await healthBecomes(b.origin, "ok");
+
+    const { client: ada, welcome: adaWelcome } = await TestClient.join(a.wsUrl, "team", "ada");
+    const { client: bob, welcome } = await TestClient.join(b.wsUrl, "team", "bob");
+    if (welcome.members.length < 2) {
+      // b had not heard of ada yet: a answers b's first announcement at once.
+      await bob.next("presence", (p) => p.member.name === "ada");
+    }
+    assert.equal((await ada.next("presence", (p) => p.member.name === "bob")).event, "join");
+
+    ada.send({ type: "say", text: "hi from a", cid: "a1" });
+    assert.equal((await bob.next("message")).text, "hi from a");
+    bob.send({ type: "say", text: "hi from b", cid: "b1" });
+    assert.equal((await ada.next("message", (m) => m.cid === "b1")).id, 2);
+
+    const { client: carol, welcome: carols } = await TestClient.join(a.wsUrl, "team", "carol");
+    assert.deepEqual(carols.history.map((m) => m.text), ["hi from a", "hi from b"]);
+    await carol.close();
+
+    // Server a dies; bob keeps talking; ada comes back through b and gets exactly what she missed.
+    await a.stop("SIGKILL");
+    await ada.waitClosed();
+    for (let i = 2; i <= 4; i++) bob.send({ type: "say", text: `b${i}`, cid: `b${i}` });
+    await bob.next("ack", (ack) => ack.cid === "b4");
+    await using back = await TestClient.connect(b.wsUrl);
+    back.send({ type: "join", room: "team", name: "ada", since: 2, token: adaWelcome.token });
+    const resumed = await back.next("welcome");
+    assert.equal(resumed.id, adaWelcome.id, "the session moved with her");
+    assert.equal(resumed.recovered, true);
+    assert.deepEqual(resumed.history.map((m) => [m.id, m.text]), [[3, "b2"], [4, "b3"], [5, "b4"]]);
+    await bob.close();
+  },
+});
+
+Deno.test({
+  name:
+    "Redis going away degrades /healthz, and after it returns every client holds the same messages",
+  ignore: skipRedis,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "chat-redis-" });
+    await using redis = await startRedis(undefined, { dataDir: dir });
+    const env = { REDIS_URL: redis.url, SESSION_SECRET };
+    await using a = await startProcess(env);
+    await using b = await startProcess(env);
+    const { client: ada } = await TestClient.join(a.wsUrl, "room", "ada");
+    const { client: bob } = await TestClient.join(b.wsUrl, "room", "bob");
+    const seen = { ada: [] as number[], bob: [] as number[] };
+    const collect = (who: "ada" | "bob", client: TestClient) =>
+      client.socket.addEventListener("message", (event) => {
+        const data = JSON.parse(event.data);
+        for (const m of Array.isArray(data) ? data : [data]) {
+          if (m.type === "message") seen[who].push(m.id);
+        }
+      });
+    collect("ada", ada);
+    collect("bob", bob);
+
+    for (let i = 1; i <= 3; i++) ada.send({ type: "say", text: `before ${i}`, cid: `p${i}` });
+    await ada.next("ack", (ack) => ack.cid === "p3");
+
+    await redis.stop();
+    await healthBecomes(a.origin, "degraded");
+    const down = await health(a.origin);
+    assert.equal(down.ok, false);
+    assert.match(down.reason!, /redis/i);
+    ada.send({ type: "say", text: "during the outage", cid: "d1" });
+    const refused = await ada.next("error", (e) => e.cid === "d1");
+    assert.equal(refused.code, "unavailable");
+    assert.equal(ada.socket.readyState, WebSocket.OPEN, "the server keeps its clients");
+
+    await redis.restart();
+    await healthBecomes(a.origin, "ok");
+    await healthBecomes(b.origin, "ok");
+    ada.send({ type: "say", text: "during the outage", cid: "d1" }); // The page's retry.
+    await ada.next("ack", (ack) => ack.cid === "d1");
+    for (let i = 1; i <= 3; i++) bob.send({ type: "say", text: `after ${i}`, cid: `q${i}` });
+    await bob.next("ack", (ack) => ack.cid === "q3");
+
+    const expected = [1, 2, 3, 4, 5, 6, 7];
+    for (const [who, client] of [["ada", ada], ["bob", bob]] as const) {
+      await within(
+        (async () => {
+          while (seen[who].length < expected.length) await client.next("message").catch(() => {});
+        })(),
+        `${who} to catch up`,
+        10_000,
+      );
+      assert.deepEqual(seen[who], expected, who);
+    }
+    await ada.close();
+    await bob.close();
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
+Deno.test("deno serve --parallel on 2 isolates: 8 clients see every message once, in order", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chat-parallel-" });
+  await using server = await startProcess(
+    { KV_PATH: `${dir}/chat.kv`, DENO_JOBS: "2", RATE_BURST: "100" },
+    freePort(),
+    ["--parallel"],
+  );
+  // Both isolates listen on the same port; the kernel spreads connections over them.
+  const clients = [];
+  for (let i = 0; i < 8; i++) {
+    clients.push((await TestClient.join(server.wsUrl, "p", `c${i}`)).client);
+  }
+  const PER_CLIENT = 5;
+  await Promise.all(clients.map(async (client, c) => {
+    for (let i = 0; i < PER_CLIENT; i++) {
+      client.send({ type: "say", text: `c${c}-${i}`, cid: `c${c}-${i}` });
+      await client.next("ack", (ack) => ack.cid === `c${c}-${i}`);
+    }
+  }));
+  const total = clients.length * PER_CLIENT;
+  for (const [c, client] of clients.entries()) {
+    const ids: number[] = [];
+    while (ids.length < total) ids.push((await client.next("message")).id);
+    assert.deepEqual(ids, Array.from({ length: total }, (_, i) => i + 1), `client c${c}`);
+    assert.deepEqual(client.drain("message"), [], `client c${c} got no duplicates`);
+  }
+  for (const client of clients) await client.close();
+  await server.stop("SIGTERM");
+  await Deno.remove(dir, { recursive: true });
+});

@@ -1,0 +1,175 @@
+/**
+ * Several chat instances in one process, joined by an in-memory bus that can
+ * lose events on purpose, over one shared KV file.
+ */
+import assert from "node:assert/strict";
+import type { Bus, BusEvent, BusHandler, BusPayload, BusState } from "../bus.ts";
+import { startServer, TestClient, type TestServer, within } from "./helpers.ts";
+
+/** A seeded PRNG (mulberry32). */
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Buses that reach each other in memory, losing `dropRate` of the events. */
+class MemoryNetwork {
+  readonly buses = new Set<MemoryBus>();
+  dropped = 0;
+  constructor(readonly dropRate = 0, readonly rand = random(1)) {}
+
+  bus(): MemoryBus {
+    const bus = new MemoryBus(this);
+    this.buses.add(bus);
+    return bus;
+  }
+
+  send(from: MemoryBus, event: BusEvent): void {
+    if (!this.buses.has(from)) return; // Cut off from the network.
+    for (const bus of this.buses) {
+      if (bus === from) continue;
+      if (this.rand() < this.dropRate) {
+        this.dropped++;
+        continue;
+      }
+      queueMicrotask(() => bus.deliver(event));
+    }
+  }
+}
+
+class MemoryBus implements Bus {
+  readonly id = crypto.randomUUID();
+  readonly state: BusState = { ok: true };
+  #handlers = new Set<BusHandler>();
+  constructor(readonly network: MemoryNetwork) {}
+
+  publish(payload: BusPayload): void {
+    this.network.send(this, { ...payload, origin: this.id });
+  }
+
+  subscribe(handler: BusHandler): () => void {
+    this.#handlers.add(handler);
+    return () => this.#handlers.delete(handler);
+  }
+
+  deliver(event: BusEvent): void {
+    for (const handler of this.#handlers) handler(event);
+  }
+
+  close(): Promise<void> {
+    this.network.buses.delete(this);
+    this.#handlers.clear();
+    return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** Starts `count` instances sharing one KV file and `network`. */
+async function startInstances(
+  count: number,
+  network: MemoryNetwork,
+  options: Parameters<typeof startServer>[0] = {},
+): Promise<TestServer[] & AsyncDisposable> {
+  const dir = await Deno.makeTempDir({ prefix: "chat-scale-" });
+  const servers: TestServer[] = [];
+  for (let i = 0; i < count; i++) {
+    servers.push(
+      await startServer({ kvPath: `${dir}/chat.kv`, bus: network.bus(), ...options }),
+    );
+  }
+  return Object.assign(servers, {
+    async [Symbol.asyncDispose]() {
+      for (const server of servers) await server.close();
+      for (const bus of network.buses) await bus.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  });
+}
+
+Deno.test("a bus that loses 40% of events: every client still gets every message once, in order", async () => {
+  const network = new MemoryNetwork(0.4, random(Number(Deno.env.get("LOSSY_SEED") ?? 3)));
+  const LIFTED = { rateBurst: 1e6, ratePerSecond: 1e6, watchIntervalMs: 50 };
+  await using servers = await startInstances(3, network, LIFTED);
+  const clients: { name: string; client: TestClient; ids: number[] }[] = [];
+  for (let i = 0; i < 6; i++) {
+    const server = servers[i % servers.length];
+    const { client } = await TestClient.join(server.wsUrl, "lossy", `c${i}`);
+    clients.push({ name: `c${i} on instance ${i % servers.length}`, client, ids: [] });
+  }
+  const PER_SENDER = 40;
+  await Promise.all(
+    clients.slice(0, 3).map(async ({ client }, s) => {
+      for (let i = 0; i < PER_SENDER; i++) {
+        client.send({ type: "say", text: `s${s}-${i}`, cid: `s${s}-${i}` });
+        await client.next("ack", (a) => a.cid === `s${s}-${i}`);
+      }
+    }),
+  );
+  const total = 3 * PER_SENDER;
+  for (const entry of clients) {
+    await within(
+      (async () => {
+        while (entry.ids.at(-1) !== total) entry.ids.push((await entry.client.next("message")).id);
+      })(),
+      `${entry.name} to receive message ${total}`,
+    );
+  }
+  for (const { name, ids } of clients) {
+    assert.deepEqual(ids, Array.from({ length: total }, (_, i) => i + 1), name);
+  }
+  assert.ok(network.dropped > 0, "the bus really dropped events");
+  console.log(`lossy bus: ${network.dropped} events dropped, ${total} messages, all delivered`);
+  for (const { client } of clients) await client.close();
+});
+
+Deno.test("members on another instance are listed, and joins and leaves cross instances", async () => {
+  await using servers = await startInstances(2, new MemoryNetwork());
+  const [a, b] = servers;
+  const { client: ada } = await TestClient.join(a.wsUrl, "lobby", "ada");
+  await using _ada = ada;
+  const { client: bob, welcome } = await TestClient.join(b.wsUrl, "lobby", "bob");
+  assert.deepEqual(welcome.members.map((m) => m.name).sort(), ["ada", "bob"]);
+  const joined = await ada.next("presence", (p) => p.member.name === "bob");
+  assert.equal(joined.event, "join");
+  assert.deepEqual(joined.members.map((m) => m.name).sort(), ["ada", "bob"]);
+
+  await using carol = await TestClient.connect(b.wsUrl);
+  carol.send({ type: "join", room: "lobby", name: "ADA" });
+  assert.equal((await carol.next("error")).code, "name_taken", "names are unique across instances");
+
+  bob.send({ type: "typing" });
+  assert.equal((await ada.next("typing")).member.name, "bob");
+  await bob.close();
+  const left = await ada.next("presence", (p) => p.event === "leave");
+  assert.equal(left.member.name, "bob");
+});
+
+Deno.test("the members of an instance that goes silent expire after the presence TTL", async () => {
+  const network = new MemoryNetwork();
+  await using servers = await startInstances(2, network, {
+    watchIntervalMs: 50,
+    heartbeatMs: 100,
+    presenceTtlMs: 400,
+  });
+  const [a, b] = servers;
+  const { client: ada } = await TestClient.join(a.wsUrl, "lobby", "ada");
+  await using _ada = ada;
+  const { client: bob } = await TestClient.join(b.wsUrl, "lobby", "bob");
+  await using _bob = bob;
+  await ada.next("presence", (p) => p.member.name === "bob");
+  // Instance b falls off the network (as if it crashed): no leave is ever sent.
+  network.buses.delete([...network.buses][1]);
+  const left = await within(
+    ada.next("presence", (p) => p.event === "leave" && p.member.name === "bob"),
+    "bob to expire",
+    3000,
+  );
+  assert.deepEqual(left.members.map((m) => m.name), ["ada"]);
+});

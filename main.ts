@@ -13,15 +13,8 @@
 
 import { type Authenticate, AuthError, type AuthOptions, createAuthenticator } from "./auth.ts";
 import { BatchedSender } from "./batch.ts";
-import {
-  BroadcastChannelBus,
-  type Bus,
-  type BusEvent,
-  type BusState,
-  connectRedis,
-  LocalBus,
-  RedisBus,
-} from "./bus.ts";
+import { BroadcastChannelBus, type Bus, type BusEvent, type BusState, LocalBus } from "./bus.ts";
+import { connectRedis, RedisBus } from "./redis_bus.ts";
 import { type HistoryStore, KvHistory } from "./history.ts";
 import { RedisHistory } from "./redis_history.ts";
 import { consoleLogger, type Logger } from "./log.ts";

@@ -59,7 +59,7 @@ return {id, 0}
  *
  * @example Usage
  * ```ts ignore
- * import { connectRedis } from "./bus.ts";
+ * import { connectRedis } from "./redis_bus.ts";
  * import { RedisHistory } from "./redis_history.ts";
  * await using redis = await connectRedis("redis://127.0.0.1:6379");
  * const history = new RedisHistory(redis.client, { limit: 500 });

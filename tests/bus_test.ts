@@ -5,10 +5,9 @@ import {
   type BusEvent,
   type BusPayload,
   type BusState,
-  connectRedis,
   LocalBus,
-  RedisBus,
 } from "../bus.ts";
+import { connectRedis, RedisBus } from "../redis_bus.ts";
 import type { ChatMessage, Member } from "../protocol.ts";
 import { freePort, skipRedis, startRedis, waitFor } from "./redis.ts";
 

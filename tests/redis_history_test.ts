@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { connectRedis, type RedisConnection } from "../bus.ts";
+import { connectRedis, type RedisConnection } from "../redis_bus.ts";
 import { type HistoryStore, KvHistory } from "../history.ts";
 import { RedisHistory, type RedisHistoryOptions } from "../redis_history.ts";
 import { skipRedis, startRedis, type TestRedis, waitFor } from "./redis.ts";

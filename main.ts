@@ -2,8 +2,10 @@
  * A real-time chat server. One HTTP handler: `/ws` upgrades to a WebSocket,
  * `/healthz` reports health, and every other path serves the page in
  * `static/`. Each room is a Set of sockets; a message is stored in the room's
- * history (Deno KV), acknowledged to its sender, then sent to every socket in
- * the room, in the order the server accepted it.
+ * history (Deno KV or Redis), acknowledged to its sender, then sent to every
+ * socket in the room, in the order the server accepted it. Other instances
+ * (isolates, processes, machines) hear of it on a bus and send it to their
+ * own sockets; the store fills any gap a lost bus event leaves.
  *
  * Run it with `deno task start` (`deno serve main.ts`); import
  * {@linkcode createChat} to embed it.

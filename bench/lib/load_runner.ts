@@ -1,0 +1,379 @@
+/**
+ * Runs `bench/load.ts` processes against a server: one open-loop publish step
+ * split over several processes that start together, or a fleet of idle
+ * connections. Merges what the processes print.
+ *
+ * @module
+ */
+
+import { Child } from "./child.ts";
+import { LatencyHistogram, round } from "./histogram.ts";
+import { type LoadResult, READY_LINE } from "./load_result.ts";
+import {
+  type CpuMark,
+  cpuPercentSince,
+  cpuSecondsSince,
+  machineBusyPercentSince,
+  markCpu,
+  markMachine,
+  type Quiet,
+  waitForQuiet,
+} from "./proc.ts";
+import type { RunningServer } from "./servers.ts";
+
+const LOAD_SCRIPT = new URL("../load.ts", import.meta.url).pathname;
+/** Share of deliveries that must arrive for a step to pass. */
+export const PASS_DELIVERED_RATIO = 0.999;
+/** Highest p99 latency for a step to pass, in milliseconds. */
+export const PASS_P99_MS = 50;
+/** How long the load processes may take to connect and join, per 1,000 clients. */
+const READY_TIMEOUT_MS_PER_1000 = 30_000;
+/** Extra time a load process gets after publishing and draining before it is killed. */
+const FINISH_GRACE_MS = 20_000;
+/** Longest wait for a quiet machine before a step. */
+const QUIET_MAX_MS = 8000;
+/** Other work above this share of a core marks a step as disturbed. */
+const DISTURBED_OTHER_CPU_PERCENT = 25;
+const CORES = navigator.hardwareConcurrency || 1;
+const MB = 1024 * 1024;
+
+/** One publish step. */
+export interface StepParams {
+  clients: number;
+  /** Publishes per second, over all clients. */
+  rate: number;
+  /** Publishing time, in seconds. */
+  duration: number;
+  /** How long to wait for the last deliveries, in seconds. */
+  drain: number;
+  /** Load processes to split the clients over. */
+  processes: number;
+  room: string;
+  textBytes: number;
+}
+
+/** The merged result of one publish step. */
+export interface StepResult {
+  clients: number;
+  joined: number;
+  /** Target publishes per second. */
+  rate: number;
+  durationSeconds: number;
+  scheduled: number;
+  published: number;
+  skipped: number;
+  /** published × clients. */
+  expected: number;
+  delivered: number;
+  deliveredRatio: number;
+  /** Deliveries per second of publishing time. */
+  deliveredPerSecond: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  maxMs: number;
+  meanMs: number;
+  closes1013: number;
+  reconnects: number;
+  errors: number;
+  duplicates: number;
+  errorSamples: string[];
+  /** Server CPU over the step, in % of one core. */
+  serverCpuPercent: number;
+  /** Server CPU milliseconds per 1,000 deliveries. */
+  serverCpuMsPer1kDeliveries: number;
+  serverRssStartMb: number;
+  serverPeakRssMb: number;
+  /** CPU of all load processes together, in % of one core. */
+  loadCpuPercent: number;
+  /** The whole machine's CPU use while publishing, in % of all cores (kernel networking too). */
+  machineCpuPercent: number;
+  /** How late the generators sent, at worst. */
+  sendLagMaxMs: number;
+  /**
+   * Wait after every client joined until server, generators and machine were idle (the join
+   * storm is over, nothing else runs), at most 8 s.
+   */
+  quietMs: number;
+  /** The machine went quiet before the step started (else it started after 8 s anyway). */
+  quietBeforeStart: boolean;
+  /**
+   * CPU used on the machine by anything but the server and the generators while publishing, in
+   * % of one core: other programs, or kernel work not charged to a process.
+   */
+  otherCpuPercent: number;
+  /** More than 25% of a core went to other work: the step's numbers are suspect. */
+  disturbed: boolean;
+  /** ≥ 99.9% delivered and p99 ≤ 50 ms. */
+  pass: boolean;
+  /** This step repeated a failed one. */
+  retry?: boolean;
+}
+
+function splitEvenly(total: number, parts: number): number[] {
+  const count = Math.max(1, Math.min(parts, total));
+  return Array.from(
+    { length: count },
+    (_, i) => Math.floor(total / count) + (i < total % count ? 1 : 0),
+  );
+}
+
+/** The last stdout line of `child` that parses as a {@linkcode LoadResult}. */
+function parseResult(child: Child): LoadResult | null {
+  for (let i = child.stdout.length - 1; i >= 0; i--) {
+    const line = child.stdout[i].trim();
+    if (!line.startsWith("{")) continue;
+    try {
+      return JSON.parse(line) as LoadResult;
+    } catch {
+      // Not the result line.
+    }
+  }
+  return null;
+}
+
+function startLoad(label: string, args: string[]): Child {
+  return new Child({
+    label,
+    command: [Deno.execPath(), "run", "--allow-net=127.0.0.1", LOAD_SCRIPT, ...args],
+    env: { NO_COLOR: "1" },
+    stdin: true,
+  });
+}
+
+async function waitReady(children: Child[], clients: number): Promise<number[]> {
+  const timeout = 10_000 + Math.ceil(clients / 1000) * READY_TIMEOUT_MS_PER_1000;
+  const lines = await Promise.all(
+    children.map((child) => child.waitForLine((l) => l.startsWith(READY_LINE), timeout)),
+  );
+  return lines.map((line) => Number(line.split(" ")[1]) || 0);
+}
+
+async function finish(children: Child[], timeoutMs: number): Promise<(LoadResult | null)[]> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<"expired">((resolve) => {
+    timer = setTimeout(() => resolve("expired"), timeoutMs);
+  });
+  const outcome = await Promise.race([Promise.all(children.map((c) => c.status)), expired]);
+  clearTimeout(timer);
+  if (outcome === "expired") await Promise.all(children.map((c) => c.kill()));
+  return children.map(parseResult);
+}
+
+/** Runs one open-loop publish step against `server` and merges the processes' results. */
+export async function runStep(server: RunningServer, params: StepParams): Promise<StepResult> {
+  const sizes = splitEvenly(params.clients, params.processes);
+  const rates = sizes.map((size) => (params.rate * size) / params.clients);
+  const roomPublishes = rates.reduce((sum, rate) => sum + Math.round(rate * params.duration), 0);
+  const children = sizes.map((size, i) =>
+    startLoad(`load ${i}`, [
+      "--url",
+      server.wsUrl,
+      "--clients",
+      String(size),
+      "--room",
+      params.room,
+      "--prefix",
+      `p${i}`,
+      "--rate",
+      String(rates[i]),
+      "--duration",
+      String(params.duration),
+      "--drain",
+      String(params.drain),
+      "--room-publishes",
+      String(roomPublishes),
+      "--text-bytes",
+      String(params.textBytes),
+      "--wait-go",
+    ])
+  );
+  try {
+    await waitReady(children, params.clients);
+    const loadPids = await Promise.all(children.map((c) => c.workerPid()));
+    const quiet = await waitForQuiet([server.pid, ...loadPids], { maxMs: QUIET_MAX_MS });
+    const serverMark = markCpu(server.pid);
+    const loadMarks: CpuMark[] = loadPids.map(markCpu);
+    const machineMark = markMachine();
+    server.rss.resetPeak();
+    const rssStart = server.rss.last;
+    await Promise.all(children.map((child) => child.writeLine("go")));
+    // Sample the load processes' CPU near the end of publishing, while they surely run.
+    const loadCpu = new Promise<[number, number]>((resolve) => {
+      const timer = setTimeout(() =>
+        resolve([
+          loadMarks.reduce((sum, mark) => sum + cpuPercentSince(mark), 0),
+          machineBusyPercentSince(machineMark),
+        ]), Math.max(500, params.duration * 1000 - 100));
+      Promise.all(children.map((c) => c.status)).then(() => {
+        clearTimeout(timer);
+        resolve([0, 0]);
+      });
+    });
+    const results = await finish(
+      children,
+      (params.duration + params.drain) * 1000 + FINISH_GRACE_MS,
+    );
+    const serverCpuSeconds = cpuSecondsSince(serverMark);
+    const serverCpuPercent = cpuPercentSince(serverMark);
+    const peak = server.rss.peak;
+    const [loadCpuPercent, machineCpuPercent] = await loadCpu;
+    return merge(params, results, children, {
+      serverCpuPercent,
+      serverCpuSeconds,
+      rssStart,
+      peak,
+      loadCpuPercent,
+      machineCpuPercent,
+      quiet,
+    });
+  } finally {
+    await Promise.all(children.map((child) => child.kill()));
+  }
+}
+
+interface Usage {
+  serverCpuPercent: number;
+  serverCpuSeconds: number;
+  rssStart: number;
+  peak: number;
+  loadCpuPercent: number;
+  machineCpuPercent: number;
+  quiet: Quiet;
+}
+
+function merge(
+  params: StepParams,
+  results: (LoadResult | null)[],
+  children: Child[],
+  usage: Usage,
+): StepResult {
+  const histogram = new LatencyHistogram();
+  const errorSamples: string[] = [];
+  let joined = 0, scheduled = 0, published = 0, skipped = 0, delivered = 0;
+  let closes1013 = 0, reconnects = 0, errors = 0, duplicates = 0, sendLagMaxMs = 0;
+  results.forEach((result, i) => {
+    if (result === null) {
+      errors++;
+      errorSamples.push(`${children[i].label} printed no result${children[i].tail()}`);
+      return;
+    }
+    histogram.merge(result.histogram);
+    joined += result.joined;
+    scheduled += result.scheduled;
+    published += result.published;
+    skipped += result.skipped;
+    delivered += result.delivered;
+    closes1013 += result.closes1013;
+    reconnects += result.reconnects;
+    errors += result.errors;
+    duplicates += result.duplicates;
+    sendLagMaxMs = Math.max(sendLagMaxMs, result.sendLagMaxMs);
+    errorSamples.push(...result.errorSamples.slice(0, 3));
+  });
+  const expected = published * params.clients;
+  const deliveredRatio = expected === 0 ? 0 : delivered / expected;
+  const latency = histogram.summary();
+  const complete = results.every((r) => r !== null) && joined === params.clients;
+  const other = Math.max(
+    0,
+    (usage.machineCpuPercent * CORES) - usage.serverCpuPercent - usage.loadCpuPercent,
+  );
+  return {
+    clients: params.clients,
+    joined,
+    rate: round(params.rate, 1),
+    durationSeconds: params.duration,
+    scheduled,
+    published,
+    skipped,
+    expected,
+    delivered,
+    deliveredRatio: round(deliveredRatio, 6),
+    deliveredPerSecond: Math.round(delivered / params.duration),
+    p50: latency.p50,
+    p99: latency.p99,
+    p999: latency.p999,
+    maxMs: latency.max,
+    meanMs: latency.mean,
+    closes1013,
+    reconnects,
+    errors,
+    duplicates,
+    errorSamples: errorSamples.slice(0, 5),
+    serverCpuPercent: round(usage.serverCpuPercent, 1),
+    serverCpuMsPer1kDeliveries: delivered === 0
+      ? 0
+      : round((usage.serverCpuSeconds * 1000 * 1000) / delivered, 3),
+    serverRssStartMb: round(usage.rssStart / MB, 1),
+    serverPeakRssMb: round(usage.peak / MB, 1),
+    loadCpuPercent: round(usage.loadCpuPercent, 1),
+    machineCpuPercent: round(usage.machineCpuPercent, 1),
+    sendLagMaxMs: round(sendLagMaxMs, 1),
+    quietMs: usage.quiet.ms,
+    quietBeforeStart: usage.quiet.quiet,
+    otherCpuPercent: round(other, 1),
+    disturbed: other > DISTURBED_OTHER_CPU_PERCENT,
+    pass: complete && skipped === 0 && deliveredRatio >= PASS_DELIVERED_RATIO &&
+      latency.p99 <= PASS_P99_MS,
+  };
+}
+
+/** One wave of idle connections, held open until {@linkcode IdleWave.close}. */
+export interface IdleWave {
+  /** Connections that joined. */
+  joined: number;
+  /** Time to open and join them all, in milliseconds. */
+  connectMs: number;
+  /** Releases the connections; resolves with the errors the processes counted. */
+  close(): Promise<{ errors: number; errorSamples: string[] }>;
+}
+
+/** Opens `count` idle joined connections over `processes` load processes. */
+export async function openIdleWave(
+  server: RunningServer,
+  options: { count: number; processes: number; roomSize: number; tag: string; holdSeconds: number },
+): Promise<IdleWave> {
+  const sizes = splitEvenly(options.count, options.processes);
+  const children = sizes.map((size, i) =>
+    startLoad(`idle ${options.tag}${i}`, [
+      "--idle",
+      "--url",
+      server.wsUrl,
+      "--clients",
+      String(size),
+      "--room",
+      "idle",
+      "--prefix",
+      `${options.tag}${i}`,
+      "--room-size",
+      String(options.roomSize),
+      "--hold",
+      String(options.holdSeconds),
+    ])
+  );
+  const started = performance.now();
+  try {
+    const joined = await waitReady(children, options.count);
+    const connectMs = Math.round(performance.now() - started);
+    return {
+      joined: joined.reduce((a, b) => a + b, 0),
+      connectMs,
+      async close() {
+        await Promise.all(children.map((child) => child.closeStdin()));
+        const results = await finish(children, FINISH_GRACE_MS);
+        const errorSamples: string[] = [];
+        let errors = 0;
+        for (const result of results) {
+          if (result === null) continue;
+          errors += result.errors;
+          errorSamples.push(...result.errorSamples.slice(0, 2));
+        }
+        return { errors, errorSamples };
+      },
+    };
+  } catch (error) {
+    await Promise.all(children.map((child) => child.kill()));
+    throw error;
+  }
+}

@@ -1,0 +1,481 @@
+/**
+ * A load generator for the chat: opens clients to one server, joins them to a
+ * room, and runs an open-loop publish schedule (a fixed total rate, whatever
+ * the server does), then prints one JSON line ({@linkcode LoadResult}) on
+ * stdout.
+ *
+ * ```sh
+ * deno run --allow-net=127.0.0.1 bench/load.ts --url ws://127.0.0.1:8000/ws \
+ *   --clients 16 --rate 500 --duration 3
+ * ```
+ *
+ * Each publish is a 32-byte text that carries its scheduled send time in
+ * microseconds since the epoch, so a receiver in another process measures the
+ * delivery latency with the same clock (`performance.timeOrigin +
+ * performance.now()`, which follows `Date.now()`). Latency counts from the
+ * scheduled time, not the actual send, so a late generator shows up as
+ * latency instead of being hidden (no coordinated omission); `sendLagMaxMs`
+ * tells how late the generator itself ran.
+ *
+ * With `--wait-go`, the process writes `READY` on stderr once every client has
+ * joined and starts publishing when a line arrives on stdin; the orchestrator
+ * uses it to start several processes together. With `--idle`, clients join
+ * rooms of `--room-size` and stay silent until a line (or end of input)
+ * arrives on stdin, or `--hold` seconds pass.
+ *
+ * Every loop is bounded: connects time out, publishing stops after
+ * `--duration`, the drain after `--drain` seconds, and the whole process exits
+ * after `--max-seconds` whatever happens.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { LatencyHistogram } from "./lib/histogram.ts";
+import { type LoadResult, READY_LINE } from "./lib/load_result.ts";
+
+/** Connects and joins in flight at once, per process. */
+const CONNECT_CONCURRENCY = 64;
+/** How long one client may take to connect and get its `welcome`. */
+const JOIN_TIMEOUT_MS = 15_000;
+/** Rejoins with `since` allowed per client after 1013 closes. */
+const MAX_RECONNECTS_PER_CLIENT = 5;
+/** Error descriptions kept in the result. */
+const MAX_ERROR_SAMPLES = 5;
+/** Length of the digits that carry the send time: microseconds since the epoch. */
+const TIME_DIGITS = 31;
+/** How often the publish loop wakes up. */
+const TICK_MS = 1;
+
+/** Command-line options. */
+interface Options {
+  url: string;
+  clients: number;
+  room: string;
+  prefix: string;
+  rate: number;
+  duration: number;
+  drain: number;
+  roomPublishes: number;
+  textBytes: number;
+  waitGo: boolean;
+  idle: boolean;
+  roomSize: number;
+  hold: number;
+  maxSeconds: number;
+}
+
+/** One connection and what it has seen. */
+interface BenchClient {
+  name: string;
+  room: string;
+  socket: WebSocket | null;
+  open: boolean;
+  /** Highest message id delivered; later ids count, earlier ones are duplicates. */
+  lastId: number;
+  /** Deliveries count only after the first `welcome` (its history is older traffic). */
+  counting: boolean;
+  reconnects: number;
+  token?: string;
+  onWelcome?: () => void;
+}
+
+/** Counters shared by every client of the process. */
+interface Stats {
+  delivered: number;
+  duplicates: number;
+  closes1013: number;
+  reconnects: number;
+  errors: number;
+  errorSamples: string[];
+  histogram: LatencyHistogram;
+}
+
+const stats: Stats = {
+  delivered: 0,
+  duplicates: 0,
+  closes1013: 0,
+  reconnects: 0,
+  errors: 0,
+  errorSamples: [],
+  histogram: new LatencyHistogram(),
+};
+let stopping = false;
+
+function parseOptions(args: string[]): Options {
+  const { values } = parseArgs({
+    args,
+    options: {
+      url: { type: "string" },
+      clients: { type: "string", default: "8" },
+      room: { type: "string", default: "bench" },
+      prefix: { type: "string", default: "p0" },
+      rate: { type: "string", default: "100" },
+      duration: { type: "string", default: "3" },
+      drain: { type: "string", default: "2" },
+      "room-publishes": { type: "string" },
+      "text-bytes": { type: "string", default: "32" },
+      "wait-go": { type: "boolean", default: false },
+      idle: { type: "boolean", default: false },
+      "room-size": { type: "string", default: "20" },
+      hold: { type: "string", default: "120" },
+      "max-seconds": { type: "string" },
+    },
+  });
+  if (!values.url) throw new TypeError("Cannot start load: --url is required");
+  const url = new URL(values.url);
+  if (url.hostname !== "127.0.0.1" || (url.protocol !== "ws:" && url.protocol !== "wss:")) {
+    throw new TypeError(`Cannot start load: only ws://127.0.0.1 is allowed, got ${values.url}`);
+  }
+  const duration = positive(values.duration, "duration");
+  const drain = positive(values.drain, "drain");
+  const rate = positive(values.rate, "rate");
+  const hold = positive(values.hold, "hold");
+  const idle = values.idle;
+  return {
+    url: url.href,
+    clients: Math.max(1, Math.floor(positive(values.clients, "clients"))),
+    room: values.room,
+    prefix: values.prefix,
+    rate,
+    duration,
+    drain,
+    roomPublishes: values["room-publishes"] === undefined
+      ? Math.round(rate * duration)
+      : positive(values["room-publishes"], "room-publishes"),
+    textBytes: Math.max(TIME_DIGITS + 1, Math.floor(positive(values["text-bytes"], "text-bytes"))),
+    waitGo: values["wait-go"],
+    idle,
+    roomSize: Math.max(1, Math.floor(positive(values["room-size"], "room-size"))),
+    hold,
+    maxSeconds: values["max-seconds"] === undefined
+      ? (idle ? hold : duration + drain) + 90
+      : positive(values["max-seconds"], "max-seconds"),
+  };
+}
+
+function positive(value: string | undefined, name: string): number {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0) {
+    throw new TypeError(`Cannot start load: --${name} must be a positive number, got ${value}`);
+  }
+  return parsed;
+}
+
+/** Milliseconds since the epoch, with sub-millisecond precision. */
+function epochNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function recordError(description: string): void {
+  stats.errors++;
+  if (stats.errorSamples.length < MAX_ERROR_SAMPLES) stats.errorSamples.push(description);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Counts one `message` event for `client`, with its latency when it is ours. */
+function countMessage(client: BenchClient, event: Record<string, unknown>, now: number): void {
+  if (!client.counting) return;
+  const id = event.id;
+  if (typeof id !== "number") return recordError("message without a numeric id");
+  if (id <= client.lastId) {
+    stats.duplicates++;
+    return;
+  }
+  client.lastId = id;
+  stats.delivered++;
+  const text = event.text;
+  if (typeof text === "string" && text.charCodeAt(0) === 84 /* T */) {
+    const sentAt = Number(text.slice(1, TIME_DIGITS + 1)) / 1000;
+    if (Number.isFinite(sentAt)) stats.histogram.record(now - sentAt);
+  }
+}
+
+function handleEvent(client: BenchClient, event: unknown, now: number): void {
+  if (!isRecord(event)) return;
+  switch (event.type) {
+    case "message":
+      return countMessage(client, event, now);
+    case "welcome": {
+      if (typeof event.token === "string") client.token = event.token;
+      const history = Array.isArray(event.history) ? event.history : [];
+      for (const message of history) {
+        if (!isRecord(message) || typeof message.id !== "number") continue;
+        if (client.counting) countMessage(client, message, now);
+        else client.lastId = Math.max(client.lastId, message.id);
+      }
+      client.counting = true;
+      client.onWelcome?.();
+      client.onWelcome = undefined;
+      return;
+    }
+    case "error":
+      return recordError(`error frame: ${String(event.code)}`);
+  }
+}
+
+function handleFrame(client: BenchClient, data: unknown): void {
+  if (typeof data !== "string") return;
+  const now = epochNow();
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return recordError("a frame that is not JSON");
+  }
+  if (Array.isArray(value)) {
+    for (const event of value) handleEvent(client, event, now);
+  } else {
+    handleEvent(client, value, now);
+  }
+}
+
+/** Opens `client`'s socket and joins; resolves on `welcome`, rejects on failure or timeout. */
+function connect(client: BenchClient, url: string, since?: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const socket = new WebSocket(url);
+    client.socket = socket;
+    let settled = false;
+    const timer = setTimeout(
+      () => fail(`join timed out after ${JOIN_TIMEOUT_MS} ms`),
+      JOIN_TIMEOUT_MS,
+    );
+    function fail(reason: string): void {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      client.onWelcome = undefined;
+      try {
+        socket.close();
+      } catch {
+        // Already closing.
+      }
+      reject(new Error(reason));
+    }
+    client.onWelcome = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      client.open = true;
+      resolve();
+    };
+    socket.onopen = () => {
+      const join: Record<string, unknown> = { type: "join", room: client.room, name: client.name };
+      if (since !== undefined) join.since = since;
+      if (client.token !== undefined) join.token = client.token;
+      socket.send(JSON.stringify(join));
+    };
+    socket.onmessage = (event) => handleFrame(client, event.data);
+    socket.onerror = () => {}; // A close event follows.
+    socket.onclose = (event) => {
+      if (!settled) return fail(`closed with ${event.code} before welcome`);
+      if (client.socket !== socket) return;
+      client.open = false;
+      if (stopping) return;
+      if (event.code === 1013) {
+        stats.closes1013++;
+        if (client.reconnects < MAX_RECONNECTS_PER_CLIENT) reconnect(client, url);
+      } else {
+        recordError(`closed with ${event.code}${event.reason ? ` (${event.reason})` : ""}`);
+      }
+    };
+  });
+}
+
+function reconnect(client: BenchClient, url: string): void {
+  client.reconnects++;
+  stats.reconnects++;
+  connect(client, url, client.lastId).catch((error) => recordError(`rejoin: ${error.message}`));
+}
+
+/** Connects every client, `CONNECT_CONCURRENCY` at a time; returns how many joined. */
+async function connectAll(clients: BenchClient[], url: string): Promise<number> {
+  let next = 0;
+  let joined = 0;
+  async function worker(): Promise<void> {
+    while (next < clients.length) {
+      const client = clients[next++];
+      try {
+        await connect(client, url);
+        joined++;
+      } catch (error) {
+        recordError(`join ${client.name}: ${(error as Error).message}`);
+      }
+    }
+  }
+  const workers = Math.min(CONNECT_CONCURRENCY, clients.length);
+  await Promise.all(Array.from({ length: workers }, worker));
+  return joined;
+}
+
+/** Resolves with the first line on stdin, or `null` at end of input. */
+async function readStdinLine(): Promise<string | null> {
+  const reader = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  try {
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) return text === "" ? null : text;
+      text += value;
+    }
+    return text.slice(0, text.indexOf("\n"));
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The text of publish `index`: `T`, the scheduled time in µs, padded to `bytes`. */
+function publishText(scheduledEpochMs: number, bytes: number): string {
+  const digits = String(Math.round(scheduledEpochMs * 1000)).padStart(TIME_DIGITS, "0");
+  return ("T" + digits).padEnd(bytes, ".");
+}
+
+interface PublishOutcome {
+  published: number;
+  skipped: number;
+  sendLagMaxMs: number;
+}
+
+/** Sends `scheduled` publishes at `rate` per second, round-robin over the clients. */
+async function publish(
+  clients: BenchClient[],
+  options: Options,
+  scheduled: number,
+): Promise<PublishOutcome> {
+  const interval = 1000 / options.rate;
+  const start = performance.now();
+  const startEpoch = performance.timeOrigin + start;
+  // Give up on the schedule well after it should have ended, whatever happens.
+  const giveUpAt = start + options.duration * 1000 + 5000;
+  let next = 0;
+  let published = 0;
+  let skipped = 0;
+  let sendLagMaxMs = 0;
+  while (next < scheduled) {
+    const now = performance.now();
+    if (now > giveUpAt) break;
+    while (next < scheduled && next * interval <= now - start) {
+      const client = clients[next % clients.length];
+      if (client.open && client.socket?.readyState === WebSocket.OPEN) {
+        const text = publishText(startEpoch + next * interval, options.textBytes);
+        client.socket.send(
+          `{"type":"say","text":"${text}","cid":"${options.prefix}-${next}"}`,
+        );
+        published++;
+        sendLagMaxMs = Math.max(sendLagMaxMs, now - start - next * interval);
+      } else {
+        skipped++;
+      }
+      next++;
+    }
+    if (next < scheduled) await sleep(TICK_MS);
+  }
+  skipped += scheduled - next;
+  return { published, skipped, sendLagMaxMs };
+}
+
+/** Waits until `target` deliveries arrived or `ms` passed. */
+async function drain(target: number, ms: number): Promise<void> {
+  const until = performance.now() + ms;
+  while (stats.delivered < target && performance.now() < until) await sleep(10);
+}
+
+function closeAll(clients: BenchClient[]): void {
+  stopping = true;
+  for (const client of clients) {
+    try {
+      client.socket?.close(1000, "bench done");
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+function makeClients(options: Options): BenchClient[] {
+  return Array.from({ length: options.clients }, (_, i) => ({
+    name: `${options.prefix}c${i}`,
+    room: options.idle
+      ? `${options.room}-${options.prefix}-${Math.floor(i / options.roomSize)}`
+      : options.room,
+    socket: null,
+    open: false,
+    lastId: 0,
+    counting: false,
+    reconnects: 0,
+  }));
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(Deno.args);
+  // The last resort: this process ends by itself whatever happens.
+  const lifetime = setTimeout(() => {
+    console.error(`load: gave up after ${options.maxSeconds} s`);
+    Deno.exit(3);
+  }, options.maxSeconds * 1000);
+  Deno.unrefTimer(lifetime);
+
+  const clients = makeClients(options);
+  const connectStart = performance.now();
+  const joined = await connectAll(clients, options.url);
+  const connectMs = performance.now() - connectStart;
+  if (options.waitGo || options.idle) {
+    console.error(`${READY_LINE} ${joined}`);
+  }
+
+  const scheduled = options.idle ? 0 : Math.round(options.rate * options.duration);
+  let outcome: PublishOutcome = { published: 0, skipped: 0, sendLagMaxMs: 0 };
+  const runStart = performance.now();
+  if (options.idle) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const held = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), options.hold * 1000);
+    });
+    await Promise.race([readStdinLine(), held]);
+    clearTimeout(timer);
+  } else {
+    if (options.waitGo && (await readStdinLine()) === null) {
+      console.error("load: stdin closed before go; stopping");
+      closeAll(clients);
+      Deno.exit(2);
+    }
+    outcome = await publish(clients, options, scheduled);
+    await drain(options.roomPublishes * clients.length, options.drain * 1000);
+  }
+  const runMs = performance.now() - runStart;
+
+  const result: LoadResult = {
+    mode: options.idle ? "idle" : "publish",
+    clients: clients.length,
+    joined,
+    scheduled,
+    published: outcome.published,
+    skipped: outcome.skipped,
+    expected: options.idle ? 0 : Math.round(options.roomPublishes) * clients.length,
+    delivered: stats.delivered,
+    duplicates: stats.duplicates,
+    latency: stats.histogram.summary(),
+    histogram: stats.histogram.toData(),
+    closes1013: stats.closes1013,
+    reconnects: stats.reconnects,
+    errors: stats.errors,
+    errorSamples: stats.errorSamples,
+    sendLagMaxMs: Math.round(outcome.sendLagMaxMs * 1000) / 1000,
+    connectMs: Math.round(connectMs),
+    runMs: Math.round(runMs),
+  };
+  console.log(JSON.stringify(result));
+  closeAll(clients);
+  await sleep(100);
+  Deno.exit(0);
+}
+
+if (import.meta.main) {
+  await main();
+}

@@ -39,6 +39,8 @@ export interface HistoryStore {
   readonly limit: number;
   /** Stores a message under the room's next id, once per `cid`. */
   append(room: string, draft: MessageDraft): Promise<AppendResult>;
+  /** Stores several messages, in order, as `append` would one by one. */
+  appendMany(room: string, drafts: MessageDraft[]): Promise<AppendResult[]>;
   /** The newest `count` messages of a room, oldest first. */
   recent(room: string, count: number): Promise<ChatMessage[]>;
   /** Every retained message after `since`, and whether none is missing. */
@@ -62,6 +64,8 @@ export interface KvHistoryOptions {
 }
 
 const MAX_ATTEMPTS = 50;
+/** Messages per atomic commit: each takes up to 3 of KV's 1,000 mutations. */
+export const MAX_BATCH = 200;
 
 /**
  * Room history stored in Deno KV.
@@ -95,27 +99,65 @@ export class KvHistory implements HistoryStore {
 
   /** Stores a message under the room's next id, once per `cid`. */
   async append(room: string, draft: MessageDraft): Promise<AppendResult> {
+    return (await this.appendMany(room, [draft]))[0];
+  }
+
+  /**
+   * Stores several messages under the room's next ids, in order, in one
+   * atomic commit per {@linkcode MAX_BATCH} messages. A `cid` already stored
+   * (or repeated in the batch) is a duplicate and takes no id.
+   */
+  async appendMany(room: string, drafts: MessageDraft[]): Promise<AppendResult[]> {
+    const results: AppendResult[] = [];
+    for (let i = 0; i < drafts.length; i += MAX_BATCH) {
+      results.push(...await this.#appendBatch(room, drafts.slice(i, i + MAX_BATCH)));
+    }
+    return results;
+  }
+
+  async #appendBatch(room: string, drafts: MessageDraft[]): Promise<AppendResult[]> {
     const seqKey = ["rooms", room, "seq"];
-    const cidKey = ["rooms", room, "cid", draft.cid];
+    const cidKey = (cid: string) => ["rooms", room, "cid", cid];
+    const msgKey = (id: number) => ["rooms", room, "msg", id];
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const [seq, seen] = await this.#kv.getMany<[number, number]>([seqKey, cidKey]);
-      if (seen.value !== null) {
-        const earlier = await this.#kv.get<ChatMessage>(["rooms", room, "msg", seen.value]);
-        if (earlier.value) return { message: earlier.value, duplicate: true };
-        return { message: { type: "message", id: seen.value, ts: 0, ...draft }, duplicate: true };
+      const seq = await this.#kv.get<number>(seqKey);
+      const seen = await this.#idsOf(drafts.map((d) => cidKey(d.cid)));
+      // Checking the counter is enough: a cid is only ever written together with it.
+      const op = this.#kv.atomic().check(seq);
+      let id = seq.value ?? 0;
+      const fresh = new Map<string, number>();
+      // For each draft: the new message, or the id it duplicates.
+      const outcome: (ChatMessage | number)[] = drafts.map((draft, i) => {
+        const earlier = seen[i] ?? fresh.get(draft.cid);
+        if (earlier !== undefined) return earlier;
+        const message: ChatMessage = { type: "message", id: ++id, ts: Date.now(), ...draft };
+        op.set(msgKey(id), message).set(cidKey(draft.cid), id, { expireIn: this.#cidTtlMs });
+        if (id > this.#limit) op.delete(msgKey(id - this.#limit));
+        fresh.set(draft.cid, id);
+        return message;
+      });
+      if (fresh.size > 0 && !(await commitOrBusy(op.set(seqKey, id))).ok) {
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 * (attempt + 1)));
+        continue;
       }
-      const id = (seq.value ?? 0) + 1;
-      const message: ChatMessage = { type: "message", id, ts: Date.now(), ...draft };
-      const op = this.#kv.atomic()
-        .check(seq, seen)
-        .set(seqKey, id)
-        .set(["rooms", room, "msg", id], message)
-        .set(cidKey, id, { expireIn: this.#cidTtlMs });
-      if (id > this.#limit) op.delete(["rooms", room, "msg", id - this.#limit]);
-      if ((await commitOrBusy(op)).ok) return { message, duplicate: false };
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 * (attempt + 1)));
+      return await Promise.all(outcome.map(async (result, i) => {
+        if (typeof result !== "number") return { message: result, duplicate: false };
+        // A duplicate: answer with the message stored first.
+        const stored = await this.#kv.get<ChatMessage>(msgKey(result));
+        const message = stored.value ?? { type: "message", id: result, ts: 0, ...drafts[i] };
+        return { message, duplicate: true };
+      }));
     }
     throw new Error(`Cannot store message: room '${room}' is too contended`);
+  }
+
+  /** The ids stored under `keys` (cid keys), looked up ten at a time. */
+  async #idsOf(keys: Deno.KvKey[]): Promise<(number | undefined)[]> {
+    const chunks = [];
+    for (let i = 0; i < keys.length; i += 10) {
+      chunks.push(this.#kv.getMany<number[]>(keys.slice(i, i + 10)));
+    }
+    return (await Promise.all(chunks)).flat().map((entry) => entry.value ?? undefined);
   }
 
   /** The newest `count` messages of a room, oldest first. */

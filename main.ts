@@ -17,7 +17,7 @@ import { type Authenticate, AuthError, type AuthOptions, createAuthenticator } f
 import { BatchedSender } from "./batch.ts";
 import { BroadcastChannelBus, type Bus, type BusEvent, type BusState, LocalBus } from "./bus.ts";
 import { connectRedis, RedisBus } from "./redis_bus.ts";
-import { type HistoryStore, KvHistory } from "./history.ts";
+import { type HistoryStore, KvHistory, MAX_BATCH, type MessageDraft } from "./history.ts";
 import { RedisHistory } from "./redis_history.ts";
 import { consoleLogger, type Logger } from "./log.ts";
 import { type MetricFamily, METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
@@ -243,6 +243,8 @@ interface Room {
   lastId: number;
   /** When this instance last announced the room's members on the bus. */
   announced: number;
+  /** `say`s waiting to be stored together, in arrival order. */
+  says: { client: Client; draft: MessageDraft }[];
 }
 
 /**
@@ -353,6 +355,7 @@ export function createChat(options: ChatOptions): Chat {
         pending: 0,
         lastId: -1,
         announced: 0,
+        says: [],
       };
       rooms.set(name, room);
     }
@@ -480,26 +483,39 @@ export function createChat(options: ChatOptions): Chat {
     const room = client.room;
     if (!room) return refuse(client, "not_joined", "Cannot send message: join a room first", cid);
     const draft = { room: room.name, userId: client.userId!, name: client.name!, text, cid };
-    enqueue(room, client, async () => {
-      let result;
-      try {
-        result = await history.append(room.name, draft);
-      } catch (error) {
-        log({ event: "error", room: room.name, id: client.id, error: `store: ${error}` });
-        return refuse(
+    room.says.push({ client, draft });
+    if (room.says.length === 1) enqueue(room, null, () => store(room));
+  }
+
+  /**
+   * Stores every `say` waiting in the room in one go (one KV commit when
+   * busy), then acknowledges each to its sender and sends it to the room.
+   */
+  async function store(room: Room): Promise<void> {
+    const batch = room.says.splice(0, MAX_BATCH);
+    if (room.says.length > 0) enqueue(room, null, () => store(room));
+    let results;
+    try {
+      results = await history.appendMany(room.name, batch.map((say) => say.draft));
+    } catch (error) {
+      log({ event: "error", room: room.name, error: `store: ${error}` });
+      for (const { client, draft } of batch) {
+        refuse(
           client,
           "unavailable",
           "Cannot send message: history is unavailable, retry soon",
-          cid,
+          draft.cid,
         );
       }
-      const { message, duplicate } = result;
-      send(client, { type: "ack", cid, id: message.id });
-      if (duplicate) return;
+      return;
+    }
+    for (const [i, { message, duplicate }] of results.entries()) {
+      send(batch[i].client, { type: "ack", cid: message.cid, id: message.id });
+      if (duplicate) continue;
       stored++;
       await deliverUpTo(room, message);
       bus.publish({ kind: "message", room: room.name, message });
-    }, cid);
+    }
   }
 
   /**

@@ -98,6 +98,14 @@ export class RedisHistory implements HistoryStore {
     return this.#limit;
   }
 
+  /**
+   * Stores several messages in order. The scripts go out together on one
+   * connection, and Redis runs them in that order.
+   */
+  appendMany(room: string, drafts: MessageDraft[]): Promise<AppendResult[]> {
+    return Promise.all(drafts.map((draft) => this.append(room, draft)));
+  }
+
   /** Stores a message under the room's next id, once per `cid`. */
   async append(room: string, draft: MessageDraft): Promise<AppendResult> {
     const ts = Date.now();

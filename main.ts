@@ -50,6 +50,8 @@ const AUTH_CLOSE_REASONS: Record<AuthError["code"], string> = {
   auth_invalid: "invalid token",
   auth_expired: "token expired",
 };
+/** `say`s a room may hold waiting for the store; more are refused as `unavailable`. */
+const MAX_WAITING_SAYS = 2000;
 /** How long shutdown waits for sockets to close. */
 const SHUTDOWN_GRACE_MS = 1500;
 
@@ -482,6 +484,15 @@ export function createChat(options: ChatOptions): Chat {
   function say(client: Client, { text, cid }: SayMessage): void {
     const room = client.room;
     if (!room) return refuse(client, "not_joined", "Cannot send message: join a room first", cid);
+    if (room.says.length >= MAX_WAITING_SAYS) {
+      // The store cannot keep up: refuse rather than queue without bound.
+      return refuse(
+        client,
+        "unavailable",
+        "Cannot send message: the server is busy, retry soon",
+        cid,
+      );
+    }
     const draft = { room: room.name, userId: client.userId!, name: client.name!, text, cid };
     room.says.push({ client, draft });
     if (room.says.length === 1) enqueue(room, null, () => store(room));
@@ -514,7 +525,11 @@ export function createChat(options: ChatOptions): Chat {
       if (duplicate) continue;
       stored++;
       await deliverUpTo(room, message);
-      bus.publish({ kind: "message", room: room.name, message });
+      if (remote.members(room.name).length > 0) {
+        // Only instances with members in the room need it; a race with a new
+        // one is covered by its store watcher.
+        bus.publish({ kind: "message", room: room.name, message });
+      }
     }
   }
 
@@ -602,7 +617,9 @@ export function createChat(options: ChatOptions): Chat {
     if (now - client.lastTyping < TYPING_INTERVAL_MS) return;
     client.lastTyping = now;
     broadcast(client.room, { type: "typing", member: memberOf(client) }, client);
-    bus.publish({ kind: "typing", room: client.room.name, member: memberOf(client) });
+    if (remote.members(client.room.name).length > 0) {
+      bus.publish({ kind: "typing", room: client.room.name, member: memberOf(client) });
+    }
   }
 
   function leave(client: Client): void {

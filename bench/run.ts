@@ -36,7 +36,7 @@ import {
   type ServerReport,
   sweep,
 } from "./lib/phases.ts";
-import { initClockTicks, loadAverage } from "./lib/proc.ts";
+import { commandOutput, initClockTicks, loadAverage } from "./lib/proc.ts";
 import { compare, type ComparisonRow, renderTable } from "./lib/report.ts";
 import {
   ensureBaselineInstalled,
@@ -151,18 +151,7 @@ function cpuModel(): string | null {
 
 /** The commit measured and how many tracked files differ from it, from read-only git commands. */
 async function gitState(): Promise<{ commit: string | null; changedFiles: number | null }> {
-  const git = async (...args: string[]) => {
-    try {
-      const { stdout, success } = await new Deno.Command("git", {
-        args: ["-C", ROOT, ...args],
-        stdout: "piped",
-        stderr: "null",
-      }).output();
-      return success ? new TextDecoder().decode(stdout).trim() : null;
-    } catch {
-      return null;
-    }
-  };
+  const git = (...args: string[]) => commandOutput("git", "-C", ROOT, ...args);
   const commit = await git("rev-parse", "--short", "HEAD");
   const status = await git("status", "--porcelain", "--untracked-files=no");
   return {

@@ -3,18 +3,8 @@
  * normal conversation goes on, and a connection flood meets the caps.
  */
 import assert from "node:assert/strict";
-import { startServer, TestClient, within } from "./helpers.ts";
+import { seededRandom, startServer, TestClient, within } from "./helpers.ts";
 import { RawClient } from "./raw_socket.ts";
-
-/** A seeded PRNG (mulberry32), so a failing run can be replayed with FUZZ_SEED. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Case = string | Uint8Array;
 
@@ -71,7 +61,7 @@ const INVALID_UTF8 = [0xc3, 0x28, 0xff, 0xfe, 0xed, 0xa0, 0x80];
 
 Deno.test("a seeded fuzzer cannot crash the server or make a normal client miss a message", async () => {
   const seed = Number(Deno.env.get("FUZZ_SEED") ?? 7);
-  const rand = random(seed);
+  const rand = seededRandom(seed);
   await using server = await startServer({ rateBurst: 1_000_000, ratePerSecond: 1_000_000 });
   const { client: ada } = await TestClient.join(server.wsUrl, "lobby", "ada");
   await using _ada = ada;

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { ChatMessage } from "../protocol.ts";
-import { startServer, TestClient, within } from "./helpers.ts";
+import { seededRandom, startServer, TestClient, within } from "./helpers.ts";
 import { startProcess } from "./process.ts";
 
 /** Checks that every sequence is exactly 1..n; reports the first difference. */
@@ -20,16 +20,6 @@ function assertIdenticalSequences(sequences: Map<string, number[]>, n: number): 
       } (holds ${ids.length} ids, expected ${n})`,
     );
   }
-}
-
-/** A tiny seeded PRNG (mulberry32), so a failing storm can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 Deno.test("a duplicate cid is stored and broadcast once, and acknowledged each time", async () => {
@@ -132,7 +122,7 @@ Deno.test("after a SIGKILL and restart, every acknowledged message is kept and r
 
 Deno.test("storm: senders and flaky readers all end with the identical gap-free sequence", async () => {
   const seed = Number(Deno.env.get("STORM_SEED") ?? 42);
-  const rand = random(seed);
+  const rand = seededRandom(seed);
   await using server = await startServer({ rateBurst: 10_000, ratePerSecond: 10_000 });
   const room = "storm";
   const SENDERS = 3, READERS = 4, PER_SENDER = 200;

@@ -191,3 +191,13 @@ export class TestClient implements AsyncDisposable {
     this.#inbox.push(message);
   }
 }
+
+/** A seeded PRNG (mulberry32): the same seed replays the same run. */
+export function seededRandom(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -4,23 +4,13 @@
  */
 import assert from "node:assert/strict";
 import type { Bus, BusEvent, BusHandler, BusPayload, BusState } from "../bus.ts";
-import { startServer, TestClient, type TestServer, within } from "./helpers.ts";
-
-/** A seeded PRNG (mulberry32). */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom, startServer, TestClient, type TestServer, within } from "./helpers.ts";
 
 /** Buses that reach each other in memory, losing `dropRate` of the events. */
 class MemoryNetwork {
   readonly buses = new Set<MemoryBus>();
   dropped = 0;
-  constructor(readonly dropRate = 0, readonly rand = random(1)) {}
+  constructor(readonly dropRate = 0, readonly rand = seededRandom(1)) {}
 
   bus(): MemoryBus {
     const bus = new MemoryBus(this);
@@ -94,7 +84,7 @@ async function startInstances(
 }
 
 Deno.test("a bus that loses 40% of events: every client still gets every message once, in order", async () => {
-  const network = new MemoryNetwork(0.4, random(Number(Deno.env.get("LOSSY_SEED") ?? 3)));
+  const network = new MemoryNetwork(0.4, seededRandom(Number(Deno.env.get("LOSSY_SEED") ?? 3)));
   const LIFTED = { rateBurst: 1e6, ratePerSecond: 1e6, watchIntervalMs: 50 };
   await using servers = await startInstances(3, network, LIFTED);
   const clients: { name: string; client: TestClient; ids: number[] }[] = [];

@@ -11,19 +11,24 @@ export const RSS_SAMPLE_MS = 100;
 /** Clock ticks per second for `/proc/<pid>/stat` (Linux's USER_HZ, 100 nearly everywhere). */
 let clockTicks = 100;
 
-/** Reads USER_HZ with `getconf CLK_TCK` once; keeps 100 when that fails. */
-export async function initClockTicks(): Promise<number> {
+/** What `command args…` prints, trimmed, or `null` when it fails or is missing. */
+export async function commandOutput(command: string, ...args: string[]): Promise<string | null> {
   try {
-    const { stdout, success } = await new Deno.Command("getconf", {
-      args: ["CLK_TCK"],
+    const { stdout, success } = await new Deno.Command(command, {
+      args,
       stdout: "piped",
       stderr: "null",
     }).output();
-    const ticks = Number(new TextDecoder().decode(stdout).trim());
-    if (success && Number.isInteger(ticks) && ticks > 0) clockTicks = ticks;
+    return success ? new TextDecoder().decode(stdout).trim() : null;
   } catch {
-    // No getconf: keep the default.
+    return null;
   }
+}
+
+/** Reads USER_HZ with `getconf CLK_TCK` once; keeps 100 when that fails. */
+export async function initClockTicks(): Promise<number> {
+  const ticks = Number(await commandOutput("getconf", "CLK_TCK"));
+  if (Number.isInteger(ticks) && ticks > 0) clockTicks = ticks;
   return clockTicks;
 }
 

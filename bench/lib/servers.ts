@@ -7,7 +7,7 @@
  */
 
 import { Child } from "./child.ts";
-import { RssSampler } from "./proc.ts";
+import { commandOutput, RssSampler } from "./proc.ts";
 
 /** The project root. */
 export const ROOT = new URL("../../", import.meta.url).pathname;
@@ -201,15 +201,6 @@ export async function ensureBaselineInstalled(): Promise<string | null> {
 }
 
 /** `node --version`, or `null` without Node. */
-export async function nodeVersion(): Promise<string | null> {
-  try {
-    const { stdout, success } = await new Deno.Command("node", {
-      args: ["--version"],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    return success ? new TextDecoder().decode(stdout).trim() : null;
-  } catch {
-    return null;
-  }
+export function nodeVersion(): Promise<string | null> {
+  return commandOutput("node", "--version");
 }

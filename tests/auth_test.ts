@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { SignJWT } from "jose";
+import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { createAuthenticator } from "../auth.ts";
 import { startServer, TestClient } from "./helpers.ts";
 
@@ -87,4 +87,33 @@ Deno.test("another user cannot take a name held by a live user", async () => {
   await using mallory = await TestClient.connect(server.wsUrl);
   mallory.send({ type: "join", room: "lobby", name: "Al", auth: await token({ sub: "mallory" }) });
   assert.equal((await mallory.next("error")).code, "name_taken");
+});
+
+Deno.test("an RS256 token verifies against AUTH_PUBLIC_KEY", async () => {
+  const { publicKey, privateKey } = await generateKeyPair("RS256", { extractable: true });
+  const authenticate = await createAuthenticator({ publicKey: await exportSPKI(publicKey) });
+  const jwt = await new SignJWT({ sub: "rsa-user" }).setProtectedHeader({ alg: "RS256" })
+    .setExpirationTime("1h").sign(privateKey);
+  assert.equal((await authenticate!(jwt)).userId, "rsa-user");
+  await assert.rejects(authenticate!(await token({ sub: "hs-user" })), /token is invalid/);
+});
+
+Deno.test("an ES256 token verifies against keys from AUTH_JWKS_URL", async () => {
+  const { publicKey, privateKey } = await generateKeyPair("ES256", { extractable: true });
+  const jwk = { ...await exportJWK(publicKey), kid: "k1", alg: "ES256" };
+  await using jwks = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => Response.json({ keys: [jwk] }),
+  );
+  const authenticate = await createAuthenticator({
+    jwksUrl: `http://127.0.0.1:${jwks.addr.port}/.well-known/jwks.json`,
+  });
+  const jwt = await new SignJWT({ sub: "ec-user", name: "Eve" })
+    .setProtectedHeader({ alg: "ES256", kid: "k1" }).setExpirationTime("1h").sign(privateKey);
+  assert.deepEqual(await authenticate!(jwt), {
+    userId: "ec-user",
+    name: "Eve",
+    rooms: undefined,
+    expiresAt: (await authenticate!(jwt)).expiresAt,
+  });
 });

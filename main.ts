@@ -66,7 +66,7 @@ export interface Config {
   maxFrameBytes: number;
   maxBufferedBytes: number;
   idleTimeoutSeconds: number;
-  /** Secret for session tokens; `undefined` means a random one per process. */
+  /** Secret for session tokens; `undefined` means a random one, stored in KV or Redis. */
   sessionSecret?: string;
   maxConnections: number;
   maxConnectionsPerIp: number;

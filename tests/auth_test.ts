@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from "jose";
-import { createAuthenticator } from "../auth.ts";
+import { createAuthenticator } from "../src/auth/jwt.ts";
 import { startServer, TestClient } from "./helpers.ts";
 
 const SECRET = "test secret that is long enough";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { LogEvent } from "../log.ts";
-import type { ChatMessage } from "../protocol.ts";
+import type { LogEvent } from "../src/log.ts";
+import type { ChatMessage } from "../src/protocol.ts";
 import { startServer, TestClient, within } from "./helpers.ts";
 import { RawClient } from "./raw_socket.ts";
 

@@ -1,14 +1,10 @@
 import assert from "node:assert/strict";
-import {
-  BroadcastChannelBus,
-  type Bus,
-  type BusEvent,
-  type BusPayload,
-  type BusState,
-  LocalBus,
-} from "../bus.ts";
-import { connectRedis, RedisBus } from "../redis_bus.ts";
-import type { ChatMessage, Member } from "../protocol.ts";
+import type { Bus, BusEvent, BusPayload, BusState } from "../src/bus/bus.ts";
+import { BroadcastChannelBus } from "../src/bus/broadcast_channel_bus.ts";
+import { LocalBus } from "../src/bus/local_bus.ts";
+import { RedisBus } from "../src/bus/redis_bus.ts";
+import { connectRedis } from "../src/redis/connection.ts";
+import type { ChatMessage, Member } from "../src/protocol.ts";
 import { freePort, skipRedis, startRedis, waitFor } from "./redis.ts";
 
 const WAIT_MS = 5000;

@@ -9,7 +9,7 @@
 /// <reference no-default-lib="true" />
 /// <reference lib="deno.worker" />
 
-import { BroadcastChannelBus } from "../bus.ts";
+import { BroadcastChannelBus } from "../src/bus/broadcast_channel_bus.ts";
 
 self.onmessage = (event: MessageEvent<{ name: string }>) => {
   const bus = new BroadcastChannelBus({ name: event.data.name });

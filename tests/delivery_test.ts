@@ -3,7 +3,7 @@
  * in order, across reconnects and server restarts.
  */
 import assert from "node:assert/strict";
-import type { ChatMessage } from "../protocol.ts";
+import type { ChatMessage } from "../src/protocol.ts";
 import { seededRandom, startServer, TestClient, within } from "./helpers.ts";
 import { startProcess } from "./process.ts";
 

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { KvHistory } from "../history.ts";
+import { KvHistory } from "../src/store/kv_history.ts";
 import { type ChatOptions, createChat } from "../main.ts";
-import type { ServerMessage } from "../protocol.ts";
+import type { ServerMessage } from "../src/protocol.ts";
 
 /** How long a helper waits before failing. */
 export const WAIT_MS = 5000;

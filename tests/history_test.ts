@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { KvHistory } from "../history.ts";
+import { KvHistory } from "../src/store/kv_history.ts";
 
 function draft(cid: string) {
   return { room: "lobby", userId: "u", name: "ada", text: cid, cid };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { renderMetrics } from "../metrics.ts";
+import { renderMetrics } from "../src/http/metrics.ts";
 import { startServer, TestClient } from "./helpers.ts";
 
 /** Reads one sample's value from Prometheus text. */

@@ -4,7 +4,7 @@ import {
   MAX_TEXT_LENGTH,
   normalizeName,
   parseClientMessage,
-} from "../protocol.ts";
+} from "../src/protocol.ts";
 
 function codeOf(value: unknown): string | undefined {
   const result = parseClientMessage(value);

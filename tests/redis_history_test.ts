@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { connectRedis, type RedisConnection } from "../redis_bus.ts";
-import { type HistoryStore, KvHistory } from "../history.ts";
-import { RedisHistory, type RedisHistoryOptions } from "../redis_history.ts";
+import { connectRedis, type RedisConnection } from "../src/redis/connection.ts";
+import type { HistoryStore } from "../src/store/history.ts";
+import { KvHistory } from "../src/store/kv_history.ts";
+import { RedisHistory, type RedisHistoryOptions } from "../src/store/redis_history.ts";
 import { skipRedis, startRedis, type TestRedis, waitFor } from "./redis.ts";
 
 function draft(cid: string, room = "lobby") {

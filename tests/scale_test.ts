@@ -3,7 +3,7 @@
  * lose events on purpose, over one shared KV file.
  */
 import assert from "node:assert/strict";
-import type { Bus, BusEvent, BusHandler, BusPayload, BusState } from "../bus.ts";
+import type { Bus, BusEvent, BusHandler, BusPayload, BusState } from "../src/bus/bus.ts";
 import { seededRandom, startServer, TestClient, type TestServer, within } from "./helpers.ts";
 
 /** Buses that reach each other in memory, losing `dropRate` of the events. */

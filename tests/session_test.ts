@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { SessionSigner } from "../session.ts";
+import { SessionSigner } from "../src/auth/session.ts";
 
 Deno.test("an issued token verifies to its id", async () => {
   const signer = await SessionSigner.create("secret");

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { KvHistory } from "../history.ts";
+import { KvHistory } from "../src/store/kv_history.ts";
 import { createChat } from "../main.ts";
 
 /** Calls the handler in-process, with no network. */

@@ -57,7 +57,7 @@ export type Authenticate = (token: string | undefined) => Promise<Identity>;
  *
  * @example Usage
  * ```ts ignore
- * import { createAuthenticator } from "./auth.ts";
+ * import { createAuthenticator } from "./jwt.ts";
  * const authenticate = await createAuthenticator({ jwtSecret: "s3cret" });
  * const identity = await authenticate!(token); // { userId: "alice", ... }
  * ```

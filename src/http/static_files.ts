@@ -5,15 +5,7 @@
  * @module
  */
 
-/** Headers sent with every static response. */
-export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; " +
-    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; " +
-    "form-action 'self'; frame-ancestors 'none'",
-  "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
-  "x-frame-options": "DENY",
-};
+import { plain, SECURITY_HEADERS } from "./responses.ts";
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   html: "text/html; charset=utf-8",
@@ -39,16 +31,16 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
  */
 export async function serveStatic(req: Request, root: URL): Promise<Response> {
   if (req.method !== "GET" && req.method !== "HEAD") {
-    return text(405, "Method not allowed", { allow: "GET, HEAD" });
+    return plain(405, "Method not allowed", { allow: "GET, HEAD" });
   }
   const relative = safePath(new URL(req.url).pathname);
-  if (relative === null) return text(404, "Not found");
+  if (relative === null) return plain(404, "Not found");
   let body: Uint8Array<ArrayBuffer>;
   try {
     body = await Deno.readFile(new URL(relative, root));
   } catch (error) {
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.IsADirectory) {
-      return text(404, "Not found");
+      return plain(404, "Not found");
     }
     throw error;
   }
@@ -85,11 +77,4 @@ function safePath(pathname: string): string | null {
 async function etagOf(body: Uint8Array<ArrayBuffer>): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", body));
   return `"${Array.from(digest.subarray(0, 12), (b) => b.toString(16).padStart(2, "0")).join("")}"`;
-}
-
-function text(status: number, body: string, extra: Record<string, string> = {}): Response {
-  return new Response(body, {
-    status,
-    headers: { ...SECURITY_HEADERS, "content-type": "text/plain; charset=utf-8", ...extra },
-  });
 }

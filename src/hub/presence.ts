@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Member } from "./protocol.ts";
+import type { Member } from "../protocol.ts";
 
 /** Members who appeared or disappeared in one room. */
 export interface PresenceChange {

@@ -9,45 +9,14 @@
  * @module
  */
 
-import type { ChatMessage } from "./protocol.ts";
-
-/** What a sender supplies; the store adds the id and timestamp. */
-export type MessageDraft = Omit<ChatMessage, "type" | "id" | "ts">;
-
-/** The result of {@linkcode KvHistory.append}. */
-export interface AppendResult {
-  /** The stored message (the earlier one, for a duplicate `cid`). */
-  message: ChatMessage;
-  /** `true` when this `cid` was already stored: do not broadcast again. */
-  duplicate: boolean;
-}
-
-/** The result of {@linkcode KvHistory.after}. */
-export interface Replay {
-  /** Messages after the asked id, oldest first. */
-  messages: ChatMessage[];
-  /** `false` when some messages after the asked id were pruned already. */
-  complete: boolean;
-}
-
-/**
- * Where room history lives: Deno KV ({@linkcode KvHistory}) or Redis. The
- * hub only uses this interface.
- */
-export interface HistoryStore {
-  /** Messages kept per room. */
-  readonly limit: number;
-  /** Stores a message under the room's next id, once per `cid`. */
-  append(room: string, draft: MessageDraft): Promise<AppendResult>;
-  /** Stores several messages, in order, as `append` would one by one. */
-  appendMany(room: string, drafts: MessageDraft[]): Promise<AppendResult[]>;
-  /** The newest `count` messages of a room, oldest first. */
-  recent(room: string, count: number): Promise<ChatMessage[]>;
-  /** Every retained message after `since`, and whether none is missing. */
-  after(room: string, since: number): Promise<Replay>;
-  /** The room's newest message id, or 0. */
-  latest(room: string): Promise<number>;
-}
+import type { ChatMessage } from "../protocol.ts";
+import {
+  type AppendResult,
+  type HistoryStore,
+  MAX_BATCH,
+  type MessageDraft,
+  type Replay,
+} from "./history.ts";
 
 /** Options for {@linkcode KvHistory}. */
 export interface KvHistoryOptions {
@@ -64,15 +33,13 @@ export interface KvHistoryOptions {
 }
 
 const MAX_ATTEMPTS = 50;
-/** Messages per atomic commit: each takes up to 3 of KV's 1,000 mutations. */
-export const MAX_BATCH = 200;
 
 /**
  * Room history stored in Deno KV.
  *
  * @example Usage
  * ```ts ignore
- * import { KvHistory } from "./history.ts";
+ * import { KvHistory } from "./kv_history.ts";
  * const history = new KvHistory(await Deno.openKv(":memory:"));
  * const { message } = await history.append("lobby", {
  *   room: "lobby", userId: "u1", name: "ada", text: "hi", cid: "c1",
@@ -193,16 +160,19 @@ export class KvHistory implements HistoryStore {
 }
 
 /**
- * Commits `op`. A local KV file shared by several processes may answer
- * "database is locked"; that is a conflict like any other, so it is retried.
+ * `true` for the error a local KV file answers while another process holds
+ * its write lock ("database is locked"): a conflict like any other, to retry.
  */
+export function isLocked(error: unknown): boolean {
+  return error instanceof Error && /database is locked/.test(error.message);
+}
+
+/** Commits `op`; a locked KV file counts as a conflict. */
 async function commitOrBusy(op: Deno.AtomicOperation): Promise<{ ok: boolean }> {
   try {
     return await op.commit();
   } catch (error) {
-    if (error instanceof TypeError && /database is locked/.test(error.message)) {
-      return { ok: false };
-    }
+    if (isLocked(error)) return { ok: false };
     throw error;
   }
 }

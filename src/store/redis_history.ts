@@ -18,7 +18,7 @@
 
 import type { RedisClientType } from "redis";
 import type { AppendResult, HistoryStore, MessageDraft, Replay } from "./history.ts";
-import type { ChatMessage } from "./protocol.ts";
+import type { ChatMessage } from "../protocol.ts";
 
 /** Options for {@linkcode RedisHistory}. */
 export interface RedisHistoryOptions {
@@ -59,7 +59,7 @@ return {id, 0}
  *
  * @example Usage
  * ```ts ignore
- * import { connectRedis } from "./redis_bus.ts";
+ * import { connectRedis } from "../redis/connection.ts";
  * import { RedisHistory } from "./redis_history.ts";
  * await using redis = await connectRedis("redis://127.0.0.1:6379");
  * const history = new RedisHistory(redis.client, { limit: 500 });

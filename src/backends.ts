@@ -1,0 +1,126 @@
+/**
+ * Opens what the chat keeps state in and talks to other instances through:
+ * Deno KV with a `BroadcastChannel` (or nothing, where the runtime has no
+ * `BroadcastChannel`), or Redis for both. Also settles the session secret:
+ * the configured one, or one random secret shared by every instance
+ * through the store.
+ *
+ * @module
+ */
+
+import { BroadcastChannelBus } from "./bus/broadcast_channel_bus.ts";
+import type { Bus } from "./bus/bus.ts";
+import { LocalBus } from "./bus/local_bus.ts";
+import { RedisBus } from "./bus/redis_bus.ts";
+import type { Config } from "./config.ts";
+import { connectRedis } from "./redis/connection.ts";
+import type { ServiceState } from "./state.ts";
+import type { HistoryStore } from "./store/history.ts";
+import { isLocked, KvHistory } from "./store/kv_history.ts";
+import { RedisHistory } from "./store/redis_history.ts";
+
+/** The opened backends. */
+export interface Backends {
+  history: HistoryStore;
+  bus: Bus;
+  /** Whether the store is reachable, for `/healthz`. */
+  storeState: () => ServiceState;
+  /** The secret that signs session tokens. */
+  sessionSecret: string;
+  /** What this instance runs on, for the startup log line. */
+  description: string;
+  /** Closes the bus and the store. */
+  close(): Promise<void>;
+}
+
+const SECRET_KEY = "chat:session-secret";
+const SECRET_ATTEMPTS = 20;
+
+/**
+ * Opens the backends `config` names. Throws when the store cannot be
+ * opened; the caller retries.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { loadConfig } from "./config.ts";
+ * const backends = await openBackends(loadConfig({ KV_PATH: ":memory:" }));
+ * await backends.close();
+ * ```
+ */
+export async function openBackends(config: Config): Promise<Backends> {
+  return config.redisUrl ? await openRedis(config, config.redisUrl) : await openKv(config);
+}
+
+/** Many processes or machines: Redis holds the history and carries the fan-out. */
+async function openRedis(config: Config, url: string): Promise<Backends> {
+  const redis = await connectRedis(url);
+  let sessionSecret = config.sessionSecret;
+  if (!sessionSecret && redis.state.ok) {
+    await redis.client.set(SECRET_KEY, crypto.randomUUID(), { NX: true });
+    sessionSecret = await redis.client.get(SECRET_KEY) ?? undefined;
+  }
+  const bus = await RedisBus.connect(url);
+  return {
+    history: new RedisHistory(redis.client, { limit: config.historyLimit }),
+    bus,
+    storeState: () => redis.state,
+    sessionSecret: sessionSecret ?? randomSecret(),
+    description: "Redis history and pub/sub",
+    async close() {
+      await bus.close();
+      await redis.close();
+    },
+  };
+}
+
+/**
+ * One process, `deno serve --parallel` or Deno Deploy: Deno KV, and a
+ * `BroadcastChannel` where the runtime has one (Deno 2.6 and later; Deno
+ * Deploy runs 2.5, where instances meet through KV alone).
+ */
+async function openKv(config: Config): Promise<Backends> {
+  const kv = await Deno.openKv(config.kvPath);
+  try {
+    const sessionSecret = config.sessionSecret ?? await sharedSecret(kv);
+    const bus: Bus = typeof BroadcastChannel === "function"
+      ? new BroadcastChannelBus()
+      : new LocalBus();
+    return {
+      history: new KvHistory(kv, { limit: config.historyLimit }),
+      bus,
+      storeState: () => ({ ok: true }),
+      sessionSecret,
+      description: `Deno KV (${config.kvPath ?? "the platform's"})` +
+        (bus instanceof BroadcastChannelBus ? " and BroadcastChannel" : ", no BroadcastChannel"),
+      async close() {
+        await bus.close();
+        kv.close();
+      },
+    };
+  } catch (error) {
+    kv.close();
+    throw error;
+  }
+}
+
+/** One random secret for every instance and restart, kept in KV. */
+async function sharedSecret(kv: Deno.Kv): Promise<string> {
+  const key = ["config", "session-secret"];
+  for (let attempt = 1;; attempt++) {
+    try {
+      const stored = await kv.get<string>(key);
+      if (stored.value) return stored.value;
+      const secret = randomSecret();
+      const { ok } = await kv.atomic().check(stored).set(key, secret).commit();
+      if (ok) return secret;
+    } catch (error) {
+      // Another process holds the file's write lock for a moment: retry.
+      if (!isLocked(error) || attempt >= SECRET_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 10 * attempt));
+    }
+  }
+}
+
+function randomSecret(): string {
+  return crypto.randomUUID() + crypto.randomUUID();
+}

@@ -1,0 +1,245 @@
+/**
+ * The configuration: ONE table of defaults ({@linkcode DEFAULTS}), the
+ * environment variables that override them ({@linkcode ENVIRONMENT}), and
+ * {@linkcode loadConfig}, which reads them. `main.ts` is the only file that
+ * reads `Deno.env`; it hands the result to `loadConfig`. The hub, the
+ * transports and `createChat` take their defaults from the same table, and a
+ * test keeps the README's configuration table equal to it.
+ *
+ * @module
+ */
+
+import type { AuthOptions } from "./auth/jwt.ts";
+
+/** Every default, in one place. */
+export const DEFAULTS = {
+  /** Deno KV file for history; on Deno Deploy the platform's KV is used instead. */
+  kvPath: "./chat.kv",
+  /** Port under `deno run` (`deno serve` has its own `--port`). */
+  port: 8000,
+  /** Messages kept per room. */
+  historyLimit: 1000,
+  /** Frames a connection may send at once. */
+  rateBurst: 20,
+  /** Sustained frames per second per connection. */
+  ratePerSecond: 5,
+  /** Largest frame accepted, in bytes. */
+  maxFrameBytes: 64 * 1024,
+  /** Unsent bytes a connection may hold for `slowGraceMs` before it is closed with 1013. */
+  maxBufferedBytes: 1024 * 1024,
+  /** Seconds without a pong before a dead peer is dropped. */
+  idleTimeoutSeconds: 30,
+  /** Open connections in all. */
+  maxConnections: 10_000,
+  /** Open connections per remote address. */
+  maxConnectionsPerIp: 50,
+  /** Log line format. */
+  logFormat: "text" as "text" | "json",
+  /** Messages a `welcome` carries when the client does not resume. */
+  welcomeHistory: 50,
+  /** Rate-limited frames tolerated after the warning, before closing with 1008. */
+  rateLimitStrikes: 10,
+  /** Shortest time between two forwarded `typing` notices of one connection, in ms. */
+  typingIntervalMs: 1000,
+  /** `say`s a room may hold waiting for the store; more are refused as `unavailable`. */
+  maxWaitingSays: 2000,
+  /** How long a connection may stay over `maxBufferedBytes`, in ms. */
+  slowGraceMs: 1000,
+  /** How often rooms are checked against the store, in ms. */
+  watchIntervalMs: 1000,
+  /** How often an instance repeats its members to the others, in ms. */
+  heartbeatMs: 10_000,
+  /** How long other instances list those members without a heartbeat, in ms. */
+  presenceTtlMs: 30_000,
+  /** How long shutdown waits for connections to close, in ms. */
+  shutdownGraceMs: 1500,
+} as const;
+
+/** One environment variable: its name, the setting it fills, and its README text. */
+export interface EnvSetting {
+  /** The variable, such as `HISTORY_LIMIT`. */
+  name: string;
+  /** The default as the README shows it. */
+  shown: string;
+  /** What it does, as the README says it. */
+  meaning: string;
+}
+
+const shown = (value: number | string) => `\`${value}\``;
+
+/** Every environment variable `loadConfig` reads, in README order. */
+export const ENVIRONMENT: readonly EnvSetting[] = [
+  {
+    name: "PORT",
+    shown: shown(DEFAULTS.port),
+    meaning: "Port under `deno run main.ts` (container hosts set it); `deno serve` takes `--port`.",
+  },
+  {
+    name: "KV_PATH",
+    shown: shown(DEFAULTS.kvPath),
+    meaning: "Deno KV file for history; `:memory:` keeps nothing. On Deno Deploy " +
+      "(`DENO_DEPLOYMENT_ID` set) the default is the platform's KV.",
+  },
+  {
+    name: "HISTORY_LIMIT",
+    shown: shown(DEFAULTS.historyLimit),
+    meaning: "Messages kept per room; older ones are pruned.",
+  },
+  {
+    name: "ALLOWED_ORIGINS",
+    shown: "(none)",
+    meaning: "Comma-separated origins allowed besides the server's own.",
+  },
+  {
+    name: "RATE_BURST",
+    shown: shown(DEFAULTS.rateBurst),
+    meaning: "Frames a connection may send at once.",
+  },
+  {
+    name: "RATE_PER_SECOND",
+    shown: shown(DEFAULTS.ratePerSecond),
+    meaning: "Sustained frames per second per connection.",
+  },
+  {
+    name: "MAX_FRAME_BYTES",
+    shown: shown(DEFAULTS.maxFrameBytes),
+    meaning: "Larger frames close the socket with 1009.",
+  },
+  {
+    name: "MAX_BUFFERED_BYTES",
+    shown: shown(DEFAULTS.maxBufferedBytes),
+    meaning:
+      "Unsent bytes a socket may hold for 1 s (or 4× at once) before it is closed with 1013.",
+  },
+  {
+    name: "IDLE_TIMEOUT",
+    shown: shown(DEFAULTS.idleTimeoutSeconds),
+    meaning: "Seconds without a pong before a dead peer is dropped.",
+  },
+  {
+    name: "SESSION_SECRET",
+    shown: "random, kept in KV (or Redis)",
+    meaning: "Signs session tokens. Without it a random secret is made once and stored, " +
+      "so every instance shares it.",
+  },
+  {
+    name: "MAX_CONNECTIONS",
+    shown: shown(DEFAULTS.maxConnections),
+    meaning: "Open sockets in all; more get HTTP 503 before the upgrade.",
+  },
+  {
+    name: "MAX_CONNECTIONS_PER_IP",
+    shown: shown(DEFAULTS.maxConnectionsPerIp),
+    meaning: "Open sockets per remote address; more get HTTP 429.",
+  },
+  {
+    name: "AUTH_JWT_SECRET",
+    shown: "(none)",
+    meaning: "Turns JWT auth on: HS256 tokens signed with this secret.",
+  },
+  {
+    name: "AUTH_PUBLIC_KEY",
+    shown: "(none)",
+    meaning: "Or: a PEM (SPKI) public key; `AUTH_JWT_ALG` names its algorithm (default `RS256`).",
+  },
+  {
+    name: "AUTH_JWKS_URL",
+    shown: "(none)",
+    meaning: "Or: a JWKS URL (RS256, ES256, EdDSA).",
+  },
+  {
+    name: "METRICS",
+    shown: "(off)",
+    meaning: "`1` serves Prometheus metrics at `/metrics`.",
+  },
+  {
+    name: "METRICS_TOKEN",
+    shown: "(none)",
+    meaning: "Serves `/metrics` to requests with `Authorization: Bearer <token>` only.",
+  },
+  {
+    name: "LOG_FORMAT",
+    shown: shown(DEFAULTS.logFormat),
+    meaning: "`json` prints one JSON object per log line.",
+  },
+  {
+    name: "REDIS_URL",
+    shown: "(none)",
+    meaning: "Redis for history and fan-out between processes and machines.",
+  },
+];
+
+/** Settings read once from the environment by {@linkcode loadConfig}. */
+export interface Config {
+  /** Deno KV path; `undefined` is the platform's KV (Deno Deploy). */
+  kvPath?: string;
+  port: number;
+  historyLimit: number;
+  allowedOrigins: string[];
+  rateBurst: number;
+  ratePerSecond: number;
+  maxFrameBytes: number;
+  maxBufferedBytes: number;
+  idleTimeoutSeconds: number;
+  /** Secret for session tokens; `undefined` means a random one, stored in KV or Redis. */
+  sessionSecret?: string;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  logFormat: "text" | "json";
+  /** Redis for history and fan-out between processes; unset means Deno KV. */
+  redisUrl?: string;
+  metrics: { enabled: boolean; token?: string };
+  /** JWT verification keys; none set means authentication is off. */
+  auth: AuthOptions;
+}
+
+/**
+ * Reads the configuration from environment variables, with
+ * {@linkcode DEFAULTS}. Throws a `TypeError` naming the variable for a value
+ * it cannot read.
+ *
+ * @example Usage
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * loadConfig({ HISTORY_LIMIT: "50" }).historyLimit; // 50
+ * loadConfig({}).rateBurst; // 20
+ * ```
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const int = (name: string, fallback: number) => integer(name, env[name], fallback);
+  return {
+    kvPath: env.KV_PATH || (env.DENO_DEPLOYMENT_ID ? undefined : DEFAULTS.kvPath),
+    port: int("PORT", DEFAULTS.port),
+    historyLimit: int("HISTORY_LIMIT", DEFAULTS.historyLimit),
+    allowedOrigins: (env.ALLOWED_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean),
+    rateBurst: int("RATE_BURST", DEFAULTS.rateBurst),
+    ratePerSecond: int("RATE_PER_SECOND", DEFAULTS.ratePerSecond),
+    maxFrameBytes: int("MAX_FRAME_BYTES", DEFAULTS.maxFrameBytes),
+    maxBufferedBytes: int("MAX_BUFFERED_BYTES", DEFAULTS.maxBufferedBytes),
+    idleTimeoutSeconds: int("IDLE_TIMEOUT", DEFAULTS.idleTimeoutSeconds),
+    sessionSecret: env.SESSION_SECRET || undefined,
+    maxConnections: int("MAX_CONNECTIONS", DEFAULTS.maxConnections),
+    maxConnectionsPerIp: int("MAX_CONNECTIONS_PER_IP", DEFAULTS.maxConnectionsPerIp),
+    logFormat: env.LOG_FORMAT === "json" ? "json" : DEFAULTS.logFormat,
+    redisUrl: env.REDIS_URL || undefined,
+    metrics: {
+      enabled: env.METRICS === "1" || !!env.METRICS_TOKEN,
+      token: env.METRICS_TOKEN || undefined,
+    },
+    auth: {
+      jwtSecret: env.AUTH_JWT_SECRET || undefined,
+      publicKey: env.AUTH_PUBLIC_KEY || undefined,
+      algorithm: env.AUTH_JWT_ALG || undefined,
+      jwksUrl: env.AUTH_JWKS_URL || undefined,
+    },
+  };
+}
+
+function integer(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === "") return fallback;
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed) || parsed < 0) {
+    throw new TypeError(`Cannot read ${name}: '${value}' is not a non-negative integer`);
+  }
+  return parsed;
+}

@@ -1,0 +1,94 @@
+/**
+ * `/metrics` for the chat: off unless enabled, optionally behind a bearer
+ * token, and the chat's gauges and counters in Prometheus text.
+ *
+ * @module
+ */
+
+import type { Stats } from "../stats.ts";
+import { type MetricFamily, METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
+import { plain } from "./responses.ts";
+
+/** The numbers `/metrics` shows, collected by the caller. */
+export interface ChatNumbers {
+  stats: Stats;
+  connections: number;
+  rooms: { members: number; lastId: number }[];
+  /** Messages kept per room. */
+  historyLimit: number;
+  busUp: boolean;
+  /** Frames written, events carried and frames that carried several events. */
+  sent: { frames: number; events: number; batched: number };
+}
+
+/**
+ * Answers `/metrics`: 404 unless `enabled`, 401 without the right bearer
+ * token, else the metrics.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const response = metricsResponse(req, { enabled: true }, () => numbers);
+ * ```
+ */
+export function metricsResponse(
+  req: Request,
+  settings: { enabled: boolean; token?: string },
+  collect: () => ChatNumbers,
+): Response {
+  if (!settings.enabled) return plain(404, "Not found");
+  if (settings.token && req.headers.get("authorization") !== `Bearer ${settings.token}`) {
+    return plain(401, "Metrics need a bearer token", { "www-authenticate": "Bearer" });
+  }
+  return new Response(renderMetrics(families(collect())), {
+    headers: { "content-type": METRICS_CONTENT_TYPE, "cache-control": "no-store" },
+  });
+}
+
+function families(numbers: ChatNumbers): MetricFamily[] {
+  const { stats, sent } = numbers;
+  const members = numbers.rooms.reduce((sum, room) => sum + room.members, 0);
+  const retained = numbers.rooms.reduce(
+    (sum, room) => sum + Math.min(Math.max(room.lastId, 0), numbers.historyLimit),
+    0,
+  );
+  const byKey = <K>(map: Map<K, number>, label: string) =>
+    [...map].map(([key, value]) => ({ labels: { [label]: String(key) }, value }));
+  return [
+    gauge("chat_connections", "Open WebSocket connections", numbers.connections),
+    gauge("chat_rooms", "Rooms with members or pending work", numbers.rooms.length),
+    gauge("chat_members", "Members in all rooms", members),
+    gauge("chat_history_messages", "Retained messages in the active rooms", retained),
+    gauge("chat_bus_up", "1 while the bus between instances works, else 0", numbers.busUp ? 1 : 0),
+    counter("chat_frames_received_total", "Frames received from clients", stats.framesIn),
+    counter("chat_messages_stored_total", "Chat messages stored and broadcast", stats.stored),
+    counter("chat_events_sent_total", "Events sent to clients", sent.events),
+    counter("chat_frames_sent_total", "Frames sent to clients", sent.frames),
+    counter("chat_batched_frames_total", "Frames that carried several events", sent.batched),
+    {
+      name: "chat_errors_total",
+      help: "Error events sent, by code (validation, rate limit, auth, ...)",
+      type: "counter",
+      samples: byKey(stats.errors, "code"),
+    },
+    {
+      name: "chat_closes_total",
+      help: "Sockets closed by the server for a violation, by close code (1013 is too slow)",
+      type: "counter",
+      samples: byKey(stats.closes, "code"),
+    },
+    {
+      name: "chat_refused_total",
+      help: "Upgrades refused by the connection caps, by HTTP status",
+      type: "counter",
+      samples: byKey(stats.refusals, "status"),
+    },
+  ];
+}
+
+function gauge(name: string, help: string, value: number): MetricFamily {
+  return { name, help, type: "gauge", samples: [{ value }] };
+}
+
+function counter(name: string, help: string, value: number): MetricFamily {
+  return { name, help, type: "counter", samples: [{ value }] };
+}

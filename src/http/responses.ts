@@ -1,0 +1,33 @@
+/**
+ * Plain-text HTTP responses with the security headers every response
+ * carries.
+ *
+ * @module
+ */
+
+/** Headers sent with every response the server makes itself. */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; " +
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; " +
+    "form-action 'self'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "x-frame-options": "DENY",
+};
+
+/**
+ * A `text/plain` response with the security headers and any `extra` ones.
+ *
+ * @example Usage
+ * ```ts
+ * import { plain } from "./responses.ts";
+ * const response = plain(405, "Method not allowed", { allow: "GET, HEAD" });
+ * response.status; // 405
+ * ```
+ */
+export function plain(status: number, body: string, extra: Record<string, string> = {}): Response {
+  return new Response(body, {
+    status,
+    headers: { ...SECURITY_HEADERS, "content-type": "text/plain; charset=utf-8", ...extra },
+  });
+}

@@ -1,0 +1,458 @@
+/**
+ * The hub: rooms as Sets of peers, and what members do in them (`join`,
+ * `say`, `typing`, leaving). It talks to {@linkcode Peer}s, never sockets,
+ * so it runs the same behind any transport and is unit-tested with fake
+ * peers.
+ *
+ * The path of one `say`: it waits in its room's `says` with the others that
+ * came meanwhile; the room's queue stores them together (one commit), then
+ * acks each to its sender and sends each to every member in id order; the
+ * {@linkcode Cluster} forwards it to other instances that have members
+ * there.
+ *
+ * @module
+ */
+
+import { AuthError } from "../auth/jwt.ts";
+import type { Identify, JoinIdentity } from "../auth/identity.ts";
+import { DEFAULTS } from "../config.ts";
+import type { Logger } from "../log.ts";
+import {
+  type ChatMessage,
+  type ClientMessage,
+  type ErrorCode,
+  type ErrorMessage,
+  errorMessage,
+  type JoinMessage,
+  type Member,
+  type SayMessage,
+  type ServerMessage,
+} from "../protocol.ts";
+import { Stats } from "../stats.ts";
+import { type HistoryStore, MAX_BATCH, type Replay } from "../store/history.ts";
+import type { Cluster } from "./cluster.ts";
+import type { PresenceChange } from "./presence.ts";
+import { encode, type Peer } from "./peer.ts";
+import { Room } from "./room.ts";
+
+/** Close reasons for refused authentication. */
+const AUTH_CLOSE_REASONS: Record<AuthError["code"], string> = {
+  auth_required: "authentication required",
+  auth_invalid: "invalid token",
+  auth_expired: "token expired",
+};
+/** The longest delay `setTimeout` takes (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** Options for {@linkcode Hub}. */
+export interface HubOptions {
+  /** Where room history lives. */
+  history: HistoryStore;
+  /** Resolves a `join` to a user. */
+  identify: Identify;
+  /** The link to other instances; `null` for a single instance. */
+  cluster?: Cluster | null;
+  /**
+   * Where connection events go.
+   * @default {() => {}}
+   */
+  log?: Logger;
+  /**
+   * Counters for `/metrics`.
+   * @default {new Stats()}
+   */
+  stats?: Stats;
+  /**
+   * Messages a `welcome` carries when the client does not resume.
+   * @default {DEFAULTS.welcomeHistory}
+   */
+  welcomeHistory?: number;
+  /**
+   * `say`s a room may hold waiting for the store; more are refused.
+   * @default {DEFAULTS.maxWaitingSays}
+   */
+  maxWaitingSays?: number;
+  /**
+   * Shortest time between two forwarded `typing` notices of one peer, in ms.
+   * @default {DEFAULTS.typingIntervalMs}
+   */
+  typingIntervalMs?: number;
+}
+
+/** What the hub knows of a connected peer. */
+interface Session {
+  room?: Room;
+  member?: Member;
+  joining: boolean;
+  lastTyping: number;
+  /** Closes the peer when its JWT expires. */
+  expiry?: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * Rooms and their members on this instance.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { Hub } from "./hub.ts";
+ * const hub = new Hub({ history, identify });
+ * hub.connect(peer);
+ * hub.receive(peer, { type: "join", room: "lobby", name: "ada" });
+ * hub.disconnect(peer);
+ * ```
+ */
+export class Hub {
+  #history: HistoryStore;
+  #identify: Identify;
+  #cluster: Cluster | null;
+  #log: Logger;
+  #welcomeHistory: number;
+  #maxWaitingSays: number;
+  #typingIntervalMs: number;
+  #rooms = new Map<string, Room>();
+  #sessions = new Map<Peer, Session>();
+  /** Counters for `/metrics`. */
+  readonly stats: Stats;
+
+  /** Creates a hub; see {@linkcode HubOptions}. */
+  constructor(options: HubOptions) {
+    this.#history = options.history;
+    this.#identify = options.identify;
+    this.#cluster = options.cluster ?? null;
+    this.#log = options.log ?? (() => {});
+    this.stats = options.stats ?? new Stats();
+    this.#welcomeHistory = options.welcomeHistory ?? DEFAULTS.welcomeHistory;
+    this.#maxWaitingSays = options.maxWaitingSays ?? DEFAULTS.maxWaitingSays;
+    this.#typingIntervalMs = options.typingIntervalMs ?? DEFAULTS.typingIntervalMs;
+    this.#cluster?.start({
+      rooms: () => this.#rooms.values(),
+      room: (name) => this.#rooms.get(name),
+      catchUp: (room, message) => this.#enqueue(room, null, () => this.#deliverUpTo(room, message)),
+      showPresence: (room, change) => this.#showRemote(room, change),
+      showTyping: (room, member) => this.#broadcast(room, { type: "typing", member }),
+    });
+  }
+
+  /** Connected peers. */
+  get peers(): number {
+    return this.#sessions.size;
+  }
+
+  /** The rooms this instance holds, with their member counts. */
+  get rooms(): { name: string; members: number; lastId: number }[] {
+    return [...this.#rooms.values()].map((room) => ({
+      name: room.name,
+      members: room.members.size,
+      lastId: room.lastId,
+    }));
+  }
+
+  /** Starts tracking a peer; call {@linkcode Hub.disconnect} when it is gone. */
+  connect(peer: Peer): void {
+    this.#sessions.set(peer, { joining: false, lastTyping: -Infinity });
+  }
+
+  /** The peer left: it leaves its room, and the hub forgets it. */
+  disconnect(peer: Peer): void {
+    const session = this.#sessions.get(peer);
+    if (!session) return;
+    clearTimeout(session.expiry);
+    this.#leave(peer, session);
+    this.#sessions.delete(peer);
+  }
+
+  /** Handles one valid client message. */
+  receive(peer: Peer, message: ClientMessage): void {
+    const session = this.#sessions.get(peer);
+    if (!session) return;
+    switch (message.type) {
+      case "join":
+        return void this.#join(peer, session, message).catch((error) => {
+          session.joining = false;
+          this.#log({ event: "error", id: peer.id, error: String(error) });
+          this.refuse(peer, "internal", "Cannot join room: internal error");
+        });
+      case "say":
+        return this.#say(peer, session, message);
+      case "typing":
+        return this.#typing(peer, session);
+    }
+  }
+
+  /** Sends `peer` an error with a stable code; the connection stays usable. */
+  refuse(peer: Peer, code: ErrorCode, message: string, cid?: string): void {
+    this.reject(peer, errorMessage(code, message, cid));
+  }
+
+  /** Sends `peer` an error message, and counts it. */
+  reject(peer: Peer, error: ErrorMessage): void {
+    this.stats.count(this.stats.errors, error.code);
+    peer.send(encode(error));
+  }
+
+  /** Closes `peer` for a policy violation, with a close code and reason, and logs it. */
+  violate(peer: Peer, code: number, reason: string): void {
+    this.#log({ event: "violation", id: peer.id, code, reason });
+    this.stats.count(this.stats.closes, code);
+    const session = this.#sessions.get(peer);
+    if (session) this.#leave(peer, session);
+    peer.close(code, reason);
+  }
+
+  /** Resolves once every room's queued work is done. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.#rooms.values()].map((room) => room.settled()));
+  }
+
+  /** Stops the cluster link. Peers are closed by their transports. */
+  close(): void {
+    this.#cluster?.close();
+  }
+
+  // --- join ----------------------------------------------------------------
+
+  async #join(peer: Peer, session: Session, message: JoinMessage): Promise<void> {
+    if (session.room || session.joining) {
+      return this.refuse(peer, "already_joined", "Cannot join room: already in a room");
+    }
+    session.joining = true;
+    let identity: JoinIdentity;
+    try {
+      identity = await this.#identify(message);
+    } catch (error) {
+      session.joining = false;
+      if (!(error instanceof AuthError)) throw error;
+      this.refuse(peer, error.code, error.message);
+      return this.violate(peer, 1008, AUTH_CLOSE_REASONS[error.code]);
+    }
+    if (identity.rooms && !identity.rooms.includes(message.room)) {
+      session.joining = false;
+      return this.refuse(peer, "room_forbidden", "Cannot join room: your token does not allow it");
+    }
+    const room = this.#roomOf(message.room);
+    this.#enqueue(room, peer, async () => {
+      session.joining = false;
+      if (!this.#claimName(room, identity)) {
+        return this.refuse(peer, "name_taken", "Cannot join room: name is taken");
+      }
+      // Catch the room up with the store first: the welcome then holds
+      // everything up to lastId, and every later message is broadcast.
+      if (room.lastId < 0) room.lastId = await this.#history.latest(room.name);
+      else await this.#deliverUpTo(room);
+      const replay = await this.#replay(room.name, message.since);
+      if (!peer.open || !this.#sessions.has(peer)) return;
+      this.#admit(peer, session, room, identity, replay);
+    });
+  }
+
+  /**
+   * Whether the name is free in the room for this user. A live connection
+   * of the same user under the same name is replaced (closed with 4000):
+   * typically a network blip the server has not noticed yet.
+   */
+  #claimName(room: Room, { userId, name }: JoinIdentity): boolean {
+    const folded = name.toLowerCase();
+    const holder = [...room.members].find(([, m]) => m.name.toLowerCase() === folded);
+    const elsewhere = this.#cluster?.remoteMembers(room.name)
+      .find((m) => m.name.toLowerCase() === folded);
+    if ((holder && holder[1].id !== userId) || (elsewhere && elsewhere.id !== userId)) {
+      return false;
+    }
+    if (holder) {
+      const [stale] = holder;
+      this.#leave(stale, this.#sessions.get(stale));
+      stale.close(4000, "replaced by a new connection");
+    }
+    return true;
+  }
+
+  /** What a joiner gets: after `since` when it resumes, else the newest messages. */
+  async #replay(room: string, since: number | undefined): Promise<Partial<Replay>> {
+    const recent = () => this.#history.recent(room, this.#welcomeHistory);
+    if (since === undefined) return { messages: await recent() };
+    const replay = await this.#history.after(room, since);
+    return replay.complete ? replay : { messages: await recent(), complete: false };
+  }
+
+  /** Puts the peer in the room, welcomes it and tells the others. */
+  #admit(
+    peer: Peer,
+    session: Session,
+    room: Room,
+    identity: JoinIdentity,
+    replay: Partial<Replay>,
+  ): void {
+    const member = { id: identity.userId, name: identity.name };
+    session.room = room;
+    session.member = member;
+    room.members.set(peer, member);
+    if (identity.expiresAt !== undefined) this.#expireAt(peer, session, identity.expiresAt);
+    const members = this.#membersOf(room);
+    this.#send(peer, {
+      type: "welcome",
+      id: member.id,
+      ...(identity.token ? { token: identity.token } : {}),
+      room: room.name,
+      name: member.name,
+      members,
+      history: (replay.messages ?? []).filter((m) => m.id <= room.lastId),
+      ...(replay.complete === undefined ? {} : { recovered: replay.complete }),
+    });
+    this.#broadcast(room, { type: "presence", event: "join", member, members }, peer);
+    this.#cluster?.announce(room);
+    this.#log({ event: "join", id: peer.id, user: member.id, room: room.name });
+  }
+
+  /** Closes the peer with 1008 when its token expires, however far away that is. */
+  #expireAt(peer: Peer, session: Session, expiresAt: number): void {
+    const wait = expiresAt - Date.now();
+    session.expiry = setTimeout(
+      () =>
+        wait > MAX_TIMEOUT_MS
+          ? this.#expireAt(peer, session, expiresAt)
+          : this.violate(peer, 1008, "token expired"),
+      Math.max(0, Math.min(wait, MAX_TIMEOUT_MS)),
+    );
+  }
+
+  // --- say -----------------------------------------------------------------
+
+  #say(peer: Peer, session: Session, { text, cid }: SayMessage): void {
+    const { room, member } = session;
+    if (!room || !member) {
+      return this.refuse(peer, "not_joined", "Cannot send message: join a room first", cid);
+    }
+    if (room.says.length >= this.#maxWaitingSays) {
+      // The store cannot keep up: refuse rather than queue without bound.
+      const reason = "Cannot send message: the server is busy, retry soon";
+      return this.refuse(peer, "unavailable", reason, cid);
+    }
+    room.says.push({
+      peer,
+      draft: { room: room.name, userId: member.id, name: member.name, text, cid },
+    });
+    if (room.says.length === 1) this.#enqueue(room, null, () => this.#store(room));
+  }
+
+  /**
+   * Stores the `say`s waiting in the room in one go (one commit when busy),
+   * then acknowledges each to its sender and sends it to the room.
+   */
+  async #store(room: Room): Promise<void> {
+    const batch = room.says.splice(0, MAX_BATCH);
+    if (room.says.length > 0) this.#enqueue(room, null, () => this.#store(room));
+    let results;
+    try {
+      results = await this.#history.appendMany(room.name, batch.map((say) => say.draft));
+    } catch (error) {
+      this.#log({ event: "error", room: room.name, error: `store: ${error}` });
+      const reason = "Cannot send message: history is unavailable, retry soon";
+      for (const { peer, draft } of batch) this.refuse(peer, "unavailable", reason, draft.cid);
+      return;
+    }
+    for (const [i, { message, duplicate }] of results.entries()) {
+      this.#send(batch[i].peer, { type: "ack", cid: message.cid, id: message.id });
+      if (duplicate) continue;
+      this.stats.stored++;
+      await this.#deliverUpTo(room, message);
+      this.#cluster?.forward({ kind: "message", room: room.name, message });
+    }
+  }
+
+  /**
+   * Sends stored messages to the room's peers in id order, once each. When
+   * `message` is the next id it goes out at once; after a gap (another
+   * instance's message that this one has not seen) the store fills it first.
+   * Runs inside the room's queue.
+   */
+  async #deliverUpTo(room: Room, message?: ChatMessage): Promise<void> {
+    if (room.lastId < 0 || (message && message.id <= room.lastId)) return;
+    if (message && message.id === room.lastId + 1) {
+      room.lastId = message.id;
+      return this.#broadcast(room, message);
+    }
+    const { messages } = await this.#history.after(room.name, room.lastId);
+    for (const missing of messages) {
+      if (missing.id <= room.lastId) continue;
+      room.lastId = missing.id;
+      this.#broadcast(room, missing);
+    }
+  }
+
+  // --- typing and leaving --------------------------------------------------
+
+  #typing(peer: Peer, session: Session): void {
+    const { room, member } = session;
+    if (!room || !member) {
+      return this.refuse(peer, "not_joined", "Cannot send typing: join a room first");
+    }
+    const now = performance.now();
+    if (now - session.lastTyping < this.#typingIntervalMs) return;
+    session.lastTyping = now;
+    this.#broadcast(room, { type: "typing", member }, peer);
+    this.#cluster?.forward({ kind: "typing", room: room.name, member });
+  }
+
+  #leave(peer: Peer, session: Session | undefined): void {
+    const room = session?.room;
+    if (!session || !room || !room.members.delete(peer)) return;
+    session.room = undefined;
+    const members = this.#membersOf(room);
+    this.#broadcast(room, { type: "presence", event: "leave", member: session.member!, members });
+    this.#cluster?.announce(room);
+    this.#dropIfIdle(room);
+  }
+
+  /** Shows the other instances' joins and leaves to this instance's peers. */
+  #showRemote(room: Room, { joined, left }: PresenceChange): void {
+    if (room.members.size === 0) return;
+    const members = this.#membersOf(room);
+    for (const member of joined) {
+      this.#broadcast(room, { type: "presence", event: "join", member, members });
+    }
+    for (const member of left) {
+      this.#broadcast(room, { type: "presence", event: "leave", member, members });
+    }
+  }
+
+  // --- rooms ---------------------------------------------------------------
+
+  /** This instance's members of the room, then the other instances'. */
+  #membersOf(room: Room): Member[] {
+    const local = [...room.members.values()];
+    const here = new Set(local.map((m) => m.id));
+    const remote = this.#cluster?.remoteMembers(room.name) ?? [];
+    return [...local, ...remote.filter((m) => !here.has(m.id))];
+  }
+
+  #roomOf(name: string): Room {
+    let room = this.#rooms.get(name);
+    if (!room) this.#rooms.set(name, room = new Room(name));
+    return room;
+  }
+
+  /**
+   * Runs `task` in the room's queue. A failure is reported to `peer` as
+   * `internal`, or only logged.
+   */
+  #enqueue(room: Room, peer: Peer | null, task: () => Promise<void>): void {
+    room.enqueue(task, (error) => {
+      this.#log({ event: "error", room: room.name, id: peer?.id ?? "-", error: String(error) });
+      if (peer) this.refuse(peer, "internal", "Cannot complete request: internal error");
+    }, () => this.#dropIfIdle(room));
+  }
+
+  #dropIfIdle(room: Room): void {
+    if (room.idle && this.#rooms.get(room.name) === room) this.#rooms.delete(room.name);
+  }
+
+  #send(peer: Peer, message: ServerMessage): void {
+    peer.send(encode(message));
+  }
+
+  /** Encodes once and sends to every peer in the room but `except`. */
+  #broadcast(room: Room, message: ServerMessage, except?: Peer): void {
+    const frame = encode(message);
+    for (const peer of room.peers) if (peer !== except) peer.send(frame);
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * The seam between the hub and the transports: a {@linkcode Peer} is
+ * anything that can be sent server messages and be closed. The hub never
+ * sees a socket; `transport/websocket.ts` adapts a Deno `WebSocket` to this
+ * interface, and another transport is one more adapter.
+ *
+ * @module
+ */
+
+import type { ServerMessage } from "../protocol.ts";
+
+/**
+ * One connected client, as the hub sees it.
+ *
+ * @example A peer that collects what it is sent (as the hub's unit tests use)
+ * ```ts
+ * import type { Peer } from "./peer.ts";
+ * const sent: string[] = [];
+ * const peer: Peer = {
+ *   id: "p1",
+ *   open: true,
+ *   send(frame) { sent.push(frame); },
+ *   close(code, reason) { console.log(code, reason); },
+ * };
+ * peer.send(JSON.stringify({ type: "typing", member: { id: "u1", name: "ada" } }));
+ * ```
+ */
+export interface Peer {
+  /** A short connection id, for logs. */
+  readonly id: string;
+  /** `false` once the connection is closing or closed: sends are dropped then. */
+  readonly open: boolean;
+  /**
+   * Queues one JSON-encoded {@linkcode ServerMessage} (see {@linkcode encode}).
+   * Never throws and never blocks: a peer that cannot keep up is closed by
+   * its transport (1013), which then tells the hub it left.
+   */
+  send(frame: string): void;
+  /**
+   * Closes the connection with a WebSocket close code and reason, after what
+   * was queued for it. The transport tells the hub when it is gone.
+   */
+  close(code: number, reason: string): void;
+}
+
+/** Encodes a server message once, for any number of peers. */
+export function encode(message: ServerMessage): string {
+  return JSON.stringify(message);
+}

@@ -1,0 +1,800 @@
+/**
+ * The chat protocol client, with no DOM: one WebSocket, a room, a nickname,
+ * resume with `since` after a reconnect (with backoff), and an outbox of
+ * messages that are sent, and retried with the same `cid`, until the server
+ * acknowledges them. Everything a tab must remember across a reload (name,
+ * session token, last message id and store epoch per room, outbox) goes to
+ * the injected `storage`; the page passes `sessionStorage`, so every tab is
+ * its own session. Deno tests and bots import it as it is.
+ *
+ * @example A bot
+ * ```js
+ * import { ChatClient } from "./chat_client.js";
+ * const client = new ChatClient({ url: "ws://localhost:8000/ws", room: "lobby", name: "bot" });
+ * client.addEventListener("message", (event) => console.log(event.detail.message.text));
+ * client.start();
+ * client.say("hello");
+ * ```
+ *
+ * @module
+ */
+
+/** Reconnect delays, one per failed attempt in a row; each is jittered to 0.5x–1x. */
+export const DEFAULT_BACKOFF_MS = [500, 1000, 2000, 5000, 10000];
+/** Longest nickname, in characters (the server's limit). */
+export const MAX_NAME_LENGTH = 32;
+/** Messages a join asks for again after a reload, before the last one the tab saw. */
+export const HISTORY_SIZE = 50;
+/** How many free variants of a suggested name are tried before asking the user. */
+export const MAX_NAME_VARIANTS = 20;
+
+const CID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const AUTH_ERRORS = new Set(["auth_required", "auth_invalid", "auth_expired"]);
+/** Errors for a `say` that are worth sending again, with the same `cid`, after a pause. */
+const RETRY_ERRORS = new Set(["unavailable", "rate_limited", "not_joined"]);
+const CLOSE_REASONS = {
+  1001: "server is restarting",
+  1006: "connection lost",
+  1008: "disconnected by the server",
+  1009: "message too large",
+  1013: "server is busy",
+  4000: "replaced by a newer connection",
+};
+
+/**
+ * A storage with the `Storage` methods the client uses. `sessionStorage` and
+ * `localStorage` are ones; {@linkcode memoryStorage} makes one for tests.
+ *
+ * @typedef {{
+ *   getItem(key: string): string | null,
+ *   setItem(key: string, value: string): void,
+ *   removeItem(key: string): void,
+ * }} KeyValueStorage
+ */
+
+/**
+ * A message the user wrote and the server has not acknowledged yet.
+ *
+ * @typedef {{ cid: string, text: string, ts: number, state: "pending" | "failed" }} OutboxEntry
+ */
+
+/**
+ * Options of {@linkcode ChatClient}.
+ *
+ * @typedef {object} ChatClientOptions
+ * @property {string | URL | (() => string | URL)} url The `/ws` URL, or a function giving it.
+ * @property {string} [room] The room to join; `lobby` by default.
+ * @property {KeyValueStorage} [storage] Where the session lives; in memory by default.
+ * @property {typeof WebSocket} [WebSocket] The WebSocket constructor; the global one by default.
+ * @property {string} [name] A name the user chose; it replaces the stored one.
+ * @property {string} [suggestedName] Used when no name is stored: on `name_taken`, the
+ *   client tries "name2", "name3", … by itself.
+ * @property {string} [auth] A JWT for servers that require one.
+ * @property {number[]} [backoffMs] Reconnect delays; see {@linkcode DEFAULT_BACKOFF_MS}.
+ * @property {() => number} [random] Jitter source in [0, 1); `Math.random` by default.
+ * @property {number} [retryMs] Pause before sending again what the server could not store.
+ * @property {number} [rateLimitMs] Pause after a `rate_limited` error.
+ * @property {number} [burst] `say` frames sent at once before pacing starts.
+ * @property {number} [perSecond] Sustained `say` frames per second (under the server's 5).
+ * @property {number} [typingIntervalMs] Least time between two `typing` frames.
+ * @property {string} [prefix] Prefix of every storage key; `chat.` by default.
+ */
+
+/**
+ * A storage kept in a `Map`: nothing survives the process. For tests, bots,
+ * and browsers where storage is disabled.
+ *
+ * @returns {KeyValueStorage & { map: Map<string, string> }}
+ */
+export function memoryStorage() {
+  const map = new Map();
+  return {
+    map,
+    getItem: (key) => map.get(key) ?? null,
+    setItem: (key, value) => void map.set(key, String(value)),
+    removeItem: (key) => void map.delete(key),
+  };
+}
+
+/**
+ * The messages in one server frame: a JSON object or a JSON array of them.
+ * Anything else (bad JSON, non-objects) is dropped.
+ *
+ * @param {unknown} data The frame's text.
+ * @returns {Record<string, unknown>[]}
+ */
+export function parseFrame(data) {
+  if (typeof data !== "string") return [];
+  let parsed;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    return [];
+  }
+  const list = Array.isArray(parsed) ? parsed : [parsed];
+  return list.filter((item) => item !== null && typeof item === "object" && !Array.isArray(item));
+}
+
+/**
+ * Variant `n` of a name: `ada` → `ada2`, cut so that it stays within
+ * {@linkcode MAX_NAME_LENGTH} characters.
+ *
+ * @param {string} base The name to vary.
+ * @param {number} n The number to append.
+ * @returns {string}
+ */
+export function nameVariant(base, n) {
+  const suffix = String(n);
+  return [...base.trim()].slice(0, MAX_NAME_LENGTH - suffix.length).join("").trimEnd() + suffix;
+}
+
+/**
+ * A chat connection for one tab (or bot). Emits `CustomEvent`s; `detail` holds:
+ *
+ * - `status`: `{ state, reason, retryAt }`, `state` one of `connecting`, `online`,
+ *   `reconnecting` (`retryAt` in ms since the epoch), `offline` (`reason` is
+ *   `replaced`, `prompt` or `closed`).
+ * - `welcome`: `{ welcome }`, the server's welcome, before its history is emitted.
+ * - `reset`: `{ reason }`: forget the messages shown (`fresh` first join, `gap` the
+ *   server could not replay everything, `epoch` the history store is a new one).
+ * - `message`: `{ message, own, history }`, each message once, in id order.
+ * - `sent`: `{ cid, id }`, an outbox entry was stored by the server.
+ * - `failed`: `{ cid, message }`, an outbox entry was refused for good.
+ * - `outbox`: `{ entries }`, the outbox changed.
+ * - `members`: `{ members }`, the whole member list, after a welcome or presence event.
+ * - `presence`: `{ event, member }`, someone joined or left.
+ * - `typing`: `{ member }`, someone else is typing.
+ * - `name`: `{ name }`, the name this session holds changed (a variant, or the server's).
+ * - `prompt`: `{ message, needsToken }`, a name (or a token) is needed from the user;
+ *   the client waits for {@linkcode ChatClient.join}.
+ * - `error`: `{ code, message }`, any other refusal, for a banner.
+ */
+export class ChatClient extends EventTarget {
+  /** @type {KeyValueStorage} */
+  #storage;
+  /** @type {typeof WebSocket} */
+  #WebSocket;
+  #url;
+  #prefix;
+  #backoffMs;
+  #random;
+  #retryMs;
+  #rateLimitMs;
+  #burst;
+  #perSecond;
+  #typingIntervalMs;
+
+  #room = "lobby";
+  #name = "";
+  /** The suggestion the current name was derived from; "" when the user chose it. */
+  #nameFrom = "";
+  #variantTries = 0;
+  #auth = "";
+  #userId = "";
+  /** @type {WebSocket | null} */
+  #socket = null;
+  /** Sockets not closed yet, each with a promise of its close. @type {Set<Promise<void>>} */
+  #closing = new Set();
+  #online = false;
+  /** True while the client should stay connected. */
+  #running = false;
+  #attempt = 0;
+  #gapRejoins = 0;
+  #reconnectTimer = 0;
+  #flushTimer = 0;
+  #holdUntil = 0;
+  #tokens = 0;
+  #tokensAt = 0;
+  #lastTyping = 0;
+  /** True once this client got a welcome in the room: later joins resume from lastId. */
+  #resumed = false;
+  /** The `since` of the join in flight, or undefined. @type {number | undefined} */
+  #joinSince;
+  #lastId = 0;
+  #epoch = "";
+  /** @type {OutboxEntry[]} */
+  #outbox = [];
+  /** Cids sent on the current connection and not answered yet. */
+  #inFlight = new Set();
+  /** @type {Map<string, {id: string, name: string}>} */
+  #members = new Map();
+
+  /** @param {ChatClientOptions} options */
+  constructor(options) {
+    super();
+    this.#url = options.url;
+    this.#storage = options.storage ?? memoryStorage();
+    this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
+    this.#prefix = options.prefix ?? "chat.";
+    this.#backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
+    this.#random = options.random ?? Math.random;
+    this.#retryMs = options.retryMs ?? 2000;
+    this.#rateLimitMs = options.rateLimitMs ?? 1000;
+    this.#burst = options.burst ?? 10;
+    this.#perSecond = options.perSecond ?? 4;
+    this.#typingIntervalMs = options.typingIntervalMs ?? 2000;
+    this.#tokens = this.#burst;
+    this.#tokensAt = Date.now();
+    this.#auth = options.auth ?? this.#read("auth");
+    if (options.name?.trim()) {
+      this.#setName(options.name.trim(), "");
+    } else {
+      this.#name = this.#read("name");
+      this.#nameFrom = this.#read("nameFrom");
+      if (!this.#name && options.suggestedName?.trim()) {
+        this.#setName(options.suggestedName.trim(), options.suggestedName.trim());
+      }
+    }
+    this.#enter(options.room?.trim() || "lobby");
+  }
+
+  /** The room. */
+  get room() {
+    return this.#room;
+  }
+
+  /** The name this session joins with ("" when none is known yet). */
+  get name() {
+    return this.#name;
+  }
+
+  /** True when the name came from a suggestion rather than from the user. */
+  get nameIsSuggested() {
+    return this.#nameFrom !== "";
+  }
+
+  /** The user id from the last welcome, or "". */
+  get userId() {
+    return this.#userId;
+  }
+
+  /** True between a welcome and the socket closing. */
+  get online() {
+    return this.#online;
+  }
+
+  /** The newest message id seen in the room, in order. */
+  get lastId() {
+    return this.#lastId;
+  }
+
+  /** The history store's epoch from the last welcome, or "". */
+  get epoch() {
+    return this.#epoch;
+  }
+
+  /** The room's members, as last known. */
+  get members() {
+    return [...this.#members.values()];
+  }
+
+  /** A copy of the outbox, oldest first. @returns {OutboxEntry[]} */
+  get outbox() {
+    return this.#outbox.map((entry) => ({ ...entry }));
+  }
+
+  /** Connects and joins with the known name, or emits `prompt` when there is none. */
+  start() {
+    this.#running = true;
+    this.#attempt = 0;
+    this.#connect();
+  }
+
+  /**
+   * Joins under `name` (reconnecting now). A name the user `typed` that is
+   * taken ends in a `prompt`; a suggested one is varied until one is free.
+   *
+   * @param {string} name The nickname.
+   * @param {{ typed?: boolean, auth?: string }} [options]
+   */
+  join(name, options = {}) {
+    const trimmed = name.trim();
+    this.#setName(trimmed, options.typed === false ? trimmed : "");
+    if (options.auth !== undefined) {
+      this.#auth = options.auth;
+      this.#write("auth", options.auth || null);
+    }
+    this.start();
+  }
+
+  /** Reconnects at once when waiting for a reconnect (the network is back). */
+  reconnect() {
+    if (this.#running && !this.#socket) {
+      this.#attempt = 0;
+      this.#connect();
+    }
+  }
+
+  /**
+   * Switches to another room: leaves this one and joins `room` with that
+   * room's own last id, epoch and outbox.
+   *
+   * @param {string} room The room's name.
+   */
+  setRoom(room) {
+    room = room.trim() || "lobby";
+    if (room === this.#room) return;
+    this.#disconnect();
+    this.#enter(room);
+    if (this.#running) this.start();
+  }
+
+  /**
+   * Puts `text` in the outbox and sends it when online. It is sent again,
+   * with the same `cid`, after reconnects and retriable errors, until the
+   * server acknowledges it.
+   *
+   * @param {string} text The message.
+   * @returns {OutboxEntry} The new entry.
+   */
+  say(text) {
+    /** @type {OutboxEntry} */
+    const entry = { cid: crypto.randomUUID(), text, ts: Date.now(), state: "pending" };
+    this.#outbox.push(entry);
+    this.#saveOutbox();
+    this.#flush();
+    return { ...entry };
+  }
+
+  /**
+   * Sends a failed outbox entry again.
+   *
+   * @param {string} cid The entry's cid.
+   * @returns {boolean} False when there is no such entry.
+   */
+  retry(cid) {
+    const entry = this.#outbox.find((e) => e.cid === cid);
+    if (!entry) return false;
+    entry.state = "pending";
+    this.#saveOutbox();
+    this.#flush();
+    return true;
+  }
+
+  /** Drops an outbox entry without sending it. @param {string} cid */
+  discard(cid) {
+    const index = this.#outbox.findIndex((e) => e.cid === cid);
+    if (index < 0) return false;
+    this.#outbox.splice(index, 1);
+    this.#inFlight.delete(cid);
+    this.#saveOutbox();
+    return true;
+  }
+
+  /** Tells the room you are typing, at most once per `typingIntervalMs`. */
+  typing() {
+    const now = Date.now();
+    if (!this.#online || now - this.#lastTyping < this.#typingIntervalMs) return;
+    if (this.#send({ type: "typing" })) this.#lastTyping = now;
+  }
+
+  /**
+   * Disconnects for good: no reconnect, every timer cleared. Resolves once
+   * every socket it opened is closed.
+   *
+   * @returns {Promise<void>}
+   */
+  async close() {
+    this.#running = false;
+    this.#disconnect();
+    this.#status("offline", "closed");
+    await Promise.all([...this.#closing]);
+  }
+
+  // --- Connection ----------------------------------------------------------
+
+  #connect() {
+    this.#disconnect();
+    if (!this.#name) {
+      this.#running = false;
+      this.#status("offline", "prompt");
+      this.#emit("prompt", { message: "", needsToken: false });
+      return;
+    }
+    this.#status("connecting");
+    const url = typeof this.#url === "function" ? this.#url() : this.#url;
+    /** @type {WebSocket} */
+    let socket;
+    try {
+      socket = new this.#WebSocket(url);
+    } catch (error) {
+      this.#scheduleReconnect(`cannot connect: ${error}`);
+      return;
+    }
+    this.#socket = socket;
+    /** @type {Promise<void>} */
+    const closed = new Promise((resolve) => {
+      socket.addEventListener("close", () => resolve(), { once: true });
+    });
+    this.#closing.add(closed);
+    closed.then(() => this.#closing.delete(closed));
+    socket.addEventListener("open", () => {
+      if (socket === this.#socket) this.#sendJoin();
+    });
+    socket.addEventListener("message", (event) => {
+      if (socket !== this.#socket) return;
+      for (const message of parseFrame(event.data)) {
+        if (socket !== this.#socket) return;
+        this.#receive(message);
+      }
+    });
+    socket.addEventListener("close", (event) => {
+      if (socket === this.#socket) this.#onClose(event);
+    });
+  }
+
+  /** Closes the socket (if any) and clears the timers; the client stays `running`. */
+  #disconnect() {
+    clearTimeout(this.#reconnectTimer);
+    clearTimeout(this.#flushTimer);
+    this.#reconnectTimer = 0;
+    this.#flushTimer = 0;
+    const socket = this.#socket;
+    this.#socket = null;
+    this.#online = false;
+    this.#inFlight.clear();
+    if (socket && socket.readyState < 2) socket.close(1000, "leaving");
+  }
+
+  #sendJoin() {
+    const since = this.#resumed
+      ? this.#lastId
+      : this.#lastId > 0
+      ? Math.max(0, this.#lastId - HISTORY_SIZE)
+      : undefined;
+    this.#joinSince = since;
+    const token = this.#read("token");
+    this.#send({
+      type: "join",
+      room: this.#room,
+      name: this.#name,
+      ...(since === undefined ? {} : { since }),
+      ...(since !== undefined && this.#epoch ? { epoch: this.#epoch } : {}),
+      ...(token ? { token } : {}),
+      ...(this.#auth ? { auth: this.#auth } : {}),
+    });
+  }
+
+  /** @param {CloseEvent} event */
+  #onClose(event) {
+    this.#socket = null;
+    this.#online = false;
+    this.#inFlight.clear();
+    clearTimeout(this.#flushTimer);
+    if (event.code === 4000) {
+      // The same session joined again elsewhere: reconnecting would take it back.
+      this.#running = false;
+      this.#status("offline", "replaced");
+    } else if (event.code === 1008 && event.reason === "token expired") {
+      this.#auth = "";
+      this.#write("auth", null);
+      this.#toPrompt("Your access token has expired: paste a fresh one.", true);
+    } else {
+      this.#scheduleReconnect(
+        event.reason || CLOSE_REASONS[/** @type {keyof CLOSE_REASONS} */ (event.code)] ||
+          "connection closed",
+      );
+    }
+  }
+
+  /** @param {string} reason */
+  #scheduleReconnect(reason, delay = this.#backoff()) {
+    this.#disconnect();
+    if (!this.#running) return;
+    this.#status("reconnecting", reason, Date.now() + delay);
+    this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
+  }
+
+  #backoff() {
+    const base = this.#backoffMs[Math.min(this.#attempt, this.#backoffMs.length - 1)] ?? 1000;
+    this.#attempt++;
+    return base * (0.5 + this.#random() * 0.5);
+  }
+
+  /** Stops and asks for a name (and a token when `needsToken`). */
+  #toPrompt(message = "", needsToken = false) {
+    this.#running = false;
+    this.#disconnect();
+    this.#status("offline", "prompt");
+    this.#emit("prompt", { message, needsToken });
+  }
+
+  /** @param {unknown} message */
+  #send(message) {
+    if (this.#socket?.readyState !== 1) return false;
+    this.#socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  // --- Server events -------------------------------------------------------
+
+  /** @param {Record<string, any>} msg */
+  #receive(msg) {
+    switch (msg.type) {
+      case "welcome":
+        return this.#onWelcome(msg);
+      case "message":
+        return this.#onMessage(msg, true);
+      case "ack":
+        return void this.#confirm(msg.cid, msg.id);
+      case "presence":
+        return this.#onPresence(msg);
+      case "typing":
+        if (msg.member && msg.member.id !== this.#userId) {
+          this.#emit("typing", { member: msg.member });
+        }
+        return;
+      case "error":
+        return this.#onError(msg);
+    }
+  }
+
+  /** @param {Record<string, any>} welcome */
+  #onWelcome(welcome) {
+    if (typeof welcome.room === "string" && welcome.room !== this.#room) return;
+    this.#online = true;
+    this.#attempt = 0;
+    this.#variantTries = 0;
+    this.#userId = String(welcome.id ?? "");
+    if (typeof welcome.token === "string" && welcome.token) this.#write("token", welcome.token);
+    if (typeof welcome.name === "string" && welcome.name && welcome.name !== this.#name) {
+      this.#setName(welcome.name, this.#nameFrom);
+      this.#emit("name", { name: this.#name });
+    } else this.#write("name", this.#name);
+    const epoch = typeof welcome.epoch === "string" ? welcome.epoch : "";
+    const epochChanged = epoch !== "" && this.#epoch !== "" && epoch !== this.#epoch;
+    if (epoch) {
+      this.#epoch = epoch;
+      this.#write(`epoch.${this.#room}`, epoch);
+    }
+    this.#members = new Map(
+      (Array.isArray(welcome.members) ? welcome.members : []).map((m) => [m.id, m]),
+    );
+    const history = (Array.isArray(welcome.history) ? welcome.history : [])
+      .filter((m) => m && Number.isSafeInteger(m.id))
+      .sort((a, b) => a.id - b.id);
+    const since = this.#joinSince;
+    const reason = epochChanged
+      ? "epoch"
+      : since !== undefined && welcome.recovered === false
+      ? "gap"
+      : since === undefined
+      ? "fresh"
+      : "";
+    this.#emit("welcome", { welcome });
+    this.#emit("members", { members: this.members });
+    if (reason) {
+      // Start over from what the welcome brings.
+      this.#setLastId(history.length ? history[0].id - 1 : 0);
+      this.#emit("reset", { reason });
+    } else {
+      this.#setLastId(since ?? 0);
+    }
+    this.#resumed = true;
+    for (const message of history) this.#onMessage(message, false);
+    this.#status("online");
+    this.#flush();
+  }
+
+  /**
+   * Emits a message once, in id order. A live message past a hole in the ids
+   * means some never arrived: rejoin with `since` to get them in order.
+   *
+   * @param {Record<string, any>} message
+   * @param {boolean} live False for messages from a welcome's history.
+   */
+  #onMessage(message, live) {
+    if (!this.#online) return;
+    if (message.room !== undefined && message.room !== this.#room) return;
+    if (!Number.isSafeInteger(message.id) || message.id < 1) return;
+    const own = this.#userId !== "" && message.userId === this.#userId;
+    if (own) this.#confirm(message.cid, message.id);
+    if (message.id <= this.#lastId) return;
+    if (live && message.id > this.#lastId + 1) {
+      this.#gapRejoins++;
+      this.#scheduleReconnect("missing messages", this.#gapRejoins > 1 ? this.#backoff() : 0);
+      return;
+    }
+    if (live) this.#gapRejoins = 0;
+    this.#setLastId(message.id);
+    this.#emit("message", { message, own, history: !live });
+  }
+
+  /**
+   * The server stored the outbox entry `cid` as message `id`.
+   *
+   * @param {unknown} cid
+   * @param {unknown} id
+   */
+  #confirm(cid, id) {
+    if (typeof cid !== "string") return false;
+    const index = this.#outbox.findIndex((e) => e.cid === cid);
+    if (index < 0) return false;
+    this.#outbox.splice(index, 1);
+    this.#inFlight.delete(cid);
+    this.#saveOutbox();
+    this.#emit("sent", { cid, id });
+    return true;
+  }
+
+  /** @param {Record<string, any>} presence */
+  #onPresence(presence) {
+    const { event, member } = presence;
+    if (Array.isArray(presence.members)) {
+      this.#members = new Map(presence.members.map((m) => [m.id, m]));
+    } else if (member && typeof member.id === "string") {
+      if (event === "join") this.#members.set(member.id, member);
+      else if (event === "leave") this.#members.delete(member.id);
+    }
+    this.#emit("members", { members: this.members });
+    if (member) this.#emit("presence", { event, member });
+  }
+
+  /** @param {Record<string, any>} error */
+  #onError(error) {
+    const { code, cid } = error;
+    const message = typeof error.message === "string" ? error.message : "Something went wrong";
+    if (AUTH_ERRORS.has(code)) {
+      this.#auth = "";
+      this.#write("auth", null);
+      return this.#toPrompt(message, true);
+    }
+    if (!this.#online && cid === undefined) {
+      if (code === "name_taken" && this.#nameFrom && this.#variantTries < MAX_NAME_VARIANTS) {
+        // A suggested name: try a free variant on the same socket.
+        this.#variantTries++;
+        const n = this.#variantTries < 10
+          ? this.#variantTries + 1
+          : 10 + Math.floor(this.#random() * 9990);
+        this.#setName(nameVariant(this.#nameFrom, n), this.#nameFrom);
+        this.#emit("name", { name: this.#name });
+        return this.#sendJoin();
+      }
+      if (code === "name_taken" || code === "invalid_message") {
+        if (this.#nameFrom) this.#setName(this.#nameFrom, "");
+        return this.#toPrompt(message);
+      }
+      if (code === "rate_limited" || code === "internal" || code === "unavailable") {
+        return this.#scheduleReconnect(message, Math.max(this.#rateLimitMs, this.#backoff()));
+      }
+    }
+    const entry = typeof cid === "string" ? this.#outbox.find((e) => e.cid === cid) : undefined;
+    if (entry) {
+      this.#inFlight.delete(cid);
+      if (RETRY_ERRORS.has(code)) {
+        // Kept pending, sent again after a pause with the same cid.
+        const pause = code === "rate_limited" ? this.#rateLimitMs : this.#retryMs;
+        this.#holdUntil = Math.max(this.#holdUntil, Date.now() + pause);
+        return this.#flush();
+      }
+      entry.state = "failed";
+      this.#saveOutbox();
+      return this.#emit("failed", { cid, message });
+    }
+    if (code === "rate_limited") return; // a typing frame: nothing to redo
+    this.#emit("error", { code, message });
+  }
+
+  // --- Outbox --------------------------------------------------------------
+
+  /** Sends pending entries in order, paced under the server's rate limit. */
+  #flush() {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = 0;
+    if (!this.#online) return;
+    const now = Date.now();
+    if (now < this.#holdUntil) {
+      this.#flushTimer = setTimeout(() => this.#flush(), this.#holdUntil - now);
+      return;
+    }
+    this.#tokens = Math.min(
+      this.#burst,
+      this.#tokens + (now - this.#tokensAt) / 1000 * this.#perSecond,
+    );
+    this.#tokensAt = now;
+    for (const entry of this.#outbox) {
+      if (entry.state !== "pending" || this.#inFlight.has(entry.cid)) continue;
+      if (this.#tokens < 1) {
+        const wait = Math.ceil((1 - this.#tokens) / this.#perSecond * 1000);
+        this.#flushTimer = setTimeout(() => this.#flush(), wait);
+        return;
+      }
+      if (!this.#send({ type: "say", text: entry.text, cid: entry.cid })) return;
+      this.#tokens--;
+      this.#inFlight.add(entry.cid);
+    }
+  }
+
+  #saveOutbox() {
+    this.#write(
+      `outbox.${this.#room}`,
+      this.#outbox.length ? JSON.stringify(this.#outbox) : null,
+    );
+    this.#emit("outbox", { entries: this.outbox });
+  }
+
+  /** @returns {OutboxEntry[]} */
+  #loadOutbox() {
+    try {
+      const list = JSON.parse(this.#read(`outbox.${this.#room}`) || "[]");
+      return Array.isArray(list)
+        ? list.filter((e) => e && CID_PATTERN.test(e.cid) && typeof e.text === "string")
+          .map((e) => ({
+            cid: e.cid,
+            text: e.text,
+            ts: Number.isFinite(e.ts) ? e.ts : Date.now(),
+            state: e.state === "failed" ? "failed" : "pending",
+          }))
+        : [];
+    } catch {
+      return [];
+    }
+  }
+
+  // --- State ---------------------------------------------------------------
+
+  /** Loads the room's own state. @param {string} room */
+  #enter(room) {
+    this.#room = room;
+    this.#resumed = false;
+    this.#members.clear();
+    const id = Number(this.#read(`lastId.${room}`));
+    this.#lastId = Number.isSafeInteger(id) && id > 0 ? id : 0;
+    this.#epoch = this.#read(`epoch.${room}`);
+    this.#outbox = this.#loadOutbox();
+  }
+
+  /** @param {number} id */
+  #setLastId(id) {
+    this.#lastId = id;
+    this.#write(`lastId.${this.#room}`, id > 0 ? String(id) : null);
+  }
+
+  /**
+   * @param {string} name
+   * @param {string} from The suggestion it came from, or "" when typed.
+   */
+  #setName(name, from) {
+    this.#name = name;
+    this.#nameFrom = from;
+    this.#write("name", name || null);
+    this.#write("nameFrom", from || null);
+  }
+
+  /**
+   * @param {string} state
+   * @param {string} [reason]
+   * @param {number} [retryAt]
+   */
+  #status(state, reason = "", retryAt = 0) {
+    this.#emit("status", { state, reason, retryAt });
+  }
+
+  /** @param {string} key */
+  #read(key) {
+    try {
+      return this.#storage.getItem(this.#prefix + key) ?? "";
+    } catch {
+      return "";
+    }
+  }
+
+  /**
+   * @param {string} key
+   * @param {string | null} value Null removes the key.
+   */
+  #write(key, value) {
+    try {
+      if (value === null) this.#storage.removeItem(this.#prefix + key);
+      else this.#storage.setItem(this.#prefix + key, value);
+    } catch { /* full or disabled: the session lives on in memory */ }
+  }
+
+  /**
+   * @param {string} type
+   * @param {unknown} detail
+   */
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}

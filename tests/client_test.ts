@@ -1,0 +1,587 @@
+/**
+ * The page's protocol client, `static/chat_client.js`, with no browser: against
+ * the real server on port 0, and against a scripted socket for the protocol
+ * changes the server does not make yet (presence deltas, the store epoch).
+ */
+import assert from "node:assert/strict";
+import { ChatClient, memoryStorage, nameVariant, parseFrame } from "../static/chat_client.js";
+import { startServer, TestClient, within } from "./helpers.ts";
+
+// deno-lint-ignore no-explicit-any
+type Detail = any;
+
+/** Resolves with the `detail` of the next `type` event matching `where`. */
+function next(
+  client: EventTarget,
+  type: string,
+  where: (detail: Detail) => boolean = () => true,
+): Promise<Detail> {
+  const { promise, resolve } = Promise.withResolvers<Detail>();
+  const listener = (event: Event) => {
+    const detail = (event as CustomEvent).detail;
+    if (!where(detail)) return;
+    client.removeEventListener(type, listener);
+    resolve(detail);
+  };
+  client.addEventListener(type, listener);
+  return within(promise, `a '${type}' event`).finally(() =>
+    client.removeEventListener(type, listener)
+  );
+}
+
+/** Every message event's `[id, name, text]`, in the order they come. */
+function record(client: EventTarget): [number, string, string][] {
+  const seen: [number, string, string][] = [];
+  client.addEventListener("message", (event) => {
+    const { message } = (event as CustomEvent).detail;
+    seen.push([message.id, message.name, message.text]);
+  });
+  return seen;
+}
+
+/**
+ * A real WebSocket whose sent frames the test can read, and whose link the
+ * test can cut: after `cut()` nothing more is received and the socket closes,
+ * as when a network drops.
+ */
+class TappedSocket extends WebSocket {
+  static all: TappedSocket[] = [];
+  /** Cut the link right after sending a frame this returns true for. */
+  static cutAfter: ((frame: Detail) => boolean) | null = null;
+  sent: Detail[] = [];
+  #cut = false;
+
+  constructor(url: string | URL) {
+    super(url);
+    TappedSocket.all.push(this);
+  }
+
+  // deno-lint-ignore no-explicit-any
+  override addEventListener(type: string, listener: any, options?: any): void {
+    if (type !== "message") return super.addEventListener(type, listener, options);
+    super.addEventListener(type, (event: Event) => {
+      if (!this.#cut) listener(event);
+    }, options);
+  }
+
+  override send(data: string): void {
+    super.send(data);
+    const frame = JSON.parse(data);
+    this.sent.push(frame);
+    if (TappedSocket.cutAfter?.(frame)) {
+      TappedSocket.cutAfter = null;
+      this.cut();
+    }
+  }
+
+  /** Drops the link: nothing more is received, and the socket closes. */
+  cut(): void {
+    this.#cut = true;
+    this.close();
+  }
+
+  static reset(): void {
+    TappedSocket.all = [];
+    TappedSocket.cutAfter = null;
+  }
+}
+
+Deno.test("nameVariant appends a number and stays within 32 characters", () => {
+  assert.equal(nameVariant("ada", 2), "ada2");
+  assert.equal(nameVariant(" ada ", 13), "ada13");
+  const long = "x".repeat(32);
+  assert.equal(nameVariant(long, 2), "x".repeat(31) + "2");
+  assert.equal([...nameVariant("é".repeat(32), 100)].length, 32);
+});
+
+Deno.test("parseFrame accepts one object or an array of objects, and drops the rest", () => {
+  assert.deepEqual(parseFrame('{"type":"ack"}'), [{ type: "ack" }]);
+  assert.deepEqual(parseFrame('[{"type":"a"},{"type":"b"}]'), [{ type: "a" }, { type: "b" }]);
+  assert.deepEqual(parseFrame("[1, null, [], {}]"), [{}]);
+  assert.deepEqual(parseFrame("{oops"), []);
+  assert.deepEqual(parseFrame(new Uint8Array(2)), []);
+});
+
+Deno.test("the client joins, says, and gets its ack before the message", async () => {
+  await using server = await startServer();
+  const storage = memoryStorage();
+  const client = new ChatClient({ url: server.wsUrl, room: "r1", name: "ada", storage });
+  try {
+    const welcomed = next(client, "welcome");
+    client.start();
+    const { welcome } = await welcomed;
+    assert.equal(welcome.name, "ada");
+    assert.equal(client.userId, welcome.id);
+    assert.equal(storage.getItem("chat.token"), welcome.token);
+    assert.equal(storage.getItem("chat.name"), "ada");
+
+    await using bob = (await TestClient.join(server.wsUrl, "r1", "bob")).client;
+    const order: string[] = [];
+    client.addEventListener("sent", () => order.push("sent"));
+    client.addEventListener("message", () => order.push("message"));
+    const shown = next(client, "message");
+    const entry = client.say("hello");
+    assert.equal(client.outbox.length, 1);
+    assert.equal(storage.getItem("chat.outbox.r1")?.includes(entry.cid), true);
+    const { message, own } = await shown;
+    assert.deepEqual(order, ["sent", "message"]);
+    assert.equal(own, true);
+    assert.equal(message.text, "hello");
+    assert.equal(message.cid, entry.cid);
+    assert.deepEqual(client.outbox, []);
+    assert.equal(storage.getItem("chat.outbox.r1"), null);
+    assert.equal(storage.getItem("chat.lastId.r1"), String(message.id));
+    const received = await bob.next("message");
+    assert.equal(received.name, "ada");
+    assert.equal(received.text, "hello");
+
+    const reply = next(client, "message", (d) => !d.own);
+    bob.send({ type: "say", text: "hi ada", cid: "b1" });
+    assert.equal((await reply).message.text, "hi ada");
+  } finally {
+    await client.close();
+  }
+});
+
+Deno.test("after a dropped connection the client resumes with since and misses nothing", async () => {
+  await using server = await startServer();
+  TappedSocket.reset();
+  const client = new ChatClient({
+    url: server.wsUrl,
+    room: "r2",
+    name: "ada",
+    WebSocket: TappedSocket,
+    // The test reconnects by hand, once the others have talked.
+    backoffMs: [60_000],
+  });
+  const seen = record(client);
+  try {
+    const welcomed = next(client, "welcome");
+    client.start();
+    const token = (await welcomed).welcome.token;
+    await using bob = (await TestClient.join(server.wsUrl, "r2", "bob")).client;
+    const first = next(client, "message");
+    bob.send({ type: "say", text: "one", cid: "b1" });
+    await first;
+
+    const waiting = next(client, "status", (d) => d.state === "reconnecting");
+    TappedSocket.all[0].cut();
+    await waiting;
+    for (const [cid, text] of [["b2", "two"], ["b3", "three"]]) {
+      bob.send({ type: "say", text, cid });
+      await bob.next("ack", (ack) => ack.cid === cid);
+    }
+
+    const resumed = next(client, "welcome");
+    const third = next(client, "message", (d) => d.message.text === "three");
+    client.reconnect();
+    const { welcome } = await resumed;
+    await third;
+    assert.equal(TappedSocket.all.length, 2);
+    const join = TappedSocket.all[1].sent[0];
+    assert.equal(join.type, "join");
+    assert.equal(join.since, 1);
+    assert.equal(join.token, token);
+    assert.equal(welcome.recovered, true);
+    assert.deepEqual(seen, [[1, "bob", "one"], [2, "bob", "two"], [3, "bob", "three"]]);
+  } finally {
+    await client.close();
+  }
+});
+
+Deno.test("an outbox entry is sent exactly once: written offline, or with its ack lost", async () => {
+  await using server = await startServer();
+  TappedSocket.reset();
+  const client = new ChatClient({
+    url: server.wsUrl,
+    room: "r3",
+    name: "ada",
+    WebSocket: TappedSocket,
+    backoffMs: [60_000],
+  });
+  const seen = record(client);
+  await using bob = (await TestClient.join(server.wsUrl, "r3", "bob")).client;
+  try {
+    const welcomed = next(client, "welcome");
+    client.start();
+    await welcomed;
+
+    await t1();
+    await t2();
+
+    // A last message as a barrier: anything sent twice would reach bob before it.
+    const last = next(client, "sent");
+    client.say("last");
+    await last;
+    await bob.next("message", (m) => m.text === "last");
+    const texts = bob.drain("message").map((m) => m.text);
+    assert.deepEqual(texts, []);
+    assert.deepEqual(seen.map(([, , text]) => text), ["written offline", "ack lost", "last"]);
+    assert.deepEqual(seen.map(([id]) => id), [1, 2, 3]);
+    assert.deepEqual(client.outbox, []);
+  } finally {
+    await client.close();
+  }
+
+  /** Written while the connection is down: pending, then sent once after the reconnect. */
+  async function t1() {
+    const waiting = next(client, "status", (d) => d.state === "reconnecting");
+    TappedSocket.all.at(-1)!.cut();
+    await waiting;
+    const entry = client.say("written offline");
+    assert.equal(client.outbox[0].state, "pending");
+    const sent = next(client, "sent", (d) => d.cid === entry.cid);
+    client.reconnect();
+    await sent;
+    const got = await bob.next("message");
+    assert.equal(got.text, "written offline");
+    assert.equal(got.name, "ada");
+  }
+
+  /** Sent, stored, but the ack never arrives: the retry with the same cid stores nothing new. */
+  async function t2() {
+    TappedSocket.cutAfter = (frame) => frame.type === "say";
+    const waiting = next(client, "status", (d) => d.state === "reconnecting");
+    const entry = client.say("ack lost");
+    await waiting;
+    assert.equal(client.outbox.length, 1);
+    const stored = await bob.next("message");
+    assert.equal(stored.cid, entry.cid);
+    const sent = next(client, "sent", (d) => d.cid === entry.cid);
+    client.reconnect();
+    await sent;
+    assert.deepEqual(client.outbox, []);
+  }
+});
+
+Deno.test("a suggested name that is taken becomes a free variant; a typed one asks again", async () => {
+  await using server = await startServer();
+  await using _holder = (await TestClient.join(server.wsUrl, "r4", "ada")).client;
+  await using _second = (await TestClient.join(server.wsUrl, "r4", "ada2")).client;
+  const storage = memoryStorage();
+  const suggested = new ChatClient({
+    url: server.wsUrl,
+    room: "r4",
+    suggestedName: "ada",
+    storage,
+  });
+  const typed = new ChatClient({ url: server.wsUrl, room: "r4", name: "ada" });
+  try {
+    const welcomed = next(suggested, "welcome");
+    suggested.start();
+    assert.equal((await welcomed).welcome.name, "ada3");
+    assert.equal(suggested.name, "ada3");
+    assert.equal(suggested.nameIsSuggested, true);
+    assert.equal(storage.getItem("chat.name"), "ada3");
+
+    const prompted = next(typed, "prompt");
+    typed.start();
+    assert.match((await prompted).message, /name is taken/);
+    assert.equal(typed.online, false);
+
+    const retyped = next(typed, "welcome");
+    typed.join("carol");
+    assert.equal((await retyped).welcome.name, "carol");
+  } finally {
+    await suggested.close();
+    await typed.close();
+  }
+});
+
+Deno.test("a stored session keeps its name and user id; another storage is another user", async () => {
+  await using server = await startServer();
+  const storage = memoryStorage();
+  const first = new ChatClient({ url: server.wsUrl, room: "r5", name: "ada", storage });
+  const w1 = next(first, "welcome");
+  first.start();
+  const id = (await w1).welcome.id;
+  await first.close();
+
+  // A reload: the same storage, no name given.
+  const again = new ChatClient({ url: server.wsUrl, room: "r5", storage, suggestedName: "zed" });
+  const other = new ChatClient({ url: server.wsUrl, room: "r5", suggestedName: "ada" });
+  try {
+    const w2 = next(again, "welcome");
+    again.start();
+    assert.equal((await w2).welcome.id, id);
+    assert.equal(again.name, "ada");
+    const w3 = next(other, "welcome");
+    other.start();
+    const welcome = (await w3).welcome;
+    assert.notEqual(welcome.id, id);
+    assert.equal(welcome.name, "ada2");
+  } finally {
+    await again.close();
+    await other.close();
+  }
+});
+
+/** A scripted server socket: the test plays the server. */
+class ScriptedSocket extends EventTarget {
+  static all: ScriptedSocket[] = [];
+  static readonly OPEN = 1;
+  readyState = 0;
+  sent: Detail[] = [];
+
+  constructor(readonly url: string) {
+    super();
+    ScriptedSocket.all.push(this);
+  }
+
+  send(data: string): void {
+    this.sent.push(JSON.parse(data));
+  }
+
+  close(code = 1000, reason = ""): void {
+    if (this.readyState >= 2) return;
+    this.readyState = 3;
+    this.dispatchEvent(new CloseEvent("close", { code, reason }));
+  }
+
+  open(): void {
+    this.readyState = 1;
+    this.dispatchEvent(new Event("open"));
+  }
+
+  /** Delivers server messages in one frame (an array when several). */
+  receive(...messages: unknown[]): void {
+    const data = JSON.stringify(messages.length === 1 ? messages[0] : messages);
+    this.dispatchEvent(new MessageEvent("message", { data }));
+  }
+}
+
+function scripted(storage = memoryStorage()) {
+  ScriptedSocket.all = [];
+  return new ChatClient({
+    url: "ws://scripted/ws",
+    room: "lobby",
+    name: "ada",
+    storage,
+    WebSocket: ScriptedSocket as unknown as typeof WebSocket,
+    backoffMs: [60_000],
+  });
+}
+
+const ada = { id: "u1", name: "ada" };
+const bob = { id: "u2", name: "bob" };
+const carol = { id: "u3", name: "carol" };
+const msg = (id: number, who = bob, text = `m${id}`) => ({
+  type: "message",
+  id,
+  room: "lobby",
+  userId: who.id,
+  name: who.name,
+  text,
+  ts: 0,
+  cid: `c${id}`,
+});
+
+Deno.test("presence: a full member list replaces, a delta is applied", async () => {
+  const client = scripted();
+  try {
+    client.start();
+    const socket = ScriptedSocket.all[0];
+    socket.open();
+    socket.receive({
+      type: "welcome",
+      id: "u1",
+      room: "lobby",
+      name: "ada",
+      members: [ada, bob],
+      history: [],
+    });
+    const names = () => client.members.map((m: Detail) => m.name);
+    assert.deepEqual(names(), ["ada", "bob"]);
+    const events: Detail[] = [];
+    client.addEventListener("presence", (e) => events.push((e as CustomEvent).detail));
+    // Deltas, in one frame.
+    socket.receive(
+      { type: "presence", event: "join", member: carol },
+      { type: "presence", event: "leave", member: bob },
+    );
+    assert.deepEqual(names(), ["ada", "carol"]);
+    assert.deepEqual(events.map((e) => `${e.event} ${e.member.name}`), [
+      "join carol",
+      "leave bob",
+    ]);
+    // A full list wins.
+    socket.receive({ type: "presence", event: "join", member: bob, members: [bob, ada] });
+    assert.deepEqual(names(), ["bob", "ada"]);
+  } finally {
+    await client.close();
+  }
+});
+
+Deno.test("epoch: kept per room, sent back with since, and a new one starts history afresh", async () => {
+  const storage = memoryStorage();
+  const client = scripted(storage);
+  const seen = record(client);
+  const resets: string[] = [];
+  client.addEventListener("reset", (e) => resets.push((e as CustomEvent).detail.reason));
+  try {
+    client.start();
+    let socket = ScriptedSocket.all[0];
+    socket.open();
+    assert.deepEqual(socket.sent[0], { type: "join", room: "lobby", name: "ada" });
+    socket.receive({
+      type: "welcome",
+      id: "u1",
+      token: "t1",
+      room: "lobby",
+      name: "ada",
+      members: [ada],
+      history: [msg(1), msg(2)],
+      epoch: "e1",
+    });
+    assert.equal(storage.getItem("chat.epoch.lobby"), "e1");
+    assert.equal(storage.getItem("chat.lastId.lobby"), "2");
+
+    // Reconnect: since and epoch go back; the same epoch resumes.
+    const waiting = next(client, "status", (d) => d.state === "reconnecting");
+    socket.close(1006);
+    await waiting;
+    client.reconnect();
+    socket = ScriptedSocket.all[1];
+    socket.open();
+    assert.deepEqual(socket.sent[0], {
+      type: "join",
+      room: "lobby",
+      name: "ada",
+      since: 2,
+      epoch: "e1",
+      token: "t1",
+    });
+    socket.receive({
+      type: "welcome",
+      id: "u1",
+      room: "lobby",
+      name: "ada",
+      members: [ada],
+      history: [msg(3)],
+      recovered: true,
+      epoch: "e1",
+    });
+    assert.deepEqual(resets, ["fresh"]);
+
+    // A new store: ids start over, and the client takes what the welcome brings.
+    socket.close(1006);
+    client.reconnect();
+    socket = ScriptedSocket.all[2];
+    socket.open();
+    assert.equal(socket.sent[0].since, 3);
+    socket.receive({
+      type: "welcome",
+      id: "u1",
+      room: "lobby",
+      name: "ada",
+      members: [ada],
+      history: [msg(1, bob, "new1")],
+      recovered: true,
+      epoch: "e2",
+    });
+    assert.deepEqual(resets, ["fresh", "epoch"]);
+    assert.equal(client.lastId, 1);
+    assert.equal(storage.getItem("chat.epoch.lobby"), "e2");
+    socket.receive(msg(2, bob, "new2"));
+    assert.deepEqual(seen.map(([id, , text]) => `${id} ${text}`), [
+      "1 m1",
+      "2 m2",
+      "3 m3",
+      "1 new1",
+      "2 new2",
+    ]);
+  } finally {
+    await client.close();
+  }
+});
+
+Deno.test("without an epoch from the server, none is sent; a hole in the ids rejoins with since", async () => {
+  const client = scripted();
+  const seen = record(client);
+  try {
+    client.start();
+    let socket = ScriptedSocket.all[0];
+    socket.open();
+    socket.receive({
+      type: "welcome",
+      id: "u1",
+      room: "lobby",
+      name: "ada",
+      members: [ada],
+      history: [msg(4)],
+    });
+    // Message 5 never came: 6 makes the client rejoin at once, from 4.
+    socket.receive(msg(6));
+    assert.equal(socket.readyState, 3);
+    const rejoined = ScriptedSocket.all[1] ??
+      await next(client, "status", (d) => d.state === "connecting").then(() =>
+        ScriptedSocket.all[1]
+      );
+    socket = rejoined;
+    socket.open();
+    assert.deepEqual(socket.sent[0], { type: "join", room: "lobby", name: "ada", since: 4 });
+    socket.receive({
+      type: "welcome",
+      id: "u1",
+      room: "lobby",
+      name: "ada",
+      members: [ada],
+      history: [msg(5), msg(6)],
+      recovered: true,
+    });
+    assert.deepEqual(seen.map(([id]) => id), [4, 5, 6]);
+  } finally {
+    await client.close();
+  }
+});
+
+Deno.test("rate_limited and unavailable keep a message pending and send it again by itself", async () => {
+  const client = new ChatClient({
+    url: "ws://scripted/ws",
+    room: "lobby",
+    name: "ada",
+    WebSocket: ScriptedSocket as unknown as typeof WebSocket,
+    retryMs: 5,
+    rateLimitMs: 5,
+  });
+  ScriptedSocket.all = [];
+  try {
+    client.start();
+    const socket = ScriptedSocket.all[0];
+    socket.open();
+    socket.receive({
+      type: "welcome",
+      id: "u1",
+      room: "lobby",
+      name: "ada",
+      members: [],
+      history: [],
+    });
+    const entry = client.say("hi");
+    const says = () => socket.sent.filter((f) => f.type === "say" && f.cid === entry.cid).length;
+    assert.equal(says(), 1);
+
+    for (const code of ["rate_limited", "unavailable"]) {
+      const before = says();
+      const { promise, resolve } = Promise.withResolvers<void>();
+      const send = socket.send.bind(socket);
+      socket.send = (data: string) => {
+        send(data);
+        if (JSON.parse(data).cid === entry.cid) resolve();
+      };
+      socket.receive({ type: "error", code, message: "later", cid: entry.cid });
+      assert.equal(client.outbox[0].state, "pending");
+      await within(promise, `the retry after ${code}`);
+      socket.send = send;
+      assert.equal(says(), before + 1);
+    }
+    const failed = next(client, "failed");
+    socket.receive({ type: "error", code: "invalid_message", message: "no", cid: entry.cid });
+    assert.equal((await failed).cid, entry.cid);
+    assert.equal(client.outbox[0].state, "failed");
+    socket.receive({ type: "ack", cid: entry.cid, id: 1 });
+    assert.deepEqual(client.outbox, []);
+  } finally {
+    await client.close();
+  }
+});

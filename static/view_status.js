@@ -1,0 +1,115 @@
+/**
+ * The header's status line and nickname, the error banner, and the
+ * document title with its unread count.
+ *
+ * @module
+ */
+
+const ERROR_HIDE_MS = 8000;
+
+/** Texts for the client's `offline` reasons. */
+const OFFLINE_TEXT = {
+  replaced: "Offline – this session connected again elsewhere",
+  prompt: "Offline – choose a nickname",
+  closed: "Offline",
+};
+
+/** Shows connection state, who you are, and errors. */
+export class StatusView {
+  /** @type {HTMLElement} */
+  #status;
+  /** @type {HTMLElement} */
+  #myName;
+  /** @type {HTMLElement} */
+  #error;
+  /** @type {HTMLElement} */
+  #errorText;
+  #errorTimer = 0;
+  #countdown = 0;
+  #room = "";
+  #unread = 0;
+
+  /**
+   * @param {{ status: HTMLElement, myName: HTMLElement, error: HTMLElement,
+   *   errorText: HTMLElement, errorDismiss: HTMLElement }} parts
+   */
+  constructor({ status, myName, error, errorText, errorDismiss }) {
+    this.#status = status;
+    this.#myName = myName;
+    this.#error = error;
+    this.#errorText = errorText;
+    errorDismiss.addEventListener("click", () => this.hideError());
+  }
+
+  /**
+   * Shows a status from the client: `connecting`, `online`, `reconnecting`
+   * (counting down to `retryAt`) or `offline` (with its reason).
+   *
+   * @param {{ state: string, reason?: string, retryAt?: number }} status
+   */
+  show({ state, reason = "", retryAt = 0 }) {
+    clearInterval(this.#countdown);
+    if (state === "reconnecting") {
+      const tick = () => {
+        const seconds = Math.max(1, Math.ceil((retryAt - Date.now()) / 1000));
+        this.#set(state, `Reconnecting in ${seconds} s… (${reason})`);
+      };
+      tick();
+      this.#countdown = setInterval(tick, 1000);
+    } else if (state === "online") {
+      this.#set(state, "Online");
+    } else if (state === "connecting") {
+      this.#set(state, "Connecting…");
+    } else {
+      this.#set("offline", OFFLINE_TEXT[/** @type {keyof OFFLINE_TEXT} */ (reason)] ?? "Offline");
+    }
+  }
+
+  /** Shows this tab's nickname. @param {string} name */
+  setName(name) {
+    this.#myName.textContent = name;
+    this.#myName.hidden = !name;
+  }
+
+  /** @param {string} text */
+  showError(text) {
+    clearTimeout(this.#errorTimer);
+    this.#errorText.textContent = text;
+    this.#error.hidden = false;
+    this.#errorTimer = setTimeout(() => this.hideError(), ERROR_HIDE_MS);
+  }
+
+  hideError() {
+    clearTimeout(this.#errorTimer);
+    this.#error.hidden = true;
+  }
+
+  /** Names the room in the title. @param {string} room */
+  setRoom(room) {
+    this.#room = room;
+    this.#unread = 0;
+    this.#title();
+  }
+
+  /** Counts one more unread message in the title. */
+  addUnread() {
+    this.#unread++;
+    this.#title();
+  }
+
+  /** Everything was seen. */
+  clearUnread() {
+    this.#unread = 0;
+    this.#title();
+  }
+
+  /** @param {string} state @param {string} text */
+  #set(state, text) {
+    this.#status.dataset.state = state;
+    this.#status.textContent = text;
+  }
+
+  #title() {
+    document.title = `${this.#unread ? `(${this.#unread}) ` : ""}#${this.#room} – Deno Chat`;
+  }
+}

@@ -124,7 +124,7 @@ export function createChat(options: ChatOptions): Chat {
     fetch,
     async shutdown() {
       admission.close();
-      hub.close();
+      await hub.close();
       await websockets.shutdown();
       await hub.settled();
     },

@@ -18,10 +18,17 @@ import type { ServiceState } from "./state.ts";
 import type { HistoryStore } from "./store/history.ts";
 import { isLocked, KvHistory } from "./store/kv_history.ts";
 import { RedisHistory } from "./store/redis_history.ts";
+import { KvRoster } from "./store/kv_roster.ts";
+import { RedisRoster } from "./store/redis_roster.ts";
+import type { Roster } from "./store/roster.ts";
 
 /** The opened backends. */
 export interface Backends {
   history: HistoryStore;
+  /** Name claims and presence in the shared store. */
+  roster: Roster;
+  /** Whether the store's change notifications cross instances (Deno Deploy's KV). */
+  watchStore: boolean;
   bus: Bus;
   /** Whether the store is reachable, for `/healthz`. */
   storeState: () => ServiceState;
@@ -62,6 +69,8 @@ async function openRedis(config: Config, url: string): Promise<Backends> {
   const bus = await RedisBus.connect(url);
   return {
     history: new RedisHistory(redis.client, { limit: config.historyLimit }),
+    roster: new RedisRoster(redis.client),
+    watchStore: false,
     bus,
     storeState: () => redis.state,
     sessionSecret: sessionSecret ?? randomSecret(),
@@ -87,6 +96,9 @@ async function openKv(config: Config): Promise<Backends> {
       : new LocalBus();
     return {
       history: new KvHistory(kv, { limit: config.historyLimit }),
+      roster: new KvRoster(kv),
+      // The platform's KV (no path) pushes other instances' writes; a local file does not.
+      watchStore: config.kvPath === undefined,
       bus,
       storeState: () => ({ ok: true }),
       sessionSecret,

@@ -13,6 +13,7 @@ import { DEFAULTS } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { ChatMessage, Member } from "../protocol.ts";
 import type { HistoryStore } from "../store/history.ts";
+import type { AnnouncedRoom, Roster } from "../store/roster.ts";
 import { type PresenceChange, RemotePresence } from "./presence.ts";
 import type { Room } from "./room.ts";
 
@@ -24,6 +25,8 @@ export interface ClusterHost {
   room(name: string): Room | undefined;
   /** Sends stored messages up to `message` (or up to the store's newest) to the room, in order. */
   catchUp(room: Room, message?: ChatMessage): void;
+  /** The uniqueness key of a member's name, for name claims. */
+  keyOf(member: Member): string;
   /** Shows other instances' joins and leaves to the room's members here. */
   showPresence(room: Room, change: PresenceChange): void;
   /** Shows another instance's typing notice to the room's members here. */
@@ -38,6 +41,18 @@ export interface ClusterOptions {
   history: HistoryStore;
   /** Where errors go. */
   log: Logger;
+  /**
+   * Name claims and presence in the shared store, so instances that share
+   * no bus still agree; `null` when the bus alone carries presence.
+   * @default {null}
+   */
+  roster?: Roster | null;
+  /**
+   * Use the store's change notifications ({@linkcode HistoryStore.watch})
+   * besides the poll: on Deno Deploy's KV they cross instances at once.
+   * @default {false}
+   */
+  watchStore?: boolean;
   /**
    * How often rooms are checked against the store, in milliseconds.
    * @default {DEFAULTS.watchIntervalMs}
@@ -75,6 +90,13 @@ export class Cluster {
   #watchIntervalMs: number;
   #heartbeatMs: number;
   #presenceTtlMs: number;
+  #roster: Roster | null;
+  #watchStore: boolean;
+  #stopWatch: (() => void) | undefined;
+  #watched = "";
+  /** Rooms whose members changed since the roster last heard of them. */
+  #dirty = new Set<Room>();
+  #flushing: Promise<void> = Promise.resolve();
   #remote = new RemotePresence();
   /** Instances heard from on the bus. */
   #instances = new Set<string>();
@@ -91,6 +113,18 @@ export class Cluster {
     this.#watchIntervalMs = options.watchIntervalMs ?? DEFAULTS.watchIntervalMs;
     this.#heartbeatMs = options.heartbeatMs ?? DEFAULTS.heartbeatMs;
     this.#presenceTtlMs = options.presenceTtlMs ?? DEFAULTS.presenceTtlMs;
+    this.#roster = options.roster ?? null;
+    this.#watchStore = options.watchStore ?? false;
+  }
+
+  /** This instance's id, on the bus and in the roster. */
+  get instance(): string {
+    return this.#bus.id;
+  }
+
+  /** The shared roster, if any, for name claims. */
+  get roster(): Roster | null {
+    return this.#roster;
   }
 
   /** Whether the bus works, for `/healthz`. */
@@ -111,9 +145,11 @@ export class Cluster {
   }
 
   /** Stops listening and watching. The bus itself is closed by its owner. */
-  close(): void {
+  async close(): Promise<void> {
     clearInterval(this.#timer);
     this.#unsubscribe?.();
+    this.#stopWatch?.();
+    await this.#flushing;
   }
 
   /** The members other instances hold in `room`. */
@@ -139,6 +175,23 @@ export class Cluster {
       members: [...room.members.values()],
       expiresAt: room.announced + this.#presenceTtlMs,
     });
+    if (!this.#roster) return;
+    // Every change of this task goes to the store in one write.
+    if (this.#dirty.size === 0) queueMicrotask(() => this.#flush());
+    this.#dirty.add(room);
+  }
+
+  #flush(): void {
+    const rooms = new Map<string, AnnouncedRoom>();
+    for (const room of this.#dirty) {
+      const members = [...room.members.values()];
+      rooms.set(room.name, { members, keys: members.map((m) => this.#host!.keyOf(m)) });
+    }
+    this.#dirty.clear();
+    const write = () => this.#roster!.announce(this.instance, rooms, this.#presenceTtlMs);
+    this.#flushing = this.#flushing.then(write).catch((error) =>
+      this.#log({ event: "error", error: `roster: ${error}` })
+    );
   }
 
   #receive(event: BusEvent): void {
@@ -172,10 +225,44 @@ export class Cluster {
       const room = host.room(change.room);
       if (room) host.showPresence(room, change);
     }
-    for (const room of host.rooms()) {
-      if (room.members.size === 0 || room.lastId < 0) continue;
+    if (this.#roster) await this.#readRoster();
+    const active = [...host.rooms()].filter((room) => room.members.size > 0 && room.lastId >= 0);
+    if (this.#watchStore) this.#rewatch(active.map((room) => room.name));
+    for (const room of active) {
       if (now - room.announced >= this.#heartbeatMs) this.announce(room);
       if (await this.#history.latest(room.name) > room.lastId) host.catchUp(room);
     }
+  }
+
+  /** Takes the other instances' presence entries from the shared store. */
+  async #readRoster(): Promise<void> {
+    const host = this.#host!;
+    for (const entry of await this.#roster!.entries()) {
+      if (entry.instance === this.instance) continue;
+      const change = this.#remote.update(
+        entry.instance,
+        entry.room,
+        entry.members,
+        entry.expiresAt,
+      );
+      if (change.joined.length === 0 && change.left.length === 0) continue;
+      if (!this.#instances.has(entry.instance)) this.#instances.add(entry.instance);
+      const room = host.room(entry.room);
+      if (room) host.showPresence(room, change);
+    }
+  }
+
+  /** Watches the store for new messages in exactly the active rooms. */
+  #rewatch(rooms: string[]): void {
+    const key = rooms.sort().join("\n");
+    if (key === this.#watched || !this.#history.watch) return;
+    this.#watched = key;
+    this.#stopWatch?.();
+    this.#stopWatch = rooms.length === 0
+      ? undefined
+      : this.#history.watch(rooms, (name, latest) => {
+        const room = this.#host!.room(name);
+        if (room && room.lastId >= 0 && latest > room.lastId) this.#host!.catchUp(room);
+      });
   }
 }

@@ -29,6 +29,7 @@ import {
   type ServerMessage,
 } from "../protocol.ts";
 import { Stats } from "../stats.ts";
+import { nameKey } from "./names.ts";
 import { type HistoryStore, MAX_BATCH, type Replay } from "../store/history.ts";
 import type { Cluster } from "./cluster.ts";
 import type { PresenceChange } from "./presence.ts";
@@ -77,6 +78,11 @@ export interface HubOptions {
    * @default {DEFAULTS.typingIntervalMs}
    */
   typingIntervalMs?: number;
+  /**
+   * How long a name claim in the shared roster lasts without a heartbeat, in ms.
+   * @default {DEFAULTS.presenceTtlMs}
+   */
+  claimTtlMs?: number;
 }
 
 /** What the hub knows of a connected peer. */
@@ -109,6 +115,7 @@ export class Hub {
   #welcomeHistory: number;
   #maxWaitingSays: number;
   #typingIntervalMs: number;
+  #claimTtlMs: number;
   #rooms = new Map<string, Room>();
   #sessions = new Map<Peer, Session>();
   /** Counters for `/metrics`. */
@@ -124,10 +131,12 @@ export class Hub {
     this.#welcomeHistory = options.welcomeHistory ?? DEFAULTS.welcomeHistory;
     this.#maxWaitingSays = options.maxWaitingSays ?? DEFAULTS.maxWaitingSays;
     this.#typingIntervalMs = options.typingIntervalMs ?? DEFAULTS.typingIntervalMs;
+    this.#claimTtlMs = options.claimTtlMs ?? DEFAULTS.presenceTtlMs;
     this.#cluster?.start({
       rooms: () => this.#rooms.values(),
       room: (name) => this.#rooms.get(name),
       catchUp: (room, message) => this.#enqueue(room, null, () => this.#deliverUpTo(room, message)),
+      keyOf: (member) => nameKey(member.name),
       showPresence: (room, change) => this.#showRemote(room, change),
       showTyping: (room, member) => this.#broadcast(room, { type: "typing", member }),
     });
@@ -205,8 +214,8 @@ export class Hub {
   }
 
   /** Stops the cluster link. Peers are closed by their transports. */
-  close(): void {
-    this.#cluster?.close();
+  async close(): Promise<void> {
+    await this.#cluster?.close();
   }
 
   // --- join ----------------------------------------------------------------
@@ -232,7 +241,7 @@ export class Hub {
     const room = this.#roomOf(message.room);
     this.#enqueue(room, peer, async () => {
       session.joining = false;
-      if (!this.#claimName(room, identity)) {
+      if (!await this.#claimName(room, identity)) {
         return this.refuse(peer, "name_taken", "Cannot join room: name is taken");
       }
       // Catch the room up with the store first: the welcome then holds
@@ -246,21 +255,23 @@ export class Hub {
   }
 
   /**
-   * Whether the name is free in the room for this user. A live connection
+   * Whether the name is free in the room for this user: here, on the other
+   * instances, and in the shared roster (an atomic claim). A live connection
    * of the same user under the same name is replaced (closed with 4000):
    * typically a network blip the server has not noticed yet.
    */
-  #claimName(room: Room, { userId, name }: JoinIdentity): boolean {
-    const folded = name.toLowerCase();
-    const holder = [...room.members].find(([, m]) => m.name.toLowerCase() === folded);
-    const elsewhere = this.#cluster?.remoteMembers(room.name)
-      .find((m) => m.name.toLowerCase() === folded);
+  async #claimName(room: Room, { userId, name }: JoinIdentity): Promise<boolean> {
+    const key = nameKey(name);
+    const holder = [...room.members].find(([, m]) => nameKey(m.name) === key);
+    const elsewhere = this.#cluster?.remoteMembers(room.name).find((m) => nameKey(m.name) === key);
     if ((holder && holder[1].id !== userId) || (elsewhere && elsewhere.id !== userId)) {
       return false;
     }
+    const roster = this.#cluster?.roster;
+    if (roster && !await roster.claim(room.name, key, userId, this.#claimTtlMs)) return false;
     if (holder) {
       const [stale] = holder;
-      this.#leave(stale, this.#sessions.get(stale));
+      this.#leave(stale, this.#sessions.get(stale), false);
       stale.close(4000, "replaced by a new connection");
     }
     return true;
@@ -393,10 +404,18 @@ export class Hub {
     this.#cluster?.forward({ kind: "typing", room: room.name, member });
   }
 
-  #leave(peer: Peer, session: Session | undefined): void {
+  /** The peer leaves its room; its name claim is released unless `release` is false. */
+  #leave(peer: Peer, session: Session | undefined, release = true): void {
     const room = session?.room;
     if (!session || !room || !room.members.delete(peer)) return;
     session.room = undefined;
+    const roster = this.#cluster?.roster;
+    if (release && roster) {
+      const { id, name } = session.member!;
+      roster.release(room.name, nameKey(name), id).catch((error) =>
+        this.#log({ event: "error", room: room.name, error: `roster: ${error}` })
+      );
+    }
     const members = this.#membersOf(room);
     this.#broadcast(room, { type: "presence", event: "leave", member: session.member!, members });
     this.#cluster?.announce(room);

@@ -56,4 +56,11 @@ export interface HistoryStore {
   after(room: string, since: number): Promise<Replay>;
   /** The room's newest message id, or 0. */
   latest(room: string): Promise<number>;
+  /**
+   * Calls `onChange(room, latest)` when a room's newest message id changes,
+   * until the returned function is called. Only where the store pushes
+   * changes across instances (Deno Deploy's KV); elsewhere absent, and the
+   * cluster's watcher polls {@linkcode HistoryStore.latest} instead.
+   */
+  watch?(rooms: string[], onChange: (room: string, latest: number) => void): () => void;
 }

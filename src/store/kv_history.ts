@@ -143,6 +143,28 @@ export class KvHistory implements HistoryStore {
     return (await this.#kv.get<number>(["rooms", room, "seq"])).value ?? 0;
   }
 
+  /**
+   * Calls `onChange(room, latest)` whenever a room's counter changes, with
+   * `kv.watch`. On Deno Deploy's KV that includes other instances' appends;
+   * on a local file only this process's own.
+   */
+  watch(rooms: string[], onChange: (room: string, latest: number) => void): () => void {
+    const stream = this.#kv.watch<number[]>(rooms.map((room) => ["rooms", room, "seq"]));
+    const reader = stream.getReader();
+    let stopped = false;
+    (async () => {
+      while (!stopped) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        value.forEach((entry, i) => onChange(rooms[i], entry.value ?? 0));
+      }
+    })().catch(() => {/* The watch ended (KV closed): the poll still runs. */});
+    return () => {
+      stopped = true;
+      reader.cancel().catch(() => {});
+    };
+  }
+
   /** Every retained message after `since`, and whether none is missing. */
   async after(room: string, since: number): Promise<Replay> {
     const messages: ChatMessage[] = [];

@@ -1,77 +1,32 @@
 /**
  * The chat page in a real browser: Debian's Chromium, driven by
- * playwright-core, against `main.ts` run as a real process.
+ * playwright-core, against `main.ts` run as a real process. Separate contexts
+ * are separate browsers; pages of one context are tabs of one window, which
+ * share localStorage, as in the README's "open it in two tabs".
  */
 import assert from "node:assert/strict";
 import { SignJWT } from "jose";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { startProcess } from "./process.ts";
-
-const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
-const TIMEOUT_MS = 15_000;
-
-/** Why the browser tests cannot run here, or `null`. In CI a missing browser is a failure. */
-function missingBrowser(): string | null {
-  try {
-    Deno.statSync(CHROMIUM);
-    return null;
-  } catch {
-    return `Chromium not found at ${CHROMIUM} (install Debian's chromium or set CHROMIUM_PATH)`;
-  }
-}
-
-const missing = missingBrowser();
-const skip = missing !== null && Deno.env.get("CI") !== "true";
-if (skip) console.log(`Skipping browser tests: ${missing}`);
-
-async function launch(): Promise<Browser> {
-  if (missing) throw new Error(missing);
-  return await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-}
-
-/** Opens the page in a fresh context (its own localStorage) and joins as `name`. */
-async function openTab(browser: Browser, url: string, name: string): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(TIMEOUT_MS);
-  page.on("dialog", (dialog) => {
-    throw new Error(`Unexpected dialog: ${dialog.message()}`);
-  });
-  await page.goto(url);
-  await page.fill("#name-input", name);
-  await page.press("#name-input", "Enter");
-  await waitOnline(page);
-  return page;
-}
-
-async function waitOnline(page: Page): Promise<void> {
-  await page.waitForSelector('#status[data-state="online"]');
-}
-
-async function type(page: Page, text: string): Promise<void> {
-  await page.fill("#text-input", text);
-  await page.press("#text-input", "Enter");
-}
-
-/** The texts of the messages shown, in order. */
-async function texts(page: Page): Promise<string[]> {
-  return await page.$$eval(
-    "#messages li.message .text",
-    (items) => items.map((item) => item.textContent ?? ""),
-  );
-}
-
-async function waitForText(page: Page, text: string): Promise<void> {
-  await page.locator("#messages li.message .text", { hasText: text }).first().waitFor();
-}
+import {
+  joinAs,
+  launch,
+  lines,
+  myName,
+  newTab,
+  openTab,
+  pageErrors,
+  skip,
+  texts,
+  TIMEOUT_MS,
+  transcript,
+  type,
+  waitForCount,
+  waitForText,
+  waitNothingPending,
+  waitOffline,
+  waitOnline,
+} from "./browser_helpers.ts";
 
 Deno.test({
   name: "two browser tabs chat, render markup as text, and survive a server restart",
@@ -104,8 +59,8 @@ Deno.test({
         "after a restart both tabs reconnect, and a message sent offline arrives once",
         async () => {
           await server.stop("SIGTERM");
-          await ada.waitForSelector('#status:not([data-state="online"])');
-          await bob.waitForSelector('#status:not([data-state="online"])');
+          await waitOffline(ada);
+          await waitOffline(bob);
           await type(ada, "sent while offline");
           await ada.waitForSelector('#messages li.message[data-state="pending"]');
 
@@ -113,9 +68,7 @@ Deno.test({
           await waitOnline(ada);
           await waitOnline(bob);
           await waitForText(bob, "sent while offline");
-          await ada.waitForFunction(
-            `document.querySelectorAll('#messages li.message[data-state="pending"]').length === 0`,
-          );
+          await waitNothingPending(ada);
           await type(bob, "back again");
           await waitForText(ada, "back again");
           for (const page of [ada, bob]) {
@@ -144,6 +97,169 @@ Deno.test({
       const screenshot = `${dir}/two-tabs.png`;
       await bob.screenshot({ path: screenshot, fullPage: true });
       console.log(`Screenshot: ${screenshot}`);
+      assert.deepEqual(pageErrors.splice(0), []);
+    } finally {
+      await browser.close();
+      await server.stop("SIGTERM");
+    }
+  },
+});
+
+Deno.test({
+  name: "tabs of one window are separate sessions: join, reload, SIGKILL and a third tab",
+  ignore: skip,
+  async fn(t) {
+    const dir = await Deno.makeTempDir({ prefix: "chat-one-window-" });
+    const kvPath = `${dir}/chat.kv`;
+    let server = await startProcess({ KV_PATH: kvPath });
+    const browser = await launch();
+    try {
+      // One context: one window's tabs, one localStorage.
+      const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
+      const url = `${server.origin}/#one-window`;
+      const tab1 = await newTab(context, url);
+      await joinAs(tab1, "ada");
+      await waitOnline(tab1);
+      let tab2: Page;
+
+      await t.step("the second tab joins by itself, under a free variant of the name", async () => {
+        tab2 = await newTab(context, url);
+        await waitOnline(tab2);
+        assert.equal(await tab2.locator("#join-dialog[open]").count(), 0);
+        assert.equal(await tab2.isHidden("#join-error"), true);
+        assert.equal(await myName(tab1), "ada");
+        assert.equal(await myName(tab2), "ada2");
+        await tab1.locator("#members li", { hasText: "ada2" }).waitFor();
+      });
+
+      await t.step("a typed name that is taken is refused in the dialog", async () => {
+        await tab2.click("#change-name");
+        await joinAs(tab2, "ADA");
+        await tab2.locator("#join-error", { hasText: "name is taken" }).waitFor();
+        assert.equal(await tab2.locator("#join-dialog[open]").count(), 1);
+        await joinAs(tab2, "bob");
+        await waitOnline(tab2);
+        assert.equal(await myName(tab2), "bob");
+      });
+
+      await t.step("the two tabs chat both ways", async () => {
+        await type(tab1, "hi from tab 1");
+        await waitForText(tab2, "hi from tab 1");
+        await type(tab2, "hi from tab 2");
+        await waitForText(tab1, "hi from tab 2");
+        await waitNothingPending(tab1);
+        for (const tab of [tab1, tab2]) {
+          assert.deepEqual(await lines(tab), ["ada: hi from tab 1", "bob: hi from tab 2"]);
+        }
+        assert.deepEqual((await transcript(tab1)).map((m) => m.own), [true, false]);
+        assert.deepEqual((await transcript(tab2)).map((m) => m.own), [false, true]);
+      });
+
+      await t.step("a reload keeps each tab's own name and history", async () => {
+        for (const [tab, name] of [[tab1, "ada"], [tab2, "bob"]] as const) {
+          const before = await transcript(tab);
+          await tab.reload();
+          await waitOnline(tab);
+          await waitForText(tab, "hi from tab 2");
+          assert.equal(await myName(tab), name);
+          assert.deepEqual(await transcript(tab), before);
+          await tab.locator("#members li.me", { hasText: name }).waitFor();
+        }
+        await waitForCount(tab1, "#members li", 2);
+        await type(tab1, "after the reloads");
+        await waitForText(tab2, "after the reloads");
+      });
+
+      await t.step(
+        "after a SIGKILL, each tab's pending message arrives once, in order, under its author",
+        async () => {
+          await server.stop("SIGKILL");
+          await waitOffline(tab1);
+          await waitOffline(tab2);
+          await type(tab1, "pending in tab 1");
+          await type(tab2, "pending in tab 2");
+          for (const tab of [tab1, tab2]) {
+            await tab.waitForSelector('#messages li.message.own[data-state="pending"]');
+          }
+
+          server = await startProcess({ KV_PATH: kvPath }, server.port);
+          for (const tab of [tab1, tab2]) {
+            await waitOnline(tab);
+            await waitNothingPending(tab);
+          }
+          await waitForText(tab1, "pending in tab 2");
+          await waitForText(tab2, "pending in tab 1");
+          // A message after both: anything delivered twice would come before it.
+          await type(tab2, "after the restart");
+          await waitForText(tab1, "after the restart");
+          await waitNothingPending(tab2);
+
+          const one = await transcript(tab1);
+          const two = await transcript(tab2);
+          assert.deepEqual(one.map((m) => m.id), [1, 2, 3, 4, 5, 6]);
+          const expected = [
+            "ada: hi from tab 1",
+            "bob: hi from tab 2",
+            "ada: after the reloads",
+          ];
+          const [five, six] = [one[3], one[4]].map((m) => `${m.name}: ${m.text}`);
+          // The two pending messages may be stored in either order.
+          assert.deepEqual(
+            [five, six].sort(),
+            ["ada: pending in tab 1", "bob: pending in tab 2"],
+          );
+          expected.push(five, six, "bob: after the restart");
+          assert.deepEqual(await lines(tab1), expected);
+          assert.deepEqual(await lines(tab2), expected);
+          assert.deepEqual(two.map((m) => m.id), [1, 2, 3, 4, 5, 6]);
+          assert.ok(one.every((m) => m.state === "sent" && m.own === (m.name === "ada")));
+          assert.ok(two.every((m) => m.state === "sent" && m.own === (m.name === "bob")));
+          assert.equal(await myName(tab1), "ada");
+          assert.equal(await myName(tab2), "bob");
+        },
+      );
+
+      await t.step("a third tab joins and sees the history", async () => {
+        const tab3 = await newTab(context, url);
+        await waitOnline(tab3);
+        // The last name typed in this window was "bob": the new tab takes a variant of it.
+        assert.equal(await myName(tab3), "bob2");
+        await waitForText(tab3, "after the restart");
+        assert.deepEqual(await lines(tab3), await lines(tab1));
+        await type(tab3, "hello from tab 3");
+        await waitForText(tab1, "hello from tab 3");
+        await waitForText(tab2, "hello from tab 3");
+        await tab1.locator("#members li", { hasText: "bob2" }).waitFor();
+      });
+
+      await t.step(
+        "a duplicated tab becomes a new session and leaves the original alone",
+        async () => {
+          // Chromium's "Duplicate" copies the tab's sessionStorage: do the same.
+          const copied = await tab1.evaluate(() => JSON.stringify(Object.entries(sessionStorage)));
+          const copy = await context.newPage();
+          copy.setDefaultTimeout(TIMEOUT_MS);
+          await copy.addInitScript((entries: string) => {
+            if (sessionStorage.getItem("chat.tabId")) return;
+            for (const [key, value] of JSON.parse(entries)) sessionStorage.setItem(key, value);
+          }, copied);
+          await copy.goto(url);
+          await waitOnline(copy);
+          assert.equal(await myName(copy), "bob3");
+          await copy.locator("#messages li.notice", { hasText: "new session" }).waitFor();
+          // The original was not replaced: it is online and can still send.
+          await type(tab1, "still the original");
+          await waitForText(copy, "still the original");
+          await waitNothingPending(tab1);
+          assert.equal(await tab1.getAttribute("#status", "data-state"), "online");
+          assert.equal(await myName(tab1), "ada");
+        },
+      );
+
+      const screenshot = `${dir}/one-window.png`;
+      await tab1.screenshot({ path: screenshot, fullPage: true });
+      console.log(`Screenshot: ${screenshot}`);
+      assert.deepEqual(pageErrors.splice(0), []);
     } finally {
       await browser.close();
       await server.stop("SIGTERM");
@@ -160,11 +276,8 @@ Deno.test({
     await using server = await startProcess({ KV_PATH: `${dir}/chat.kv`, AUTH_JWT_SECRET: secret });
     const browser = await launch();
     try {
-      const page = await (await browser.newContext()).newPage();
-      page.setDefaultTimeout(TIMEOUT_MS);
-      await page.goto(`${server.origin}/#team`);
-      await page.fill("#name-input", "ignored");
-      await page.press("#name-input", "Enter");
+      const page = await newTab(await browser.newContext(), `${server.origin}/#team`);
+      await joinAs(page, "ignored");
       await page.waitForSelector("#auth-input", { state: "visible" });
       assert.match(await page.textContent("#join-error") ?? "", /token is required/);
       const jwt = await new SignJWT({ sub: "carol", name: "Carol" })
@@ -179,6 +292,7 @@ Deno.test({
         hasText: "Carol",
       })
         .waitFor();
+      assert.deepEqual(pageErrors.splice(0), []);
     } finally {
       await browser.close();
       await Deno.remove(dir, { recursive: true });

@@ -124,7 +124,7 @@ redisTest("stored messages round-trip any text as JSON", async ({ connection }) 
   assert.equal(message.text, text);
   assert.deepEqual(await history.recent("lobby", 1), [message]);
   assert.equal(await connection.client.exists("test:room:lobby:seq"), 1);
-  const ttl = await connection.client.pTTL("test:room:lobby:cid:c1");
+  const ttl = await connection.client.pTTL("test:room:lobby:cid:u:c1");
   assert.ok(ttl > 86_000_000 && ttl <= 86_400_000, `cid TTL ${ttl}`);
 });
 

@@ -33,6 +33,8 @@ export interface KvHistoryOptions {
 }
 
 const MAX_ATTEMPTS = 50;
+/** Bytes one commit may carry, with room to spare under KV's 800 KiB. */
+const COMMIT_BYTES = 600 * 1024;
 
 /**
  * Room history stored in Deno KV.
@@ -76,31 +78,30 @@ export class KvHistory implements HistoryStore {
    */
   async appendMany(room: string, drafts: MessageDraft[]): Promise<AppendResult[]> {
     const results: AppendResult[] = [];
-    for (let i = 0; i < drafts.length; i += MAX_BATCH) {
-      results.push(...await this.#appendBatch(room, drafts.slice(i, i + MAX_BATCH)));
-    }
+    for (const chunk of commits(drafts)) results.push(...await this.#appendBatch(room, chunk));
     return results;
   }
 
   async #appendBatch(room: string, drafts: MessageDraft[]): Promise<AppendResult[]> {
     const seqKey = ["rooms", room, "seq"];
-    const cidKey = (cid: string) => ["rooms", room, "cid", cid];
+    // A cid is the sender's own: two senders may pick the same one.
+    const cidKey = (d: MessageDraft) => ["rooms", room, "cid", d.userId, d.cid];
     const msgKey = (id: number) => ["rooms", room, "msg", id];
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const seq = await this.#kv.get<number>(seqKey);
-      const seen = await this.#idsOf(drafts.map((d) => cidKey(d.cid)));
+      const seen = await this.#idsOf(drafts.map(cidKey));
       // Checking the counter is enough: a cid is only ever written together with it.
       const op = this.#kv.atomic().check(seq);
       let id = seq.value ?? 0;
       const fresh = new Map<string, number>();
       // For each draft: the new message, or the id it duplicates.
       const outcome: (ChatMessage | number)[] = drafts.map((draft, i) => {
-        const earlier = seen[i] ?? fresh.get(draft.cid);
+        const earlier = seen[i] ?? fresh.get(`${draft.userId}\n${draft.cid}`);
         if (earlier !== undefined) return earlier;
         const message: ChatMessage = { type: "message", id: ++id, ts: Date.now(), ...draft };
-        op.set(msgKey(id), message).set(cidKey(draft.cid), id, { expireIn: this.#cidTtlMs });
+        op.set(msgKey(id), message).set(cidKey(draft), id, { expireIn: this.#cidTtlMs });
         if (id > this.#limit) op.delete(msgKey(id - this.#limit));
-        fresh.set(draft.cid, id);
+        fresh.set(`${draft.userId}\n${draft.cid}`, id);
         return message;
       });
       if (fresh.size > 0 && !(await commitOrBusy(op.set(seqKey, id))).ok) {
@@ -179,6 +180,31 @@ export class KvHistory implements HistoryStore {
       (messages.length === 0 ? since === latest : messages[0].id === since + 1);
     return { messages, complete };
   }
+}
+
+/**
+ * Splits drafts into commits that fit KV's limits (1,000 mutations, 800 KiB
+ * of keys and values in all): at most {@linkcode MAX_BATCH} messages, and at
+ * most {@linkcode COMMIT_BYTES} of message text each, so no `say` is ever
+ * refused because of its neighbours.
+ */
+function commits(drafts: MessageDraft[]): MessageDraft[][] {
+  const chunks: MessageDraft[][] = [];
+  let chunk: MessageDraft[] = [];
+  let bytes = 0;
+  for (const draft of drafts) {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; keys, ids and names add a little.
+    const size = 3 * (draft.text.length + draft.name.length + draft.room.length) + 512;
+    if (chunk.length === MAX_BATCH || (chunk.length > 0 && bytes + size > COMMIT_BYTES)) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(draft);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }
 
 /**

@@ -112,7 +112,11 @@ export class RedisHistory implements HistoryStore {
     // Spliced after `{"id":N,` by the script, which alone knows N.
     const rest = JSON.stringify({ type: "message", ts, ...draft }).slice(1);
     const reply = await this.#evalAppend(
-      [this.#key(room, "seq"), this.#key(room, "stream"), this.#cidKey(room, draft.cid)],
+      [
+        this.#key(room, "seq"),
+        this.#key(room, "stream"),
+        this.#cidKey(room, draft.userId, draft.cid),
+      ],
       [String(this.#limit), rest, String(this.#cidTtlMs)],
     );
     if (
@@ -173,8 +177,10 @@ export class RedisHistory implements HistoryStore {
     return `${this.#prefix}room:${encodeURIComponent(room)}:${name}`;
   }
 
-  #cidKey(room: string, cid: string): string {
-    return `${this.#prefix}room:${encodeURIComponent(room)}:cid:${encodeURIComponent(cid)}`;
+  /** A cid is the sender's own: two senders may pick the same one. */
+  #cidKey(room: string, userId: string, cid: string): string {
+    const owner = `${encodeURIComponent(userId)}:${encodeURIComponent(cid)}`;
+    return `${this.#prefix}room:${encodeURIComponent(room)}:cid:${owner}`;
   }
 }
 

@@ -1,0 +1,40 @@
+/**
+ * What the store must never do: lose a message because another sender
+ * picked the same `cid`, or because its neighbours made one commit too big.
+ */
+import assert from "node:assert/strict";
+import { KvHistory } from "../src/store/kv_history.ts";
+import { startServer, TestClient } from "./helpers.ts";
+
+Deno.test("two senders who pick the same cid both get their message stored", async () => {
+  await using server = await startServer();
+  await using ada = (await TestClient.join(server.wsUrl, "lobby", "ada")).client;
+  await using bob = (await TestClient.join(server.wsUrl, "lobby", "bob")).client;
+  ada.send({ type: "say", text: "from ada", cid: "t1" });
+  const first = await ada.next("ack");
+  bob.send({ type: "say", text: "from bob", cid: "t1" });
+  const second = await bob.next("ack");
+  assert.notEqual(second.id, first.id);
+  const texts = [await ada.next("message"), await ada.next("message")].map((m) => m.text);
+  assert.deepEqual(texts, ["from ada", "from bob"]);
+  // A retry by the same sender is still deduplicated.
+  bob.send({ type: "say", text: "from bob", cid: "t1" });
+  assert.equal((await bob.next("ack")).id, second.id);
+});
+
+Deno.test("855 messages of 6 KB waiting at once are all stored, split into commits KV accepts", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const history = new KvHistory(kv, { limit: 2000 });
+  const text = "x".repeat(6000);
+  const drafts = Array.from({ length: 855 }, (_, i) => ({
+    room: "big",
+    userId: `u${i % 45}`,
+    name: `member${i % 45}`,
+    text,
+    cid: `c${i}`,
+  }));
+  const results = await history.appendMany("big", drafts);
+  assert.deepEqual(results.map((r) => r.message.id), drafts.map((_, i) => i + 1));
+  assert.ok(results.every((r) => !r.duplicate));
+  assert.equal(await history.latest("big"), 855);
+});

@@ -33,6 +33,8 @@ import { WebSocketTransport, type WebSocketTransportOptions } from "./src/transp
 import { Starter } from "./src/starter.ts";
 
 const STATIC_ROOT = new URL("./static/", import.meta.url);
+/** Longer request URLs get 414. */
+const MAX_URL_LENGTH = 8 * 1024;
 
 /** Options for {@linkcode createChat}: each part's own options, documented where they live. */
 export type ChatOptions =
@@ -86,12 +88,12 @@ export function createChat(options: ChatOptions): Chat {
   const startedAt = Date.now();
 
   async function fetch(req: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
+    if (req.url.length > MAX_URL_LENGTH) return plain(414, "URI too long");
     const { pathname } = new URL(req.url);
     switch (pathname) {
       case "/ws": {
-        if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-          return plain(400, "Expected a WebSocket upgrade request");
-        }
+        const invalid = invalidUpgrade(req);
+        if (invalid) return plain(400, invalid);
         const ip = info && "hostname" in info.remoteAddr ? info.remoteAddr.hostname : "unknown";
         const admitted = admission.admit(req, ip);
         if (admitted instanceof Response) return admitted;
@@ -134,6 +136,16 @@ export function createChat(options: ChatOptions): Chat {
   };
 }
 
+/** Why `req` is not a WebSocket upgrade Deno can accept, or `null`. */
+function invalidUpgrade(req: Request): string | null {
+  if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    return "Expected a WebSocket upgrade request";
+  }
+  if (!req.headers.get("sec-websocket-key")) return "Missing Sec-WebSocket-Key";
+  if (req.headers.get("sec-websocket-version") !== "13") return "Unsupported Sec-WebSocket-Version";
+  return null;
+}
+
 /** Reads the configuration, opens the backends and creates the chat. */
 async function start(config: Config): Promise<{ chat: Chat; close(): Promise<void> }> {
   const authenticate = await createAuthenticator(config.auth);
@@ -151,6 +163,12 @@ async function start(config: Config): Promise<{ chat: Chat; close(): Promise<voi
   };
 }
 
+/** A server fault: one log line without the request, and a 500 without details. */
+function internalError(error: unknown): Response {
+  console.error(`error: ${error instanceof Error ? error.message : error}`);
+  return plain(500, "Internal server error");
+}
+
 const starter = new Starter(() => start(loadConfig(Deno.env.toObject())));
 
 /**
@@ -161,7 +179,7 @@ const starter = new Starter(() => start(loadConfig(Deno.env.toObject())));
 export default {
   async fetch(req, info) {
     const started = await starter.get();
-    if (started.ok) return await started.value.chat.fetch(req, info);
+    if (started.ok) return await started.value.chat.fetch(req, info).catch(internalError);
     if (new URL(req.url).pathname === "/healthz") {
       return healthResponse({ states: [started.state], connections: 0, rooms: 0, startedAt: 0 });
     }

@@ -18,11 +18,17 @@ const CHANNEL = "chat.tabs";
 const LOCK_PREFIX = "chat.tab.";
 
 /**
+ * A real `Storage`, or the in-memory stand-in when storage is disabled.
+ *
+ * @typedef {Storage | ReturnType<typeof memoryStorage>} TabStorage
+ */
+
+/**
  * `sessionStorage` or `localStorage` when usable, else a storage in memory
  * (disabled cookies, private modes that throw).
  *
  * @param {"sessionStorage" | "localStorage"} kind
- * @returns {Storage | ReturnType<typeof memoryStorage>}
+ * @returns {TabStorage}
  */
 export function safeStorage(kind) {
   try {
@@ -66,8 +72,8 @@ export function rememberName(local, name) {
  * tab (`chat.outbox.<room>`, `chat.lastId.<room>`) out of it: the first tab to
  * open the room takes the outbox into its own session, so one tab sends it.
  *
- * @param {Storage | ReturnType<typeof memoryStorage>} local
- * @param {Storage | ReturnType<typeof memoryStorage>} session
+ * @param {TabStorage} local
+ * @param {TabStorage} session
  * @param {string} room
  */
 export function adoptLegacy(local, session, room) {
@@ -87,7 +93,7 @@ export function adoptLegacy(local, session, room) {
  * Forgets this tab's session (a copy of another tab's), keeping nothing but
  * the storage's other keys.
  *
- * @param {Storage | ReturnType<typeof memoryStorage>} session
+ * @param {TabStorage} session
  */
 function forgetSession(session) {
   try {
@@ -104,7 +110,7 @@ function forgetSession(session) {
  * id another live tab still holds, forgets the copied session and gets a new
  * id. Answers other tabs that ask whether an id is held.
  *
- * @param {Storage | ReturnType<typeof memoryStorage>} session
+ * @param {TabStorage} session
  * @param {{ timeoutMs?: number }} [options] How long to wait for a silent holder.
  * @returns {Promise<{ tabId: string, duplicate: boolean }>}
  */
@@ -186,6 +192,7 @@ function tryHold(locks, tabId) {
  * @returns {Promise<void>}
  */
 function hold(locks, tabId, signal) {
+  /** @type {PromiseWithResolvers<void>} */
   const { promise, resolve, reject } = Promise.withResolvers();
   locks.request(LOCK_PREFIX + tabId, { signal }, () => {
     resolve();

@@ -15,6 +15,17 @@ const UNCONFIRMED = 'li.message[data-state="pending"], li.message[data-state="fa
  * @typedef {{ id: number, name: string, text: string, ts: number, cid?: string, userId: string }} ChatMessage
  */
 
+/**
+ * The element of a message item that `selector` names (the template has them all).
+ *
+ * @param {Element} li
+ * @param {string} selector
+ * @returns {HTMLElement}
+ */
+function part(li, selector) {
+  return /** @type {HTMLElement} */ (li.querySelector(selector));
+}
+
 /** Renders the conversation into an `<ol>`. */
 export class MessageView {
   /** @type {HTMLOListElement} */
@@ -110,7 +121,7 @@ export class MessageView {
   addMessage(message, { own, scroll = true }) {
     const mine = own && message.cid ? this.#byCid.get(message.cid) : undefined;
     if (mine) {
-      mine.querySelector(".sender").textContent = message.name;
+      part(mine, ".sender").textContent = message.name;
       this.#fillTime(mine, message.ts);
       this.markSent(/** @type {string} */ (message.cid), message.id);
       return;
@@ -137,7 +148,7 @@ export class MessageView {
   /** Shows `name` as the sender of the own items not confirmed yet. @param {string} name */
   setOwnName(name) {
     for (const li of this.#list.querySelectorAll(UNCONFIRMED)) {
-      li.querySelector(".sender").textContent = name;
+      part(li, ".sender").textContent = name;
     }
   }
 
@@ -192,8 +203,8 @@ export class MessageView {
     if (id !== undefined) li.dataset.id = String(id);
     if (cid) li.dataset.cid = cid;
     li.classList.toggle("own", own);
-    li.querySelector(".sender").textContent = name;
-    li.querySelector(".text").textContent = text;
+    part(li, ".sender").textContent = name;
+    part(li, ".text").textContent = text;
     this.#fillTime(li, ts);
     return li;
   }
@@ -201,7 +212,7 @@ export class MessageView {
   /** @param {HTMLLIElement} li @param {number} ts */
   #fillTime(li, ts) {
     const date = new Date(Number.isFinite(ts) ? ts : Date.now());
-    const time = li.querySelector("time");
+    const time = /** @type {HTMLTimeElement} */ (part(li, "time"));
     time.dateTime = date.toISOString();
     time.title = date.toLocaleString();
     const pad = (/** @type {number} */ n) => String(n).padStart(2, "0");
@@ -217,8 +228,8 @@ export class MessageView {
    */
   #setState(li, state, reason = "") {
     li.dataset.state = state;
-    li.querySelector(".state-label").textContent = state === "sent" ? "" : state;
-    li.querySelector(".failure-text").textContent = reason;
-    /** @type {HTMLElement} */ (li.querySelector(".failure")).hidden = state !== "failed";
+    part(li, ".state-label").textContent = state === "sent" ? "" : state;
+    part(li, ".failure-text").textContent = reason;
+    part(li, ".failure").hidden = state !== "failed";
   }
 }

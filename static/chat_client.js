@@ -554,17 +554,19 @@ export class ChatClient extends EventTarget {
       .filter((m) => m && Number.isSafeInteger(m.id))
       .sort((a, b) => a.id - b.id);
     const since = this.#joinSince;
+    // Start over from what the welcome brings: on a first join, when the
+    // server could not replay everything after `since` (a "gap" only when
+    // this client had shown the room already), or when the store is new.
     const reason = epochChanged
       ? "epoch"
-      : since !== undefined && welcome.recovered === false
-      ? "gap"
-      : since === undefined
+      : since === undefined || (welcome.recovered === false && !this.#resumed)
       ? "fresh"
+      : welcome.recovered === false
+      ? "gap"
       : "";
     this.#emit("welcome", { welcome });
     this.#emit("members", { members: this.members });
     if (reason) {
-      // Start over from what the welcome brings.
       this.#setLastId(history.length ? history[0].id - 1 : 0);
       this.#emit("reset", { reason });
     } else {

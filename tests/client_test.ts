@@ -585,3 +585,51 @@ Deno.test("rate_limited and unavailable keep a message pending and send it again
     await client.close();
   }
 });
+
+Deno.test("a resume the server cannot replay starts over: a gap when reconnected, fresh when reloaded", async () => {
+  const storage = memoryStorage();
+  const client = scripted(storage);
+  const resets: string[] = [];
+  client.addEventListener("reset", (e) => resets.push((e as CustomEvent).detail.reason));
+  const welcome = (history: unknown[], recovered?: boolean) => ({
+    type: "welcome",
+    id: "u1",
+    room: "lobby",
+    name: "ada",
+    members: [ada],
+    history,
+    ...(recovered === undefined ? {} : { recovered }),
+  });
+  try {
+    client.start();
+    let socket = ScriptedSocket.all[0];
+    socket.open();
+    socket.receive(welcome([msg(100)]));
+    socket.close(1006);
+    client.reconnect();
+    socket = ScriptedSocket.all[1];
+    socket.open();
+    assert.equal(socket.sent[0].since, 100);
+    socket.receive(welcome([msg(2000)], false));
+    assert.deepEqual(resets, ["fresh", "gap"]);
+    assert.equal(client.lastId, 2000);
+  } finally {
+    await client.close();
+  }
+
+  // A reload: the same storage in a new client asks for the last 50 again.
+  const reloaded = scripted(storage);
+  const again: string[] = [];
+  reloaded.addEventListener("reset", (e) => again.push((e as CustomEvent).detail.reason));
+  try {
+    reloaded.start();
+    const socket = ScriptedSocket.all[0];
+    socket.open();
+    assert.equal(socket.sent[0].since, 1950);
+    socket.receive(welcome([msg(3000)], false));
+    assert.deepEqual(again, ["fresh"]);
+    assert.equal(reloaded.lastId, 3000);
+  } finally {
+    await reloaded.close();
+  }
+});

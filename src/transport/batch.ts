@@ -32,6 +32,11 @@ export interface BatchedSenderOptions {
    * @default {1000}
    */
   slowGraceMs?: number;
+  /**
+   * Clock in milliseconds, replaceable in tests.
+   * @default {performance.now}
+   */
+  now?: () => number;
 }
 
 /**
@@ -49,6 +54,7 @@ export class BatchedSender {
   #windowMs: number;
   #maxBuffered: number;
   #graceMs: number;
+  #now: () => number;
   #queues = new Map<WebSocket, string[]>();
   #slowSince = new Map<WebSocket, number>();
   #scheduled = false;
@@ -64,6 +70,7 @@ export class BatchedSender {
     this.#windowMs = options.windowMs ?? 2;
     this.#maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
     this.#graceMs = options.slowGraceMs ?? 1000;
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /**
@@ -94,7 +101,7 @@ export class BatchedSender {
   #schedule(): void {
     if (this.#scheduled || this.#queues.size === 0) return;
     this.#scheduled = true;
-    const wait = this.#lastFlush + this.#windowMs - performance.now();
+    const wait = this.#lastFlush + this.#windowMs - this.#now();
     if (wait <= 0) queueMicrotask(() => this.flush());
     else this.#timer = setTimeout(() => this.flush(), wait);
   }
@@ -104,7 +111,7 @@ export class BatchedSender {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#scheduled = false;
-    this.#lastFlush = performance.now();
+    this.#lastFlush = this.#now();
     const queues = this.#queues;
     if (queues.size === 0) return;
     this.#queues = new Map();
@@ -123,7 +130,7 @@ export class BatchedSender {
       this.#slowSince.delete(socket);
       return false;
     }
-    const now = performance.now();
+    const now = this.#now();
     const since = this.#slowSince.get(socket) ?? now;
     this.#slowSince.set(socket, since);
     if (now - since < this.#graceMs && buffered <= 4 * this.#maxBuffered) return false;

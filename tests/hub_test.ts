@@ -1,0 +1,348 @@
+/**
+ * Unit tests of the hub with fake peers: no sockets, no server, no timers.
+ * Each test builds a hub over an in-memory KV and talks to it through
+ * `connect`, `receive` and `disconnect`, as a transport would.
+ */
+import assert from "node:assert/strict";
+import { createIdentify } from "../src/auth/identity.ts";
+import { Hub, type HubOptions } from "../src/hub/hub.ts";
+import type { ChatMessage, ClientMessage, WelcomeMessage } from "../src/protocol.ts";
+import type { HistoryStore, MessageDraft } from "../src/store/history.ts";
+import { KvHistory } from "../src/store/kv_history.ts";
+import { FakePeer } from "./fake_peer.ts";
+
+/** A hub over a fresh in-memory KV; disposing it settles the hub and closes the KV. */
+interface TestHub extends AsyncDisposable {
+  hub: Hub;
+  /** The KV history the hub stores in (unwrapped). */
+  kv: KvHistory;
+  /** Every `appendMany` call the hub made: the number of drafts in each. */
+  commits: number[];
+  /** Connects a new fake peer. */
+  peer(id?: string): FakePeer;
+  /** Sends `message` from `peer`. */
+  send(peer: FakePeer, message: ClientMessage): void;
+  /** Joins `room` as `name` and resolves with the welcome; an error rejects. */
+  join(
+    peer: FakePeer,
+    room: string,
+    name: string,
+    extra?: { since?: number; token?: string },
+  ): Promise<WelcomeMessage>;
+}
+
+async function openHub(
+  options: Partial<HubOptions> & { limit?: number; wrap?: (kv: HistoryStore) => HistoryStore } = {},
+): Promise<TestHub> {
+  const db = await Deno.openKv(":memory:");
+  const kv = new KvHistory(db, { limit: options.limit });
+  const commits: number[] = [];
+  const counted: HistoryStore = {
+    get limit() {
+      return kv.limit;
+    },
+    append: (room, draft) => kv.append(room, draft),
+    appendMany(room: string, drafts: MessageDraft[]) {
+      commits.push(drafts.length);
+      return kv.appendMany(room, drafts);
+    },
+    recent: (room, count) => kv.recent(room, count),
+    after: (room, since) => kv.after(room, since),
+    latest: (room) => kv.latest(room),
+  };
+  const hub = new Hub({
+    identify: createIdentify({ sessionSecret: "x", authenticate: null }),
+    ...options,
+    history: options.wrap ? options.wrap(counted) : counted,
+  });
+  const send = (peer: FakePeer, message: ClientMessage) => hub.receive(peer, message);
+  return {
+    hub,
+    kv,
+    commits,
+    peer(id) {
+      const peer = new FakePeer(id);
+      hub.connect(peer);
+      return peer;
+    },
+    send,
+    async join(peer, room, name, extra = {}) {
+      send(peer, { type: "join", room, name, ...extra });
+      const answer = await peer.take((m) => m.type === "welcome" || m.type === "error");
+      if (answer.type === "error") throw new Error(`${name} cannot join: ${answer.code}`);
+      return answer as WelcomeMessage;
+    },
+    async [Symbol.asyncDispose]() {
+      await hub.settled();
+      await hub.close();
+      db.close();
+    },
+  };
+}
+
+/** Stores `count` messages in `room` directly, as an earlier run of the server would have. */
+async function seed(kv: KvHistory, room: string, count: number): Promise<ChatMessage[]> {
+  const drafts = Array.from({ length: count }, (_, i) => ({
+    room,
+    userId: "u0",
+    name: "earlier",
+    text: `old ${i + 1}`,
+    cid: `old${i + 1}`,
+  }));
+  return (await kv.appendMany(room, drafts)).map((r) => r.message);
+}
+
+const ids = (messages: { id: number }[]) => messages.map((m) => m.id);
+const range = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+Deno.test("join: a welcome with the members and the room's history; the others see the join", async () => {
+  await using t = await openHub();
+  const old = await seed(t.kv, "lobby", 3);
+  const ada = t.peer();
+  const first = await t.join(ada, "lobby", "ada");
+  assert.equal(first.room, "lobby");
+  assert.equal(first.name, "ada");
+  assert.ok(first.token, "a new session gets a token");
+  assert.deepEqual(first.members, [{ id: first.id, name: "ada" }]);
+  assert.deepEqual(first.history, old);
+  assert.equal(first.recovered, undefined, "no since, no recovered");
+
+  const bob = t.peer();
+  const second = await t.join(bob, "lobby", "bob");
+  assert.notEqual(second.id, first.id);
+  assert.deepEqual(second.members, [{ id: first.id, name: "ada" }, { id: second.id, name: "bob" }]);
+  assert.deepEqual(second.history, old);
+  const joined = await ada.next("presence");
+  assert.equal(joined.event, "join");
+  assert.deepEqual(joined.member, { id: second.id, name: "bob" });
+  assert.deepEqual(joined.members, second.members);
+  assert.deepEqual(bob.all("presence"), [], "the joiner gets a welcome, not its own presence");
+  assert.deepEqual(t.hub.rooms, [{ name: "lobby", members: 2, lastId: 3 }]);
+});
+
+Deno.test("join: a name held by another user (in any case) is refused and the connection stays", async () => {
+  await using t = await openHub();
+  const ada = t.peer();
+  await t.join(ada, "lobby", "Ada");
+  const other = t.peer();
+  t.send(other, { type: "join", room: "lobby", name: "ADA" });
+  const refused = await other.next("error");
+  assert.equal(refused.code, "name_taken");
+  assert.equal(refused.message, "Cannot join room: name is taken");
+  assert.ok(other.open);
+  assert.deepEqual(other.closes, []);
+  assert.deepEqual(ada.closes, [], "the holder keeps its name");
+
+  // The same connection can still join, under a free name.
+  const welcome = await t.join(other, "lobby", "bob");
+  assert.deepEqual(welcome.members.map((m) => m.name), ["Ada", "bob"]);
+});
+
+Deno.test("join: the same session joining again replaces its old connection (4000)", async () => {
+  await using t = await openHub();
+  const bob = t.peer();
+  await t.join(bob, "lobby", "bob");
+  const old = t.peer();
+  const first = await t.join(old, "lobby", "ada");
+  await bob.next("presence", (p) => p.event === "join");
+
+  const fresh = t.peer();
+  const second = await t.join(fresh, "lobby", "ada", { token: first.token });
+  assert.equal(second.id, first.id, "the token keeps the user id");
+  assert.deepEqual(old.closes, [{ code: 4000, reason: "replaced by a new connection" }]);
+  assert.equal(old.open, false);
+  assert.deepEqual(second.members.map((m) => m.name), ["bob", "ada"], "ada is listed once");
+  const left = await bob.next("presence");
+  assert.equal(left.event, "leave");
+  const back = await bob.next("presence");
+  assert.equal(back.event, "join");
+  assert.deepEqual(back.members.map((m) => m.name), ["bob", "ada"]);
+
+  // The old connection's eventual disconnect changes nothing for the room.
+  t.hub.disconnect(old);
+  assert.equal(bob.all("presence").length, 3);
+  assert.deepEqual(t.hub.rooms, [{ name: "lobby", members: 2, lastId: 0 }]);
+});
+
+Deno.test("say: an ack to the sender, then the message to every member, in id order", async () => {
+  await using t = await openHub();
+  const ada = t.peer();
+  const adaWelcome = await t.join(ada, "lobby", "ada");
+  const bob = t.peer();
+  await t.join(bob, "lobby", "bob");
+  for (let i = 1; i <= 3; i++) t.send(ada, { type: "say", text: `hi ${i}`, cid: `c${i}` });
+  await ada.next("message", (m) => m.id === 3);
+  await bob.next("message", (m) => m.id === 3);
+
+  const adaSaw = ada.received.filter((m) => m.type === "ack" || m.type === "message");
+  assert.deepEqual(
+    adaSaw.map((m) => `${m.type} ${m.id}`),
+    ["ack 1", "message 1", "ack 2", "message 2", "ack 3", "message 3"],
+  );
+  assert.deepEqual(ada.all("ack").map((a) => a.cid), ["c1", "c2", "c3"]);
+  const messages = bob.all("message");
+  assert.deepEqual(ids(messages), [1, 2, 3]);
+  assert.deepEqual(messages.map((m) => m.text), ["hi 1", "hi 2", "hi 3"]);
+  for (const m of messages) {
+    assert.equal(m.room, "lobby");
+    assert.equal(m.userId, adaWelcome.id);
+    assert.equal(m.name, "ada");
+  }
+  assert.deepEqual(bob.all("ack"), [], "only the sender gets acks");
+});
+
+Deno.test("say before join: not_joined, with the cid", async () => {
+  await using t = await openHub();
+  const ada = t.peer();
+  t.send(ada, { type: "say", text: "hello?", cid: "early" });
+  const error = await ada.next("error");
+  assert.equal(error.code, "not_joined");
+  assert.equal(error.cid, "early");
+  assert.ok(ada.open);
+  assert.deepEqual(t.commits, [], "nothing was stored");
+});
+
+Deno.test("typing: forwarded to the others, at most once per interval", async () => {
+  // The interval is compared with performance.now(); the hub takes no clock,
+  // so a long and a zero interval stand for "within" and "after" it.
+  for (const [typingIntervalMs, forwarded] of [[60_000, 1], [0, 3]] as const) {
+    await using t = await openHub({ typingIntervalMs });
+    const ada = t.peer();
+    const adaWelcome = await t.join(ada, "lobby", "ada");
+    const bob = t.peer();
+    await t.join(bob, "lobby", "bob");
+    const carol = t.peer();
+    await t.join(carol, "lobby", "carol");
+    for (let i = 0; i < 3; i++) t.send(ada, { type: "typing" }); // Handled synchronously.
+    const notice = { type: "typing", member: { id: adaWelcome.id, name: "ada" } };
+    assert.deepEqual(
+      bob.all("typing"),
+      Array(forwarded).fill(notice),
+      `interval ${typingIntervalMs}`,
+    );
+    assert.deepEqual(carol.all("typing"), Array(forwarded).fill(notice));
+    assert.deepEqual(ada.all("typing"), [], "not echoed to the typist");
+  }
+});
+
+Deno.test("typing before join: not_joined", async () => {
+  await using t = await openHub();
+  const ada = t.peer();
+  t.send(ada, { type: "typing" });
+  assert.equal((await ada.next("error")).code, "not_joined");
+});
+
+Deno.test("leave: the others get a presence leave with the new member list", async () => {
+  await using t = await openHub();
+  const ada = t.peer();
+  const adaWelcome = await t.join(ada, "lobby", "ada");
+  const bob = t.peer();
+  const bobWelcome = await t.join(bob, "lobby", "bob");
+  t.hub.disconnect(bob);
+  const left = await ada.next("presence", (p) => p.event === "leave");
+  assert.deepEqual(left.member, { id: bobWelcome.id, name: "bob" });
+  assert.deepEqual(left.members, [{ id: adaWelcome.id, name: "ada" }]);
+  assert.equal(t.hub.peers, 1);
+
+  // The room is forgotten once its last member left and its queue ran.
+  t.hub.disconnect(ada);
+  assert.equal(t.hub.peers, 0);
+  await t.hub.settled();
+  assert.deepEqual(t.hub.rooms, []);
+});
+
+Deno.test("many says in one tick are stored together, in arrival order, with contiguous ids", async () => {
+  await using t = await openHub();
+  const ada = t.peer();
+  await t.join(ada, "lobby", "ada");
+  const bob = t.peer();
+  await t.join(bob, "lobby", "bob");
+  const COUNT = 250; // More than one commit holds (MAX_BATCH, 200).
+  const order: string[] = [];
+  for (let i = 0; i < COUNT; i++) {
+    const [peer, who] = i % 3 === 0 ? [bob, "bob"] : [ada, "ada"];
+    t.send(peer, { type: "say", text: `${who} ${i}`, cid: `c${i}` });
+    order.push(`${who} ${i}`);
+  }
+  await ada.next("message", (m) => m.id === COUNT);
+  await bob.next("message", (m) => m.id === COUNT);
+
+  const stored = await t.kv.recent("lobby", COUNT + 1);
+  assert.deepEqual(ids(stored), range(1, COUNT));
+  assert.deepEqual(stored.map((m) => m.text), order);
+  assert.deepEqual(t.commits, [200, 50], "two appendMany calls for 250 says");
+  for (const peer of [ada, bob]) {
+    assert.deepEqual(peer.all("message"), stored, `${peer.id} got every message once, in order`);
+  }
+  const acked = [...ada.all("ack"), ...bob.all("ack")].sort((a, b) => a.id - b.id);
+  assert.deepEqual(acked.map((a) => a.cid), order.map((_, i) => `c${i}`));
+});
+
+Deno.test("a store that throws: each waiting say gets unavailable with its cid", async () => {
+  await using t = await openHub({
+    wrap: (history) => ({
+      ...history,
+      limit: history.limit,
+      appendMany: () => Promise.reject(new Error("the disk is on fire")),
+    }),
+  });
+  const ada = t.peer();
+  await t.join(ada, "lobby", "ada");
+  const bob = t.peer();
+  await t.join(bob, "lobby", "bob");
+  t.send(ada, { type: "say", text: "one", cid: "a1" });
+  t.send(ada, { type: "say", text: "two", cid: "a2" });
+  const errors = [await ada.next("error"), await ada.next("error")];
+  assert.deepEqual(errors.map((e) => [e.code, e.cid]), [["unavailable", "a1"], [
+    "unavailable",
+    "a2",
+  ]]);
+  assert.match(errors[0].message, /history is unavailable/);
+  assert.ok(ada.open, "the sender stays connected");
+  await t.hub.settled();
+  assert.deepEqual(bob.all("message"), [], "nothing was broadcast");
+  assert.deepEqual(ada.all("ack"), []);
+});
+
+Deno.test("join with since replays exactly what was missed, with recovered true", async () => {
+  await using t = await openHub();
+  const ada = t.peer();
+  await t.join(ada, "lobby", "ada");
+  const bob = t.peer();
+  const first = await t.join(bob, "lobby", "bob");
+  for (let i = 1; i <= 2; i++) t.send(ada, { type: "say", text: `m${i}`, cid: `c${i}` });
+  await bob.next("message", (m) => m.id === 2);
+  t.hub.disconnect(bob); // Bob's connection drops; he saw up to id 2.
+
+  for (let i = 3; i <= 5; i++) t.send(ada, { type: "say", text: `m${i}`, cid: `c${i}` });
+  await ada.next("ack", (a) => a.cid === "c5");
+  const back = t.peer();
+  const resumed = await t.join(back, "lobby", "bob", { since: 2, token: first.token });
+  assert.equal(resumed.id, first.id);
+  assert.equal(resumed.recovered, true);
+  assert.deepEqual(ids(resumed.history), [3, 4, 5]);
+  assert.deepEqual(resumed.history.map((m) => m.text), ["m3", "m4", "m5"]);
+
+  // Up to date: nothing to replay, still recovered.
+  const carol = t.peer();
+  const current = await t.join(carol, "lobby", "carol", { since: 5 });
+  assert.equal(current.recovered, true);
+  assert.deepEqual(current.history, []);
+
+  // Then the next say reaches everyone once.
+  t.send(ada, { type: "say", text: "m6", cid: "c6" });
+  for (const peer of [back, carol]) {
+    assert.equal((await peer.next("message")).id, 6);
+  }
+  assert.deepEqual(ids(back.all("message")), [6]);
+});
+
+Deno.test("join with since past the retention: recovered false and the newest messages", async () => {
+  await using t = await openHub({ limit: 3, welcomeHistory: 2 });
+  await seed(t.kv, "lobby", 6); // Ids 1 to 3 are pruned.
+  const bob = t.peer();
+  const welcome = await t.join(bob, "lobby", "bob", { since: 1 });
+  assert.equal(welcome.recovered, false);
+  assert.deepEqual(ids(welcome.history), [5, 6]);
+});

@@ -24,7 +24,7 @@ function assertIdenticalSequences(sequences: Map<string, number[]>, n: number): 
 
 Deno.test("a duplicate cid is stored and broadcast once, and acknowledged each time", async () => {
   await using server = await startServer();
-  const { client: ada } = await TestClient.join(server.wsUrl, "lobby", "ada");
+  const { client: ada, welcome } = await TestClient.join(server.wsUrl, "lobby", "ada");
   await using _ada = ada;
   const { client: bob } = await TestClient.join(server.wsUrl, "lobby", "bob");
   await using _bob = bob;
@@ -34,10 +34,11 @@ Deno.test("a duplicate cid is stored and broadcast once, and acknowledged each t
   assert.equal(first.id, 1);
   assert.equal(second.id, 1);
 
-  // A retry from a new connection (after a blip) is recognised too.
+  // A retry from a new connection of the same session (after a blip) is recognised too.
   await ada.close();
-  const { client: again } = await TestClient.join(server.wsUrl, "lobby", "ada2", 1);
-  await using _again = again;
+  await using again = await TestClient.connect(server.wsUrl);
+  again.send({ type: "join", room: "lobby", name: "ada", since: 1, token: welcome.token });
+  await again.next("welcome");
   again.send({ type: "say", text: "once", cid: "dup" });
   assert.equal((await again.next("ack")).id, 1);
   again.send({ type: "say", text: "next", cid: "fresh" });

@@ -30,11 +30,11 @@ import {
 } from "../protocol.ts";
 import { Stats } from "../stats.ts";
 import { nameKey } from "./names.ts";
-import { type HistoryStore, MAX_BATCH, type Replay } from "../store/history.ts";
+import { type HistoryStore, MAX_BATCH, type MessageDraft, type Replay } from "../store/history.ts";
 import type { Cluster } from "./cluster.ts";
 import type { PresenceChange } from "./presence.ts";
 import { encode, type Peer } from "./peer.ts";
-import { Room } from "./room.ts";
+import { Room, type WaitingSay } from "./room.ts";
 
 /** Close reasons for refused authentication. */
 const AUTH_CLOSE_REASONS: Record<AuthError["code"], string> = {
@@ -338,11 +338,34 @@ export class Hub {
       const reason = "Cannot send message: the server is busy, retry soon";
       return this.refuse(peer, "unavailable", reason, cid);
     }
-    room.says.push({
-      peer,
-      draft: { room: room.name, userId: member.id, name: member.name, text, cid },
-    });
+    const draft = { room: room.name, userId: member.id, name: member.name, text, cid };
+    this.#wait(room, { draft, sender: peer });
+  }
+
+  /** Queues a `say` to be stored with the others waiting in its room. */
+  #wait(room: Room, say: WaitingSay): void {
+    room.says.push(say);
     if (room.says.length === 1) this.#enqueue(room, null, () => this.#store(room));
+  }
+
+  /**
+   * Posts a message from the server side (an API call, a bot) to `room`,
+   * as a `say` of a member would be: the same per-room order, store and
+   * dedupe by sender and `cid`. Resolves with the stored message (the
+   * first one, for a repeated `cid`); rejects when the store fails or is
+   * too busy.
+   */
+  post(roomName: string, draft: Omit<MessageDraft, "room">): Promise<ChatMessage> {
+    const room = this.#roomOf(roomName);
+    if (room.says.length >= this.#maxWaitingSays) {
+      this.#dropIfIdle(room);
+      return Promise.reject(new Error("Cannot send message: the server is busy, retry soon"));
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<ChatMessage>();
+    const sender = (result: ChatMessage | Error) =>
+      result instanceof Error ? reject(result) : resolve(result);
+    this.#wait(room, { draft: { ...draft, room: roomName }, sender });
+    return promise;
   }
 
   /**
@@ -358,11 +381,16 @@ export class Hub {
     } catch (error) {
       this.#log({ event: "error", room: room.name, error: `store: ${error}` });
       const reason = "Cannot send message: history is unavailable, retry soon";
-      for (const { peer, draft } of batch) this.refuse(peer, "unavailable", reason, draft.cid);
+      for (const { sender, draft } of batch) {
+        if (typeof sender === "function") sender(new Error(reason));
+        else this.refuse(sender, "unavailable", reason, draft.cid);
+      }
       return;
     }
     for (const [i, { message, duplicate }] of results.entries()) {
-      this.#send(batch[i].peer, { type: "ack", cid: message.cid, id: message.id });
+      const { sender } = batch[i];
+      if (typeof sender === "function") sender(message);
+      else this.#send(sender, { type: "ack", cid: message.cid, id: message.id });
       if (duplicate) continue;
       this.stats.stored++;
       await this.#deliverUpTo(room, message);

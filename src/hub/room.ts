@@ -6,14 +6,15 @@
  * @module
  */
 
-import type { Member } from "../protocol.ts";
+import type { ChatMessage, Member } from "../protocol.ts";
 import type { MessageDraft } from "../store/history.ts";
 import type { Peer } from "./peer.ts";
 
 /** A `say` waiting in its room to be stored. */
 export interface WaitingSay {
-  peer: Peer;
   draft: MessageDraft;
+  /** The sender: a peer to ack (or refuse), or a callback for a server-side post. */
+  sender: Peer | ((result: ChatMessage | Error) => void);
 }
 
 /**

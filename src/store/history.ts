@@ -57,6 +57,14 @@ export interface HistoryStore {
   /** The room's newest message id, or 0. */
   latest(room: string): Promise<number>;
   /**
+   * The store's epoch: a random id made the first time it is asked for, and
+   * kept as long as the store's data. A wiped store gets a new one, so a
+   * client resuming with ids from before the wipe is told its history is not
+   * complete (ids restart at 1 after a wipe). A store without one (a test
+   * double) is never taken for wiped.
+   */
+  epoch?(): Promise<string>;
+  /**
    * Calls `onChange(room, latest)` when a room's newest message id changes,
    * until the returned function is called. Only where the store pushes
    * changes across instances (Deno Deploy's KV); elsewhere absent, and the

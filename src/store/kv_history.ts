@@ -139,6 +139,20 @@ export class KvHistory implements HistoryStore {
     return messages.reverse();
   }
 
+  /** The store's epoch; see {@linkcode HistoryStore.epoch}. */
+  async epoch(): Promise<string> {
+    const key = ["meta", "epoch"];
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const stored = await this.#kv.get<string>(key);
+      if (stored.value) return stored.value;
+      const epoch = crypto.randomUUID().slice(0, 8);
+      if (await commitOrBusy(this.#kv.atomic().check(stored).set(key, epoch)).then((r) => r.ok)) {
+        return epoch;
+      }
+    }
+    throw new Error("Cannot read the store's epoch: too contended");
+  }
+
   /** The room's newest message id, or 0. */
   async latest(room: string): Promise<number> {
     return (await this.#kv.get<number>(["rooms", room, "seq"])).value ?? 0;

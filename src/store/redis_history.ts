@@ -143,6 +143,13 @@ export class RedisHistory implements HistoryStore {
     return entries.map(parseEntry).reverse();
   }
 
+  /** The store's epoch; see {@linkcode HistoryStore.epoch}. */
+  async epoch(): Promise<string> {
+    const key = `${this.#prefix}epoch`;
+    await this.#client.set(key, crypto.randomUUID().slice(0, 8), { NX: true });
+    return await this.#client.get(key) ?? "";
+  }
+
   /** The room's newest message id, or 0. */
   async latest(room: string): Promise<number> {
     return toId(await this.#client.get(this.#key(room, "seq")));

@@ -108,3 +108,50 @@ Deno.test("a join auth token must be a string of at most 8192 characters", () =>
     "invalid_message",
   );
 });
+
+Deno.test("a room with a lone surrogate is refused, so it cannot alias another room", () => {
+  for (const room of ["s\uD800", "s\uDBFF", "s\uDC00", "\uDFFFs"]) {
+    const result = parseClientMessage({ type: "join", room, name: "ada" });
+    assert.deepEqual(result, {
+      ok: false,
+      error: {
+        type: "error",
+        code: "invalid_message",
+        message: "Cannot join room: room must be well-formed Unicode (no lone surrogates)",
+      },
+    }, JSON.stringify(room));
+  }
+  assert.equal(codeOf({ type: "join", room: "s\uFFFD", name: "ada" }), undefined);
+  assert.equal(codeOf({ type: "join", room: "s\u{1F995}", name: "ada" }), undefined);
+});
+
+Deno.test("every string field is refused with invalid_message when it has a lone surrogate", () => {
+  const join = { type: "join", room: "lobby", name: "ada" };
+  const say = { type: "say", text: "hi", cid: "c1" };
+  for (
+    const [label, message] of [
+      ["room", { ...join, room: "lobby\uD800" }],
+      ["name", { ...join, name: "ada\uDC00" }],
+      ["token", { ...join, token: "abc\uD800.def" }],
+      ["auth", { ...join, auth: "a.b\uDBFF.c" }],
+      ["cid", { ...say, cid: "c\uD800" }],
+      ["text", { ...say, text: "hi \uD83D" }],
+    ] as const
+  ) {
+    assert.equal(codeOf(message), "invalid_message", label);
+  }
+  for (const message of [join, say, { ...join, token: "abc.def", auth: "a.b.c" }]) {
+    assert.equal(codeOf(message), undefined, JSON.stringify(message));
+  }
+});
+
+Deno.test("a frame with a lone surrogate escaped in JSON is refused, not stored", () => {
+  const result = decodeClientMessage('{"type":"join","room":"s\\ud800","name":"ada"}');
+  assert.equal(result.ok, false);
+  assert.equal(!result.ok && result.error.code, "invalid_message");
+});
+
+Deno.test("an unknown type with a lone surrogate is echoed well-formed", () => {
+  const result = parseClientMessage({ type: "x\uD800" });
+  assert.equal(!result.ok && result.error.message, "Cannot handle message: unknown type 'x\uFFFD'");
+});

@@ -1,0 +1,245 @@
+import assert from "node:assert/strict";
+import { checkName, nameKey, normalizeName, parseClientMessage } from "../src/protocol.ts";
+import { startServer, TestClient } from "./helpers.ts";
+
+/** The error message a join under `name` gets, or `undefined` when it is valid. */
+function joinError(name: string, room = "lobby"): string | undefined {
+  const result = parseClientMessage({ type: "join", room, name });
+  return result.ok ? undefined : result.error.message;
+}
+
+function assertRefused(name: string, label: string) {
+  assert.equal(normalizeName(name), null, label);
+  assert.match(joinError(name) ?? "", /^Cannot join room: name must be /, label);
+}
+
+function assertSameKey(names: string[]) {
+  const keys = names.map(nameKey);
+  for (const [i, key] of keys.entries()) {
+    assert.equal(key, keys[0], `${JSON.stringify(names[i])} and ${JSON.stringify(names[0])}`);
+  }
+}
+
+function assertDifferentKeys(a: string, b: string) {
+  assert.notEqual(nameKey(a), nameKey(b), `${JSON.stringify(a)} and ${JSON.stringify(b)}`);
+}
+
+// --- normalization -----------------------------------------------------------
+
+Deno.test("a name is normalized to NFKC and trimmed", () => {
+  assert.equal(normalizeName(" ａｄａ "), "ada", "fullwidth letters");
+  assert.equal(normalizeName("Zoe\u0308"), "Zoë", "NFD becomes NFC");
+  assert.equal(normalizeName("ﬁona"), "fiona", "the ligature is split");
+  assert.equal(normalizeName("ada\n"), "ada", "trailing white space goes");
+});
+
+Deno.test("a room name is normalized to NFKC too", () => {
+  const result = parseClientMessage({ type: "join", room: "Cafe\u0301 ", name: "ada" });
+  assert.deepEqual(result, {
+    ok: true,
+    message: { type: "join", room: "Caf\u00E9", name: "ada" },
+  });
+});
+
+Deno.test("a name is at most 32 characters after normalization", () => {
+  assert.equal(normalizeName("a".repeat(32)), "a".repeat(32));
+  assert.equal(normalizeName("\uFDFA"), "\uFDFA".normalize("NFKC"), "one character, 18 after NFKC");
+  assert.equal(normalizeName("\uFDFA\uFDFA"), null, "two characters, 36 after NFKC");
+  assert.equal(normalizeName("x".repeat(5000)), null);
+});
+
+// --- refused characters ------------------------------------------------------
+
+const INVISIBLE: [string, string][] = [
+  ["a name with a zero-width space is refused", "ad\u200Bmin"],
+  ["a name with a zero-width joiner is refused", "ad\u200Dmin"],
+  ["a name with a zero-width non-joiner is refused", "ad\u200Cmin"],
+  ["a name with a word joiner is refused", "ad\u2060min"],
+  ["a name with a byte order mark is refused", "ad\uFEFFmin"],
+  ["a name starting with a byte order mark is refused", "\uFEFFadmin"],
+  ["a name with a soft hyphen is refused", "ad\u00ADmin"],
+  ["a name with a combining grapheme joiner (U+034F) is refused", "ad\u034Fmin"],
+  ["a name with an Arabic letter mark (U+061C) is refused", "ad\u061Cmin"],
+  ["a name with a Mongolian vowel separator is refused", "ad\u180Emin"],
+  ["a name with a tag character is refused", "admin\u{E0061}\u{E007F}"],
+  ["a name with a variation selector is refused", "admin\uFE0F"],
+  ["a name with an ideographic variation selector is refused", "admin\u{E0100}"],
+  ["a name with a right-to-left override is refused", "a\u202Edmin"],
+  ["a name with a right-to-left mark is refused", "admin\u200F"],
+  ["a name with a bidi isolate is refused", "\u2067admin\u2069"],
+  ["a name with a line separator is refused", "ad\u2028min"],
+  ["a Hangul filler name (U+3164) is refused", "\u3164"],
+  ["a name padded with a Hangul filler is refused", "admin\u3164"],
+  ["a Hangul choseong filler (U+115F) is refused", "\u115Fadmin"],
+  ["a Hangul jungseong filler (U+1160) is refused", "admin\u1160"],
+  ["a halfwidth Hangul filler (U+FFA0) is refused", "admin\uFFA0"],
+  ["a blank Braille name (U+2800) is refused", "\u2800"],
+  ["a name padded with blank Braille is refused", "admin\u2800"],
+  ["a name with a control character is refused", "ad\u0007min"],
+];
+
+for (const [label, name] of INVISIBLE) {
+  Deno.test(label, () => assertRefused(name, label));
+}
+
+Deno.test("the refusal says which character it found, in Deno's style", () => {
+  assert.equal(
+    joinError("ad\u200Bmin"),
+    "Cannot join room: name must be free of control, format, bidi and invisible characters (found U+200B)",
+  );
+  assert.equal(
+    joinError("ada", "lo\u200Dbby"),
+    "Cannot join room: room must be free of control, format, bidi and invisible characters (found U+200D)",
+  );
+});
+
+Deno.test("a name that is blank or only combining marks is refused", () => {
+  for (const name of ["", "   ", "\u3000", "\u0301", "\u0301\u0302 \u0303"]) {
+    assertRefused(name, JSON.stringify(name));
+  }
+  assert.equal(
+    joinError("\u0301"),
+    "Cannot join room: name must be visible: it has no letter, digit or symbol",
+  );
+  assert.equal(joinError("  "), "Cannot join room: name must be 1-32 characters");
+});
+
+Deno.test("a name that is not well-formed is refused", () => {
+  assert.deepEqual(checkName("ad\uD800", "name"), {
+    ok: false,
+    problem: "ill_formed",
+    message: "Cannot join room: name must be well-formed Unicode (no lone surrogates)",
+  });
+});
+
+Deno.test("common non-Latin names and emoji are accepted", () => {
+  for (const name of ["مريم", "小明", "Ελένη", "ana 🌸", "Мария", "שירה", "प्रिया", "José", "🦕"]) {
+    assert.equal(normalizeName(name), name.normalize("NFKC"), name);
+  }
+});
+
+// --- uniqueness ----------------------------------------------------------------
+
+Deno.test("case variants of a name share a key", () => {
+  assertSameKey(["admin", "ADMIN", "Admin", "aDmIn"]);
+  assertSameKey(["Ελένη", "ΕΛΈΝΗ", "ελένη"]);
+  assertSameKey(["Мария", "МАРИЯ", "мария"]);
+  assertSameKey(["straße", "STRASSE", "Strasse"]);
+});
+
+Deno.test("a Turkish dotted capital I shares the key of i", () => {
+  assertSameKey(["admin", "ADMİN", "admi\u0307n", "adm\u0131n"]);
+});
+
+Deno.test("a Cyrillic lookalike letter shares the key of the Latin one", () => {
+  assertSameKey(["admin", "\u0430dmin", "\u0430\u0501min"]);
+  assertSameKey(["paypal", "\u0440\u0430\u0443\u0440\u0430l"]);
+});
+
+Deno.test("Cyrillic capitals that look like Latin capitals share its key", () => {
+  assertSameKey(["ADMIN", "\u0410D\u041CIN", "admin"]);
+  assertSameKey(["HOME", "\u041D\u041E\u041C\u0415", "home"]);
+});
+
+Deno.test("fullwidth and mathematical letters share the key of the plain ones", () => {
+  assertSameKey([
+    "admin",
+    "ａｄｍｉｎ",
+    "ＡＤＭＩＮ",
+    "\u{1D41A}\u{1D41D}\u{1D426}\u{1D422}\u{1D427}",
+  ]);
+});
+
+Deno.test("the NFD form of a name shares the key of its NFC form", () => {
+  assertSameKey(["Zoë", "Zoe\u0308", "ZOË"]);
+  assertSameKey(["Ελένη", "Ελένη".normalize("NFD")]);
+});
+
+Deno.test("confusable sequences share a key: rn and m, l and I and 1, O and 0", () => {
+  assertSameKey(["mary", "rnary"]);
+  assertSameKey(["Alice", "AIice", "A1ice", "alice"]);
+  assertSameKey(["bob", "b0b", "BOB"]);
+});
+
+Deno.test("runs of white space count as one space", () => {
+  assertSameKey(["ada lovelace", "ada  lovelace", "ada\u3000lovelace"]);
+});
+
+Deno.test("genuinely different names have different keys", () => {
+  for (
+    const [a, b] of [
+      ["ada", "adb"],
+      ["bob", "rob"],
+      ["ana", "anna"],
+      ["José", "Jose"],
+      ["Zoë", "Zoe"],
+      ["小明", "小朋"],
+      ["ana 🌸", "ana 🌷"],
+      ["adalovelace", "ada lovelace"],
+      ["Мария", "Марина"],
+    ]
+  ) {
+    assertDifferentKeys(a, b);
+  }
+});
+
+Deno.test("ASCII letters and digits keep distinct keys but for i/l/1 and o/0", () => {
+  const groups = new Map<string, string[]>();
+  for (const char of "abcdefghijklmnopqrstuvwxyz0123456789") {
+    const key = nameKey(char);
+    groups.set(key, [...groups.get(key) ?? [], char]);
+  }
+  const shared = [...groups.values()].filter((chars) => chars.length > 1).map((c) =>
+    c.sort().join("")
+  );
+  assert.deepEqual(shared.sort(), ["0o", "1il"]);
+});
+
+Deno.test("nameKey is idempotent and ignores invisible characters", () => {
+  for (const name of ["admin", "ADMİN", "Ελένη", "мария", "ana 🌸", "مريم", "ﷺ"]) {
+    assert.equal(nameKey(nameKey(name)), nameKey(name), name);
+  }
+  assert.equal(nameKey("ad\u200Bmin\uFE0F"), nameKey("admin"));
+});
+
+Deno.test("nameKey takes microseconds", () => {
+  const names = Array.from({ length: 2000 }, (_, i) => `Ρlayer ${i} Ελένη мария 🌸`);
+  const start = performance.now();
+  for (const name of names) nameKey(name);
+  const perName = (performance.now() - start) / names.length;
+  assert.ok(perName < 0.5, `${perName} ms per name`);
+});
+
+// --- end to end ------------------------------------------------------------------
+
+Deno.test("a join under an invisible-character name gets invalid_message and stays open", async () => {
+  await using server = await startServer();
+  await using client = await TestClient.connect(server.wsUrl);
+  client.send({ type: "join", room: "lobby", name: "ad\u200Bmin" });
+  const error = await client.next("error");
+  assert.equal(error.code, "invalid_message");
+  assert.match(error.message, /^Cannot join room: name must be free of .*U\+200B/);
+  client.send({ type: "join", room: "lobby", name: "admin" });
+  assert.equal((await client.next("welcome")).name, "admin");
+});
+
+Deno.test("a join under a fullwidth name is welcomed under its NFKC form", async () => {
+  await using server = await startServer();
+  const { client, welcome } = await TestClient.join(server.wsUrl, "ｌｏｂｂｙ", "ａｄａ");
+  await using _ = client;
+  assert.deepEqual([welcome.room, welcome.name], ["lobby", "ada"]);
+});
+
+Deno.test("a join to a room with a lone surrogate gets invalid_message", async () => {
+  await using server = await startServer();
+  await using client = await TestClient.connect(server.wsUrl);
+  client.send({ type: "join", room: "s\uD800", name: "ada" });
+  const error = await client.next("error");
+  assert.deepEqual([error.code, error.message], [
+    "invalid_message",
+    "Cannot join room: room must be well-formed Unicode (no lone surrogates)",
+  ]);
+  client.send({ type: "join", room: "s\uFFFD", name: "ada" });
+  const welcome = await client.next("welcome");
+  assert.deepEqual([welcome.room, welcome.history], ["s\uFFFD", []]);
+});

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from "jose";
-import { createAuthenticator } from "../src/auth/jwt.ts";
+import { AuthError, createAuthenticator } from "../src/auth/jwt.ts";
 import { startServer, TestClient } from "./helpers.ts";
 
 const SECRET = "test secret that is long enough";
@@ -116,4 +116,68 @@ Deno.test("an ES256 token verifies against keys from AUTH_JWKS_URL", async () =>
     rooms: undefined,
     expiresAt: (await authenticate!(jwt)).expiresAt,
   });
+});
+
+Deno.test("a rooms claim that is a string is auth_invalid", async () => {
+  const authenticate = await createAuthenticator({ jwtSecret: SECRET });
+  await assert.rejects(
+    authenticate!(await token({ sub: "alice", rooms: "team" })),
+    (error: AuthError) =>
+      error instanceof AuthError && error.code === "auth_invalid" &&
+      error.message === "Cannot join room: the token's 'rooms' claim must be an array of strings",
+  );
+});
+
+Deno.test("a rooms claim holding a non-string, or of another type, is auth_invalid", async () => {
+  const authenticate = await createAuthenticator({ jwtSecret: SECRET });
+  for (const rooms of [["team", 5], [null], [["team"]], [{}], null, {}, 1, true, ""]) {
+    await assert.rejects(
+      authenticate!(await token({ sub: "alice", rooms })),
+      (error: AuthError) => error instanceof AuthError && error.code === "auth_invalid",
+      JSON.stringify(rooms),
+    );
+  }
+});
+
+Deno.test("only an absent rooms claim allows every room; an empty one allows none", async () => {
+  const authenticate = await createAuthenticator({ jwtSecret: SECRET });
+  assert.equal((await authenticate!(await token({ sub: "alice" }))).rooms, undefined);
+  assert.deepEqual((await authenticate!(await token({ sub: "alice", rooms: [] }))).rooms, []);
+  assert.deepEqual(
+    (await authenticate!(await token({ sub: "alice", rooms: ["team", "ｔｅａｍ２"] }))).rooms,
+    ["team", "team2"],
+    "normalized like a join's room",
+  );
+});
+
+Deno.test("a join with a string rooms claim is refused with 1008, not let into every room", async () => {
+  await refusedJoin(await token({ sub: "alice", rooms: "lobby" }), "auth_invalid", "invalid token");
+});
+
+Deno.test("a join with a non-string in the rooms claim is refused with 1008", async () => {
+  await refusedJoin(
+    await token({ sub: "alice", rooms: ["lobby", 42] }),
+    "auth_invalid",
+    "invalid token",
+  );
+});
+
+Deno.test("a join with an empty rooms claim is room_forbidden", async () => {
+  await using server = await startAuthServer();
+  await using client = await TestClient.connect(server.wsUrl);
+  client.send({
+    type: "join",
+    room: "lobby",
+    name: "alice",
+    auth: await token({ sub: "alice", rooms: [] }),
+  });
+  assert.equal((await client.next("error")).code, "room_forbidden");
+});
+
+Deno.test("a sub with a lone surrogate is auth_invalid", async () => {
+  const authenticate = await createAuthenticator({ jwtSecret: SECRET });
+  await assert.rejects(
+    authenticate!(await token({ sub: "alice\uD800" })),
+    (error: AuthError) => error instanceof AuthError && error.code === "auth_invalid",
+  );
 });

@@ -2,12 +2,14 @@
  * Optional JWT authentication, verified with `jose`. A key comes from an HS256
  * secret, a PEM public key, or a JWKS URL; the token's `sub` becomes the user
  * id, its `name` claim the display name, and its `rooms` claim (when present)
- * the rooms the user may join.
+ * the rooms the user may join: an array of room names. A `rooms` claim of any
+ * other shape is refused (`auth_invalid`); only an absent one allows every room.
  *
  * @module
  */
 
 import { createRemoteJWKSet, errors, importSPKI, type JWTPayload, jwtVerify } from "jose";
+import { normalizeName } from "../protocol.ts";
 
 /** Where the verification key comes from; at most one is used. */
 export interface AuthOptions {
@@ -98,16 +100,30 @@ export async function createAuthenticator(options: AuthOptions): Promise<Authent
 
 function identityOf(payload: JWTPayload): Identity {
   const { sub, name, rooms, exp } = payload;
-  if (typeof sub !== "string" || sub.length === 0 || sub.length > 128) {
+  if (typeof sub !== "string" || sub.length === 0 || sub.length > 128 || !sub.isWellFormed()) {
     throw new AuthError("auth_invalid", "Cannot join room: the token has no valid 'sub'");
   }
-  const allowed = Array.isArray(rooms) && rooms.every((r) => typeof r === "string")
-    ? rooms as string[]
-    : undefined;
   return {
     userId: sub,
     name: typeof name === "string" ? name : undefined,
-    rooms: allowed,
+    rooms: roomsOf(rooms),
     expiresAt: typeof exp === "number" ? exp * 1000 : undefined,
   };
+}
+
+/**
+ * The `rooms` claim as a list, normalized like a `join`'s room. Only an absent
+ * claim means every room: anything else that is not an array of strings is
+ * refused, so a malformed claim never opens more rooms than it names.
+ */
+function roomsOf(rooms: unknown): string[] | undefined {
+  if (rooms === undefined) return undefined;
+  if (!Array.isArray(rooms) || !rooms.every((room) => typeof room === "string")) {
+    throw new AuthError(
+      "auth_invalid",
+      "Cannot join room: the token's 'rooms' claim must be an array of strings",
+    );
+  }
+  // A room that is no valid room name stays as it is: no join can match it.
+  return rooms.map((room: string) => normalizeName(room) ?? room);
 }

@@ -8,6 +8,11 @@
 
 const ENCODER = new TextEncoder();
 const ID_PATTERN = /^[0-9a-f]{16}$/;
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+// HMAC-SHA256 signatures are 32 bytes (43 base64url characters).
+const SIGNATURE_BYTES = 32;
+// Longer than any token this signer issues (16 + 1 + 43 characters).
+const MAX_TOKEN_LENGTH = 256;
 
 /**
  * Issues and verifies session tokens with one secret.
@@ -47,14 +52,21 @@ export class SessionSigner {
     return { id, token: `${id}.${toBase64Url(new Uint8Array(signature))}` };
   }
 
-  /** The user id in `token`, or `null` when it is malformed or forged. */
+  /**
+   * The user id in `token`, or `null` when it is malformed or forged. Never
+   * throws, whatever the input: a bad token just starts a new session.
+   */
   async verify(token: string): Promise<string | null> {
+    if (typeof token !== "string" || token.length > MAX_TOKEN_LENGTH) return null;
     const [id, signature, extra] = token.split(".");
     if (extra !== undefined || !ID_PATTERN.test(id) || !signature) return null;
     const bytes = fromBase64Url(signature);
-    if (bytes === null) return null;
-    const ok = await crypto.subtle.verify("HMAC", this.#key, bytes, ENCODER.encode(id));
-    return ok ? id : null;
+    if (bytes === null || bytes.length !== SIGNATURE_BYTES) return null;
+    try {
+      return await crypto.subtle.verify("HMAC", this.#key, bytes, ENCODER.encode(id)) ? id : null;
+    } catch {
+      return null;
+    }
   }
 }
 
@@ -63,8 +75,22 @@ function toBase64Url(bytes: Uint8Array): string {
     .replace(/=+$/, "");
 }
 
+/**
+ * Decodes unpadded base64url, or returns `null` for anything else: a bad
+ * character, an impossible length (`atob` throws on those), padding, or a
+ * non-canonical encoding (stray bits in the last character), so each byte
+ * string has exactly one encoding.
+ */
 function fromBase64Url(text: string): Uint8Array<ArrayBuffer> | null {
-  if (!/^[A-Za-z0-9_-]+$/.test(text)) return null;
-  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  if (!BASE64URL.test(text) || text.length % 4 === 1) return null;
+  let binary: string;
+  try {
+    binary = atob(
+      text.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(text.length / 4) * 4, "="),
+    );
+  } catch {
+    return null;
+  }
+  const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  return toBase64Url(bytes) === text ? bytes : null;
 }

@@ -243,3 +243,13 @@ Deno.test("a join to a room with a lone surrogate gets invalid_message", async (
   const welcome = await client.next("welcome");
   assert.deepEqual([welcome.room, welcome.history], ["s\uFFFD", []]);
 });
+
+Deno.test("a lookalike of a member's name is refused in the room as name_taken", async () => {
+  await using server = await startServer();
+  await using _admin = (await TestClient.join(server.wsUrl, "lobby", "admin")).client;
+  for (const spoof of ["ADMİN", "\u0430dmin", "ａｄｍｉｎ", "Admin"]) {
+    await using client = await TestClient.connect(server.wsUrl);
+    client.send({ type: "join", room: "lobby", name: spoof });
+    assert.equal((await client.next("error")).code, "name_taken", spoof);
+  }
+});

@@ -25,11 +25,12 @@ import {
   errorMessage,
   type JoinMessage,
   type Member,
+  nameKey,
   type SayMessage,
   type ServerMessage,
 } from "../protocol.ts";
 import { Stats } from "../stats.ts";
-import { nameKey } from "./names.ts";
+
 import { type HistoryStore, MAX_BATCH, type MessageDraft, type Replay } from "../store/history.ts";
 import type { Cluster } from "./cluster.ts";
 import type { PresenceChange } from "./presence.ts";

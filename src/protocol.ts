@@ -109,8 +109,8 @@ export interface AckMessage {
 export interface PresenceMessage {
   type: "presence";
   event: "join" | "leave";
+  /** Who came or went; the full list is only in the `welcome`, so a join costs O(members). */
   member: Member;
-  members: Member[];
 }
 
 /** Someone else in the room is typing. */

@@ -128,7 +128,6 @@ Deno.test("members on another instance are listed, and joins and leaves cross in
   assert.deepEqual(welcome.members.map((m) => m.name).sort(), ["ada", "bob"]);
   const joined = await ada.next("presence", (p) => p.member.name === "bob");
   assert.equal(joined.event, "join");
-  assert.deepEqual(joined.members.map((m) => m.name).sort(), ["ada", "bob"]);
 
   await using carol = await TestClient.connect(b.wsUrl);
   carol.send({ type: "join", room: "lobby", name: "ADA" });
@@ -161,5 +160,5 @@ Deno.test("the members of an instance that goes silent expire after the presence
     "bob to expire",
     3000,
   );
-  assert.deepEqual(left.members.map((m) => m.name), ["ada"]);
+  assert.equal(left.member.name, "bob");
 });

@@ -310,7 +310,7 @@ export class Hub {
       history: (replay.messages ?? []).filter((m) => m.id <= room.lastId),
       ...(replay.complete === undefined ? {} : { recovered: replay.complete }),
     });
-    this.#broadcast(room, { type: "presence", event: "join", member, members }, peer);
+    this.#broadcast(room, { type: "presence", event: "join", member }, peer);
     this.#cluster?.announce(room);
     this.#log({ event: "join", id: peer.id, user: member.id, room: room.name });
   }
@@ -445,8 +445,7 @@ export class Hub {
         this.#log({ event: "error", room: room.name, error: `roster: ${error}` })
       );
     }
-    const members = this.#membersOf(room);
-    this.#broadcast(room, { type: "presence", event: "leave", member: session.member!, members });
+    this.#broadcast(room, { type: "presence", event: "leave", member: session.member! });
     this.#cluster?.announce(room);
     this.#dropIfIdle(room);
   }
@@ -454,13 +453,8 @@ export class Hub {
   /** Shows the other instances' joins and leaves to this instance's peers. */
   #showRemote(room: Room, { joined, left }: PresenceChange): void {
     if (room.members.size === 0) return;
-    const members = this.#membersOf(room);
-    for (const member of joined) {
-      this.#broadcast(room, { type: "presence", event: "join", member, members });
-    }
-    for (const member of left) {
-      this.#broadcast(room, { type: "presence", event: "leave", member, members });
-    }
+    for (const member of joined) this.#broadcast(room, { type: "presence", event: "join", member });
+    for (const member of left) this.#broadcast(room, { type: "presence", event: "leave", member });
   }
 
   // --- rooms ---------------------------------------------------------------

@@ -40,6 +40,8 @@ export interface JoinMessage {
   token?: string;
   /** A JWT, when the server requires authentication. */
   auth?: string;
+  /** The `epoch` of the welcome that `since` came from: a resume across a store wipe is not complete. */
+  epoch?: string;
 }
 
 /** Post a text to the room joined. */
@@ -92,9 +94,12 @@ export interface WelcomeMessage {
   history: ChatMessage[];
   /**
    * Present when the join carried `since`: `true` when `history` holds every
-   * message after it, `false` when some were older than the retention.
+   * message after it, `false` when some were older than the retention, or
+   * the store was wiped since (its `epoch` changed).
    */
   recovered?: boolean;
+  /** The history store's epoch: send it back with `since` to resume. */
+  epoch?: string;
 }
 
 /** The server stored your `say`: it is now delivered to the whole room. */
@@ -401,6 +406,15 @@ function parseJoin(value: Record<string, unknown>): ParseResult {
       return fail("invalid_message", "Cannot join room: 'auth' contains a lone surrogate");
     }
     message.auth = value.auth;
+  }
+  if (value.epoch !== undefined) {
+    if (
+      typeof value.epoch !== "string" || value.epoch.length > MAX_CID_LENGTH ||
+      !value.epoch.isWellFormed()
+    ) {
+      return fail("invalid_message", "Cannot join room: 'epoch' must be the epoch of a welcome");
+    }
+    message.epoch = value.epoch;
   }
   return { ok: true, message };
 }

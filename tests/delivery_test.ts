@@ -200,3 +200,43 @@ Deno.test("storm: senders and flaky readers all end with the identical gap-free 
   for (const reader of readers) await reader.client!.close();
   for (const { client } of senders) await client.close();
 });
+
+Deno.test("a resume across a wiped store answers recovered: false, not a wrong 'complete'", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const kvPath = `${dir}/chat.kv`;
+    let epoch: string | undefined;
+    {
+      await using server = await startServer({ kvPath });
+      const { client: ada, welcome } = await TestClient.join(server.wsUrl, "lobby", "ada");
+      await using _ada = ada;
+      epoch = welcome.epoch;
+      assert.ok(epoch, "the welcome names the store's epoch");
+      for (let i = 1; i <= 3; i++) ada.send({ type: "say", text: `old ${i}`, cid: `o${i}` });
+      await ada.next("ack", (a) => a.cid === "o3");
+    }
+    await Deno.remove(dir, { recursive: true });
+    await Deno.mkdir(dir);
+    await using server = await startServer({ kvPath });
+    const { client: bob } = await TestClient.join(server.wsUrl, "lobby", "bob");
+    await using _bob = bob;
+    for (let i = 1; i <= 5; i++) bob.send({ type: "say", text: `new ${i}`, cid: `n${i}` });
+    await bob.next("ack", (a) => a.cid === "n5");
+
+    await using back = await TestClient.connect(server.wsUrl);
+    back.send({ type: "join", room: "lobby", name: "ada", since: 3, epoch });
+    const resumed = await back.next("welcome");
+    assert.notEqual(resumed.epoch, epoch);
+    assert.equal(resumed.recovered, false);
+    assert.deepEqual(resumed.history.map((m) => m.text), [1, 2, 3, 4, 5].map((i) => `new ${i}`));
+
+    // The same epoch resumes as usual.
+    await using again = await TestClient.connect(server.wsUrl);
+    again.send({ type: "join", room: "lobby", name: "carol", since: 3, epoch: resumed.epoch });
+    const fine = await again.next("welcome");
+    assert.equal(fine.recovered, true);
+    assert.deepEqual(fine.history.map((m) => m.text), ["new 4", "new 5"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});

@@ -249,9 +249,11 @@ export class Hub {
       // everything up to lastId, and every later message is broadcast.
       if (room.lastId < 0) room.lastId = await this.#history.latest(room.name);
       else await this.#deliverUpTo(room);
-      const replay = await this.#replay(room.name, message.since);
+      const epoch = await this.#history.epoch?.();
+      const wiped = epoch !== undefined && message.epoch !== undefined && message.epoch !== epoch;
+      const replay = await this.#replay(room.name, wiped ? -1 : message.since);
       if (!peer.open || !this.#sessions.has(peer)) return;
-      this.#admit(peer, session, room, identity, replay);
+      this.#admit(peer, session, room, identity, { ...replay, epoch });
     });
   }
 
@@ -278,10 +280,14 @@ export class Hub {
     return true;
   }
 
-  /** What a joiner gets: after `since` when it resumes, else the newest messages. */
+  /**
+   * What a joiner gets: after `since` when it resumes, else the newest
+   * messages; `since` -1 means its ids are from a wiped store.
+   */
   async #replay(room: string, since: number | undefined): Promise<Partial<Replay>> {
     const recent = () => this.#history.recent(room, this.#welcomeHistory);
     if (since === undefined) return { messages: await recent() };
+    if (since < 0) return { messages: await recent(), complete: false };
     const replay = await this.#history.after(room, since);
     return replay.complete ? replay : { messages: await recent(), complete: false };
   }
@@ -292,7 +298,7 @@ export class Hub {
     session: Session,
     room: Room,
     identity: JoinIdentity,
-    replay: Partial<Replay>,
+    replay: Partial<Replay> & { epoch?: string },
   ): void {
     const member = { id: identity.userId, name: identity.name };
     session.room = room;
@@ -309,6 +315,7 @@ export class Hub {
       members,
       history: (replay.messages ?? []).filter((m) => m.id <= room.lastId),
       ...(replay.complete === undefined ? {} : { recovered: replay.complete }),
+      ...(replay.epoch === undefined ? {} : { epoch: replay.epoch }),
     });
     this.#broadcast(room, { type: "presence", event: "join", member }, peer);
     this.#cluster?.announce(room);

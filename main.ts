@@ -19,6 +19,7 @@ import type { Bus } from "./src/bus/bus.ts";
 import { LocalBus } from "./src/bus/local_bus.ts";
 import { type Config, DEFAULTS, loadConfig } from "./src/config.ts";
 import { Admission, type AdmissionOptions } from "./src/http/admission.ts";
+import { Api, type ApiOptions } from "./src/http/api.ts";
 import { metricsResponse } from "./src/http/chat_metrics.ts";
 import { healthResponse } from "./src/http/health.ts";
 import { plain } from "./src/http/responses.ts";
@@ -42,6 +43,7 @@ export type ChatOptions =
   & Omit<ClusterOptions, "bus" | "history" | "log">
   & Omit<WebSocketTransportOptions, "hub" | "log">
   & Omit<AdmissionOptions, "stats" | "log">
+  & Omit<ApiOptions, "hub" | "history" | "log">
   & {
     /** Where room history lives. */
     history: HistoryStore;
@@ -84,6 +86,7 @@ export function createChat(options: ChatOptions): Chat {
   const hub = new Hub({ ...options, identify, cluster, log, stats });
   const websockets = new WebSocketTransport({ ...options, hub, log });
   const admission = new Admission({ ...options, stats, log });
+  const api = new Api({ ...options, hub, history, log });
   const idleTimeout = options.idleTimeoutSeconds ?? DEFAULTS.idleTimeoutSeconds;
   const startedAt = Date.now();
 
@@ -118,6 +121,7 @@ export function createChat(options: ChatOptions): Chat {
           sent: websockets.stats,
         }));
       default:
+        if (pathname.startsWith("/api/")) return await api.handle(req);
         return await serveStatic(req, STATIC_ROOT);
     }
   }

@@ -53,7 +53,16 @@ export const DEFAULTS = {
   presenceTtlMs: 30_000,
   /** How long shutdown waits for connections to close, in ms. */
   shutdownGraceMs: 1500,
+  /** Requests the server API's token may make at once. */
+  apiRateBurst: 50,
+  /** Sustained requests per second for the server API's token. */
+  apiRatePerSecond: 10,
+  /** How often an idle event stream (`/sse`) gets a comment line, in ms. */
+  sseHeartbeatMs: 15_000,
 } as const;
+
+/** The shortest `API_TOKEN` accepted. */
+export const MIN_API_TOKEN_LENGTH = 16;
 
 /** One environment variable: its name, the setting it fills, and its README text. */
 export interface EnvSetting {
@@ -167,6 +176,12 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
     shown: "(none)",
     meaning: "Redis for history and fan-out between processes and machines.",
   },
+  {
+    name: "API_TOKEN",
+    shown: "(none)",
+    meaning: "Turns the server API on (`/api/v1/`): requests carry " +
+      "`Authorization: Bearer <API_TOKEN>`. At least 16 characters.",
+  },
 ];
 
 /** Settings read once from the environment by {@linkcode loadConfig}. */
@@ -191,6 +206,8 @@ export interface Config {
   metrics: { enabled: boolean; token?: string };
   /** JWT verification keys; none set means authentication is off. */
   auth: AuthOptions;
+  /** The server API's bearer token; unset means the API is off. */
+  apiToken?: string;
 }
 
 /**
@@ -232,7 +249,18 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       algorithm: env.AUTH_JWT_ALG || undefined,
       jwksUrl: env.AUTH_JWKS_URL || undefined,
     },
+    ...(env.API_TOKEN ? { apiToken: apiToken(env.API_TOKEN) } : {}),
   };
+}
+
+function apiToken(value: string): string {
+  if (value.length < MIN_API_TOKEN_LENGTH || /\s/.test(value)) {
+    throw new TypeError(
+      `Cannot read API_TOKEN: it must be at least ${MIN_API_TOKEN_LENGTH} characters ` +
+        "without spaces",
+    );
+  }
+  return value;
 }
 
 function integer(name: string, value: string | undefined, fallback: number): number {

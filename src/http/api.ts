@@ -1,0 +1,366 @@
+/**
+ * The server API, for bots and back ends: post to a room, read its history,
+ * list the rooms. Off unless a token is configured (`API_TOKEN`); every
+ * request carries `Authorization: Bearer <token>`, compared in constant
+ * time and never logged.
+ *
+ * - `POST /api/v1/rooms/{room}/messages` `{"text","name","cid?"}`: posted
+ *   through {@linkcode Hub.post}, so members see it like any `say` (same
+ *   validation, per-room order, stored once per `cid`). 201 with the stored
+ *   message, also for a repeated `cid` (then it is the first one).
+ * - `GET /api/v1/rooms/{room}/messages?since=N&limit=M`:
+ *   `{"messages":[…],"complete":…}` from the history store.
+ * - `GET /api/v1/rooms`: `{"rooms":[{"name","members"}]}`, this instance's
+ *   rooms.
+ *
+ * Errors are `{"error":{"code","message"}}` with 400, 401, 403, 404, 405,
+ * 413, 415, 429 or 503.
+ *
+ * @module
+ */
+
+import { DEFAULTS } from "../config.ts";
+import type { Hub } from "../hub/hub.ts";
+import type { Logger } from "../log.ts";
+import { type ChatMessage, checkName, parseClientMessage } from "../protocol.ts";
+import type { HistoryStore } from "../store/history.ts";
+import { TokenBucket } from "../transport/rate_limit.ts";
+import { readCapped } from "./body.ts";
+import { SECURITY_HEADERS } from "./responses.ts";
+
+/** Most messages one history request returns. */
+export const MAX_PAGE = 100;
+const PREFIX = "/api/v1/";
+const ROOM_MESSAGES = /^\/api\/v1\/rooms\/([^/]+)\/messages$/;
+const DIGITS = /^[0-9]{1,15}$/;
+
+/** Options for {@linkcode Api}. */
+export interface ApiOptions {
+  /** The hub that posts go through. */
+  hub: Hub;
+  /** Where history is read from. */
+  history: HistoryStore;
+  /** The bearer token the API requires; unset turns the API off (404). @default {undefined} */
+  apiToken?: string;
+  /**
+   * Largest request body, in bytes; larger ones get 413.
+   * @default {DEFAULTS.maxFrameBytes}
+   */
+  maxFrameBytes?: number;
+  /**
+   * Requests the token may make at once.
+   * @default {DEFAULTS.apiRateBurst}
+   */
+  apiRateBurst?: number;
+  /**
+   * Sustained requests per second for the token.
+   * @default {DEFAULTS.apiRatePerSecond}
+   */
+  apiRatePerSecond?: number;
+  /**
+   * Where refusals are logged (never a token or a body).
+   * @default {() => {}}
+   */
+  log?: Logger;
+}
+
+/** The API's error codes. */
+export type ApiErrorCode =
+  | "invalid_json"
+  | "invalid_message"
+  | "auth_required"
+  | "auth_invalid"
+  | "not_found"
+  | "method_not_allowed"
+  | "too_large"
+  | "unsupported_media_type"
+  | "rate_limited"
+  | "unavailable";
+
+/** A JSON response with the security headers and `Cache-Control: no-store`. */
+function json(status: number, body: unknown, extra: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: {
+      ...SECURITY_HEADERS,
+      "content-type": "application/json; charset=utf-8",
+      "cache-control": "no-store",
+      ...extra,
+    },
+  });
+}
+
+/** An error response: `{"error":{"code","message"}}`. */
+export function apiError(
+  status: number,
+  code: ApiErrorCode,
+  message: string,
+  extra: Record<string, string> = {},
+): Response {
+  return json(status, { error: { code, message } }, extra);
+}
+
+/**
+ * Compares bearer tokens in constant time: both sides are HMAC-ed with a
+ * random key, and the digests compared byte by byte without an early exit,
+ * so neither the length nor the content of the expected token leaks.
+ */
+class TokenCheck {
+  #key: Promise<CryptoKey>;
+  #expected: Promise<Uint8Array>;
+
+  constructor(token: string) {
+    this.#key = crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    this.#expected = this.#digest(token);
+  }
+
+  async matches(presented: string): Promise<boolean> {
+    const [a, b] = await Promise.all([this.#digest(presented), this.#expected]);
+    let difference = 0;
+    for (let i = 0; i < a.length; i++) difference |= a[i] ^ b[i];
+    return difference === 0;
+  }
+
+  async #digest(text: string): Promise<Uint8Array> {
+    const signature = await crypto.subtle.sign(
+      "HMAC",
+      await this.#key,
+      new TextEncoder().encode(text),
+    );
+    return new Uint8Array(signature);
+  }
+}
+
+/**
+ * The `/api/v1/` routes.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { Api } from "./api.ts";
+ * const api = new Api({ hub, history, apiToken: "a long random token" });
+ * Deno.serve((req) => api.handle(req));
+ * ```
+ */
+export class Api {
+  #hub: Hub;
+  #history: HistoryStore;
+  #check: TokenCheck | null;
+  #maxBodyBytes: number;
+  #bucket: TokenBucket;
+  #perSecond: number;
+  /** Wrong tokens: guessing is slowed to a few tries a second, whoever tries. */
+  #failures = new TokenBucket({ burst: 10, perSecond: 2 });
+  #log: Logger;
+
+  /** Creates the API; see {@linkcode ApiOptions}. */
+  constructor(options: ApiOptions) {
+    this.#hub = options.hub;
+    this.#history = options.history;
+    this.#check = options.apiToken ? new TokenCheck(options.apiToken) : null;
+    this.#maxBodyBytes = options.maxFrameBytes ?? DEFAULTS.maxFrameBytes;
+    this.#perSecond = options.apiRatePerSecond ?? DEFAULTS.apiRatePerSecond;
+    this.#bucket = new TokenBucket({
+      burst: options.apiRateBurst ?? DEFAULTS.apiRateBurst,
+      perSecond: this.#perSecond,
+    });
+    this.#log = options.log ?? (() => {});
+  }
+
+  /** Whether a token is configured. */
+  get enabled(): boolean {
+    return this.#check !== null;
+  }
+
+  /** Answers a request whose path starts with `/api/`. */
+  async handle(req: Request): Promise<Response> {
+    if (!this.#check) {
+      return apiError(404, "not_found", "Cannot find route: the API is off (set API_TOKEN)");
+    }
+    const refused = await this.#authorize(req);
+    if (refused) {
+      await req.body?.cancel().catch(() => {});
+      return refused;
+    }
+    const { pathname, searchParams } = new URL(req.url);
+    const route = pathname.match(ROOM_MESSAGES);
+    if (route) {
+      if (req.method === "POST") return await this.#post(req, route[1]);
+      if (req.method === "GET") return await this.#messages(route[1], searchParams);
+      return this.#notAllowed(req, "GET, POST");
+    }
+    if (pathname === `${PREFIX}rooms`) {
+      if (req.method === "GET") return this.#rooms();
+      return this.#notAllowed(req, "GET");
+    }
+    await req.body?.cancel().catch(() => {});
+    return apiError(404, "not_found", `Cannot find route: ${req.method} ${pathname.slice(0, 100)}`);
+  }
+
+  /** 401 without a bearer token, 403 for a wrong one, 429 over the rate; else `null`. */
+  async #authorize(req: Request): Promise<Response | null> {
+    const header = req.headers.get("authorization") ?? "";
+    const [scheme, presented, ...rest] = header.trim().split(/\s+/);
+    if (scheme?.toLowerCase() !== "bearer" || !presented || rest.length > 0) {
+      return apiError(
+        401,
+        "auth_required",
+        "Cannot authorize request: a bearer token is required",
+        {
+          "www-authenticate": 'Bearer realm="api"',
+        },
+      );
+    }
+    if (!await this.#check!.matches(presented)) {
+      this.#log({ event: "api_refused", status: 403 });
+      if (!this.#failures.take()) return this.#tooMany();
+      return apiError(403, "auth_invalid", "Cannot authorize request: the token is not valid");
+    }
+    if (!this.#bucket.take()) {
+      this.#log({ event: "api_refused", status: 429 });
+      return this.#tooMany();
+    }
+    return null;
+  }
+
+  #tooMany(): Response {
+    const seconds = Math.max(1, Math.ceil(1 / this.#perSecond));
+    return apiError(429, "rate_limited", "Cannot handle request: rate limit exceeded, slow down", {
+      "retry-after": String(seconds),
+    });
+  }
+
+  async #notAllowed(req: Request, allow: string): Promise<Response> {
+    await req.body?.cancel().catch(() => {});
+    return apiError(
+      405,
+      "method_not_allowed",
+      `Cannot handle request: method ${req.method} is not allowed here`,
+      { allow },
+    );
+  }
+
+  // --- routes --------------------------------------------------------------
+
+  async #post(req: Request, rawRoom: string): Promise<Response> {
+    const type = req.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
+    if (type !== "application/json") {
+      await req.body?.cancel().catch(() => {});
+      return apiError(
+        415,
+        "unsupported_media_type",
+        "Cannot post message: the body must be application/json",
+      );
+    }
+    const room = roomOf(rawRoom, "post message");
+    if (room instanceof Response) {
+      await req.body?.cancel().catch(() => {});
+      return room;
+    }
+    const body = await readCapped(req, this.#maxBodyBytes);
+    if (!body.ok) {
+      return body.problem === "too_large"
+        ? apiError(
+          413,
+          "too_large",
+          `Cannot post message: the body is larger than ${this.#maxBodyBytes} bytes`,
+        )
+        : apiError(400, "invalid_json", "Cannot post message: the body is not valid UTF-8 JSON");
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(body.text);
+    } catch {
+      return apiError(400, "invalid_json", "Cannot post message: the body is not valid JSON");
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      return apiError(400, "invalid_message", "Cannot post message: the body must be an object");
+    }
+    const fields = value as Record<string, unknown>;
+    // The protocol's own rules: a join for the name, a say for the text and cid.
+    const join = parseClientMessage({ type: "join", room, name: fields.name });
+    if (!join.ok) return invalid(join.error.message);
+    const cid = fields.cid === undefined ? crypto.randomUUID() : fields.cid;
+    const say = parseClientMessage({ type: "say", text: fields.text, cid });
+    if (!say.ok) return invalid(say.error.message);
+    if (join.message.type !== "join" || say.message.type !== "say") throw new Error("unreachable");
+    const { name } = join.message;
+    let message: ChatMessage;
+    try {
+      message = await this.#hub.post(room, {
+        userId: `api:${name}`,
+        name,
+        text: say.message.text,
+        cid: say.message.cid,
+      });
+    } catch (error) {
+      this.#log({ event: "api_error", room, error: String(error) });
+      const reason = error instanceof Error && error.message.startsWith("Cannot send message:")
+        ? error.message.replace("Cannot send message:", "Cannot post message:")
+        : "Cannot post message: history is unavailable, retry soon";
+      return unavailable(reason);
+    }
+    return json(201, message);
+  }
+
+  async #messages(rawRoom: string, params: URLSearchParams): Promise<Response> {
+    const room = roomOf(rawRoom, "read messages");
+    if (room instanceof Response) return room;
+    const since = params.get("since") ?? "0";
+    if (!DIGITS.test(since)) {
+      return apiError(
+        400,
+        "invalid_message",
+        "Cannot read messages: 'since' must be a non-negative integer",
+      );
+    }
+    const limitText = params.get("limit") ?? String(MAX_PAGE);
+    if (!DIGITS.test(limitText) || Number(limitText) < 1) {
+      return apiError(
+        400,
+        "invalid_message",
+        "Cannot read messages: 'limit' must be a positive integer",
+      );
+    }
+    const limit = Math.min(MAX_PAGE, Number(limitText));
+    try {
+      const replay = await this.#history.after(room, Number(since));
+      return json(200, { messages: replay.messages.slice(0, limit), complete: replay.complete });
+    } catch (error) {
+      this.#log({ event: "api_error", room, error: String(error) });
+      return unavailable("Cannot read messages: history is unavailable, retry soon");
+    }
+  }
+
+  #rooms(): Response {
+    const rooms = this.#hub.rooms
+      .map(({ name, members }) => ({ name, members }))
+      .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    return json(200, { rooms });
+  }
+}
+
+/** The room named in the path, decoded and normalized, or a 400. */
+function roomOf(raw: string, action: string): string | Response {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    return invalid(`Cannot ${action}: the room is not valid percent-encoding`);
+  }
+  const room = checkName(decoded, "room");
+  if (!room.ok) return invalid(room.message.replace(/^Cannot join room:/, `Cannot ${action}:`));
+  return room.name;
+}
+
+/** A 400 with a protocol validation message, worded for the API. */
+function invalid(message: string): Response {
+  return apiError(
+    400,
+    "invalid_message",
+    message.replace(/^Cannot (join room|send message):/, "Cannot post message:"),
+  );
+}
+
+function unavailable(message: string): Response {
+  return apiError(503, "unavailable", message, { "retry-after": "1" });
+}

@@ -158,7 +158,7 @@ Deno.test("after a dropped connection the client resumes with since and misses n
   try {
     const welcomed = next(client, "welcome");
     client.start();
-    const token = (await welcomed).welcome.token;
+    const { token, epoch } = (await welcomed).welcome;
     await using bob = (await TestClient.join(server.wsUrl, "r2", "bob")).client;
     const first = next(client, "message");
     bob.send({ type: "say", text: "one", cid: "b1" });
@@ -182,6 +182,7 @@ Deno.test("after a dropped connection the client resumes with since and misses n
     assert.equal(join.type, "join");
     assert.equal(join.since, 1);
     assert.equal(join.token, token);
+    assert.equal(join.epoch, epoch);
     assert.equal(welcome.recovered, true);
     assert.deepEqual(seen, [[1, "bob", "one"], [2, "bob", "two"], [3, "bob", "three"]]);
   } finally {
@@ -631,5 +632,54 @@ Deno.test("a resume the server cannot replay starts over: a gap when reconnected
     assert.equal(reloaded.lastId, 3000);
   } finally {
     await reloaded.close();
+  }
+});
+
+Deno.test("a server with a wiped store: the client takes the new epoch and starts over", async () => {
+  let server = await startServer();
+  const storage = memoryStorage();
+  const client = new ChatClient({
+    url: () => server.wsUrl,
+    room: "r6",
+    name: "ada",
+    storage,
+    backoffMs: [60_000],
+  });
+  const resets: string[] = [];
+  client.addEventListener("reset", (e) => resets.push((e as CustomEvent).detail.reason));
+  const seen = record(client);
+  try {
+    const welcomed = next(client, "welcome");
+    client.start();
+    const first = (await welcomed).welcome;
+    assert.equal(typeof first.epoch, "string", "the server names its store's epoch");
+    assert.equal(storage.getItem("chat.epoch.r6"), first.epoch);
+    for (const text of ["one", "two"]) {
+      const sent = next(client, "message", (d) => d.message.text === text);
+      client.say(text);
+      await sent;
+    }
+
+    // Another server with an empty store (a new epoch, ids from 1 again).
+    const waiting = next(client, "status", (d) => d.state === "reconnecting");
+    await server.close();
+    await waiting;
+    server = await startServer();
+    const rewelcomed = next(client, "welcome");
+    client.reconnect();
+    const second = (await rewelcomed).welcome;
+    assert.notEqual(second.epoch, first.epoch);
+    assert.equal(second.recovered, false);
+    assert.deepEqual(resets, ["fresh", "epoch"]);
+    assert.equal(client.lastId, 0);
+    assert.equal(storage.getItem("chat.epoch.r6"), second.epoch);
+
+    const again = next(client, "message", (d) => d.message.text === "three");
+    client.say("three");
+    await again;
+    assert.deepEqual(seen.map(([id, , text]) => `${id} ${text}`), ["1 one", "2 two", "1 three"]);
+  } finally {
+    await client.close();
+    await server.close();
   }
 });

@@ -27,6 +27,10 @@ export const MAX_CID_LENGTH = 64;
 export const MAX_TOKEN_LENGTH = 256;
 /** Longest JWT accepted in `join`. */
 export const MAX_AUTH_LENGTH = 8192;
+/** Most messages one `history` request returns. */
+export const MAX_HISTORY_PAGE = 100;
+/** The reactions a message can get. */
+export const REACTIONS: readonly string[] = ["👍", "❤", "😂", "🎉", "😮", "😢", "👀", "🚀"];
 
 /** A member of a room, as other members see them. */
 export interface Member {
@@ -57,6 +61,47 @@ export interface SayMessage {
   text: string;
   /** Client-chosen id, echoed back in the `ack`; retries reuse it. */
   cid: string;
+  /** The id of the message this one answers. */
+  replyTo?: number;
+}
+
+/** Ask for older messages of the room joined. */
+export interface HistoryRequest {
+  type: "history";
+  /** Messages with ids below this one. */
+  before: number;
+  /** How many, 1–{@linkcode MAX_HISTORY_PAGE}. */
+  limit: number;
+}
+
+/** Change the text of one of your own messages. */
+export interface EditMessage {
+  type: "edit";
+  /** The id of the message to edit. */
+  ref: number;
+  text: string;
+  cid: string;
+}
+
+/** Delete one of your own messages. */
+export interface DeleteMessage {
+  type: "delete";
+  ref: number;
+  cid: string;
+}
+
+/** Toggle your reaction to a message. */
+export interface ReactMessage {
+  type: "react";
+  ref: number;
+  /** One of {@linkcode REACTIONS}. */
+  emoji: string;
+  cid: string;
+}
+
+/** Ask for the active rooms. */
+export interface RoomsRequest {
+  type: "rooms";
 }
 
 /** Tell the room that you are typing. */
@@ -65,7 +110,18 @@ export interface TypingMessage {
 }
 
 /** Everything a client may send. */
-export type ClientMessage = JoinMessage | SayMessage | TypingMessage;
+export type ClientMessage =
+  | JoinMessage
+  | SayMessage
+  | TypingMessage
+  | HistoryRequest
+  | EditMessage
+  | DeleteMessage
+  | ReactMessage
+  | RoomsRequest;
+
+/** What a change to an earlier message is; a plain message has no `kind`. */
+export type MessageKind = "edit" | "delete" | "reaction";
 
 /** A chat message, as stored and broadcast. */
 export interface ChatMessage {
@@ -82,6 +138,16 @@ export interface ChatMessage {
   ts: number;
   /** The sender's `cid`, so a sender can match its pending copy. */
   cid: string;
+  /** Absent for a plain message; else what this event changes in message `ref`. */
+  kind?: MessageKind;
+  /** The message an edit, delete or reaction applies to. */
+  ref?: number;
+  /** A reaction's emoji. */
+  emoji?: string;
+  /** A reaction: `true` when added, `false` when taken back. */
+  on?: boolean;
+  /** The message a plain message answers. */
+  replyTo?: number;
 }
 
 /** The answer to `join`. */
@@ -145,8 +211,34 @@ export type ErrorCode =
   | "auth_invalid"
   | "auth_expired"
   | "room_forbidden"
+  | "forbidden"
+  | "not_found"
+  | "deleted"
   | "unavailable"
   | "internal";
+
+/** The answer to `history`: older messages, oldest first. */
+export interface HistoryPage {
+  type: "history";
+  messages: ChatMessage[];
+  /** `true` when the store holds messages older than these. */
+  hasMore: boolean;
+}
+
+/** A room, as the `rooms` answer lists it. */
+export interface RoomInfo {
+  name: string;
+  /** Members here and on the other instances. */
+  members: number;
+  /** The newest message id this server has seen in the room. */
+  lastId: number;
+}
+
+/** The answer to `rooms`. */
+export interface RoomsMessage {
+  type: "rooms";
+  rooms: RoomInfo[];
+}
 
 /** A refused request. The connection stays usable unless it is closed. */
 export interface ErrorMessage {
@@ -164,6 +256,8 @@ export type ServerMessage =
   | AckMessage
   | PresenceMessage
   | TypingNotice
+  | HistoryPage
+  | RoomsMessage
   | ErrorMessage;
 
 /** The result of {@linkcode parseClientMessage}. */
@@ -195,6 +289,14 @@ export function parseClientMessage(value: unknown): ParseResult {
       return parseSay(value);
     case "typing":
       return { ok: true, message: { type: "typing" } };
+    case "history":
+      return parseHistory(value);
+    case "edit":
+    case "delete":
+    case "react":
+      return parseChange(value);
+    case "rooms":
+      return { ok: true, message: { type: "rooms" } };
     default:
       return fail(
         "unknown_type",
@@ -273,30 +375,95 @@ function parseJoin(value: Record<string, unknown>): ParseResult {
 }
 
 function parseSay(value: Record<string, unknown>): ParseResult {
-  const { text, cid } = value;
-  if (
-    typeof cid !== "string" || cid.length === 0 || cid.length > MAX_CID_LENGTH ||
-    !cid.isWellFormed() || !CID_PATTERN.test(cid)
-  ) {
+  const cid = value.cid;
+  if (!isCid(cid)) {
     return fail(
       "invalid_message",
       `Cannot send message: 'cid' must be 1-${MAX_CID_LENGTH} letters, digits, '_' or '-'`,
     );
   }
+  const text = checkText(value.text, "send message", cid);
+  if (typeof text !== "string") return text;
+  const message: SayMessage = { type: "say", text, cid };
+  if (value.replyTo !== undefined) {
+    if (!isId(value.replyTo)) {
+      return fail("invalid_message", "Cannot send message: 'replyTo' must be a message id", cid);
+    }
+    message.replyTo = value.replyTo;
+  }
+  return { ok: true, message };
+}
+
+function parseHistory(value: Record<string, unknown>): ParseResult {
+  const { before, limit = 50 } = value;
+  if (!isId(before)) {
+    return fail("invalid_message", "Cannot read history: 'before' must be a message id");
+  }
+  if (
+    !Number.isSafeInteger(limit) || (limit as number) < 1 || (limit as number) > MAX_HISTORY_PAGE
+  ) {
+    return fail("invalid_message", `Cannot read history: 'limit' must be 1-${MAX_HISTORY_PAGE}`);
+  }
+  return { ok: true, message: { type: "history", before, limit: limit as number } };
+}
+
+/** `edit`, `delete` and `react`: a `ref`, a `cid`, and a text or an emoji. */
+function parseChange(value: Record<string, unknown>): ParseResult {
+  const type = value.type as "edit" | "delete" | "react";
+  const what = { edit: "edit", delete: "delete", react: "react to" }[type];
+  const cid = value.cid;
+  if (!isCid(cid)) {
+    return fail(
+      "invalid_message",
+      `Cannot ${what} message: 'cid' must be 1-${MAX_CID_LENGTH} letters, digits, '_' or '-'`,
+    );
+  }
+  if (!isId(value.ref)) {
+    return fail("invalid_message", `Cannot ${what} message: 'ref' must be a message id`, cid);
+  }
+  const ref = value.ref;
+  if (type === "delete") return { ok: true, message: { type, ref, cid } };
+  if (type === "react") {
+    if (typeof value.emoji !== "string" || !REACTIONS.includes(value.emoji)) {
+      return fail(
+        "invalid_message",
+        `Cannot react to message: 'emoji' must be one of ${REACTIONS.join(" ")}`,
+        cid,
+      );
+    }
+    return { ok: true, message: { type, ref, emoji: value.emoji, cid } };
+  }
+  const text = checkText(value.text, "edit message", cid);
+  if (typeof text !== "string") return text;
+  return { ok: true, message: { type, ref, text, cid } };
+}
+
+/** A message id: a positive safe integer. */
+function isId(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 1;
+}
+
+function isCid(cid: unknown): cid is string {
+  return typeof cid === "string" && cid.length > 0 && cid.length <= MAX_CID_LENGTH &&
+    cid.isWellFormed() && CID_PATTERN.test(cid);
+}
+
+/** The text, or why it is refused. */
+function checkText(text: unknown, doing: string, cid: string): string | ParseResult {
   if (typeof text !== "string" || text.trim().length === 0) {
-    return fail("invalid_message", "Cannot send message: 'text' must be a non-empty string", cid);
+    return fail("invalid_message", `Cannot ${doing}: 'text' must be a non-empty string`, cid);
   }
   if (text.length > MAX_TEXT_LENGTH) {
     return fail(
       "invalid_message",
-      `Cannot send message: text is longer than ${MAX_TEXT_LENGTH} characters`,
+      `Cannot ${doing}: text is longer than ${MAX_TEXT_LENGTH} characters`,
       cid,
     );
   }
   if (!text.isWellFormed()) {
-    return fail("invalid_message", "Cannot send message: text contains a lone surrogate", cid);
+    return fail("invalid_message", `Cannot ${doing}: text contains a lone surrogate`, cid);
   }
-  return { ok: true, message: { type: "say", text, cid } };
+  return text;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -48,6 +48,7 @@ async function openHub(
     },
     recent: (room, count) => kv.recent(room, count),
     after: (room, since) => kv.after(room, since),
+    before: (room, before, limit) => kv.before(room, before, limit),
     latest: (room) => kv.latest(room),
   };
   const hub = new Hub({

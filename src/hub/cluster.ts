@@ -152,6 +152,11 @@ export class Cluster {
     await this.#flushing;
   }
 
+  /** The rooms other instances hold members in, with how many. */
+  remoteRooms(): Map<string, number> {
+    return this.#remote.rooms();
+  }
+
   /** The members other instances hold in `room`. */
   remoteMembers(room: string): Member[] {
     return this.#remote.members(room);

@@ -23,6 +23,7 @@ import {
   type ErrorCode,
   type ErrorMessage,
   errorMessage,
+  type HistoryRequest,
   type JoinMessage,
   type Member,
   nameKey,
@@ -32,6 +33,7 @@ import {
 import { Stats } from "../stats.ts";
 
 import { type HistoryStore, MAX_BATCH, type MessageDraft, type Replay } from "../store/history.ts";
+import { type ChangeRequest, decideChange } from "./changes.ts";
 import type { Cluster } from "./cluster.ts";
 import type { PresenceChange } from "./presence.ts";
 import { encode, type Peer } from "./peer.ts";
@@ -80,6 +82,12 @@ export interface HubOptions {
    */
   typingIntervalMs?: number;
   /**
+   * Whether joins need a JWT: then `rooms` answers only after a join, within
+   * the token's `rooms` claim.
+   * @default {false}
+   */
+  authenticated?: boolean;
+  /**
    * How long a name claim in the shared roster lasts without a heartbeat, in ms.
    * @default {DEFAULTS.presenceTtlMs}
    */
@@ -92,6 +100,8 @@ interface Session {
   member?: Member;
   joining: boolean;
   lastTyping: number;
+  /** The rooms the member's token allows; `undefined` means every room. */
+  allowed?: string[];
   /** Closes the peer when its JWT expires. */
   expiry?: ReturnType<typeof setTimeout>;
 }
@@ -117,6 +127,7 @@ export class Hub {
   #maxWaitingSays: number;
   #typingIntervalMs: number;
   #claimTtlMs: number;
+  #authenticated: boolean;
   #rooms = new Map<string, Room>();
   #sessions = new Map<Peer, Session>();
   /** Counters for `/metrics`. */
@@ -133,6 +144,7 @@ export class Hub {
     this.#maxWaitingSays = options.maxWaitingSays ?? DEFAULTS.maxWaitingSays;
     this.#typingIntervalMs = options.typingIntervalMs ?? DEFAULTS.typingIntervalMs;
     this.#claimTtlMs = options.claimTtlMs ?? DEFAULTS.presenceTtlMs;
+    this.#authenticated = options.authenticated ?? false;
     this.#cluster?.start({
       rooms: () => this.#rooms.values(),
       room: (name) => this.#rooms.get(name),
@@ -186,6 +198,14 @@ export class Hub {
         return this.#say(peer, session, message);
       case "typing":
         return this.#typing(peer, session);
+      case "history":
+        return void this.#page(peer, session, message);
+      case "edit":
+      case "delete":
+      case "react":
+        return this.#change(peer, session, message);
+      case "rooms":
+        return this.#listRooms(peer, session);
     }
   }
 
@@ -301,6 +321,7 @@ export class Hub {
     replay: Partial<Replay> & { epoch?: string },
   ): void {
     const member = { id: identity.userId, name: identity.name };
+    session.allowed = identity.rooms;
     session.room = room;
     session.member = member;
     room.members.set(peer, member);
@@ -336,7 +357,7 @@ export class Hub {
 
   // --- say -----------------------------------------------------------------
 
-  #say(peer: Peer, session: Session, { text, cid }: SayMessage): void {
+  #say(peer: Peer, session: Session, { text, cid, replyTo }: SayMessage): void {
     const { room, member } = session;
     if (!room || !member) {
       return this.refuse(peer, "not_joined", "Cannot send message: join a room first", cid);
@@ -346,7 +367,14 @@ export class Hub {
       const reason = "Cannot send message: the server is busy, retry soon";
       return this.refuse(peer, "unavailable", reason, cid);
     }
-    const draft = { room: room.name, userId: member.id, name: member.name, text, cid };
+    const draft: MessageDraft = {
+      room: room.name,
+      userId: member.id,
+      name: member.name,
+      text,
+      cid,
+    };
+    if (replyTo !== undefined) draft.replyTo = replyTo;
     this.#wait(room, { draft, sender: peer });
   }
 
@@ -383,6 +411,15 @@ export class Hub {
   async #store(room: Room): Promise<void> {
     const batch = room.says.splice(0, MAX_BATCH);
     if (room.says.length > 0) this.#enqueue(room, null, () => this.#store(room));
+    await this.#commit(room, batch);
+  }
+
+  /**
+   * Stores a batch in one append, then acknowledges each to its sender and
+   * sends each new one to the room and to the other instances. Runs inside
+   * the room's queue.
+   */
+  async #commit(room: Room, batch: WaitingSay[]): Promise<void> {
     let results;
     try {
       results = await this.#history.appendMany(room.name, batch.map((say) => say.draft));
@@ -424,6 +461,77 @@ export class Hub {
       room.lastId = missing.id;
       this.#broadcast(room, missing);
     }
+  }
+
+  // --- history, changes and rooms --------------------------------------------
+
+  /** Answers `history`: a page of older messages from the store. */
+  async #page(peer: Peer, session: Session, { before, limit }: HistoryRequest): Promise<void> {
+    const room = session.room;
+    if (!room) return this.refuse(peer, "not_joined", "Cannot read history: join a room first");
+    try {
+      const page = await this.#history.before(room.name, before, limit);
+      const messages = page.messages.filter((m) => m.id <= room.lastId);
+      this.#send(peer, { type: "history", messages, hasMore: page.hasMore });
+    } catch (error) {
+      this.#log({ event: "error", room: room.name, error: `history: ${error}` });
+      this.refuse(peer, "unavailable", "Cannot read history: the store is unavailable, retry soon");
+    }
+  }
+
+  /**
+   * An edit, delete or reaction: decided against the store inside the room's
+   * queue, then stored and sent like any message, as an event of its own.
+   */
+  #change(peer: Peer, session: Session, request: ChangeRequest): void {
+    const { room, member } = session;
+    if (!room || !member) {
+      return this.refuse(
+        peer,
+        "not_joined",
+        "Cannot change message: join a room first",
+        request.cid,
+      );
+    }
+    this.#enqueue(room, peer, async () => {
+      const { messages } = await this.#history.after(room.name, request.ref - 1);
+      const verdict = decideChange(request, member.id, messages);
+      if (!verdict.ok) return this.refuse(peer, verdict.code, verdict.message, request.cid);
+      if ("duplicate" in verdict) {
+        return this.#send(peer, { type: "ack", cid: request.cid, id: verdict.duplicate.id });
+      }
+      const draft = { room: room.name, userId: member.id, name: member.name, cid: request.cid };
+      await this.#commit(room, [{ draft: { ...draft, ...verdict.event }, sender: peer }]);
+    });
+  }
+
+  /**
+   * Answers `rooms`: the rooms with members here or on other instances,
+   * within the token's `rooms` claim. Rooms whose name starts with `_` are
+   * never listed.
+   */
+  #listRooms(peer: Peer, session: Session): void {
+    if (this.#authenticated && !session.member) {
+      return this.refuse(
+        peer,
+        "not_joined",
+        "Cannot list rooms: join a room with your token first",
+      );
+    }
+    const counts = new Map(this.#cluster?.remoteRooms() ?? []);
+    const lastIds = new Map<string, number>();
+    for (const room of this.#rooms.values()) {
+      if (room.members.size === 0) continue;
+      counts.set(room.name, (counts.get(room.name) ?? 0) + room.members.size);
+      lastIds.set(room.name, Math.max(room.lastId, 0));
+    }
+    const rooms = [...counts]
+      .filter(([name]) =>
+        !name.startsWith("_") && (!session.allowed || session.allowed.includes(name))
+      )
+      .map(([name, members]) => ({ name, members, lastId: lastIds.get(name) ?? 0 }))
+      .sort((a, b) => b.members - a.members || a.name.localeCompare(b.name));
+    this.#send(peer, { type: "rooms", rooms });
   }
 
   // --- typing and leaving --------------------------------------------------

@@ -54,6 +54,13 @@ export class RemotePresence {
     return changes;
   }
 
+  /** Each room other instances hold members in, with how many. */
+  rooms(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const room of this.#rooms.keys()) counts.set(room, this.members(room).length);
+    return counts;
+  }
+
   /** Every member other instances hold in `room`, once each. */
   members(room: string): Member[] {
     const seen = new Map<string, Member>();

@@ -52,6 +52,15 @@ export interface HistoryStore {
   appendMany(room: string, drafts: MessageDraft[]): Promise<AppendResult[]>;
   /** The newest `count` messages of a room, oldest first. */
   recent(room: string, count: number): Promise<ChatMessage[]>;
+  /**
+   * Up to `limit` retained messages with ids below `before`, oldest first,
+   * and whether older ones are still retained.
+   */
+  before(
+    room: string,
+    before: number,
+    limit: number,
+  ): Promise<{ messages: ChatMessage[]; hasMore: boolean }>;
   /** Every retained message after `since`, and whether none is missing. */
   after(room: string, since: number): Promise<Replay>;
   /** The room's newest message id, or 0. */

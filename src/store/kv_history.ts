@@ -139,6 +139,23 @@ export class KvHistory implements HistoryStore {
     return messages.reverse();
   }
 
+  /** Older messages, a page at a time; see {@linkcode HistoryStore.before}. */
+  async before(
+    room: string,
+    before: number,
+    limit: number,
+  ): Promise<{ messages: ChatMessage[]; hasMore: boolean }> {
+    const prefix = ["rooms", room, "msg"];
+    const messages: ChatMessage[] = [];
+    const entries = this.#kv.list<ChatMessage>({ prefix, end: [...prefix, before] }, {
+      reverse: true,
+      limit: limit + 1,
+    });
+    for await (const entry of entries) messages.push(entry.value);
+    const hasMore = messages.length > limit;
+    return { messages: messages.slice(0, limit).reverse(), hasMore };
+  }
+
   /** The store's epoch; see {@linkcode HistoryStore.epoch}. */
   async epoch(): Promise<string> {
     const key = ["meta", "epoch"];

@@ -143,6 +143,23 @@ export class RedisHistory implements HistoryStore {
     return entries.map(parseEntry).reverse();
   }
 
+  /** Older messages, a page at a time; see {@linkcode HistoryStore.before}. */
+  async before(
+    room: string,
+    before: number,
+    limit: number,
+  ): Promise<{ messages: ChatMessage[]; hasMore: boolean }> {
+    if (before <= 1) return { messages: [], hasMore: false };
+    const entries = await this.#client.xRevRange(
+      this.#key(room, "stream"),
+      `${Math.floor(before) - 1}-0`,
+      "-",
+      { COUNT: limit + 1 },
+    );
+    const messages = entries.map(parseEntry);
+    return { messages: messages.slice(0, limit).reverse(), hasMore: messages.length > limit };
+  }
+
   /** The store's epoch; see {@linkcode HistoryStore.epoch}. */
   async epoch(): Promise<string> {
     const key = `${this.#prefix}epoch`;

@@ -1,0 +1,471 @@
+/**
+ * The fallback transport, for networks where WebSockets are blocked:
+ * Server-Sent Events down, `POST` up. Each event stream is a
+ * {@linkcode Peer} of the hub, like a WebSocket; the hub does not know
+ * which transport a member uses.
+ *
+ * - `GET /sse?room=R&name=N[&since=I][&token=T][&auth=JWT][&epoch=E]` opens
+ *   `text/event-stream`. The first event is `event: ready` with
+ *   `{"connection":"<id>","post":"/sse/<id>"}`. With `room` and `name` the
+ *   stream joins at once (the query is the first `join` frame); without
+ *   them it waits for a `join` sent by `POST`. A `Last-Event-ID` header
+ *   (what `EventSource` sends when it reconnects) resumes after that message
+ *   id, before `since`.
+ * - Every server message is one event, `data: <json>`; chat messages carry
+ *   `id: <message id>`, and a `welcome` the id of its newest message, so
+ *   `Last-Event-ID` is always the last message the client holds.
+ * - `POST /sse/<id>` with one client frame as the body (the same JSON as on
+ *   a WebSocket) answers 202; the frame goes through the same checks
+ *   (`inbound.ts`: size, JSON, validation, rate limit), and errors come back
+ *   down the stream as `error` events. 404 when the connection is gone.
+ * - Closing sends `event: close` with `{"code","reason"}` (the WebSocket
+ *   close codes) and ends the stream.
+ *
+ * Memory is bounded as on a WebSocket: the stream is pull-based, so bytes
+ * the client has not read yet stay in this peer's queue, counted; a stream
+ * whose queue stays over `maxBufferedBytes` for `slowGraceMs` (or passes 4×
+ * it) is closed with 1013, dropping the backlog (the client resumes from its
+ * last event id). An idle stream gets a comment line every `sseHeartbeatMs`,
+ * which also finds dead connections.
+ *
+ * @module
+ */
+
+import { DEFAULTS } from "../config.ts";
+import type { Hub } from "../hub/hub.ts";
+import type { Peer } from "../hub/peer.ts";
+import { readCapped } from "../http/body.ts";
+import { plain, SECURITY_HEADERS } from "../http/responses.ts";
+import type { Logger } from "../log.ts";
+import { parseClientMessage } from "../protocol.ts";
+import { Inbound, type InboundOptions } from "./inbound.ts";
+
+const ENCODER = new TextEncoder();
+const CONNECTION_ID = /^[A-Za-z0-9_-]{43}$/;
+const DIGITS = /^[0-9]{1,15}$/;
+/** Query parameters that make the stream's first `join`. */
+const JOIN_FIELDS = ["room", "name", "token", "auth", "epoch"] as const;
+
+/** Options for {@linkcode SseTransport}. */
+export interface SseTransportOptions extends InboundOptions {
+  /** The hub that peers talk to. */
+  hub: Hub;
+  /**
+   * Where connection events go.
+   * @default {() => {}}
+   */
+  log?: Logger;
+  /**
+   * Unread bytes a stream may hold for `slowGraceMs` (or 4× at once) before
+   * it is closed with 1013.
+   * @default {DEFAULTS.maxBufferedBytes}
+   */
+  maxBufferedBytes?: number;
+  /**
+   * How long a stream may stay over `maxBufferedBytes`, in milliseconds.
+   * @default {DEFAULTS.slowGraceMs}
+   */
+  slowGraceMs?: number;
+  /**
+   * How often every stream gets a comment line, in milliseconds.
+   * @default {DEFAULTS.sseHeartbeatMs}
+   */
+  sseHeartbeatMs?: number;
+}
+
+/** What the transport needs of a peer's owner. */
+interface Owner {
+  hub: Hub;
+  maxBuffered: number;
+  graceMs: number;
+  /** The SSE `id:` of a frame, or `undefined`. */
+  eventId(frame: string): number | undefined;
+  /** The peer will not be sent anything more. */
+  closing(peer: SsePeer): void;
+  /** The stream is over: it was read to its end, cancelled, or aborted. */
+  ended(peer: SsePeer): void;
+}
+
+/** One event stream as the hub sees it. */
+class SsePeer implements Peer {
+  readonly id: string = crypto.randomUUID().slice(0, 8);
+  /** The secret that `POST /sse/<connection>` must name. */
+  readonly connection: string = toBase64Url(crypto.getRandomValues(new Uint8Array(32)));
+  readonly inbound: Inbound;
+  readonly stream: ReadableStream<Uint8Array>;
+  /** The close code, for the log: 1006 when the client went away. */
+  closeCode = 1006;
+  #owner: Owner;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  /** Events not handed to the response yet, and their size in bytes. */
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  /** Resolves the pending `pull` when data comes. */
+  #waiting: (() => void) | null = null;
+  #tickScheduled = false;
+  #slowSince: number | null = null;
+  #closing = false;
+  #ended = false;
+  #endTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(owner: Owner, inbound: Inbound) {
+    this.#owner = owner;
+    this.inbound = inbound;
+    this.stream = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+      pull: (controller) => this.#pull(controller),
+      cancel: () => this.#end(),
+    }, { highWaterMark: 0 });
+  }
+
+  get open(): boolean {
+    return !this.#closing;
+  }
+
+  /** Bytes queued that the client has not taken yet. */
+  get unread(): number {
+    return this.#queued;
+  }
+
+  send(frame: string): void {
+    if (this.#closing) return;
+    const id = this.#owner.eventId(frame);
+    this.#push(`${id === undefined ? "" : `id: ${id}\n`}data: ${frame}\n\n`);
+  }
+
+  /** Sends a named event (such as `ready`) or a comment, outside the protocol. */
+  sendRaw(text: string): void {
+    if (!this.#closing) this.#push(text);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.closeCode = code;
+    if (code === 1013) {
+      // Too slow: what it has not read is dropped; it resumes from its last event id.
+      this.#queue = [];
+      this.#queued = 0;
+    }
+    this.#push(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
+    // The hub hears of it after the current task, as from a WebSocket's close event.
+    queueMicrotask(() => this.#owner.closing(this));
+    // The close event goes out on the next pull; a client that never reads is cut off.
+    this.#endTimer = setTimeout(() => this.abort(), this.#owner.graceMs);
+  }
+
+  /** Ends the stream now, whatever is unread (the connection is reset). */
+  abort(): void {
+    if (this.#ended) return;
+    try {
+      this.#controller.error(new Error("closed"));
+    } catch { /* already closed */ }
+    this.#end();
+  }
+
+  /** Checks the backlog: closes the peer with 1013 when it stays too large. */
+  checkSlow(now: number = performance.now()): void {
+    if (this.#closing) return;
+    const { maxBuffered, graceMs } = this.#owner;
+    if (this.#queued <= maxBuffered) {
+      this.#slowSince = null;
+      return;
+    }
+    this.#slowSince ??= now;
+    if (this.#queued > 4 * maxBuffered || now - this.#slowSince >= graceMs) {
+      this.#owner.hub.violate(this, 1013, "too slow");
+    }
+  }
+
+  #push(text: string): void {
+    if (this.#ended) return;
+    const bytes = ENCODER.encode(text);
+    this.#queue.push(bytes);
+    this.#queued += bytes.byteLength;
+    if (this.#tickScheduled) return;
+    // After this task: the events it made go out as one chunk, and the
+    // backlog is checked outside the hub's loops.
+    this.#tickScheduled = true;
+    queueMicrotask(() => {
+      this.#tickScheduled = false;
+      this.checkSlow();
+      const wake = this.#waiting;
+      this.#waiting = null;
+      wake?.();
+    });
+  }
+
+  /** The response wants more: hand it the queue, or wait for data. */
+  #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> | void {
+    if (this.#ended) return;
+    if (this.#queue.length === 0) {
+      if (this.#closing) {
+        // The close event was taken: the stream is over.
+        controller.close();
+        this.#end();
+        return;
+      }
+      return new Promise<void>((resolve) => this.#waiting = resolve).then(() =>
+        this.#pull(controller)
+      );
+    }
+    const chunk = this.#queue.length === 1 ? this.#queue[0] : concat(this.#queue, this.#queued);
+    this.#queue = [];
+    this.#queued = 0;
+    this.#slowSince = null;
+    controller.enqueue(chunk);
+  }
+
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#closing = true;
+    clearTimeout(this.#endTimer);
+    this.#queue = [];
+    this.#queued = 0;
+    const wake = this.#waiting;
+    this.#waiting = null;
+    wake?.();
+    this.#owner.ended(this);
+  }
+}
+
+/**
+ * Event streams, each a peer of the hub.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { SseTransport } from "./sse.ts";
+ * const sse = new SseTransport({ hub });
+ * Deno.serve((req) => {
+ *   const { pathname } = new URL(req.url);
+ *   if (pathname === "/sse") return sse.open(req, "127.0.0.1", () => ({ release() {} }));
+ *   return sse.post(req, pathname.slice("/sse/".length));
+ * });
+ * ```
+ */
+export class SseTransport {
+  #hub: Hub;
+  #log: Logger;
+  #inbound: InboundOptions;
+  #maxFrameBytes: number;
+  #maxBuffered: number;
+  #graceMs: number;
+  #heartbeatMs: number;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** Open streams by connection id. */
+  #peers = new Map<string, SsePeer>();
+  /** Every stream not ended yet (closing ones too), with its slot's release. */
+  #streams = new Map<SsePeer, () => void>();
+  #drained: (() => void) | null = null;
+  #lastFrame = "";
+  #lastEventId: number | undefined;
+  #owner: Owner;
+
+  /** Creates the transport; see {@linkcode SseTransportOptions}. */
+  constructor(options: SseTransportOptions) {
+    this.#hub = options.hub;
+    this.#log = options.log ?? (() => {});
+    this.#inbound = options;
+    this.#maxFrameBytes = options.maxFrameBytes ?? DEFAULTS.maxFrameBytes;
+    this.#maxBuffered = options.maxBufferedBytes ?? DEFAULTS.maxBufferedBytes;
+    this.#graceMs = options.slowGraceMs ?? DEFAULTS.slowGraceMs;
+    this.#heartbeatMs = options.sseHeartbeatMs ?? DEFAULTS.sseHeartbeatMs;
+    this.#owner = {
+      hub: this.#hub,
+      maxBuffered: this.#maxBuffered,
+      graceMs: this.#graceMs,
+      eventId: (frame) => this.#eventId(frame),
+      closing: (peer) => this.#closing(peer),
+      ended: (peer) => this.#ended(peer),
+    };
+  }
+
+  /** Open event streams. */
+  get connections(): number {
+    return this.#peers.size;
+  }
+
+  /**
+   * Answers `GET /sse`: checks the query, takes a connection slot with
+   * `admit` (whose refusal is the answer), and opens the stream.
+   */
+  open(
+    req: Request,
+    ip: string,
+    admit: () => Response | { release(): void },
+  ): Response {
+    if (req.method !== "GET") return plain(405, "Method not allowed", { allow: "GET" });
+    const join = this.#joinOf(req);
+    if (join instanceof Response) return join;
+    const admitted = admit();
+    if (admitted instanceof Response) return admitted;
+    const peer = new SsePeer(this.#owner, new Inbound(this.#inbound));
+    this.#peers.set(peer.connection, peer);
+    this.#streams.set(peer, admitted.release);
+    this.#hub.connect(peer);
+    this.#startHeartbeat();
+    this.#log({ event: "open", id: peer.id, ip, transport: "sse", connections: this.#peers.size });
+    const ready = { connection: peer.connection, post: `/sse/${peer.connection}` };
+    peer.sendRaw(`retry: 2000\nevent: ready\ndata: ${JSON.stringify(ready)}\n\n`);
+    if (join) this.#receive(peer, JSON.stringify(join));
+    return new Response(peer.stream, {
+      headers: {
+        ...SECURITY_HEADERS,
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-store",
+        "x-accel-buffering": "no",
+      },
+    });
+  }
+
+  /** Answers `POST /sse/<connection>`: one client frame for that stream. */
+  async post(req: Request, connection: string): Promise<Response> {
+    const peer = CONNECTION_ID.test(connection) ? this.#peers.get(connection) : undefined;
+    if (!peer || !peer.open) {
+      await req.body?.cancel().catch(() => {});
+      return plain(404, "Unknown connection: open a new event stream");
+    }
+    if (req.method !== "POST") {
+      await req.body?.cancel().catch(() => {});
+      return plain(405, "Method not allowed", { allow: "POST" });
+    }
+    const body = await readCapped(req, this.#maxFrameBytes);
+    if (!body.ok) {
+      if (body.problem === "too_large") {
+        this.#hub.violate(peer, 1009, "frame too large");
+        return plain(413, `Frame larger than ${this.#maxFrameBytes} bytes`);
+      }
+      return plain(400, body.problem === "not_utf8" ? "Frame is not UTF-8" : "Frame not read");
+    }
+    this.#receive(peer, body.text);
+    return new Response(null, { status: 202, headers: SECURITY_HEADERS });
+  }
+
+  /** Closes every stream with 1001; resolves once all ended, or after `graceMs`. */
+  async shutdown(graceMs: number = DEFAULTS.shutdownGraceMs): Promise<void> {
+    if (this.#streams.size === 0) return;
+    const drained = new Promise<void>((resolve) => this.#drained = resolve);
+    for (const peer of [...this.#streams.keys()]) peer.close(1001, "server is shutting down");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs));
+    await Promise.race([drained, grace]);
+    clearTimeout(timer);
+    for (const peer of [...this.#streams.keys()]) peer.abort();
+  }
+
+  /** The first `join`, from the query; `null` for a bare stream; a 400 when invalid. */
+  #joinOf(req: Request): Record<string, unknown> | null | Response {
+    const params = new URL(req.url).searchParams;
+    if (!params.has("room") && !params.has("name")) return null;
+    const join: Record<string, unknown> = { type: "join" };
+    for (const field of JOIN_FIELDS) {
+      const value = params.get(field);
+      if (value !== null) join[field] = value;
+    }
+    const lastEventId = req.headers.get("last-event-id")?.trim();
+    const since = lastEventId && DIGITS.test(lastEventId) ? lastEventId : params.get("since");
+    if (since !== null) {
+      if (!DIGITS.test(since)) {
+        return plain(400, "Cannot join room: 'since' must be a non-negative integer");
+      }
+      join.since = Number(since);
+    }
+    const parsed = parseClientMessage(join);
+    if (!parsed.ok) return plain(400, parsed.error.message);
+    return join;
+  }
+
+  /** One inbound frame, through the same checks as a WebSocket's. */
+  #receive(peer: SsePeer, text: string): void {
+    if (!peer.open) return;
+    this.#hub.stats.framesIn++;
+    const verdict = peer.inbound.check(text);
+    switch (verdict.kind) {
+      case "message":
+        return this.#hub.receive(peer, verdict.message);
+      case "error":
+        return this.#hub.reject(peer, verdict.error);
+      case "close":
+        return this.#hub.violate(peer, verdict.code, verdict.reason);
+    }
+  }
+
+  #startHeartbeat(): void {
+    if (this.#heartbeat !== undefined) return;
+    this.#heartbeat = setInterval(() => {
+      const now = performance.now();
+      for (const peer of this.#peers.values()) {
+        peer.sendRaw(": ping\n\n");
+        peer.checkSlow(now);
+      }
+    }, this.#heartbeatMs);
+  }
+
+  /** The peer is closing: the hub forgets it, and its connection id is void. */
+  #closing(peer: SsePeer): void {
+    if (this.#peers.get(peer.connection) !== peer) return;
+    this.#peers.delete(peer.connection);
+    this.#hub.disconnect(peer);
+  }
+
+  /** The stream is over: its slot is released. */
+  #ended(peer: SsePeer): void {
+    this.#closing(peer);
+    const release = this.#streams.get(peer);
+    if (!release) return;
+    this.#streams.delete(peer);
+    release();
+    this.#log({
+      event: "close",
+      id: peer.id,
+      transport: "sse",
+      code: peer.closeCode,
+      connections: this.#peers.size,
+    });
+    if (this.#streams.size === 0) {
+      clearInterval(this.#heartbeat);
+      this.#heartbeat = undefined;
+      this.#drained?.();
+      this.#drained = null;
+    }
+  }
+
+  /**
+   * The SSE id of a frame: a chat message's id, or a welcome's newest
+   * message. One frame is sent to every member of a room in a row, so the
+   * last answer is kept.
+   */
+  #eventId(frame: string): number | undefined {
+    if (frame === this.#lastFrame) return this.#lastEventId;
+    let id: number | undefined;
+    if (frame.includes('"type":"message"') || frame.includes('"type":"welcome"')) {
+      const message = JSON.parse(frame);
+      if (message.type === "message" && Number.isSafeInteger(message.id)) id = message.id;
+      else if (message.type === "welcome" && Array.isArray(message.history)) {
+        const last = message.history.at(-1);
+        if (last && Number.isSafeInteger(last.id)) id = last.id;
+      }
+    }
+    this.#lastFrame = frame;
+    this.#lastEventId = id;
+    return id;
+  }
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+function toBase64Url(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
+    .replace(/=+$/, "");
+}

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { checkName, MAX_NAME_LENGTH } from "./names.ts";
+import { checkName } from "./names.ts";
 
 export {
   checkName,

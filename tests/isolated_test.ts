@@ -4,7 +4,9 @@
  * Messages, presence and name uniqueness must all cross through the store.
  */
 import assert from "node:assert/strict";
-import { TestClient } from "./helpers.ts";
+import { KvHistory } from "../src/store/kv_history.ts";
+import { KvRoster } from "../src/store/kv_roster.ts";
+import { startServer, TestClient } from "./helpers.ts";
 import { startProcess } from "./process.ts";
 
 const SESSION_SECRET = "shared by both instances in this test";
@@ -60,4 +62,16 @@ Deno.test("two processes on one KV file and no bus agree on messages, presence a
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("with the store's change feed, a message crosses isolated instances without waiting for the poll", async () => {
+  using kv = await Deno.openKv(":memory:");
+  // Two instances on one store, no bus, and a poll too slow to matter: only kv.watch can carry it.
+  const options = { watchStore: true, watchIntervalMs: 3_600_000, roster: new KvRoster(kv) };
+  await using a = await startServer({ ...options, history: new KvHistory(kv) });
+  await using b = await startServer({ ...options, history: new KvHistory(kv) });
+  await using ada = (await TestClient.join(a.wsUrl, "team", "ada")).client;
+  await using bob = (await TestClient.join(b.wsUrl, "team", "bob")).client;
+  ada.send({ type: "say", text: "via the change feed", cid: "w1" });
+  assert.equal((await bob.next("message")).text, "via the change feed");
 });

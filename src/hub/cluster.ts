@@ -180,6 +180,7 @@ export class Cluster {
       members: [...room.members.values()],
       expiresAt: room.announced + this.#presenceTtlMs,
     });
+    if (this.#watchStore) this.#rewatch();
     if (!this.#roster) return;
     // Every change of this task goes to the store in one write.
     if (this.#dirty.size === 0) queueMicrotask(() => this.#flush());
@@ -232,7 +233,7 @@ export class Cluster {
     }
     if (this.#roster) await this.#readRoster();
     const active = [...host.rooms()].filter((room) => room.members.size > 0 && room.lastId >= 0);
-    if (this.#watchStore) this.#rewatch(active.map((room) => room.name));
+    if (this.#watchStore) this.#rewatch();
     for (const room of active) {
       if (now - room.announced >= this.#heartbeatMs) this.announce(room);
       if (await this.#history.latest(room.name) > room.lastId) host.catchUp(room);
@@ -258,8 +259,10 @@ export class Cluster {
   }
 
   /** Watches the store for new messages in exactly the active rooms. */
-  #rewatch(rooms: string[]): void {
-    const key = rooms.sort().join("\n");
+  #rewatch(): void {
+    const rooms = [...this.#host!.rooms()].filter((room) => room.members.size > 0)
+      .map((room) => room.name).sort();
+    const key = rooms.join("\n");
     if (key === this.#watched || !this.#history.watch) return;
     this.#watched = key;
     this.#stopWatch?.();

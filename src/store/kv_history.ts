@@ -33,6 +33,12 @@ export interface KvHistoryOptions {
 }
 
 const MAX_ATTEMPTS = 50;
+/** Checks one commit may make on the fast path (KV allows 10 on some backends). */
+const MAX_FAST_CHECKS = 10;
+/** Keys one `kv.watch` may watch. */
+const MAX_WATCHED_KEYS = 10;
+/** Rooms whose counter an instance remembers. */
+const MAX_KNOWN_COUNTERS = 10_000;
 /** Bytes one commit may carry, with room to spare under KV's 800 KiB. */
 const COMMIT_BYTES = 600 * 1024;
 
@@ -53,6 +59,8 @@ export class KvHistory implements HistoryStore {
   #kv: Deno.Kv;
   #limit: number;
   #cidTtlMs: number;
+  /** Rooms' counters as this instance last committed them, newest last. */
+  #counters = new Map<string, Deno.KvEntryMaybe<number>>();
 
   /** Wraps an open KV; the caller closes it. */
   constructor(kv: Deno.Kv, options: KvHistoryOptions = {}) {
@@ -88,9 +96,16 @@ export class KvHistory implements HistoryStore {
     const cidKey = (d: MessageDraft) => ["rooms", room, "cid", d.userId, d.cid];
     const msgKey = (id: number) => ["rooms", room, "msg", id];
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const seq = await this.#kv.get<number>(seqKey);
-      const seen = await this.#idsOf(drafts.map(cidKey));
-      // Checking the counter is enough: a cid is only ever written together with it.
+      // The fast path, for small batches: no reads at all. The counter comes
+      // from this instance's last commit, and each cid is checked to be new
+      // inside the commit itself. Any surprise (another instance appended, a
+      // repeated cid) fails the commit, and the next attempt reads.
+      const known = this.#counters.get(room);
+      const fast = attempt === 0 && known !== undefined && drafts.length < MAX_FAST_CHECKS;
+      const seq = fast ? known : await this.#kv.get<number>(seqKey);
+      const seen = fast ? [] : await this.#idsOf(drafts.map(cidKey));
+      // Checking the counter is enough on the slow path: a cid is only ever
+      // written together with it.
       const op = this.#kv.atomic().check(seq);
       let id = seq.value ?? 0;
       const fresh = new Map<string, number>();
@@ -99,14 +114,20 @@ export class KvHistory implements HistoryStore {
         const earlier = seen[i] ?? fresh.get(`${draft.userId}\n${draft.cid}`);
         if (earlier !== undefined) return earlier;
         const message: ChatMessage = { type: "message", id: ++id, ts: Date.now(), ...draft };
+        if (fast) op.check({ key: cidKey(draft), versionstamp: null });
         op.set(msgKey(id), message).set(cidKey(draft), id, { expireIn: this.#cidTtlMs });
         if (id > this.#limit) op.delete(msgKey(id - this.#limit));
         fresh.set(`${draft.userId}\n${draft.cid}`, id);
         return message;
       });
-      if (fresh.size > 0 && !(await commitOrBusy(op.set(seqKey, id))).ok) {
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 * (attempt + 1)));
-        continue;
+      if (fresh.size > 0) {
+        const result = await commitOrBusy(op.set(seqKey, id));
+        if (!result.ok) {
+          this.#counters.delete(room);
+          if (!fast) await new Promise((r) => setTimeout(r, Math.random() * 2 * (attempt + 1)));
+          continue;
+        }
+        this.#remember(room, { key: seqKey, value: id, versionstamp: result.versionstamp });
       }
       return await Promise.all(outcome.map(async (result, i) => {
         if (typeof result !== "number") return { message: result, duplicate: false };
@@ -117,6 +138,15 @@ export class KvHistory implements HistoryStore {
       }));
     }
     throw new Error(`Cannot store message: room '${room}' is too contended`);
+  }
+
+  /** Keeps a room's counter as this instance last wrote it, for the fast path. */
+  #remember(room: string, entry: Deno.KvEntryMaybe<number>): void {
+    this.#counters.delete(room);
+    this.#counters.set(room, entry);
+    if (this.#counters.size > MAX_KNOWN_COUNTERS) {
+      this.#counters.delete(this.#counters.keys().next().value!);
+    }
   }
 
   /** The ids stored under `keys` (cid keys), looked up ten at a time. */
@@ -181,6 +211,15 @@ export class KvHistory implements HistoryStore {
    * on a local file only this process's own.
    */
   watch(rooms: string[], onChange: (room: string, latest: number) => void): () => void {
+    const stops: (() => void)[] = [];
+    // KV watches at most 10 keys per call.
+    for (let i = 0; i < rooms.length; i += MAX_WATCHED_KEYS) {
+      stops.push(this.#watchSome(rooms.slice(i, i + MAX_WATCHED_KEYS), onChange));
+    }
+    return () => stops.forEach((stop) => stop());
+  }
+
+  #watchSome(rooms: string[], onChange: (room: string, latest: number) => void): () => void {
     const stream = this.#kv.watch<number[]>(rooms.map((room) => ["rooms", room, "seq"]));
     const reader = stream.getReader();
     let stopped = false;
@@ -247,7 +286,9 @@ export function isLocked(error: unknown): boolean {
 }
 
 /** Commits `op`; a locked KV file counts as a conflict. */
-async function commitOrBusy(op: Deno.AtomicOperation): Promise<{ ok: boolean }> {
+async function commitOrBusy(
+  op: Deno.AtomicOperation,
+): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
   try {
     return await op.commit();
   } catch (error) {

@@ -38,3 +38,26 @@ Deno.test("855 messages of 6 KB waiting at once are all stored, split into commi
   assert.ok(results.every((r) => !r.duplicate));
   assert.equal(await history.latest("big"), 855);
 });
+
+Deno.test("a join while the store is down answers unavailable, and works once it is back", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const real = new KvHistory(kv);
+  let down = true;
+  const failing = new Proxy(real, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) =>
+        down ? Promise.reject(new Error("store is down")) : value.apply(target, args);
+    },
+  });
+  await using server = await startServer({ history: failing });
+  await using ada = await TestClient.connect(server.wsUrl);
+  ada.send({ type: "join", room: "lobby", name: "ada" });
+  const error = await ada.next("error");
+  assert.equal(error.code, "unavailable");
+  assert.match(error.message, /^Cannot join room: /);
+  down = false;
+  ada.send({ type: "join", room: "lobby", name: "ada" });
+  assert.equal((await ada.next("welcome")).name, "ada");
+});

@@ -260,11 +260,28 @@ export class Hub {
       return this.refuse(peer, "room_forbidden", "Cannot join room: your token does not allow it");
     }
     const room = this.#roomOf(message.room);
-    this.#enqueue(room, peer, async () => {
-      session.joining = false;
+    this.#enqueue(room, peer, () => this.#enter(peer, session, room, identity, message));
+  }
+
+  /**
+   * The join itself, in the room's queue: claim the name, catch the room up
+   * with the store, and welcome the peer. A store that fails answers
+   * `unavailable`, and the claim is given back.
+   */
+  async #enter(
+    peer: Peer,
+    session: Session,
+    room: Room,
+    identity: JoinIdentity,
+    message: JoinMessage,
+  ): Promise<void> {
+    session.joining = false;
+    let claimed = false;
+    try {
       if (!await this.#claimName(room, identity)) {
         return this.refuse(peer, "name_taken", "Cannot join room: name is taken");
       }
+      claimed = true;
       // Catch the room up with the store first: the welcome then holds
       // everything up to lastId, and every later message is broadcast.
       if (room.lastId < 0) room.lastId = await this.#history.latest(room.name);
@@ -272,9 +289,20 @@ export class Hub {
       const epoch = await this.#history.epoch?.();
       const wiped = epoch !== undefined && message.epoch !== undefined && message.epoch !== epoch;
       const replay = await this.#replay(room.name, wiped ? -1 : message.since);
-      if (!peer.open || !this.#sessions.has(peer)) return;
+      if (!peer.open || !this.#sessions.has(peer)) return this.#release(room, identity);
       this.#admit(peer, session, room, identity, { ...replay, epoch });
-    });
+    } catch (error) {
+      this.#log({ event: "error", room: room.name, id: peer.id, error: `join: ${error}` });
+      if (claimed) this.#release(room, identity);
+      this.refuse(peer, "unavailable", "Cannot join room: the store is unavailable, retry soon");
+    }
+  }
+
+  /** Gives a name claim back to the shared roster. */
+  #release(room: Room, { userId, name }: { userId: string; name: string }): void {
+    this.#cluster?.roster?.release(room.name, nameKey(name), userId).catch((error) =>
+      this.#log({ event: "error", room: room.name, error: `roster: ${error}` })
+    );
   }
 
   /**
@@ -553,13 +581,7 @@ export class Hub {
     const room = session?.room;
     if (!session || !room || !room.members.delete(peer)) return;
     session.room = undefined;
-    const roster = this.#cluster?.roster;
-    if (release && roster) {
-      const { id, name } = session.member!;
-      roster.release(room.name, nameKey(name), id).catch((error) =>
-        this.#log({ event: "error", room: room.name, error: `roster: ${error}` })
-      );
-    }
+    if (release) this.#release(room, { userId: session.member!.id, name: session.member!.name });
     this.#broadcast(room, { type: "presence", event: "leave", member: session.member! });
     this.#cluster?.announce(room);
     this.#dropIfIdle(room);

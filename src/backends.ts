@@ -68,7 +68,10 @@ async function openRedis(config: Config, url: string): Promise<Backends> {
   }
   const bus = await RedisBus.connect(url);
   return {
-    history: new RedisHistory(redis.client, { limit: config.historyLimit }),
+    history: new RedisHistory(redis.client, {
+      limit: config.historyLimit,
+      maxRooms: config.maxRooms,
+    }),
     roster: new RedisRoster(redis.client),
     watchStore: false,
     bus,
@@ -95,7 +98,7 @@ async function openKv(config: Config): Promise<Backends> {
       ? new BroadcastChannelBus()
       : new LocalBus();
     return {
-      history: new KvHistory(kv, { limit: config.historyLimit }),
+      history: new KvHistory(kv, { limit: config.historyLimit, maxRooms: config.maxRooms }),
       roster: new KvRoster(kv),
       // The platform's KV (no path) pushes other instances' writes; a local file does not.
       watchStore: config.kvPath === undefined,

@@ -37,6 +37,10 @@ export const DEFAULTS = {
   logFormat: "text" as "text" | "json",
   /** Messages a `welcome` carries when the client does not resume. */
   welcomeHistory: 50,
+  /** Most bytes of messages a resume replays in its `welcome`. */
+  maxReplayBytes: 256 * 1024,
+  /** Rooms the store may hold. */
+  maxRooms: 10_000,
   /** Rate-limited frames tolerated after the warning, before closing with 1008. */
   rateLimitStrikes: 10,
   /** Shortest time between two forwarded `typing` notices of one connection, in ms. */
@@ -95,9 +99,23 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
     meaning: "Messages kept per room; older ones are pruned.",
   },
   {
+    name: "MAX_ROOMS",
+    shown: shown(DEFAULTS.maxRooms),
+    meaning: "Rooms the store may hold; the first message of one more gets `room_limit`.",
+  },
+  {
     name: "ALLOWED_ORIGINS",
     shown: "(none)",
     meaning: "Comma-separated origins allowed besides the server's own.",
+  },
+  {
+    name: "PUBLIC_ORIGIN",
+    shown: "(none)",
+    meaning: "The server's public origin, such as `https://chat.example.com` (comma-separated " +
+      "for several): pages there may connect, also behind a proxy that terminates TLS. " +
+      "Without it only IP addresses and `localhost` count as the server's own host. On Deno " +
+      "Deploy the app's `deno.net` URLs are added (from `DENO_DEPLOY_APP_SLUG`, " +
+      "`DENO_DEPLOY_ORG_SLUG` and `DENO_DEPLOY_BUILD_ID`).",
   },
   {
     name: "RATE_BURST",
@@ -112,7 +130,7 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
   {
     name: "MAX_FRAME_BYTES",
     shown: shown(DEFAULTS.maxFrameBytes),
-    meaning: "Larger frames close the socket with 1009.",
+    meaning: "Larger frames close the socket with 1009, and its address gets HTTP 429 for 60 s.",
   },
   {
     name: "MAX_BUFFERED_BYTES",
@@ -134,12 +152,13 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
   {
     name: "MAX_CONNECTIONS",
     shown: shown(DEFAULTS.maxConnections),
-    meaning: "Open sockets in all; more get HTTP 503 before the upgrade.",
+    meaning: "Open sockets in all; more get HTTP 503 before the upgrade. Lowered at start to " +
+      "fit under the open-file limit (logged).",
   },
   {
     name: "MAX_CONNECTIONS_PER_IP",
     shown: shown(DEFAULTS.maxConnectionsPerIp),
-    meaning: "Open sockets per remote address; more get HTTP 429.",
+    meaning: "Open sockets per remote address (per /64 for IPv6); more get HTTP 429.",
   },
   {
     name: "AUTH_JWT_SECRET",
@@ -190,6 +209,7 @@ export interface Config {
   kvPath?: string;
   port: number;
   historyLimit: number;
+  maxRooms: number;
   allowedOrigins: string[];
   rateBurst: number;
   ratePerSecond: number;
@@ -208,6 +228,8 @@ export interface Config {
   auth: AuthOptions;
   /** The server API's bearer token; unset means the API is off. */
   apiToken?: string;
+  /** The server's own public origins (`PUBLIC_ORIGIN`, and Deno Deploy's URLs); unset: none. */
+  publicOrigins?: string[];
 }
 
 /**
@@ -228,6 +250,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     kvPath: env.KV_PATH || (env.DENO_DEPLOYMENT_ID ? undefined : DEFAULTS.kvPath),
     port: int("PORT", DEFAULTS.port),
     historyLimit: int("HISTORY_LIMIT", DEFAULTS.historyLimit),
+    maxRooms: int("MAX_ROOMS", DEFAULTS.maxRooms),
     allowedOrigins: (env.ALLOWED_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean),
     rateBurst: int("RATE_BURST", DEFAULTS.rateBurst),
     ratePerSecond: int("RATE_PER_SECOND", DEFAULTS.ratePerSecond),
@@ -250,7 +273,29 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       jwksUrl: env.AUTH_JWKS_URL || undefined,
     },
     ...(env.API_TOKEN ? { apiToken: apiToken(env.API_TOKEN) } : {}),
+    ...publicOrigins(env),
   };
+}
+
+/** `PUBLIC_ORIGIN`'s origins, and on Deno Deploy the app's own URLs. */
+function publicOrigins(env: Record<string, string | undefined>): { publicOrigins?: string[] } {
+  const origins = (env.PUBLIC_ORIGIN ?? "").split(",").map((o) => o.trim()).filter(Boolean)
+    .map((value) => {
+      const url = URL.parse(value);
+      if (!url || !/^https?:$/.test(url.protocol) || url.href !== `${url.origin}/`) {
+        throw new TypeError(
+          `Cannot read PUBLIC_ORIGIN: '${value}' is not an origin such as https://chat.example.com`,
+        );
+      }
+      return url.origin;
+    });
+  const { DENO_DEPLOY_APP_SLUG: app, DENO_DEPLOY_ORG_SLUG: org } = env;
+  if (app && org) {
+    origins.push(`https://${app}.${org}.deno.net`.toLowerCase());
+    const build = env.DENO_DEPLOY_BUILD_ID;
+    if (build) origins.push(`https://${app}-${build}.${org}.deno.net`.toLowerCase());
+  }
+  return origins.length ? { publicOrigins: origins } : {};
 }
 
 function apiToken(value: string): string {

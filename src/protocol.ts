@@ -214,6 +214,7 @@ export type ErrorCode =
   | "forbidden"
   | "not_found"
   | "deleted"
+  | "room_limit"
   | "unavailable"
   | "internal";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { connectRedis, type RedisConnection } from "../src/redis/connection.ts";
-import type { HistoryStore } from "../src/store/history.ts";
+import { type HistoryStore, RoomLimitError } from "../src/store/history.ts";
 import { KvHistory } from "../src/store/kv_history.ts";
 import { RedisHistory, type RedisHistoryOptions } from "../src/store/redis_history.ts";
 import { skipRedis, startRedis, type TestRedis, waitFor } from "./redis.ts";
@@ -202,4 +202,33 @@ redisTest("answers like KvHistory for the same operations", async ({ connection 
     }));
     assert.deepEqual(withoutTs(answers[1]), withoutTs(answers[0]), `step ${step}, op ${op}`);
   }
+});
+
+redisTest(
+  "a new room past maxRooms is refused, and an existing room goes on",
+  async ({ connection }) => {
+    const history = historyOf(connection, { maxRooms: 1 });
+    await history.append("one", draft("c1", "one"));
+    await assert.rejects(history.append("two", draft("c1", "two")), RoomLimitError);
+    assert.equal(await history.latest("two"), 0, "the refused room left no counter behind");
+    assert.equal((await history.append("one", draft("c2", "one"))).message.id, 2);
+  },
+);
+
+redisTest("before pages back through older messages", async ({ connection }) => {
+  const history = historyOf(connection);
+  for (let i = 1; i <= 7; i++) await history.append("lobby", draft(`c${i}`));
+  const page = await history.before("lobby", 6, 3);
+  assert.deepEqual(page.messages.map((m) => m.id), [3, 4, 5]);
+  assert.equal(page.hasMore, true);
+  const last = await history.before("lobby", 3, 5);
+  assert.deepEqual([last.messages.map((m) => m.id), last.hasMore], [[1, 2], false]);
+});
+
+redisTest("the epoch stays the same until the store is wiped", async ({ connection }) => {
+  const history = historyOf(connection);
+  const epoch = await history.epoch();
+  assert.equal(await history.epoch(), epoch);
+  await connection.client.flushAll();
+  assert.notEqual(await history.epoch(), epoch);
 });

@@ -61,3 +61,34 @@ Deno.test("a join while the store is down answers unavailable, and works once it
   ada.send({ type: "join", room: "lobby", name: "ada" });
   assert.equal((await ada.next("welcome")).name, "ada");
 });
+
+Deno.test("the store holds at most MAX_ROOMS rooms: one more gets room_limit, existing rooms go on", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await using server = await startServer({ history: new KvHistory(kv, { maxRooms: 2 }) });
+  for (const room of ["one", "two"]) {
+    await using client = (await TestClient.join(server.wsUrl, room, "ada")).client;
+    client.send({ type: "say", text: "hi", cid: "c1" });
+    await client.next("ack");
+  }
+  await using third = (await TestClient.join(server.wsUrl, "three", "ada")).client;
+  third.send({ type: "say", text: "hi", cid: "c1" });
+  const error = await third.next("error");
+  assert.deepEqual([error.code, error.cid], ["room_limit", "c1"]);
+  await using again = (await TestClient.join(server.wsUrl, "one", "bob")).client;
+  again.send({ type: "say", text: "still fine", cid: "c2" });
+  assert.equal((await again.next("ack")).id, 2);
+});
+
+Deno.test("a resume too far back for one welcome gets the newest 50 and recovered: false", async () => {
+  await using server = await startServer({ rateBurst: 1000, maxReplayBytes: 64 * 1024 });
+  const { client: ada } = await TestClient.join(server.wsUrl, "lobby", "ada");
+  await using _ada = ada;
+  const text = "y".repeat(1500);
+  for (let i = 1; i <= 100; i++) ada.send({ type: "say", text, cid: `c${i}` });
+  await ada.next("ack", (a) => a.cid === "c100");
+  await using bob = await TestClient.connect(server.wsUrl);
+  bob.send({ type: "join", room: "lobby", name: "bob", since: 0 });
+  const welcome = await bob.next("welcome");
+  assert.equal(welcome.recovered, false);
+  assert.deepEqual([welcome.history[0].id, welcome.history.length], [51, 50]);
+});

@@ -32,7 +32,13 @@ import {
 } from "../protocol.ts";
 import { Stats } from "../stats.ts";
 
-import { type HistoryStore, MAX_BATCH, type MessageDraft, type Replay } from "../store/history.ts";
+import {
+  type HistoryStore,
+  MAX_BATCH,
+  type MessageDraft,
+  type Replay,
+  RoomLimitError,
+} from "../store/history.ts";
 import { type ChangeRequest, decideChange } from "./changes.ts";
 import type { Cluster } from "./cluster.ts";
 import type { PresenceChange } from "./presence.ts";
@@ -82,6 +88,12 @@ export interface HubOptions {
    */
   typingIntervalMs?: number;
   /**
+   * Most bytes of messages a resume's `welcome` replays; further back, the
+   * welcome holds the newest messages with `recovered: false`.
+   * @default {DEFAULTS.maxReplayBytes}
+   */
+  maxReplayBytes?: number;
+  /**
    * Whether joins need a JWT: then `rooms` answers only after a join, within
    * the token's `rooms` claim.
    * @default {false}
@@ -128,6 +140,7 @@ export class Hub {
   #typingIntervalMs: number;
   #claimTtlMs: number;
   #authenticated: boolean;
+  #maxReplayBytes: number;
   #rooms = new Map<string, Room>();
   #sessions = new Map<Peer, Session>();
   /** Counters for `/metrics`. */
@@ -145,6 +158,7 @@ export class Hub {
     this.#typingIntervalMs = options.typingIntervalMs ?? DEFAULTS.typingIntervalMs;
     this.#claimTtlMs = options.claimTtlMs ?? DEFAULTS.presenceTtlMs;
     this.#authenticated = options.authenticated ?? false;
+    this.#maxReplayBytes = options.maxReplayBytes ?? DEFAULTS.maxReplayBytes;
     this.#cluster?.start({
       rooms: () => this.#rooms.values(),
       room: (name) => this.#rooms.get(name),
@@ -337,7 +351,12 @@ export class Hub {
     if (since === undefined) return { messages: await recent() };
     if (since < 0) return { messages: await recent(), complete: false };
     const replay = await this.#history.after(room, since);
-    return replay.complete ? replay : { messages: await recent(), complete: false };
+    // Too far back for one welcome: the newest messages instead, and the
+    // page reads older ones with `history`. What one join holds is bounded.
+    if (!replay.complete || bytesOver(replay.messages, this.#maxReplayBytes)) {
+      return { messages: await recent(), complete: false };
+    }
+    return replay;
   }
 
   /** Puts the peer in the room, welcomes it and tells the others. */
@@ -452,11 +471,17 @@ export class Hub {
     try {
       results = await this.#history.appendMany(room.name, batch.map((say) => say.draft));
     } catch (error) {
-      this.#log({ event: "error", room: room.name, error: `store: ${error}` });
-      const reason = "Cannot send message: history is unavailable, retry soon";
+      const full = error instanceof RoomLimitError;
+      if (!full) this.#log({ event: "error", room: room.name, error: `store: ${error}` });
+      const [code, reason] = full
+        ? [
+          "room_limit",
+          "Cannot send message: the server holds its most rooms, use an existing one",
+        ] as const
+        : ["unavailable", "Cannot send message: history is unavailable, retry soon"] as const;
       for (const { sender, draft } of batch) {
-        if (typeof sender === "function") sender(new Error(reason));
-        else this.refuse(sender, "unavailable", reason, draft.cid);
+        if (typeof sender === "function") sender(full ? error : new Error(reason));
+        else this.refuse(sender, code, reason, draft.cid);
       }
       return;
     }
@@ -634,4 +659,14 @@ export class Hub {
     const frame = encode(message);
     for (const peer of room.peers) if (peer !== except) peer.send(frame);
   }
+}
+
+/** Whether the messages' JSON takes more than `limit` bytes (counted in UTF-16 units × 3 at most). */
+function bytesOver(messages: ChatMessage[], limit: number): boolean {
+  let bytes = 0;
+  for (const message of messages) {
+    bytes += 3 * message.text.length + 160;
+    if (bytes > limit) return true;
+  }
+  return false;
 }

@@ -34,6 +34,18 @@ export interface Replay {
 }
 
 /**
+ * Thrown by an append that would create a room when the store already holds
+ * its most rooms: the bound on disk use across rooms.
+ */
+export class RoomLimitError extends Error {
+  /** Creates the error for a store of `max` rooms. */
+  constructor(max: number) {
+    super(`Cannot create room: the server holds its most rooms (${max})`);
+    this.name = "RoomLimitError";
+  }
+}
+
+/**
  * Where room history lives: Deno KV (`KvHistory`) or Redis
  * (`RedisHistory`). The hub only uses this interface.
  *
@@ -46,7 +58,11 @@ export interface Replay {
 export interface HistoryStore {
   /** Messages kept per room. */
   readonly limit: number;
-  /** Stores a message under the room's next id, once per `cid`. */
+  /**
+   * Stores a message under the room's next id, once per `cid`. The first
+   * message of a new room throws {@linkcode RoomLimitError} when the store
+   * holds its most rooms.
+   */
   append(room: string, draft: MessageDraft): Promise<AppendResult>;
   /** Stores several messages, in order, as `append` would one by one. */
   appendMany(room: string, drafts: MessageDraft[]): Promise<AppendResult[]>;

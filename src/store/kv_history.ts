@@ -16,6 +16,7 @@ import {
   MAX_BATCH,
   type MessageDraft,
   type Replay,
+  RoomLimitError,
 } from "./history.ts";
 
 /** Options for {@linkcode KvHistory}. */
@@ -30,11 +31,19 @@ export interface KvHistoryOptions {
    * @default {86400000}
    */
   cidTtlMs?: number;
+  /**
+   * Rooms the store may hold; the first message of one more is refused with
+   * `RoomLimitError`.
+   * @default {10000}
+   */
+  maxRooms?: number;
 }
 
 const MAX_ATTEMPTS = 50;
 /** Checks one commit may make on the fast path (KV allows 10 on some backends). */
 const MAX_FAST_CHECKS = 10;
+/** How many rooms the store holds. */
+const ROOM_COUNT_KEY = ["meta", "rooms"];
 /** Keys one `kv.watch` may watch. */
 const MAX_WATCHED_KEYS = 10;
 /** Rooms whose counter an instance remembers. */
@@ -59,6 +68,7 @@ export class KvHistory implements HistoryStore {
   #kv: Deno.Kv;
   #limit: number;
   #cidTtlMs: number;
+  #maxRooms: number;
   /** Rooms' counters as this instance last committed them, newest last. */
   #counters = new Map<string, Deno.KvEntryMaybe<number>>();
 
@@ -67,6 +77,7 @@ export class KvHistory implements HistoryStore {
     this.#kv = kv;
     this.#limit = options.limit ?? 1000;
     this.#cidTtlMs = options.cidTtlMs ?? 86_400_000;
+    this.#maxRooms = options.maxRooms ?? 10_000;
   }
 
   /** Messages kept per room. */
@@ -120,6 +131,7 @@ export class KvHistory implements HistoryStore {
         fresh.set(`${draft.userId}\n${draft.cid}`, id);
         return message;
       });
+      if (fresh.size > 0 && seq.value === null) await this.#countNewRoom(op);
       if (fresh.size > 0) {
         const result = await commitOrBusy(op.set(seqKey, id));
         if (!result.ok) {
@@ -138,6 +150,15 @@ export class KvHistory implements HistoryStore {
       }));
     }
     throw new Error(`Cannot store message: room '${room}' is too contended`);
+  }
+
+  /** Adds a new room to the store's room count, or throws when it is full. */
+  async #countNewRoom(op: Deno.AtomicOperation): Promise<void> {
+    const count = await this.#kv.get<Deno.KvU64>(ROOM_COUNT_KEY);
+    if ((count.value?.value ?? 0n) >= BigInt(this.#maxRooms)) {
+      throw new RoomLimitError(this.#maxRooms);
+    }
+    op.check(count).sum(ROOM_COUNT_KEY, 1n);
   }
 
   /** Keeps a room's counter as this instance last wrote it, for the fast path. */

@@ -17,7 +17,13 @@
  */
 
 import type { RedisClientType } from "redis";
-import type { AppendResult, HistoryStore, MessageDraft, Replay } from "./history.ts";
+import {
+  type AppendResult,
+  type HistoryStore,
+  type MessageDraft,
+  type Replay,
+  RoomLimitError,
+} from "./history.ts";
 import type { ChatMessage } from "../protocol.ts";
 
 /** Options for {@linkcode RedisHistory}. */
@@ -37,17 +43,29 @@ export interface RedisHistoryOptions {
    * @default {86400000}
    */
   cidTtlMs?: number;
+  /**
+   * Rooms the store may hold; the first message of one more is refused with
+   * `RoomLimitError`.
+   * @default {10000}
+   */
+  maxRooms?: number;
 }
 
 /**
- * KEYS: seq, stream, cid. ARGV: limit, the message JSON without its leading
- * `{` and without `id`, cid TTL in ms. Returns `{id, 1}` for a known cid,
- * else `{id, 0}` for the message just stored under the next id.
+ * KEYS: seq, stream, cid, room count. ARGV: limit, the message JSON without
+ * its leading `{` and without `id`, cid TTL in ms, most rooms. Returns
+ * `{id, 1}` for a known cid, `{0, 2}` when a new room does not fit, else
+ * `{id, 0}` for the message just stored under the next id.
  */
 const APPEND_SCRIPT = `
 local seen = redis.call('GET', KEYS[3])
 if seen then return {tonumber(seen), 1} end
 local id = redis.call('INCR', KEYS[1])
+if id == 1 and redis.call('INCR', KEYS[4]) > tonumber(ARGV[4]) then
+  redis.call('DECR', KEYS[4])
+  redis.call('DEL', KEYS[1])
+  return {0, 2}
+end
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[1], id .. '-0', 'message', '{"id":' .. id .. ',' .. ARGV[2])
 redis.call('SET', KEYS[3], id, 'PX', ARGV[3])
 return {id, 0}
@@ -73,6 +91,7 @@ export class RedisHistory implements HistoryStore {
   #client: RedisClientType;
   #limit: number;
   #prefix: string;
+  #maxRooms: number;
   #cidTtlMs: number;
   #sha: Promise<string> | undefined;
 
@@ -84,6 +103,7 @@ export class RedisHistory implements HistoryStore {
     this.#client = client;
     this.#limit = options.limit ?? 1000;
     this.#prefix = options.prefix ?? "chat:";
+    this.#maxRooms = options.maxRooms ?? 10_000;
     this.#cidTtlMs = options.cidTtlMs ?? 86_400_000;
     if (!Number.isSafeInteger(this.#limit) || this.#limit < 1) {
       throw new RangeError(`Cannot keep history: limit must be a positive integer`);
@@ -116,9 +136,11 @@ export class RedisHistory implements HistoryStore {
         this.#key(room, "seq"),
         this.#key(room, "stream"),
         this.#cidKey(room, draft.userId, draft.cid),
+        `${this.#prefix}rooms`,
       ],
-      [String(this.#limit), rest, String(this.#cidTtlMs)],
+      [String(this.#limit), rest, String(this.#cidTtlMs), String(this.#maxRooms)],
     );
+    if (Array.isArray(reply) && reply[1] === 2) throw new RoomLimitError(this.#maxRooms);
     if (
       !Array.isArray(reply) || !Number.isSafeInteger(reply[0]) ||
       (reply[1] !== 0 && reply[1] !== 1)

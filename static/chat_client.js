@@ -19,6 +19,10 @@
  * @module
  */
 
+import { Conversation, isChange, REACTIONS } from "./conversation.js";
+
+export { REACTIONS };
+
 /** Reconnect delays, one per failed attempt in a row; each is jittered to 0.5x–1x. */
 export const DEFAULT_BACKOFF_MS = [500, 1000, 2000, 5000, 10000];
 /** Longest nickname, in characters (the server's limit). */
@@ -27,11 +31,20 @@ export const MAX_NAME_LENGTH = 32;
 export const HISTORY_SIZE = 50;
 /** How many free variants of a suggested name are tried before asking the user. */
 export const MAX_NAME_VARIANTS = 20;
+/** Messages one `history` request asks for (the server allows up to 100). */
+export const HISTORY_PAGE = 50;
+/** Longest pause a server's `retryAfterMs` hint may ask for. */
+const MAX_HINT_MS = 60_000;
 
 const CID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const AUTH_ERRORS = new Set(["auth_required", "auth_invalid", "auth_expired"]);
 /** Errors for a `say` that are worth sending again, with the same `cid`, after a pause. */
 const RETRY_ERRORS = new Set(["unavailable", "rate_limited", "not_joined"]);
+// The server's rules for names and rooms (src/names.ts), so that the page can
+// say what is wrong with a room name before it tries to join it.
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{DI}\p{Zl}\p{Zp}\u115F\u1160\u2800\u3164\uFFA0]/u;
+const VISIBLE = /[\p{L}\p{N}\p{P}\p{S}]/u;
+const EDGE_SPACE = /^\p{White_Space}+|\p{White_Space}+$/gu;
 const CLOSE_REASONS = {
   1001: "server is restarting",
   1006: "connection lost",
@@ -53,9 +66,20 @@ const CLOSE_REASONS = {
  */
 
 /**
- * A message the user wrote and the server has not acknowledged yet.
+ * Something the user did that the server has not acknowledged yet: a message
+ * (no `kind`, maybe a `replyTo`), or an edit, delete or reaction of message
+ * `ref`. `text` is always a string ("" for a delete or a reaction).
  *
- * @typedef {{ cid: string, text: string, ts: number, state: "pending" | "failed" }} OutboxEntry
+ * @typedef {{
+ *   cid: string, text: string, ts: number, state: "pending" | "failed",
+ *   replyTo?: number, kind?: "edit" | "delete" | "react", ref?: number, emoji?: string,
+ * }} OutboxEntry
+ */
+
+/**
+ * A room as the `rooms` answer lists it.
+ *
+ * @typedef {{ name: string, members: number, lastId: number }} RoomInfo
  */
 
 /**
@@ -116,6 +140,36 @@ export function parseFrame(data) {
 }
 
 /**
+ * Checks a room name as the server will: NFKC-normalised and trimmed, 1–32
+ * characters, none of them control, format or invisible, and at least one
+ * that shows.
+ *
+ * @param {string} room
+ * @returns {{ ok: true, name: string } | { ok: false, message: string }}
+ */
+export function checkRoomName(room) {
+  const name = String(room).toWellFormed().normalize("NFKC").replace(EDGE_SPACE, "");
+  const invisible = INVISIBLE.exec(name);
+  if (invisible) {
+    const code = /** @type {number} */ (invisible[0].codePointAt(0)).toString(16).toUpperCase();
+    return {
+      ok: false,
+      message: `A room name cannot hold invisible or control characters (U+${
+        code.padStart(4, "0")
+      }).`,
+    };
+  }
+  const length = [...name].length;
+  if (length < 1 || length > MAX_NAME_LENGTH) {
+    return { ok: false, message: `A room name has 1–${MAX_NAME_LENGTH} characters.` };
+  }
+  if (!VISIBLE.test(name)) {
+    return { ok: false, message: "A room name needs a letter, digit or symbol." };
+  }
+  return { ok: true, name };
+}
+
+/**
  * Variant `n` of a name: `ada` → `ada2`, cut so that it stays within
  * {@linkcode MAX_NAME_LENGTH} characters.
  *
@@ -137,12 +191,25 @@ export function nameVariant(base, n) {
  * - `welcome`: `{ welcome }`, the server's welcome, before its history is emitted.
  * - `reset`: `{ reason }`: forget the messages shown (`fresh` first join, `gap` the
  *   server could not replay everything, `epoch` the history store is a new one).
- * - `message`: `{ message, own, history }`, each message once, in id order.
+ * - `message`: `{ message, own, history, state }`, each plain message once, in id
+ *   order; `state` is the message with the changes already known applied.
+ * - `change`: `{ change, own, history, target }`, an edit, delete or reaction, once,
+ *   in id order; `target` is the new state of the message it changes, or undefined
+ *   when that message is older than what the client holds (it is applied when a
+ *   history page brings it).
+ * - `older`: `{ messages, hasMore, oldestId }`, a page of older messages (states,
+ *   oldest first) answering {@linkcode ChatClient.history}.
+ * - `history-error`: `{ message }`, a history page could not be read.
+ * - `rooms`: `{ rooms }`, the answer to {@linkcode ChatClient.rooms}.
  * - `sent`: `{ cid, id }`, an outbox entry was stored by the server.
- * - `failed`: `{ cid, message }`, an outbox entry was refused for good.
+ * - `failed`: `{ cid, code, message, entry }`, an outbox entry was refused for good.
+ *   A message stays in the outbox as `failed`; an edit, delete or reaction is dropped.
  * - `outbox`: `{ entries }`, the outbox changed.
  * - `members`: `{ members }`, the whole member list, after a welcome or presence event.
- * - `presence`: `{ event, member }`, someone joined or left.
+ * - `presence`: `{ event, member, repeat }`, someone joined or left; `repeat` is true
+ *   for a join of someone already listed (a reconnect) or a leave of someone who is not.
+ * - `room-error`: `{ room, code, message }`, the room cannot be joined (an invalid name,
+ *   or one the token does not allow); the client waits for {@linkcode ChatClient.setRoom}.
  * - `typing`: `{ member }`, someone else is typing.
  * - `name`: `{ name }`, the name this session holds changed (a variant, or the server's).
  * - `prompt`: `{ message, needsToken }`, a name (or a token) is needed from the user;
@@ -198,6 +265,16 @@ export class ChatClient extends EventTarget {
   #inFlight = new Set();
   /** @type {Map<string, {id: string, name: string}>} */
   #members = new Map();
+  #conversation = new Conversation();
+  /** The smallest id the client holds in this room (or the one after `lastId`). */
+  #oldestId = 1;
+  #hasMore = false;
+  /** The `before` of the history request in flight, or 0. */
+  #historyBefore = 0;
+  #roomsPending = false;
+  #requestTimer = 0;
+  /** True when the server refused the room itself: another room is needed. */
+  #roomRefused = false;
 
   /** @param {ChatClientOptions} options */
   constructor(options) {
@@ -273,9 +350,43 @@ export class ChatClient extends EventTarget {
     return this.#outbox.map((entry) => ({ ...entry }));
   }
 
+  /** The smallest message id held: {@linkcode ChatClient.history} asks for the ones before it. */
+  get oldestId() {
+    return this.#oldestId;
+  }
+
+  /** False once the server said there is nothing older, or the oldest held is message 1. */
+  get hasMore() {
+    return this.#hasMore;
+  }
+
+  /** True while a history page is on its way. */
+  get loadingHistory() {
+    return this.#historyBefore > 0;
+  }
+
+  /**
+   * Message `id` with its edits, deletion and reactions applied, or undefined
+   * when the client does not hold it.
+   *
+   * @param {number} id
+   */
+  message(id) {
+    return this.#conversation.get(id);
+  }
+
+  /**
+   * This session's newest message that is not deleted (for "edit the last
+   * one"), or undefined.
+   */
+  lastOwnMessage() {
+    return this.#userId ? this.#conversation.lastBy(this.#userId) : undefined;
+  }
+
   /** Connects and joins with the known name, or emits `prompt` when there is none. */
   start() {
     this.#running = true;
+    this.#roomRefused = false;
     this.#attempt = 0;
     this.#connect();
   }
@@ -313,10 +424,10 @@ export class ChatClient extends EventTarget {
    */
   setRoom(room) {
     room = room.trim() || "lobby";
-    if (room === this.#room) return;
+    if (room === this.#room && !this.#roomRefused) return;
     this.#disconnect();
     this.#enter(room);
-    if (this.#running) this.start();
+    if (this.#running || this.#roomRefused) this.start();
   }
 
   /**
@@ -325,15 +436,106 @@ export class ChatClient extends EventTarget {
    * server acknowledges it.
    *
    * @param {string} text The message.
+   * @param {{ replyTo?: number }} [options] `replyTo`: the id of the message it answers.
    * @returns {OutboxEntry} The new entry.
    */
-  say(text) {
+  say(text, options = {}) {
     /** @type {OutboxEntry} */
     const entry = { cid: crypto.randomUUID(), text, ts: Date.now(), state: "pending" };
-    this.#outbox.push(entry);
-    this.#saveOutbox();
-    this.#flush();
-    return { ...entry };
+    if (Number.isSafeInteger(options.replyTo) && Number(options.replyTo) > 0) {
+      entry.replyTo = options.replyTo;
+    }
+    return this.#queue(entry);
+  }
+
+  /**
+   * Answers message `ref` with `text`: {@linkcode ChatClient.say} with `replyTo`.
+   *
+   * @param {number} ref
+   * @param {string} text
+   */
+  reply(ref, text) {
+    return this.say(text, { replyTo: ref });
+  }
+
+  /**
+   * Replaces the text of this session's message `ref`. Sent like a message,
+   * with retries; the change arrives as a `change` event.
+   *
+   * @param {number} ref
+   * @param {string} text
+   */
+  edit(ref, text) {
+    return this.#queue({ ...this.#changeEntry("edit", ref), text });
+  }
+
+  /**
+   * Deletes this session's message `ref`.
+   *
+   * @param {number} ref
+   */
+  remove(ref) {
+    return this.#queue(this.#changeEntry("delete", ref));
+  }
+
+  /**
+   * Toggles this session's reaction `emoji` (one of {@linkcode REACTIONS}) on message `ref`.
+   *
+   * @param {number} ref
+   * @param {string} emoji
+   */
+  react(ref, emoji) {
+    if (!REACTIONS.includes(emoji)) throw new RangeError(`Not a reaction: ${emoji}`);
+    return this.#queue({ ...this.#changeEntry("react", ref), emoji });
+  }
+
+  /**
+   * Asks for the messages before `before` (the oldest one held by default);
+   * they come as an `older` event. Returns false when there is nothing to
+   * ask for, or while offline or a page is already on its way.
+   *
+   * @param {number} [before]
+   */
+  history(before = this.#oldestId) {
+    if (!this.#online || this.#historyBefore > 0) return false;
+    if (
+      !Number.isSafeInteger(before) || before <= 1 || (!this.#hasMore && before >= this.#oldestId)
+    ) {
+      return false;
+    }
+    this.#historyBefore = before;
+    this.#spend();
+    return this.#send({ type: "history", before, limit: HISTORY_PAGE });
+  }
+
+  /**
+   * Asks for the active rooms; they come as a `rooms` event. Returns false
+   * while offline.
+   */
+  rooms() {
+    if (!this.#online) return false;
+    if (this.#roomsPending) return true;
+    this.#roomsPending = true;
+    this.#spend();
+    return this.#send({ type: "rooms" });
+  }
+
+  /** Sends every failed message again. Returns how many. */
+  retryFailed() {
+    const failed = this.#outbox.filter((e) => e.state === "failed");
+    for (const entry of failed) entry.state = "pending";
+    if (failed.length) {
+      this.#saveOutbox();
+      this.#flush();
+    }
+    return failed.length;
+  }
+
+  /** Drops every failed message. Returns their cids. */
+  discardFailed() {
+    const cids = this.#outbox.filter((e) => e.state === "failed").map((e) => e.cid);
+    for (const cid of cids) this.discard(cid);
+    return cids;
   }
 
   /**
@@ -361,10 +563,15 @@ export class ChatClient extends EventTarget {
     return true;
   }
 
-  /** Tells the room you are typing, at most once per `typingIntervalMs`. */
+  /**
+   * Tells the room you are typing, at most once per `typingIntervalMs`, and
+   * never at the cost of a message (it is skipped when sending is paced).
+   */
   typing() {
     const now = Date.now();
     if (!this.#online || now - this.#lastTyping < this.#typingIntervalMs) return;
+    if (this.#refill() < 2) return;
+    this.#spend();
     if (this.#send({ type: "typing" })) this.#lastTyping = now;
   }
 
@@ -427,8 +634,12 @@ export class ChatClient extends EventTarget {
   #disconnect() {
     clearTimeout(this.#reconnectTimer);
     clearTimeout(this.#flushTimer);
+    clearTimeout(this.#requestTimer);
     this.#reconnectTimer = 0;
     this.#flushTimer = 0;
+    this.#requestTimer = 0;
+    this.#historyBefore = 0;
+    this.#roomsPending = false;
     const socket = this.#socket;
     this.#socket = null;
     this.#online = false;
@@ -461,6 +672,9 @@ export class ChatClient extends EventTarget {
     this.#online = false;
     this.#inFlight.clear();
     clearTimeout(this.#flushTimer);
+    clearTimeout(this.#requestTimer);
+    this.#historyBefore = 0;
+    this.#roomsPending = false;
     if (event.code === 4000) {
       // The same session joined again elsewhere: reconnecting would take it back.
       this.#running = false;
@@ -524,9 +738,41 @@ export class ChatClient extends EventTarget {
           this.#emit("typing", { member: msg.member });
         }
         return;
+      case "history":
+        return this.#onHistory(msg);
+      case "rooms":
+        this.#roomsPending = false;
+        return this.#emit("rooms", {
+          rooms: (Array.isArray(msg.rooms) ? msg.rooms : []).filter((r) =>
+            r && typeof r.name === "string"
+          ),
+        });
       case "error":
         return this.#onError(msg);
     }
+  }
+
+  /** A page of older messages. @param {Record<string, any>} page */
+  #onHistory(page) {
+    const before = this.#historyBefore;
+    if (!before) return;
+    this.#historyBefore = 0;
+    const events = (Array.isArray(page.messages) ? page.messages : [])
+      .filter((m) => m && Number.isSafeInteger(m.id) && m.id > 0 && m.id < this.#oldestId)
+      .sort((a, b) => a.id - b.id);
+    const ids = [];
+    for (const event of events) {
+      if (isChange(event)) this.#conversation.apply(event);
+      else {
+        this.#conversation.add(event);
+        ids.push(event.id);
+      }
+    }
+    this.#oldestId = Math.min(this.#oldestId, events[0]?.id ?? this.#oldestId);
+    // An empty page below `before` means nothing older is kept.
+    this.#hasMore = page.hasMore === true && events.length > 0 && this.#oldestId > 1;
+    const messages = ids.map((id) => this.#conversation.get(id));
+    this.#emit("older", { messages, hasMore: this.#hasMore, oldestId: this.#oldestId });
   }
 
   /** @param {Record<string, any>} welcome */
@@ -566,11 +812,17 @@ export class ChatClient extends EventTarget {
       : "";
     this.#emit("welcome", { welcome });
     this.#emit("members", { members: this.members });
+    const resumed = this.#resumed;
     if (reason) {
       this.#setLastId(history.length ? history[0].id - 1 : 0);
+      this.#conversation.clear();
       this.#emit("reset", { reason });
     } else {
       this.#setLastId(since ?? 0);
+    }
+    if (reason || !resumed) {
+      this.#oldestId = this.#lastId + 1;
+      this.#hasMore = this.#oldestId > 1;
     }
     this.#resumed = true;
     for (const message of history) this.#onMessage(message, false);
@@ -599,7 +851,14 @@ export class ChatClient extends EventTarget {
     }
     if (live) this.#gapRejoins = 0;
     this.#setLastId(message.id);
-    this.#emit("message", { message, own, history: !live });
+    const event = /** @type {import("./conversation.js").ChatEvent} */ (message);
+    if (isChange(event)) {
+      const target = this.#conversation.apply(event);
+      this.#emit("change", { change: message, own, history: !live, target });
+    } else {
+      const state = this.#conversation.add(event);
+      this.#emit("message", { message, own, history: !live, state });
+    }
   }
 
   /**
@@ -622,6 +881,8 @@ export class ChatClient extends EventTarget {
   /** @param {Record<string, any>} presence */
   #onPresence(presence) {
     const { event, member } = presence;
+    const known = member && typeof member.id === "string" && this.#members.has(member.id);
+    const repeat = event === "join" ? known : !known;
     if (Array.isArray(presence.members)) {
       this.#members = new Map(presence.members.map((m) => [m.id, m]));
     } else if (member && typeof member.id === "string") {
@@ -629,7 +890,7 @@ export class ChatClient extends EventTarget {
       else if (event === "leave") this.#members.delete(member.id);
     }
     this.#emit("members", { members: this.members });
-    if (member) this.#emit("presence", { event, member });
+    if (member) this.#emit("presence", { event, member, repeat });
   }
 
   /** @param {Record<string, any>} error */
@@ -640,6 +901,18 @@ export class ChatClient extends EventTarget {
       this.#auth = "";
       this.#write("auth", null);
       return this.#toPrompt(message, true);
+    }
+    if (
+      !this.#online && cid === undefined &&
+      (code === "room_forbidden" ||
+        (code === "invalid_message" && /^Cannot join room: room\b/.test(message)))
+    ) {
+      // Another name will not help: the room itself is refused.
+      this.#running = false;
+      this.#roomRefused = true;
+      this.#disconnect();
+      this.#status("offline", "room");
+      return this.#emit("room-error", { room: this.#room, code, message });
     }
     if (!this.#online && cid === undefined) {
       if (code === "name_taken" && this.#nameFrom && this.#variantTries < MAX_NAME_VARIANTS) {
@@ -660,18 +933,49 @@ export class ChatClient extends EventTarget {
         return this.#scheduleReconnect(message, Math.max(this.#rateLimitMs, this.#backoff()));
       }
     }
+    const pause = code === "rate_limited" ? hintMs(error) ?? this.#rateLimitMs : this.#retryMs;
+    if (code === "rate_limited") {
+      // Whatever was refused, the server wants a pause: nothing more before it.
+      this.#holdUntil = Math.max(this.#holdUntil, Date.now() + pause);
+      // Its bucket is empty: after the pause, one frame, then the steady pace.
+      this.#tokens = Math.min(this.#tokens, 1);
+      this.#tokensAt = Date.now();
+    }
     const entry = typeof cid === "string" ? this.#outbox.find((e) => e.cid === cid) : undefined;
     if (entry) {
       this.#inFlight.delete(cid);
       if (RETRY_ERRORS.has(code)) {
         // Kept pending, sent again after a pause with the same cid.
-        const pause = code === "rate_limited" ? this.#rateLimitMs : this.#retryMs;
         this.#holdUntil = Math.max(this.#holdUntil, Date.now() + pause);
         return this.#flush();
       }
-      entry.state = "failed";
+      if (entry.kind) {
+        // An edit, delete or reaction that cannot be made: nothing to retry.
+        this.#outbox.splice(this.#outbox.indexOf(entry), 1);
+      } else entry.state = "failed";
       this.#saveOutbox();
-      return this.#emit("failed", { cid, message });
+      return this.#emit("failed", { cid, code, message, entry: { ...entry } });
+    }
+    if (cid === undefined && (this.#historyBefore || this.#roomsPending)) {
+      // A refused history or rooms request (they carry no cid).
+      const history = /^Cannot read history/.test(message) ||
+        (code === "rate_limited" && this.#historyBefore > 0);
+      const rooms = /^Cannot list rooms/.test(message) ||
+        (code === "rate_limited" && this.#roomsPending && !history);
+      if (history || rooms) {
+        const before = this.#historyBefore;
+        if (history) this.#historyBefore = 0;
+        if (rooms) this.#roomsPending = false;
+        if (RETRY_ERRORS.has(code) && this.#online) {
+          clearTimeout(this.#requestTimer);
+          this.#requestTimer = setTimeout(() => {
+            if (history) this.history(before);
+            if (rooms) this.rooms();
+          }, pause);
+          return;
+        }
+        if (history) return this.#emit("history-error", { message });
+      }
     }
     if (code === "rate_limited") return; // a typing frame: nothing to redo
     this.#emit("error", { code, message });
@@ -689,11 +993,7 @@ export class ChatClient extends EventTarget {
       this.#flushTimer = setTimeout(() => this.#flush(), this.#holdUntil - now);
       return;
     }
-    this.#tokens = Math.min(
-      this.#burst,
-      this.#tokens + (now - this.#tokensAt) / 1000 * this.#perSecond,
-    );
-    this.#tokensAt = now;
+    this.#refill();
     for (const entry of this.#outbox) {
       if (entry.state !== "pending" || this.#inFlight.has(entry.cid)) continue;
       if (this.#tokens < 1) {
@@ -701,10 +1001,45 @@ export class ChatClient extends EventTarget {
         this.#flushTimer = setTimeout(() => this.#flush(), wait);
         return;
       }
-      if (!this.#send({ type: "say", text: entry.text, cid: entry.cid })) return;
+      if (!this.#send(frameOf(entry))) return;
       this.#tokens--;
       this.#inFlight.add(entry.cid);
     }
+  }
+
+  /** Adds the tokens earned since the last look; returns how many there are. */
+  #refill() {
+    const now = Date.now();
+    this.#tokens = Math.min(
+      this.#burst,
+      this.#tokens + (now - this.#tokensAt) / 1000 * this.#perSecond,
+    );
+    this.#tokensAt = now;
+    return this.#tokens;
+  }
+
+  /** Counts a frame that is not an outbox entry (history, rooms, typing) against the pace. */
+  #spend() {
+    this.#refill();
+    this.#tokens--;
+  }
+
+  /** @param {OutboxEntry} entry */
+  #queue(entry) {
+    this.#outbox.push(entry);
+    this.#saveOutbox();
+    this.#flush();
+    return { ...entry };
+  }
+
+  /**
+   * @param {"edit" | "delete" | "react"} kind
+   * @param {number} ref
+   * @returns {OutboxEntry}
+   */
+  #changeEntry(kind, ref) {
+    if (!Number.isSafeInteger(ref) || ref < 1) throw new RangeError(`Not a message id: ${ref}`);
+    return { cid: crypto.randomUUID(), kind, ref, text: "", ts: Date.now(), state: "pending" };
   }
 
   #saveOutbox() {
@@ -721,12 +1056,23 @@ export class ChatClient extends EventTarget {
       const list = JSON.parse(this.#read(`outbox.${this.#room}`) || "[]");
       return Array.isArray(list)
         ? list.filter((e) => e && CID_PATTERN.test(e.cid) && typeof e.text === "string")
-          .map((e) => ({
-            cid: e.cid,
-            text: e.text,
-            ts: Number.isFinite(e.ts) ? e.ts : Date.now(),
-            state: e.state === "failed" ? "failed" : "pending",
-          }))
+          .filter((e) =>
+            e.kind === undefined ||
+            (["edit", "delete", "react"].includes(e.kind) && Number.isSafeInteger(e.ref))
+          )
+          .map((e) => {
+            /** @type {OutboxEntry} */
+            const entry = {
+              cid: e.cid,
+              text: e.text,
+              ts: Number.isFinite(e.ts) ? e.ts : Date.now(),
+              state: e.state === "failed" ? "failed" : "pending",
+            };
+            if (Number.isSafeInteger(e.replyTo)) entry.replyTo = e.replyTo;
+            if (e.kind) Object.assign(entry, { kind: e.kind, ref: e.ref });
+            if (e.kind === "react") entry.emoji = String(e.emoji);
+            return entry;
+          })
         : [];
     } catch {
       return [];
@@ -740,6 +1086,9 @@ export class ChatClient extends EventTarget {
     this.#room = room;
     this.#resumed = false;
     this.#members.clear();
+    this.#conversation.clear();
+    this.#oldestId = 1;
+    this.#hasMore = false;
     const id = Number(this.#read(`lastId.${room}`));
     this.#lastId = Number.isSafeInteger(id) && id > 0 ? id : 0;
     this.#epoch = this.#read(`epoch.${room}`);
@@ -799,4 +1148,31 @@ export class ChatClient extends EventTarget {
   #emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
+}
+
+/**
+ * The frame that sends an outbox entry.
+ *
+ * @param {OutboxEntry} entry
+ */
+function frameOf({ kind, cid, text, ref, emoji, replyTo }) {
+  if (kind === "edit") return { type: "edit", ref, text, cid };
+  if (kind === "delete") return { type: "delete", ref, cid };
+  if (kind === "react") return { type: "react", ref, emoji, cid };
+  return { type: "say", text, cid, ...(replyTo === undefined ? {} : { replyTo }) };
+}
+
+/**
+ * The pause a `rate_limited` error asks for, in ms (`retryAfterMs`, or
+ * `retryAfter` in seconds), or undefined when it names none.
+ *
+ * @param {Record<string, any>} error
+ */
+function hintMs(error) {
+  const ms = Number.isFinite(error.retryAfterMs)
+    ? error.retryAfterMs
+    : Number.isFinite(error.retryAfter)
+    ? error.retryAfter * 1000
+    : NaN;
+  return ms > 0 ? Math.min(ms, MAX_HINT_MS) : undefined;
 }

@@ -4,7 +4,16 @@
  * changes the server does not make yet (presence deltas, the store epoch).
  */
 import assert from "node:assert/strict";
-import { ChatClient, memoryStorage, nameVariant, parseFrame } from "../static/chat_client.js";
+import {
+  ChatClient,
+  checkRoomName,
+  memoryStorage,
+  nameVariant,
+  parseFrame,
+  REACTIONS,
+} from "../static/chat_client.js";
+import { Conversation } from "../static/conversation.js";
+import { mentionsName, parseText } from "../static/rich_text.js";
 import { startServer, TestClient, within } from "./helpers.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -683,3 +692,405 @@ Deno.test("a server with a wiped store: the client takes the new epoch and start
     await server.close();
   }
 });
+
+// --- History, edits, deletes, reactions, replies, rooms ------------------------
+
+/** A client of a real server, joined; closed by the caller. */
+async function joined(url: string, room: string, name: string, options = {}) {
+  const client = new ChatClient({ url, room, name, ...options });
+  const welcomed = next(client, "welcome");
+  client.start();
+  await welcomed;
+  return client;
+}
+
+Deno.test("history(): pages back to the oldest message, then says there is no more", async () => {
+  await using server = await startServer({ rateBurst: 200 });
+  const { client: bot } = await TestClient.join(server.wsUrl, "h1", "bot");
+  await using _bot = bot;
+  for (let i = 1; i <= 120; i++) bot.send({ type: "say", text: `m${i}`, cid: `c${i}` });
+  await bot.next("ack", (a) => a.cid === "c120");
+  const client = await joined(server.wsUrl, "h1", "ada");
+  try {
+    assert.equal(client.oldestId, 71, "the welcome holds the newest 50");
+    assert.equal(client.hasMore, true);
+    const pages: Detail[] = [];
+    for (const expected of [21, 1]) {
+      const older = next(client, "older");
+      assert.equal(client.history(), true);
+      assert.equal(client.history(), false, "one page at a time");
+      const page = await older;
+      pages.push(page);
+      assert.equal(page.oldestId, expected);
+      assert.equal(client.oldestId, expected);
+    }
+    assert.deepEqual(pages[0].messages.map((m: Detail) => m.id), range(21, 70));
+    assert.equal(pages[0].hasMore, true);
+    assert.deepEqual(
+      pages[1].messages.map((m: Detail) => m.text),
+      range(1, 20).map((i) => `m${i}`),
+    );
+    assert.equal(pages[1].hasMore, false);
+    assert.equal(client.hasMore, false);
+    assert.equal(client.history(), false, "nothing older to ask for");
+    assert.equal(client.message(1)?.text, "m1");
+  } finally {
+    await client.close();
+  }
+});
+
+Deno.test("history(): a room pruned by the retention ends where the store ends", async () => {
+  await using server = await startServer({ rateBurst: 200, historyLimit: 60 });
+  const { client: bot } = await TestClient.join(server.wsUrl, "h2", "bot");
+  await using _bot = bot;
+  for (let i = 1; i <= 100; i++) bot.send({ type: "say", text: `m${i}`, cid: `c${i}` });
+  await bot.next("ack", (a) => a.cid === "c100");
+  const client = await joined(server.wsUrl, "h2", "ada");
+  try {
+    const older = next(client, "older");
+    client.history();
+    const page = await older;
+    assert.equal(page.hasMore, false);
+    assert.ok(page.oldestId > 1, "the oldest kept message is not message 1");
+    assert.equal(client.history(), false);
+  } finally {
+    await client.close();
+  }
+});
+
+Deno.test("edit, remove, react and reply: change events fold into the message they change", async () => {
+  await using server = await startServer();
+  const ada = await joined(server.wsUrl, "e1", "ada");
+  const bob = await joined(server.wsUrl, "e1", "bob");
+  try {
+    const shown = next(bob, "message", (d) => d.message.text === "helo");
+    ada.say("helo");
+    const { message } = await shown;
+    const id = message.id;
+
+    const edited = next(bob, "change", (d) => d.change.kind === "edit");
+    const entry = ada.edit(id, "hello");
+    assert.equal(entry.kind, "edit");
+    const edit = await edited;
+    assert.equal(edit.target.text, "hello");
+    assert.equal(edit.target.edited, true);
+    assert.equal(bob.message(id)?.text, "hello");
+
+    const reacted = next(ada, "change", (d) => d.change.kind === "reaction");
+    bob.react(id, "🎉");
+    const reaction = await reacted;
+    assert.deepEqual(reaction.target.reactions, [{
+      emoji: "🎉",
+      users: [{ id: bob.userId, name: "bob" }],
+    }]);
+    const unreacted = next(ada, "change", (d) => d.change.kind === "reaction" && !d.change.on);
+    bob.react(id, "🎉");
+    assert.deepEqual((await unreacted).target.reactions, []);
+    assert.throws(() => bob.react(id, "💩"), RangeError);
+
+    const replied = next(ada, "message", (d) => d.message.text === "yes!");
+    bob.reply(id, "yes!");
+    const reply = await replied;
+    assert.equal(reply.message.replyTo, id);
+    assert.equal(reply.state.replyTo, id);
+
+    const removed = next(bob, "change", (d) => d.change.kind === "delete");
+    ada.remove(id);
+    const gone = await removed;
+    assert.equal(gone.target.deleted, true);
+    assert.equal(gone.target.text, "");
+    assert.equal(ada.lastOwnMessage(), undefined, "a deleted message is not the last one");
+    assert.deepEqual(ada.outbox, []);
+  } finally {
+    await ada.close();
+    await bob.close();
+  }
+});
+
+Deno.test("a refused edit is dropped from the outbox with its code; the connection goes on", async () => {
+  await using server = await startServer();
+  const ada = await joined(server.wsUrl, "e2", "ada");
+  const bob = await joined(server.wsUrl, "e2", "bob");
+  try {
+    const shown = next(bob, "message");
+    ada.say("mine");
+    const { message } = await shown;
+    const failed = next(bob, "failed");
+    const entry = bob.edit(message.id, "yours now");
+    const refusal = await failed;
+    assert.equal(refusal.cid, entry.cid);
+    assert.equal(refusal.code, "forbidden");
+    assert.equal(refusal.entry.kind, "edit");
+    assert.deepEqual(bob.outbox, []);
+    const removeFailed = next(ada, "failed");
+    ada.remove(99);
+    assert.equal((await removeFailed).code, "not_found");
+    const after = next(ada, "message", (d) => d.message.text === "still here");
+    bob.say("still here");
+    await after;
+  } finally {
+    await ada.close();
+    await bob.close();
+  }
+});
+
+Deno.test("rooms(): the active rooms with member counts", async () => {
+  await using server = await startServer();
+  await using _b = (await TestClient.join(server.wsUrl, "team", "bob")).client;
+  await using _c = (await TestClient.join(server.wsUrl, "team", "carol")).client;
+  await using _d = (await TestClient.join(server.wsUrl, "_hidden", "dan")).client;
+  const ada = await joined(server.wsUrl, "lobby", "ada");
+  try {
+    const listed = next(ada, "rooms");
+    assert.equal(ada.rooms(), true);
+    const { rooms } = await listed;
+    assert.deepEqual(rooms.map((r: Detail) => [r.name, r.members]), [["team", 2], ["lobby", 1]]);
+  } finally {
+    await ada.close();
+  }
+});
+
+Deno.test("an invalid room is a room-error, not a name prompt; another room then joins", async () => {
+  await using server = await startServer();
+  const client = new ChatClient({ url: server.wsUrl, room: "a\u200Bb", name: "ada" });
+  let prompted = false;
+  client.addEventListener("prompt", () => prompted = true);
+  try {
+    const refused = next(client, "room-error");
+    const offline = next(client, "status", (d) => d.state === "offline" && d.reason === "room");
+    client.start();
+    const error = await refused;
+    await offline;
+    assert.equal(error.code, "invalid_message");
+    assert.match(error.message, /room must be/);
+    assert.equal(prompted, false);
+    const welcomed = next(client, "welcome");
+    client.setRoom("fixed");
+    assert.equal((await welcomed).welcome.room, "fixed");
+  } finally {
+    await client.close();
+  }
+});
+
+Deno.test("checkRoomName follows the server's rules", () => {
+  assert.deepEqual(checkRoomName(" ｔｅａｍ "), { ok: true, name: "team" });
+  assert.equal(checkRoomName("").ok, false);
+  assert.equal(checkRoomName("x".repeat(33)).ok, false);
+  const invisible = checkRoomName("a\u200Bb");
+  assert.equal(invisible.ok, false);
+  assert.match(!invisible.ok ? invisible.message : "", /U\+200B/);
+  assert.equal(checkRoomName("\u2800").ok, false);
+  assert.equal(checkRoomName("café ☕").ok, true);
+});
+
+Deno.test("presence: a join of someone already listed, or a leave of someone gone, is a repeat", async () => {
+  const client = scripted();
+  try {
+    client.start();
+    const socket = ScriptedSocket.all[0];
+    socket.open();
+    socket.receive({
+      type: "welcome",
+      id: "u1",
+      room: "lobby",
+      name: "ada",
+      members: [ada, bob],
+      history: [],
+    });
+    const events: Detail[] = [];
+    client.addEventListener("presence", (e) => events.push((e as CustomEvent).detail));
+    socket.receive(
+      { type: "presence", event: "join", member: bob },
+      { type: "presence", event: "join", member: carol },
+      { type: "presence", event: "leave", member: carol },
+      { type: "presence", event: "leave", member: carol },
+    );
+    assert.deepEqual(events.map((e) => `${e.event} ${e.member.name} ${e.repeat}`), [
+      "join bob true",
+      "join carol false",
+      "leave carol false",
+      "leave carol true",
+    ]);
+  } finally {
+    await client.close();
+  }
+});
+
+Deno.test("rate_limited: everything waits for the server's hint, then goes out by itself", async () => {
+  ScriptedSocket.all = [];
+  const client = new ChatClient({
+    url: "ws://scripted/ws",
+    room: "lobby",
+    name: "ada",
+    WebSocket: ScriptedSocket as unknown as typeof WebSocket,
+    rateLimitMs: 60_000,
+  });
+  try {
+    client.start();
+    const socket = ScriptedSocket.all[0];
+    socket.open();
+    socket.receive({
+      type: "welcome",
+      id: "u1",
+      room: "lobby",
+      name: "ada",
+      members: [ada],
+      history: [msg(1, ada)],
+    });
+    const first = client.say("one");
+    const says = () => socket.sent.filter((f) => f.type === "say").map((f) => f.text);
+    assert.deepEqual(says(), ["one"]);
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const send = socket.send.bind(socket);
+    socket.send = (data: string) => {
+      send(data);
+      if (JSON.parse(data).text === "two") resolve();
+    };
+    const failed: string[] = [];
+    client.addEventListener("failed", (e) => failed.push((e as CustomEvent).detail.cid));
+    // The hint (20 ms) wins over the client's own 60 s pause.
+    socket.receive({
+      type: "error",
+      code: "rate_limited",
+      message: "slow down",
+      cid: first.cid,
+      retryAfterMs: 20,
+    });
+    client.say("two");
+    assert.deepEqual(says(), ["one"], "nothing goes out during the pause");
+    await within(promise, "the retry after the hint, then the next message");
+    assert.deepEqual(says(), ["one", "one", "two"]);
+    assert.deepEqual(failed, []);
+    assert.ok(client.outbox.every((e) => e.state === "pending"));
+  } finally {
+    await client.close();
+  }
+});
+
+Deno.test("a resume replays changes idempotently; a history page brings a message after its changes", async () => {
+  const client = scripted();
+  const changes: Detail[] = [];
+  client.addEventListener("change", (e) => changes.push((e as CustomEvent).detail));
+  try {
+    client.start();
+    let socket = ScriptedSocket.all[0];
+    socket.open();
+    const change = (id: number, extra: Record<string, unknown>) => ({ ...msg(id, bob), ...extra });
+    socket.receive({
+      type: "welcome",
+      id: "u1",
+      room: "lobby",
+      name: "ada",
+      members: [ada, bob],
+      // Message 50 is older than the welcome's history; 52 is in it.
+      history: [
+        msg(51),
+        change(52, { kind: "edit", ref: 50, text: "fifty, edited" }),
+        msg(53, bob, "hi"),
+        change(54, { kind: "reaction", ref: 53, emoji: "👀", on: true, text: "" }),
+      ],
+    });
+    assert.equal(changes[0].target, undefined, "message 50 is not held yet");
+    assert.deepEqual(client.message(53)?.reactions.map((r) => r.emoji), ["👀"]);
+
+    const older = next(client, "older");
+    assert.equal(client.history(), true);
+    assert.deepEqual(socket.sent.at(-1), { type: "history", before: 51, limit: 50 });
+    socket.receive({ type: "history", messages: [msg(49), msg(50, bob, "fifty")], hasMore: true });
+    const page = await older;
+    assert.deepEqual(page.messages.map((m: Detail) => [m.id, m.text, m.edited]), [
+      [49, "m49", false],
+      [50, "fifty, edited", true],
+    ]);
+
+    // A reconnect replays the reaction and a delete: applied once, by id.
+    socket.close(1006);
+    client.reconnect();
+    socket = ScriptedSocket.all[1];
+    socket.open();
+    assert.equal(socket.sent[0].since, 54);
+    socket.receive({
+      type: "welcome",
+      id: "u1",
+      room: "lobby",
+      name: "ada",
+      members: [ada, bob],
+      history: [
+        change(55, { kind: "reaction", ref: 53, emoji: "👀", on: true, text: "" }),
+        change(56, { kind: "delete", ref: 50, text: "" }),
+      ],
+      recovered: true,
+    });
+    assert.deepEqual(client.message(53)?.reactions, [{ emoji: "👀", users: [bob] }]);
+    assert.equal(client.message(50)?.deleted, true);
+    assert.equal(client.oldestId, 49);
+  } finally {
+    await client.close();
+  }
+});
+
+Deno.test("Conversation folds changes in id order, whatever order they come in", () => {
+  const c = new Conversation();
+  const base = { userId: "u1", name: "ada", ts: 0 };
+  c.apply({ ...base, id: 4, kind: "edit", ref: 1, text: "second edit" });
+  c.apply({ ...base, id: 2, kind: "edit", ref: 1, text: "first edit" });
+  c.apply({
+    ...base,
+    id: 3,
+    userId: "u2",
+    name: "bob",
+    kind: "reaction",
+    ref: 1,
+    emoji: "👍",
+    on: true,
+    text: "",
+  });
+  c.apply({
+    ...base,
+    id: 5,
+    userId: "u2",
+    name: "bob",
+    kind: "reaction",
+    ref: 1,
+    emoji: "👍",
+    on: false,
+    text: "",
+  });
+  c.apply({ ...base, id: 6, userId: "u2", name: "bob", kind: "edit", ref: 1, text: "not bob's" });
+  const state = c.add({ ...base, id: 1, text: "original" });
+  assert.equal(state.text, "second edit");
+  assert.equal(state.edited, true);
+  assert.deepEqual(state.reactions, []);
+  assert.equal(c.oldestId, 1);
+  assert.deepEqual(REACTIONS, ["👍", "❤", "😂", "🎉", "😮", "😢", "👀", "🚀"]);
+});
+
+Deno.test("parseText: links (http and https only) and mentions of members, as plain parts", () => {
+  assert.deepEqual(parseText("see https://deno.com/x?y=1, then (http://a.b/c_(d)).", []), [
+    { type: "text", text: "see " },
+    { type: "link", text: "https://deno.com/x?y=1", href: "https://deno.com/x?y=1" },
+    { type: "text", text: ", then (" },
+    { type: "link", text: "http://a.b/c_(d)", href: "http://a.b/c_(d)" },
+    { type: "text", text: ")." },
+  ]);
+  assert.deepEqual(parseText("javascript:alert(1) ftp://x.y", []), [
+    { type: "text", text: "javascript:alert(1) ftp://x.y" },
+  ]);
+  assert.deepEqual(
+    parseText("hi @Ada Lovelace and @ada, mail a@ada.org", ["ada", "Ada Lovelace"], "ada"),
+    [
+      { type: "text", text: "hi " },
+      { type: "mention", text: "@Ada Lovelace", name: "Ada Lovelace", me: false },
+      { type: "text", text: " and " },
+      { type: "mention", text: "@ada", name: "ada", me: true },
+      { type: "text", text: ", mail a@ada.org" },
+    ],
+  );
+  assert.equal(mentionsName("ping @bob!", "bob"), true);
+  assert.equal(mentionsName("ping @bobby", "bob"), false);
+  assert.equal(mentionsName("مرحبا @bob", "bob"), true);
+});
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}

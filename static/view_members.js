@@ -1,5 +1,6 @@
 /**
- * The member list and the "… is typing" line.
+ * The member list and the "… is typing" line. At phone width the list
+ * collapses to a "Members (n)" button that opens it.
  *
  * @module
  */
@@ -14,14 +15,47 @@ export class MembersView {
   #count;
   /** @type {HTMLElement} */
   #typingLine;
+  /** @type {HTMLElement} */
+  #panel;
+  /** @type {HTMLButtonElement} */
+  #toggle;
+  /** @type {HTMLElement} */
+  #toggleText;
   /** Who is typing: user id → { name, timer }. @type {Map<string, {name: string, timer: number}>} */
   #typers = new Map();
 
-  /** @param {{ list: HTMLUListElement, count: HTMLElement, typing: HTMLElement }} parts */
-  constructor({ list, count, typing }) {
+  /**
+   * @param {{ list: HTMLUListElement, count: HTMLElement, typing: HTMLElement,
+   *   panel: HTMLElement, toggle: HTMLButtonElement, toggleText: HTMLElement }} parts
+   */
+  constructor({ list, count, typing, panel, toggle, toggleText }) {
     this.#list = list;
     this.#count = count;
     this.#typingLine = typing;
+    this.#panel = panel;
+    this.#toggle = toggle;
+    this.#toggleText = toggleText;
+    toggle.addEventListener("click", () => this.#expand(toggle.ariaExpanded !== "true"));
+    panel.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && toggle.ariaExpanded === "true") {
+        this.#expand(false);
+        toggle.focus();
+      }
+    });
+  }
+
+  /** The names of the members, as last rendered. */
+  get names() {
+    return [...this.#names];
+  }
+
+  /** @type {string[]} */
+  #names = [];
+
+  /** @param {boolean} open */
+  #expand(open) {
+    this.#toggle.setAttribute("aria-expanded", String(open));
+    this.#panel.dataset.expanded = String(open);
   }
 
   /**
@@ -33,6 +67,7 @@ export class MembersView {
   render(members, myId) {
     const items = members.map((member) => {
       const li = document.createElement("li");
+      li.dir = "auto";
       li.textContent = member.name;
       if (member.id === myId) {
         li.classList.add("me");
@@ -44,7 +79,9 @@ export class MembersView {
       return li;
     });
     this.#list.replaceChildren(...items);
+    this.#names = members.map((m) => m.name);
     this.#count.textContent = members.length ? `(${members.length})` : "";
+    this.#toggleText.textContent = members.length === 1 ? "1 member" : `${members.length} members`;
   }
 
   /** Shows `member` as typing for a few seconds. @param {{ id: string, name: string }} member */

@@ -1,0 +1,191 @@
+/**
+ * The composer: write, reply to a message, or edit one of yours. Enter
+ * sends, Shift+Enter adds a line, ↑ in an empty box edits your last message,
+ * Escape cancels a reply or an edit. What you were writing is kept per tab
+ * and room (`sessionStorage`), so a reload does not lose it.
+ *
+ * @module
+ */
+
+import { snippet } from "./view_messages.js";
+
+/**
+ * What the composer is doing.
+ *
+ * @typedef {{ kind: "say" } | { kind: "reply", id: number, name: string, text: string }
+ *   | { kind: "edit", id: number, text: string }} ComposerMode
+ */
+
+/** The message box and its reply/edit bar. */
+export class Composer {
+  /** @type {HTMLFormElement} */
+  #form;
+  /** @type {HTMLTextAreaElement} */
+  #input;
+  /** @type {HTMLButtonElement} */
+  #send;
+  /** @type {HTMLElement} */
+  #bar;
+  /** @type {HTMLElement} */
+  #barText;
+  /** @type {ComposerMode} */
+  #mode = { kind: "say" };
+  /** The draft to restore when an edit is cancelled. */
+  #draft = "";
+  /** @type {{ getItem(key: string): string | null, setItem(key: string, value: string): void,
+   *   removeItem(key: string): void }} */
+  #storage;
+  #room = "";
+
+  /**
+   * @param {{ form: HTMLFormElement, input: HTMLTextAreaElement, send: HTMLButtonElement,
+   *   bar: HTMLElement, barText: HTMLElement, cancel: HTMLElement }} parts
+   * @param {{ storage: { getItem(key: string): string | null, setItem(key: string, value: string): void,
+   *   removeItem(key: string): void }, onSubmit: (text: string, mode: ComposerMode) => void,
+   *   onEditLast: () => boolean, onTyping: () => void }} handlers `onEditLast` starts
+   *   editing your last message and says whether there was one.
+   */
+  constructor(
+    { form, input, send, bar, barText, cancel },
+    { storage, onSubmit, onEditLast, onTyping },
+  ) {
+    this.#form = form;
+    this.#input = input;
+    this.#send = send;
+    this.#bar = bar;
+    this.#barText = barText;
+    this.#storage = storage;
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = input.value.replace(/\s+$/, "");
+      if (!text.trim()) return;
+      const mode = this.#mode;
+      input.value = "";
+      this.#setMode({ kind: "say" }, mode.kind === "edit" ? this.#draft : "");
+      this.#save();
+      onSubmit(text, mode);
+      input.focus();
+    });
+    input.addEventListener("keydown", (event) => {
+      if (event.isComposing) return;
+      if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        form.requestSubmit();
+      } else if (event.key === "Escape" && this.#mode.kind !== "say") {
+        event.preventDefault();
+        this.cancel();
+      } else if (
+        event.key === "ArrowUp" && input.value === "" && this.#mode.kind !== "edit" &&
+        !event.shiftKey && !event.altKey && !event.ctrlKey && !event.metaKey
+      ) {
+        if (onEditLast()) event.preventDefault();
+      }
+    });
+    input.addEventListener("input", () => {
+      this.#save();
+      onTyping();
+    });
+    cancel.addEventListener("click", () => this.cancel());
+  }
+
+  /** What the composer is doing now. */
+  get mode() {
+    return this.#mode;
+  }
+
+  /** Loads the draft of `room` (another room, or the page's start). @param {string} room */
+  setRoom(room) {
+    this.#room = room;
+    this.#setMode({ kind: "say" }, "");
+    this.#input.value = this.#read();
+  }
+
+  /**
+   * Answers message `id` by `name`: a bar over the box quotes it.
+   *
+   * @param {number} id
+   * @param {string} name
+   * @param {string} text
+   */
+  reply(id, name, text) {
+    const draft = this.#mode.kind === "edit" ? this.#draft : this.#input.value;
+    this.#setMode({ kind: "reply", id, name, text }, draft);
+    this.focus();
+  }
+
+  /**
+   * Edits your message `id`: its text goes in the box.
+   *
+   * @param {number} id
+   * @param {string} text
+   */
+  edit(id, text) {
+    const draft = this.#mode.kind === "edit" ? this.#draft : this.#input.value;
+    this.#setMode({ kind: "edit", id, text }, text);
+    this.#draft = draft;
+    this.focus();
+    this.#input.select();
+  }
+
+  /** Back to writing a new message. */
+  cancel() {
+    const restore = this.#mode.kind === "edit" ? this.#draft : this.#input.value;
+    this.#setMode({ kind: "say" }, restore);
+    this.#save();
+    this.focus();
+  }
+
+  /** Puts the caret in the box, at the end. */
+  focus() {
+    this.#input.focus();
+    const end = this.#input.value.length;
+    this.#input.setSelectionRange(end, end);
+  }
+
+  /**
+   * @param {ComposerMode} mode
+   * @param {string} value The box's text afterwards.
+   */
+  #setMode(mode, value) {
+    this.#mode = mode;
+    this.#draft = "";
+    this.#input.value = value;
+    this.#bar.hidden = mode.kind === "say";
+    this.#bar.dataset.mode = mode.kind;
+    this.#barText.textContent = mode.kind === "reply"
+      ? `Replying to ${mode.name}: ${snippet(mode.text)}`
+      : mode.kind === "edit"
+      ? "Editing your message (Escape cancels)"
+      : "";
+    this.#send.textContent = mode.kind === "edit" ? "Save" : "Send";
+    this.#input.setAttribute(
+      "aria-label",
+      mode.kind === "reply"
+        ? `Reply to ${mode.name}`
+        : mode.kind === "edit"
+        ? "Edit message"
+        : "Message",
+    );
+  }
+
+  #key() {
+    return `chat.draft.${this.#room}`;
+  }
+
+  #read() {
+    try {
+      return this.#storage.getItem(this.#key()) ?? "";
+    } catch {
+      return "";
+    }
+  }
+
+  #save() {
+    if (this.#mode.kind === "edit") return;
+    try {
+      const text = this.#input.value;
+      if (text) this.#storage.setItem(this.#key(), text);
+      else this.#storage.removeItem(this.#key());
+    } catch { /* full or disabled */ }
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * A message's actions menu: the reactions, Reply, and for your own messages
+ * Edit and Delete. One menu element, moved into the message it is opened
+ * on. Keyboard: arrows move, Home/End, Enter picks, Escape or Tab closes and
+ * focus goes back to the message.
+ *
+ * @module
+ */
+
+/** The actions menu. */
+export class MessageMenu {
+  /** @type {HTMLElement} */
+  #menu;
+  /** @type {HTMLLIElement | null} */
+  #li = null;
+  #id = 0;
+
+  /**
+   * @param {HTMLElement} menu The `role="menu"` element.
+   * @param {{ onPick: (action: "reply" | "edit" | "delete" | "react", id: number,
+   *   emoji?: string) => void }} handlers
+   */
+  constructor(menu, { onPick }) {
+    this.#menu = menu;
+    menu.addEventListener("click", (event) => {
+      const item = /** @type {HTMLElement | null} */ (
+        /** @type {Element} */ (event.target).closest('[role="menuitem"]')
+      );
+      if (!item) return;
+      const id = this.#id;
+      const emoji = item.dataset.emoji;
+      const action = /** @type {"reply" | "edit" | "delete" | undefined} */ (item.dataset.action);
+      // Edit and reply move focus to the composer; the others stay on the message.
+      this.close(!(action === "edit" || action === "reply"));
+      if (emoji) onPick("react", id, emoji);
+      else if (action) onPick(action, id);
+    });
+    menu.addEventListener("keydown", (event) => this.#onKey(event));
+    document.addEventListener("pointerdown", (event) => {
+      const target = /** @type {Node} */ (event.target);
+      if (this.#li && !menu.contains(target) && !this.#button()?.contains(target)) {
+        this.close(false);
+      }
+    });
+  }
+
+  /** True while open. */
+  get open() {
+    return this.#li !== null;
+  }
+
+  /**
+   * Opens the menu on message item `li` (message `id`); `own` shows Edit and
+   * Delete. Opening it again on the same message closes it.
+   *
+   * @param {HTMLLIElement} li
+   * @param {number} id
+   * @param {{ own: boolean, reacted: string[] }} options `reacted`: your reactions on it.
+   */
+  toggle(li, id, { own, reacted }) {
+    if (this.#li === li) return this.close(true);
+    this.close(false);
+    this.#li = li;
+    this.#id = id;
+    for (const item of this.#items()) {
+      const action = item.dataset.action;
+      item.hidden = (action === "edit" || action === "delete") && !own;
+      if (item.dataset.emoji) {
+        const on = reacted.includes(item.dataset.emoji);
+        item.setAttribute("aria-label", `${on ? "Take back" : "React"} ${item.dataset.emoji}`);
+        item.classList.toggle("on", on);
+      }
+    }
+    li.classList.add("menu-open");
+    li.querySelector(".meta")?.after(this.#menu);
+    this.#menu.hidden = false;
+    this.#button()?.setAttribute("aria-expanded", "true");
+    this.#visible()[0]?.focus();
+  }
+
+  /**
+   * Closes the menu.
+   *
+   * @param {boolean} [refocus] Put focus back on the message.
+   */
+  close(refocus = true) {
+    const li = this.#li;
+    if (!li) return;
+    this.#button()?.setAttribute("aria-expanded", "false");
+    li.classList.remove("menu-open");
+    this.#menu.hidden = true;
+    document.body.append(this.#menu);
+    this.#li = null;
+    if (refocus) li.focus();
+  }
+
+  #button() {
+    return this.#li?.querySelector(".menu-button");
+  }
+
+  /** @returns {HTMLElement[]} */
+  #items() {
+    return [...this.#menu.querySelectorAll('[role="menuitem"]')].map((
+      e,
+    ) => /** @type {HTMLElement} */ (e));
+  }
+
+  #visible() {
+    return this.#items().filter((item) => !item.hidden);
+  }
+
+  /** @param {KeyboardEvent} event */
+  #onKey(event) {
+    const items = this.#visible();
+    const index = items.indexOf(/** @type {HTMLElement} */ (document.activeElement));
+    /** @param {number} i */
+    const go = (i) => {
+      event.preventDefault();
+      event.stopPropagation();
+      items[(i + items.length) % items.length]?.focus();
+    };
+    switch (event.key) {
+      case "ArrowDown":
+      case "ArrowRight":
+        return go(index + 1);
+      case "ArrowUp":
+      case "ArrowLeft":
+        return go(index - 1);
+      case "Home":
+        return go(0);
+      case "End":
+        return go(items.length - 1);
+      case "Escape":
+        event.preventDefault();
+        event.stopPropagation();
+        return this.close(true);
+      case "Tab":
+        return this.close(false);
+      case "Enter":
+      case " ":
+        // The button's own click; keep the list's shortcuts out of it.
+        event.stopPropagation();
+    }
+  }
+}
+
+/**
+ * "Delete this message?": an in-page modal dialog (not `window.confirm`)
+ * that quotes the message. Cancel is focused first; Escape cancels.
+ */
+export class DeleteDialog {
+  /** @type {HTMLDialogElement} */
+  #dialog;
+  /** @type {HTMLElement} */
+  #quote;
+  /** @type {HTMLElement} */
+  #cancel;
+  /** @type {(() => void) | null} */
+  #onConfirm = null;
+  /** @type {HTMLElement | null} */
+  #returnTo = null;
+
+  /**
+   * @param {{ dialog: HTMLDialogElement, quote: HTMLElement, cancel: HTMLElement }} parts
+   */
+  constructor({ dialog, quote, cancel }) {
+    this.#dialog = dialog;
+    this.#quote = quote;
+    this.#cancel = cancel;
+    dialog.addEventListener("close", () => {
+      const confirm = dialog.returnValue === "delete" ? this.#onConfirm : null;
+      this.#onConfirm = null;
+      dialog.returnValue = "";
+      if (this.#returnTo?.isConnected) this.#returnTo.focus();
+      this.#returnTo = null;
+      confirm?.();
+    });
+  }
+
+  /** True while open. */
+  get open() {
+    return this.#dialog.open;
+  }
+
+  /**
+   * Asks whether to delete a message with `text`; `onConfirm` runs on Delete.
+   *
+   * @param {string} text
+   * @param {() => void} onConfirm
+   * @param {HTMLElement | null} returnTo Focused again when the dialog closes.
+   */
+  ask(text, onConfirm, returnTo) {
+    this.#quote.textContent = text;
+    this.#onConfirm = onConfirm;
+    this.#returnTo = returnTo;
+    this.#dialog.returnValue = "";
+    this.#dialog.showModal();
+    this.#cancel.focus();
+  }
+}

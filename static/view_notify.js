@@ -1,0 +1,119 @@
+/**
+ * Mentions while the tab is hidden: a desktop notification (permission is
+ * asked only when you press "Notify me", never on load) and a badge with the
+ * count on the tab's icon. Both go away when you come back to the tab.
+ *
+ * @module
+ */
+
+import { snippet } from "./view_messages.js";
+
+const ICON = "/favicon.svg";
+/** The page's icon with a red badge, as an SVG data URL (CSP allows `data:` images). */
+function badgeIcon(/** @type {number} */ count) {
+  const label = count > 9 ? "9+" : String(count);
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">` +
+    `<path fill="#0b6e4f" d="M6 4h20a4 4 0 0 1 4 4v12a4 4 0 0 1-4 4H14l-7 6v-6H6a4 4 0 0 1-4-4V8a4 4 0 0 1 4-4z"/>` +
+    `<circle cx="23" cy="9" r="9" fill="#d93025"/>` +
+    `<text x="23" y="13" font-family="sans-serif" font-size="${label.length > 1 ? 10 : 12}" ` +
+    `font-weight="700" fill="#fff" text-anchor="middle">${label}</text></svg>`;
+  return `data:image/svg+xml,${encodeURIComponent(svg)}`;
+}
+
+/** Desktop notifications and the icon badge for mentions. */
+export class Notifier {
+  /** @type {HTMLLinkElement} */
+  #icon;
+  /** @type {HTMLButtonElement} */
+  #button;
+  /** @type {{ getItem(key: string): string | null, setItem(key: string, value: string): void }} */
+  #storage;
+  #mentions = 0;
+
+  /**
+   * @param {{ icon: HTMLLinkElement, button: HTMLButtonElement }} parts
+   * @param {{ getItem(key: string): string | null, setItem(key: string, value: string): void }} storage
+   *   Where this tab keeps "notifications on".
+   */
+  constructor({ icon, button }, storage) {
+    this.#icon = icon;
+    this.#button = button;
+    this.#storage = storage;
+    button.hidden = !("Notification" in globalThis);
+    button.addEventListener("click", () => this.#toggle());
+    this.#render();
+  }
+
+  /** True when a mention in a hidden tab shows a desktop notification. */
+  get enabled() {
+    return "Notification" in globalThis && Notification.permission === "granted" &&
+      this.#read() !== "off";
+  }
+
+  /**
+   * A message that mentions you arrived: badge the icon and, when allowed,
+   * notify, while the tab is hidden.
+   *
+   * @param {{ name: string, text: string }} message
+   * @param {string} room
+   */
+  mention(message, room) {
+    if (!document.hidden) return;
+    this.#mentions++;
+    this.#icon.href = badgeIcon(this.#mentions);
+    if (!this.enabled) return;
+    try {
+      const notification = new Notification(`${message.name} mentioned you in #${room}`, {
+        body: snippet(message.text),
+        tag: `chat-mention-${room}`,
+        icon: ICON,
+      });
+      notification.addEventListener("click", () => {
+        globalThis.focus();
+        notification.close();
+      });
+    } catch { /* notifications not allowed here */ }
+  }
+
+  /** You are back: no badge. */
+  clear() {
+    this.#mentions = 0;
+    this.#icon.href = ICON;
+  }
+
+  async #toggle() {
+    if (Notification.permission === "default") {
+      // Asked on this click only.
+      const answer = await Notification.requestPermission();
+      this.#write(answer === "granted" ? "on" : "off");
+    } else if (Notification.permission === "granted") {
+      this.#write(this.#read() === "off" ? "on" : "off");
+    }
+    this.#render();
+  }
+
+  #render() {
+    const denied = "Notification" in globalThis && Notification.permission === "denied";
+    const on = this.enabled;
+    this.#button.setAttribute("aria-pressed", String(on));
+    this.#button.title = denied
+      ? "Notifications are blocked for this site in the browser's settings"
+      : "A desktop notification when someone mentions you while this tab is hidden";
+    this.#button.disabled = denied;
+  }
+
+  #read() {
+    try {
+      return this.#storage.getItem("chat.notify") ?? "";
+    } catch {
+      return "";
+    }
+  }
+
+  /** @param {string} value */
+  #write(value) {
+    try {
+      this.#storage.setItem("chat.notify", value);
+    } catch { /* disabled */ }
+  }
+}

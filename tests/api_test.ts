@@ -84,6 +84,10 @@ class FailingHistory implements HistoryStore {
     this.#check();
     return await this.#inner.after(room, since);
   }
+  async before(room: string, before: number, limit: number) {
+    this.#check();
+    return await this.#inner.before(room, before, limit);
+  }
   async latest(room: string) {
     this.#check();
     return await this.#inner.latest(room);

@@ -11,6 +11,7 @@
  */
 
 import { createServer } from "node:http";
+import process from "node:process";
 import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 

@@ -91,7 +91,7 @@ async function openRedis(config: Config, url: string): Promise<Backends> {
  * Deploy runs 2.5, where instances meet through KV alone).
  */
 async function openKv(config: Config): Promise<Backends> {
-  const kv = await Deno.openKv(config.kvPath);
+  const kv = await openKvFile(config.kvPath);
   try {
     const sessionSecret = config.sessionSecret ?? await sharedSecret(kv);
     const bus: Bus = typeof BroadcastChannel === "function"
@@ -115,6 +115,22 @@ async function openKv(config: Config): Promise<Backends> {
   } catch (error) {
     kv.close();
     throw error;
+  }
+}
+
+/**
+ * Opens KV; a file that another process (or `--parallel` isolate) is
+ * creating at the same moment answers "database is locked" for a moment, so
+ * that is retried.
+ */
+async function openKvFile(path: string | undefined): Promise<Deno.Kv> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await Deno.openKv(path);
+    } catch (error) {
+      if (!isLocked(error) || attempt >= SECRET_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 10 * attempt));
+    }
   }
 }
 

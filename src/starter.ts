@@ -99,3 +99,51 @@ export class Starter<T> {
     } catch { /* No signals here: the platform stops the isolate itself. */ }
   }
 }
+
+/** What {@linkcode serveUnlessServed} serves: a `deno serve` default export. */
+export interface ServeEntry {
+  fetch(req: Request, info: Deno.ServeHandlerInfo): Response | Promise<Response>;
+  onListen?(addr: Deno.NetAddr): void;
+}
+
+/**
+ * Makes the main module serve under `deno run` as under `deno serve`.
+ * `deno serve` serves the default export itself, calling `Deno.serve` in
+ * every isolate after the module is evaluated and before the `load` event;
+ * `deno run` does not (it only warns "Detected export default { fetch }"),
+ * and neither do hosts that run the entry like it, such as Deno Deploy. So
+ * this watches for a `Deno.serve` call until `load`, and when none came,
+ * serves `entry` on `port()` itself. Call it only from the main module.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const entry = { fetch: () => new Response("hi") };
+ * if (import.meta.main) serveUnlessServed(entry, () => 8000);
+ * export default entry;
+ * ```
+ */
+export function serveUnlessServed(entry: ServeEntry, port: () => number): void {
+  const descriptor = Object.getOwnPropertyDescriptor(Deno, "serve");
+  if (!descriptor?.configurable) return;
+  const serve = Deno.serve;
+  let served = false;
+  const watching = (...args: unknown[]) => {
+    served = true;
+    return (serve as (...args: unknown[]) => Deno.HttpServer).apply(Deno, args);
+  };
+  Object.defineProperty(
+    Deno,
+    "serve",
+    "value" in descriptor
+      ? { ...descriptor, value: watching }
+      : { ...descriptor, get: () => watching },
+  );
+  addEventListener("load", () => {
+    Object.defineProperty(Deno, "serve", descriptor);
+    if (served) return;
+    serve({
+      port: port(),
+      onListen: (addr) => entry.onListen?.(addr as Deno.NetAddr),
+    }, entry.fetch);
+  }, { once: true });
+}

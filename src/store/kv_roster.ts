@@ -43,6 +43,7 @@ export class KvRoster implements Roster {
       const value = { userId, expiresAt: now + ttlMs };
       const op = this.#kv.atomic().check(held).set(nameKey, value, { expireIn: ttlMs });
       if (await commit(op)) return true;
+      await backoff(attempt);
     }
     throw new Error(`Cannot claim name: room '${room}' is too contended`);
   }
@@ -76,6 +77,7 @@ export class KvRoster implements Roster {
         const op = this.#kv.atomic();
         for (const [key, value] of chunk) op.set(key, value, { expireIn: ttlMs });
         if (await commit(op)) break;
+        await backoff(attempt);
       }
     }
   }
@@ -98,6 +100,11 @@ export class KvRoster implements Roster {
     }
     return entries;
   }
+}
+
+/** Waits a little longer after each failed attempt, at random, so contenders spread out. */
+function backoff(attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * (attempt + 1)));
 }
 
 /** Commits `op`; `false` on a conflict or a locked KV file. */

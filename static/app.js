@@ -154,6 +154,8 @@ const composer = new Composer({
 let joinedName = "";
 /** A message a reply's quote asked to show, while older pages load. */
 let jumpTarget = 0;
+/** True from a join typed in the dialog until its welcome: the composer gets the focus. */
+let focusAfterJoin = false;
 /** False until the client is started (not at once when the address names an invalid room). */
 let started = false;
 
@@ -166,6 +168,7 @@ const dialog = new JoinDialog({
   error: $("join-error"),
 }, {
   onSubmit(name, auth) {
+    focusAfterJoin = true;
     rememberName(local, name);
     client.join(name, { typed: true, auth });
   },
@@ -234,7 +237,9 @@ on("welcome", () => {
   status.setName(client.name);
   // After joining, the composer has the focus (unless you are elsewhere).
   const active = document.activeElement;
-  if (!dialog.open && !switcher.open && (!active || active === document.body)) composer.focus();
+  const idle = !active || active === document.body || focusAfterJoin;
+  focusAfterJoin = false;
+  if (!dialog.open && !switcher.open && !deleteDialog.open && idle) composer.focus();
 });
 
 on("name", ({ name }) => {
@@ -293,6 +298,8 @@ on("older", ({ messages: states }) => {
   messages.addOlder(states, quotedOf);
   showHistory();
   if (jumpTarget) jumpTo(jumpTarget);
+  // Still at the top (a short page, or you kept scrolling): the page before.
+  else if (messages.nearTop()) loadOlder();
 });
 
 on("history-error", ({ message }) => {

@@ -72,7 +72,8 @@ export class MessageMenu {
       }
     }
     li.classList.add("menu-open");
-    li.querySelector(".meta")?.after(this.#menu);
+    // Under the message's text and reactions, inside its bubble.
+    (li.querySelector(".failure") ?? li.lastElementChild)?.before(this.#menu);
     this.#menu.hidden = false;
     this.#button()?.setAttribute("aria-expanded", "true");
     this.#visible()[0]?.focus();

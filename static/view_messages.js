@@ -112,6 +112,7 @@ export class MessageView {
     scroller.addEventListener("keydown", (event) => this.#onKey(event, onAction));
     scroller.addEventListener("scroll", () => {
       if (this.#nearEnd()) this.#setUnread(0);
+      if (this.nearTop() && !loadOlder.hidden && !loadOlder.disabled) onOlder();
     }, { passive: true });
     jump.addEventListener("click", () => this.jumpToUnread());
   }
@@ -331,6 +332,11 @@ export class MessageView {
     }
   }
 
+  /** True when the top of the list (where older messages load) is in view, or nearly. */
+  nearTop() {
+    return this.#scroller.scrollTop < this.#list.offsetTop + 200;
+  }
+
   /** Scrolls to the newest item. */
   scrollToEnd() {
     this.#scroller.scrollTop = this.#scroller.scrollHeight;
@@ -399,7 +405,6 @@ export class MessageView {
     this.#divider?.remove();
     const li = document.createElement("li");
     li.className = "unread-divider";
-    li.setAttribute("role", "separator");
     li.textContent = "New messages";
     this.#list.insertBefore(li, before);
     this.#divider = li;

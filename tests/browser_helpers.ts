@@ -146,3 +146,133 @@ export async function waitForCount(page: Page, selector: string, count: number):
 export async function myName(page: Page): Promise<string> {
   return (await page.textContent("#my-name")) ?? "";
 }
+
+// --- Accessibility, CSP, notifications and visibility ---------------------------
+
+/** axe-core's source, from the npm package pinned in deno.json. */
+const AXE_SOURCE = ((await import("axe-core")).default as unknown as { source: string }).source;
+/** The same-origin path the axe script is served at (see {@linkcode checkAxe}). */
+const AXE_PATH = "/__axe-core.js";
+
+/** One axe violation, short enough to read in a failed assertion. */
+export interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  targets: string[];
+}
+
+/**
+ * Runs axe-core on the page and returns its violations. The page's CSP
+ * (`script-src 'self'`) refuses an inline script, so `addScriptTag({ content })`
+ * cannot be used as it is: the same source is served under the page's origin
+ * through a route, and added with `addScriptTag({ url })`, with the CSP on.
+ */
+export async function checkAxe(page: Page): Promise<AxeViolation[]> {
+  // deno-lint-ignore no-explicit-any
+  if (!await page.evaluate(() => "axe" in (globalThis as any))) {
+    const url = new URL(AXE_PATH, page.url()).href;
+    await page.route(
+      url,
+      (route) => route.fulfill({ body: AXE_SOURCE, contentType: "text/javascript; charset=utf-8" }),
+    );
+    await page.addScriptTag({ url });
+  }
+  return await page.evaluate(async () => {
+    // deno-lint-ignore no-explicit-any
+    const { axe, document } = globalThis as any;
+    const result = await axe.run(document, { resultTypes: ["violations"] });
+    // deno-lint-ignore no-explicit-any
+    return result.violations.map((v: any) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      // deno-lint-ignore no-explicit-any
+      targets: v.nodes.map((n: any) => n.target.join(" ")).slice(0, 5),
+    }));
+  });
+}
+
+/**
+ * Before any page of `context` loads: records CSP violations (in
+ * `__cspViolations`) and replaces `Notification` with a recorder whose
+ * permission starts as "default" (`__notifications`), so a test can see when
+ * permission is asked and what is shown.
+ */
+export async function instrument(context: BrowserContext): Promise<void> {
+  await context.addInitScript(() => {
+    // deno-lint-ignore no-explicit-any
+    const g = globalThis as any;
+    g.__cspViolations = [];
+    // deno-lint-ignore no-explicit-any
+    g.document.addEventListener("securitypolicyviolation", (event: any) => {
+      g.__cspViolations.push(`${event.violatedDirective}: ${event.blockedURI}`);
+    });
+    const shown: { title: string; body: string }[] = [];
+    let asked = 0;
+    let permission = "default";
+    class RecordingNotification {
+      static get permission() {
+        return permission;
+      }
+      static requestPermission() {
+        asked++;
+        permission = "granted";
+        return Promise.resolve(permission);
+      }
+      constructor(title: string, options: { body?: string } = {}) {
+        shown.push({ title, body: options.body ?? "" });
+      }
+      addEventListener() {}
+      close() {}
+    }
+    Object.defineProperty(g, "Notification", {
+      value: RecordingNotification,
+      configurable: true,
+      writable: true,
+    });
+    g.__notifications = { shown, asked: () => asked };
+  });
+}
+
+/** CSP violations the page reported so far. */
+export async function cspViolations(page: Page): Promise<string[]> {
+  // deno-lint-ignore no-explicit-any
+  return await page.evaluate(() => (globalThis as any).__cspViolations ?? []);
+}
+
+/** Notifications shown so far, and how many times permission was asked. */
+export async function notifications(
+  page: Page,
+): Promise<{ shown: { title: string; body: string }[]; asked: number }> {
+  return await page.evaluate(() => {
+    // deno-lint-ignore no-explicit-any
+    const n = (globalThis as any).__notifications;
+    return { shown: [...n.shown], asked: n.asked() };
+  });
+}
+
+/**
+ * Makes the page see itself as hidden (another tab in front) or visible
+ * again, as `visibilitychange` tells it. Headless Chromium shows every tab,
+ * so the test sets `document.hidden` itself.
+ */
+export async function setHidden(page: Page, hidden: boolean): Promise<void> {
+  await page.evaluate((hidden) => {
+    // deno-lint-ignore no-explicit-any
+    const document = (globalThis as any).document;
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
+    Object.defineProperty(document, "visibilityState", {
+      configurable: true,
+      get: () => (hidden ? "hidden" : "visible"),
+    });
+    document.dispatchEvent(new Event("visibilitychange"));
+  }, hidden);
+}
+
+/** The item of message `text` (the first one showing it). */
+export function messageItem(page: Page, text: string) {
+  return page.locator("#messages li.message", {
+    has: page.locator(".text", { hasText: text }),
+  }).first();
+}

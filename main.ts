@@ -31,6 +31,7 @@ import type { ServiceState } from "./src/state.ts";
 import { Stats } from "./src/stats.ts";
 import type { HistoryStore } from "./src/store/history.ts";
 import { WebSocketTransport, type WebSocketTransportOptions } from "./src/transport/websocket.ts";
+import { SseTransport, type SseTransportOptions } from "./src/transport/sse.ts";
 import { Starter } from "./src/starter.ts";
 
 const STATIC_ROOT = new URL("./static/", import.meta.url);
@@ -44,6 +45,7 @@ export type ChatOptions =
   & Omit<WebSocketTransportOptions, "hub" | "log">
   & Omit<AdmissionOptions, "stats" | "log">
   & Omit<ApiOptions, "hub" | "history" | "log">
+  & Omit<SseTransportOptions, "hub" | "log">
   & {
     /** Where room history lives. */
     history: HistoryStore;
@@ -87,6 +89,7 @@ export function createChat(options: ChatOptions): Chat {
   const websockets = new WebSocketTransport({ ...options, hub, log });
   const admission = new Admission({ ...options, stats, log });
   const api = new Api({ ...options, hub, history, log });
+  const sse = new SseTransport({ ...options, hub, log });
   const idleTimeout = options.idleTimeoutSeconds ?? DEFAULTS.idleTimeoutSeconds;
   const startedAt = Date.now();
 
@@ -104,17 +107,21 @@ export function createChat(options: ChatOptions): Chat {
         websockets.attach(socket, ip, admitted.release);
         return response;
       }
+      case "/sse": {
+        const ip = info && "hostname" in info.remoteAddr ? info.remoteAddr.hostname : "unknown";
+        return sse.open(req, ip, () => admission.admit(req, ip));
+      }
       case "/healthz":
         return healthResponse({
           states: [bus.state, options.storeState?.() ?? { ok: true }],
-          connections: websockets.connections,
+          connections: websockets.connections + sse.connections,
           rooms: hub.rooms.length,
           startedAt,
         });
       case "/metrics":
         return metricsResponse(req, metrics, () => ({
           stats,
-          connections: websockets.connections,
+          connections: websockets.connections + sse.connections,
           rooms: hub.rooms,
           historyLimit: history.limit,
           busUp: bus.state.ok,
@@ -122,6 +129,7 @@ export function createChat(options: ChatOptions): Chat {
         }));
       default:
         if (pathname.startsWith("/api/")) return await api.handle(req);
+        if (pathname.startsWith("/sse/")) return await sse.post(req, pathname.slice(5));
         return await serveStatic(req, STATIC_ROOT);
     }
   }
@@ -131,11 +139,11 @@ export function createChat(options: ChatOptions): Chat {
     async shutdown() {
       admission.close();
       await hub.close();
-      await websockets.shutdown();
+      await Promise.all([websockets.shutdown(), sse.shutdown()]);
       await hub.settled();
     },
     get connections() {
-      return websockets.connections;
+      return websockets.connections + sse.connections;
     },
   };
 }

@@ -9,6 +9,7 @@ import type { HistoryStore, MessageDraft } from "../src/store/history.ts";
 import { KvHistory } from "../src/store/kv_history.ts";
 import type { LogEvent } from "../src/log.ts";
 import { startServer, TestClient, type TestServer } from "./helpers.ts";
+import { SseClient } from "./sse_client.ts";
 
 const TOKEN = "test-api-token-0123456789abcdef";
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -99,10 +100,12 @@ Deno.test("API: without API_TOKEN the API is off (404, JSON)", async () => {
   assertError(await call(server, "/api/v1/rooms", { headers: AUTH }), 404, "not_found", /off/);
 });
 
-Deno.test("API: a posted message reaches a WebSocket member in order, and is stored", async () => {
+Deno.test("API: a posted message reaches a WebSocket and an SSE member in order, and is stored", async () => {
   await using server = await startServer({ apiToken: TOKEN });
   const { client: ada } = await TestClient.join(server.wsUrl, "team", "ada");
   await using _ada = ada;
+  const { client: bob } = await SseClient.join(server.origin, "team", "bob");
+  await using _bob = bob;
   ada.send({ type: "say", text: "from ada", cid: "a1" });
   await ada.next("ack");
 
@@ -127,6 +130,9 @@ Deno.test("API: a posted message reaches a WebSocket member in order, and is sto
   const second = await ada.next("message");
   assert.deepEqual([first.id, first.text], [1, "from ada"]);
   assert.deepEqual(second, message);
+  assert.deepEqual(await bob.next("message"), first);
+  assert.deepEqual(await bob.next("message"), message);
+  assert.equal(bob.lastEventId, "2");
 
   const history = await call(server, "/api/v1/rooms/team/messages", { headers: AUTH });
   assert.equal(history.status, 200);

@@ -43,6 +43,8 @@ import { Inbound, type InboundOptions } from "./inbound.ts";
 const ENCODER = new TextEncoder();
 const CONNECTION_ID = /^[A-Za-z0-9_-]{43}$/;
 const DIGITS = /^[0-9]{1,15}$/;
+/** How long a closed stream may take to read its close event before it is cut off, in ms. */
+const CLOSE_DRAIN_MS = 5000;
 /** Query parameters that make the stream's first `join`. */
 const JOIN_FIELDS = ["room", "name", "token", "auth", "epoch"] as const;
 
@@ -100,8 +102,10 @@ class SsePeer implements Peer {
   /** Events not handed to the response yet, and their size in bytes. */
   #queue: Uint8Array[] = [];
   #queued = 0;
-  /** Resolves the pending `pull` when data comes. */
-  #waiting: (() => void) | null = null;
+  /** Bytes queued in the current task: not a backlog yet. */
+  #fresh = 0;
+  /** Resolves the pending `pull`: the response waits for data. */
+  #pulling: (() => void) | null = null;
   #tickScheduled = false;
   #slowSince: number | null = null;
   #closing = false;
@@ -115,18 +119,13 @@ class SsePeer implements Peer {
       start: (controller) => {
         this.#controller = controller;
       },
-      pull: (controller) => this.#pull(controller),
+      pull: () => this.#pull(),
       cancel: () => this.#end(),
     }, { highWaterMark: 0 });
   }
 
   get open(): boolean {
     return !this.#closing;
-  }
-
-  /** Bytes queued that the client has not taken yet. */
-  get unread(): number {
-    return this.#queued;
   }
 
   send(frame: string): void {
@@ -152,8 +151,8 @@ class SsePeer implements Peer {
     this.#push(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
     // The hub hears of it after the current task, as from a WebSocket's close event.
     queueMicrotask(() => this.#owner.closing(this));
-    // The close event goes out on the next pull; a client that never reads is cut off.
-    this.#endTimer = setTimeout(() => this.abort(), this.#owner.graceMs);
+    // A client that does not read its close event in time is cut off.
+    this.#endTimer = setTimeout(() => this.abort(), CLOSE_DRAIN_MS);
   }
 
   /** Ends the stream now, whatever is unread (the connection is reset). */
@@ -165,16 +164,21 @@ class SsePeer implements Peer {
     this.#end();
   }
 
-  /** Checks the backlog: closes the peer with 1013 when it stays too large. */
+  /**
+   * Closes the peer with 1013 when its backlog (bytes queued before the
+   * current task that the response has not taken) stays over the limit
+   * for the grace time, or passes 4× it.
+   */
   checkSlow(now: number = performance.now()): void {
     if (this.#closing) return;
     const { maxBuffered, graceMs } = this.#owner;
-    if (this.#queued <= maxBuffered) {
+    const backlog = this.#queued - this.#fresh;
+    if (backlog <= maxBuffered) {
       this.#slowSince = null;
       return;
     }
     this.#slowSince ??= now;
-    if (this.#queued > 4 * maxBuffered || now - this.#slowSince >= graceMs) {
+    if (backlog > 4 * maxBuffered || now - this.#slowSince >= graceMs) {
       this.#owner.hub.violate(this, 1013, "too slow");
     }
   }
@@ -184,38 +188,44 @@ class SsePeer implements Peer {
     const bytes = ENCODER.encode(text);
     this.#queue.push(bytes);
     this.#queued += bytes.byteLength;
+    this.#fresh += bytes.byteLength;
     if (this.#tickScheduled) return;
-    // After this task: the events it made go out as one chunk, and the
-    // backlog is checked outside the hub's loops.
+    // After this task: its events go out as one chunk if the response is
+    // waiting; if not, the backlog is checked (outside the hub's loops).
     this.#tickScheduled = true;
     queueMicrotask(() => {
       this.#tickScheduled = false;
-      this.checkSlow();
-      const wake = this.#waiting;
-      this.#waiting = null;
-      wake?.();
+      if (this.#pulling) this.#deliver();
+      else this.checkSlow();
+      this.#fresh = 0;
     });
   }
 
   /** The response wants more: hand it the queue, or wait for data. */
-  #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> | void {
+  #pull(): Promise<void> | void {
     if (this.#ended) return;
-    if (this.#queue.length === 0) {
+    if (this.#queue.length > 0 && !this.#tickScheduled) return this.#deliver();
+    return new Promise<void>((resolve) => this.#pulling = resolve);
+  }
+
+  /** Hands the queue to the response as one chunk; after the close event, ends it. */
+  #deliver(): void {
+    const done = this.#pulling;
+    this.#pulling = null;
+    if (this.#ended) return done?.();
+    if (this.#queue.length > 0) {
+      const chunk = this.#queue.length === 1 ? this.#queue[0] : concat(this.#queue, this.#queued);
+      this.#queue = [];
+      this.#queued = 0;
+      this.#slowSince = null;
+      this.#controller.enqueue(chunk);
       if (this.#closing) {
-        // The close event was taken: the stream is over.
-        controller.close();
+        // That was the close event: the stream ends once it is read.
+        this.#controller.close();
         this.#end();
-        return;
       }
-      return new Promise<void>((resolve) => this.#waiting = resolve).then(() =>
-        this.#pull(controller)
-      );
     }
-    const chunk = this.#queue.length === 1 ? this.#queue[0] : concat(this.#queue, this.#queued);
-    this.#queue = [];
-    this.#queued = 0;
-    this.#slowSince = null;
-    controller.enqueue(chunk);
+    done?.();
   }
 
   #end(): void {
@@ -225,9 +235,9 @@ class SsePeer implements Peer {
     clearTimeout(this.#endTimer);
     this.#queue = [];
     this.#queued = 0;
-    const wake = this.#waiting;
-    this.#waiting = null;
-    wake?.();
+    const done = this.#pulling;
+    this.#pulling = null;
+    done?.();
     this.#owner.ended(this);
   }
 }

@@ -258,12 +258,15 @@ on("presence", ({ event, member, repeat }) => {
   if (repeat) return; // a join of someone already here: a reconnect
   const left = leftLines.get(member.id);
   leftLines.delete(member.id);
-  if (event === "join" && left && left.li.isConnected && Date.now() - left.at < REJOIN_MS) {
+  if (
+    event === "join" && left && left.name === member.name && left.li.isConnected &&
+    Date.now() - left.at < REJOIN_MS
+  ) {
     left.li.remove();
     return;
   }
   const li = messages.addNotice(`${member.name} ${event === "join" ? "joined" : "left"}`);
-  if (event === "leave") leftLines.set(member.id, { li, at: Date.now() });
+  if (event === "leave") leftLines.set(member.id, { li, name: member.name, at: Date.now() });
 });
 
 on("typing", ({ member }) => members.typing(member));
@@ -271,7 +274,7 @@ on("typing", ({ member }) => members.typing(member));
 on("reset", ({ reason }) => {
   messages.reset(
     reason === "gap"
-      ? "Some older messages are not shown."
+      ? "Some messages were missed while away: scroll up to load them."
       : reason === "epoch"
       ? "The history was reset on the server."
       : "",

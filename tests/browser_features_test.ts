@@ -192,6 +192,7 @@ Deno.test({
         ]);
         assert.match(await ada.getAttribute("#favicon", "href") ?? "", /^data:image\/svg\+xml,/);
         assert.match(await ada.title(), /^\(1\) #history/);
+        await shot(ada, "mention");
         // In bob's tab the mention of someone else is marked, not as his.
         await messageItem(bob, "look at this").locator("span.mention", { hasText: "@ada" })
           .waitFor();
@@ -248,6 +249,18 @@ Deno.test({
         },
       );
 
+      await t.step("a reload of one tab adds no left and joined lines in the other", async () => {
+        const notices = () => ada.locator("#messages li.notice").count();
+        const before = await notices();
+        await bob.reload();
+        await waitOnline(bob);
+        // Its presence comes before its message: once this shows, the lines are in.
+        await type(bob, "back after a reload");
+        await waitForText(ada, "back after a reload");
+        assert.equal(await notices(), before);
+        assert.equal(await ada.locator("#messages li.notice", { hasText: "bob left" }).count(), 0);
+      });
+
       await t.step("edit with ↑ in the empty composer; the edit shows as edited", async () => {
         await type(ada, "helo wrold");
         await waitForText(bob, "helo wrold");
@@ -302,6 +315,7 @@ Deno.test({
         await quote.click();
         const original = await messageItem(ada, "hello world").getAttribute("data-id");
         assert.equal(await focused(ada), original);
+        await shot(ada, "conversation-light");
       });
 
       await t.step(
@@ -380,6 +394,48 @@ Deno.test({
     } finally {
       for (const path of shots) console.log(`Screenshot: ${path}`);
       await browser.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a lost connection shows a banner whose Reconnect now skips the wait",
+  ignore: skip,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "chat-banner-" });
+    const kvPath = `${dir}/chat.kv`;
+    let server = await startProcess({ KV_PATH: kvPath });
+    const browser = await launch();
+    try {
+      const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
+      const page = await newTab(context, `${server.origin}/#banner`);
+      await joinAs(page, "ada");
+      await waitOnline(page);
+      assert.equal(await page.isHidden("#connection"), true);
+
+      await server.stop("SIGTERM");
+      await page.locator("#connection", { hasText: "Connection lost" }).waitFor();
+      await page.locator("#reconnect-now", { hasText: "Reconnect now" }).waitFor();
+      await type(page, "written while offline");
+      await noViolations(page, "connection banner");
+      const path = `${dir}/connection-banner.png`;
+      await page.screenshot({ path });
+      console.log(`Screenshot: ${path}`);
+      // Wait until the backoff has grown to a long pause, so that only the
+      // button can end it before the test's timeout.
+      await page.waitForFunction(() =>
+        // deno-lint-ignore no-explicit-any
+        /in (\d\d|[6-9]) s/.test((globalThis as any).document.getElementById("status").textContent)
+      );
+      server = await startProcess({ KV_PATH: kvPath }, server.port);
+      await page.click("#reconnect-now");
+      await waitOnline(page);
+      await page.waitForSelector("#connection", { state: "hidden" });
+      await waitNothingPending(page);
+      assert.deepEqual(pageErrors.splice(0), []);
+    } finally {
+      await browser.close();
+      await server.stop("SIGTERM");
     }
   },
 });

@@ -1094,3 +1094,56 @@ Deno.test("parseText: links (http and https only) and mentions of members, as pl
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }
+
+Deno.test("30 quick sends under the server's default rate limit all arrive, none failed", async () => {
+  await using server = await startServer();
+  const client = await joined(server.wsUrl, "burst", "ada");
+  const failed: string[] = [];
+  client.addEventListener("failed", (e) => failed.push((e as CustomEvent).detail.code));
+  try {
+    // Paced at 4/s after a burst of 10: about 5 s.
+    const { promise, resolve } = Promise.withResolvers<void>();
+    client.addEventListener("message", (e) => {
+      if ((e as CustomEvent).detail.message.text === "quick 30") resolve();
+    });
+    for (let i = 1; i <= 30; i++) client.say(`quick ${i}`);
+    await within(promise, "the 30th message", 15_000);
+    assert.deepEqual(failed, []);
+    assert.deepEqual(client.outbox, []);
+    const texts = Array.from({ length: 30 }, (_, i) => client.message(i + 1)?.text);
+    assert.deepEqual(texts, Array.from({ length: 30 }, (_, i) => `quick ${i + 1}`));
+  } finally {
+    await client.close();
+  }
+});
+
+Deno.test("retryFailed sends every failed message again; discardFailed drops them", async () => {
+  const client = scripted();
+  try {
+    client.start();
+    const socket = ScriptedSocket.all[0];
+    socket.open();
+    socket.receive({
+      type: "welcome",
+      id: "u1",
+      room: "lobby",
+      name: "ada",
+      members: [ada],
+      history: [],
+    });
+    const one = client.say("one");
+    const two = client.say("two");
+    for (const { cid } of [one, two]) {
+      socket.receive({ type: "error", code: "invalid_message", message: "no", cid });
+    }
+    assert.deepEqual(client.outbox.map((e) => e.state), ["failed", "failed"]);
+    const before = socket.sent.length;
+    assert.equal(client.retryFailed(), 2);
+    assert.deepEqual(socket.sent.slice(before).map((f) => f.text), ["one", "two"]);
+    socket.receive({ type: "error", code: "invalid_message", message: "no", cid: two.cid });
+    assert.deepEqual(client.discardFailed(), [two.cid]);
+    assert.deepEqual(client.outbox.map((e) => e.text), ["one"]);
+  } finally {
+    await client.close();
+  }
+});

@@ -32,7 +32,7 @@ import { Stats } from "./src/stats.ts";
 import type { HistoryStore } from "./src/store/history.ts";
 import { WebSocketTransport, type WebSocketTransportOptions } from "./src/transport/websocket.ts";
 import { SseTransport, type SseTransportOptions } from "./src/transport/sse.ts";
-import { Starter } from "./src/starter.ts";
+import { serveUnlessServed, Starter } from "./src/starter.ts";
 
 const STATIC_ROOT = new URL("./static/", import.meta.url);
 /** Longer request URLs get 414. */
@@ -184,11 +184,12 @@ function internalError(error: unknown): Response {
 const starter = new Starter(() => start(loadConfig(Deno.env.toObject())));
 
 /**
- * The entry point for `deno serve main.ts` (what `deno task start` runs) and
- * for Deno Deploy. A start that fails (the store unreachable for a moment)
- * is retried by the next request, and `/healthz` says why meanwhile.
+ * The entry point for `deno serve main.ts` (what `deno task start` runs),
+ * `deno run main.ts` (container hosts, and Deno Deploy) and `deno serve
+ * --parallel`. A start that fails (the store unreachable for a moment) is
+ * retried by the next request, and `/healthz` says why meanwhile.
  */
-export default {
+const entry = {
   async fetch(req, info) {
     const started = await starter.get();
     if (started.ok) return await started.value.chat.fetch(req, info).catch(internalError);
@@ -206,3 +207,8 @@ export default {
     void starter.get();
   },
 } satisfies Deno.ServeDefaultExport;
+
+// `deno serve` serves the default export itself; under `deno run` nothing would.
+if (import.meta.main) serveUnlessServed(entry, () => loadConfig(Deno.env.toObject()).port);
+
+export default entry;

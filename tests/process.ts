@@ -27,28 +27,32 @@ const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /**
  * Starts `main.ts` with `env`; resolves once it listens. `serveArgs` go to
- * `deno serve` (such as `--parallel`).
+ * `deno serve` (such as `--parallel`). With `command: "run"` it runs
+ * `deno run -A main.ts` instead, as container hosts and Deno Deploy do, on
+ * `PORT`.
  */
 export async function startProcess(
   env: Record<string, string> = {},
   port = 0,
   serveArgs: string[] = [],
+  { command = "serve" }: { command?: "serve" | "run" } = {},
 ): Promise<ServerProcess> {
+  const args = command === "run" ? ["run", "--allow-all", MAIN] : [
+    "serve",
+    ...serveArgs,
+    "--allow-net",
+    "--allow-read",
+    "--allow-env",
+    "--allow-write",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    MAIN,
+  ];
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "serve",
-      ...serveArgs,
-      "--allow-net",
-      "--allow-read",
-      "--allow-env",
-      "--allow-write",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      MAIN,
-    ],
-    env: { NO_COLOR: "1", ...env },
+    args,
+    env: { NO_COLOR: "1", ...(command === "run" ? { PORT: String(port) } : {}), ...env },
     stdout: "piped",
     stderr: "piped",
   }).spawn();

@@ -48,6 +48,11 @@ function socketUrl() {
   return url;
 }
 
+/** The event-stream URL of this page's server: the fallback where WebSockets are blocked. */
+function sseUrl() {
+  return new URL("/sse", location.href);
+}
+
 const session = safeStorage("sessionStorage");
 const local = safeStorage("localStorage");
 
@@ -60,6 +65,7 @@ let room = checked.ok ? checked.name : DEFAULT_ROOM;
 adoptLegacy(local, session, room);
 const client = new ChatClient({
   url: socketUrl,
+  sseUrl,
   room,
   storage: session,
   suggestedName: readSuggestion(local),
@@ -212,6 +218,14 @@ let copyNotice = duplicate;
 
 on("status", (detail) => {
   status.show(detail);
+  // Which transport carries the chat: the WebSocket, or the fallback.
+  const line = $("status");
+  line.dataset.transport = detail.transport;
+  if (detail.state === "online") {
+    line.textContent = detail.transport === "sse"
+      ? "Online via SSE (WebSockets blocked)"
+      : "Online via WebSocket";
+  }
   if (detail.state !== "online") members.clearTyping();
   else {
     showHistory();

@@ -7,6 +7,12 @@
  * the injected `storage`; the page passes `sessionStorage`, so every tab is
  * its own session. Deno tests and bots import it as it is.
  *
+ * Where WebSockets are blocked (a proxy that refuses the upgrade, or closes
+ * it at once), a client given `sseUrl` falls back by itself to Server-Sent
+ * Events down and `POST` up (`sse_socket.js`), with the same protocol, and
+ * tries the WebSocket again every `wsRetryMs`. `transport` says which one is
+ * in use, and every `status` event carries it.
+ *
  * @example A bot
  * ```js
  * import { ChatClient } from "./chat_client.js";
@@ -20,6 +26,7 @@
  */
 
 import { Conversation, isChange, REACTIONS } from "./conversation.js";
+import { SseSocket } from "./sse_socket.js";
 
 export { REACTIONS };
 
@@ -33,6 +40,19 @@ export const HISTORY_SIZE = 50;
 export const MAX_NAME_VARIANTS = 20;
 /** Messages one `history` request asks for (the server allows up to 100). */
 export const HISTORY_PAGE = 50;
+/** WebSocket attempts in a row that fail before the client falls back to SSE. */
+export const WS_FAILURES_BEFORE_FALLBACK = 2;
+/** A WebSocket closed sooner than this after opening, before a welcome, counts as failed. */
+const FLAP_MS = 5000;
+/** How often a client on the fallback tries the WebSocket again, by default. */
+export const DEFAULT_WS_RETRY_MS = 60_000;
+/**
+ * The first probe after falling back comes this soon: the failures may have
+ * been a server restart rather than a network that blocks WebSockets.
+ */
+const PROBE_SOON_MS = 3000;
+/** How long a probe WebSocket must stay open to count as working. */
+const PROBE_STABLE_MS = 2000;
 /** Longest pause a server's `retryAfterMs` hint may ask for. */
 const MAX_HINT_MS = 60_000;
 
@@ -90,6 +110,10 @@ const CLOSE_REASONS = {
  * @property {string} [room] The room to join; `lobby` by default.
  * @property {KeyValueStorage} [storage] Where the session lives; in memory by default.
  * @property {typeof WebSocket} [WebSocket] The WebSocket constructor; the global one by default.
+ * @property {string | URL | (() => string | URL)} [sseUrl] The `/sse` URL: when given, the
+ *   client falls back to Server-Sent Events where WebSockets fail.
+ * @property {typeof EventSource} [EventSource] The EventSource constructor, for the fallback.
+ * @property {number} [wsRetryMs] How often the fallback tries the WebSocket again.
  * @property {string} [name] A name the user chose; it replaces the stored one.
  * @property {string} [suggestedName] Used when no name is stored: on `name_taken`, the
  *   client tries "name2", "name3", … by itself.
@@ -185,7 +209,7 @@ export function nameVariant(base, n) {
 /**
  * A chat connection for one tab (or bot). Emits `CustomEvent`s; `detail` holds:
  *
- * - `status`: `{ state, reason, retryAt }`, `state` one of `connecting`, `online`,
+ * - `status`: `{ state, reason, retryAt, transport }`, `state` one of `connecting`, `online`,
  *   `reconnecting` (`retryAt` in ms since the epoch), `offline` (`reason` is
  *   `replaced`, `prompt` or `closed`).
  * - `welcome`: `{ welcome }`, the server's welcome, before its history is emitted.
@@ -222,6 +246,22 @@ export class ChatClient extends EventTarget {
   /** @type {typeof WebSocket} */
   #WebSocket;
   #url;
+  /** @type {ChatClientOptions["sseUrl"]} */
+  #sseUrl;
+  /** @type {typeof EventSource | undefined} */
+  #EventSource;
+  #wsRetryMs;
+  /** The transport in use: `websocket`, or `sse` (the fallback). */
+  #transport = "websocket";
+  /** WebSocket attempts in a row that failed. */
+  #wsFailures = 0;
+  /** When the current socket opened (0: not yet), and whether it got a welcome. */
+  #openedAt = 0;
+  #welcomed = false;
+  #probeTimer = 0;
+  #nextProbeMs = 0;
+  /** A WebSocket opened, while on the fallback, to see whether WebSockets work again. */
+  #probe = /** @type {WebSocket | null} */ (null);
   #prefix;
   #backoffMs;
   #random;
@@ -282,6 +322,9 @@ export class ChatClient extends EventTarget {
     this.#url = options.url;
     this.#storage = options.storage ?? memoryStorage();
     this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
+    this.#sseUrl = options.sseUrl;
+    this.#EventSource = options.EventSource;
+    this.#wsRetryMs = options.wsRetryMs ?? DEFAULT_WS_RETRY_MS;
     this.#prefix = options.prefix ?? "chat.";
     this.#backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
     this.#random = options.random ?? Math.random;
@@ -323,6 +366,11 @@ export class ChatClient extends EventTarget {
   /** The user id from the last welcome, or "". */
   get userId() {
     return this.#userId;
+  }
+
+  /** The transport in use: `websocket`, or `sse` when WebSockets failed. */
+  get transport() {
+    return this.#transport;
   }
 
   /** True between a welcome and the socket closing. */
@@ -583,6 +631,7 @@ export class ChatClient extends EventTarget {
    */
   async close() {
     this.#running = false;
+    this.#stopProbe();
     this.#disconnect();
     this.#status("offline", "closed");
     await Promise.all([...this.#closing]);
@@ -599,11 +648,21 @@ export class ChatClient extends EventTarget {
       return;
     }
     this.#status("connecting");
-    const url = typeof this.#url === "function" ? this.#url() : this.#url;
+    this.#openedAt = 0;
+    this.#welcomed = false;
     /** @type {WebSocket} */
     let socket;
     try {
-      socket = new this.#WebSocket(url);
+      if (this.#transport === "sse") {
+        const url = typeof this.#sseUrl === "function" ? this.#sseUrl() : this.#sseUrl;
+        socket = /** @type {WebSocket} */ (/** @type {unknown} */ (
+          new SseSocket(/** @type {string | URL} */ (url), { EventSource: this.#EventSource })
+        ));
+      } else {
+        this.#stopProbe();
+        const url = typeof this.#url === "function" ? this.#url() : this.#url;
+        socket = new this.#WebSocket(url);
+      }
     } catch (error) {
       this.#scheduleReconnect(`cannot connect: ${error}`);
       return;
@@ -616,7 +675,9 @@ export class ChatClient extends EventTarget {
     this.#closing.add(closed);
     closed.then(() => this.#closing.delete(closed));
     socket.addEventListener("open", () => {
-      if (socket === this.#socket) this.#sendJoin();
+      if (socket !== this.#socket) return;
+      this.#openedAt = Date.now();
+      this.#sendJoin();
     });
     socket.addEventListener("message", (event) => {
       if (socket !== this.#socket) return;
@@ -626,8 +687,86 @@ export class ChatClient extends EventTarget {
       }
     });
     socket.addEventListener("close", (event) => {
-      if (socket === this.#socket) this.#onClose(event);
+      if (socket !== this.#socket) return;
+      this.#judge(event);
+      this.#onClose(event);
     });
+  }
+
+  /**
+   * Picks the transport of the next attempt after the socket closed. A
+   * WebSocket that never opened, or closed soon after opening without a
+   * welcome, failed; after {@linkcode WS_FAILURES_BEFORE_FALLBACK} in a row
+   * the client falls back to SSE. A fallback stream that never opened either
+   * means the server is down rather than WebSockets blocked: the next attempt
+   * is a WebSocket again.
+   *
+   * @param {CloseEvent} event
+   */
+  #judge(event) {
+    if (!this.#sseUrl || event.code === 4000 || event.code === 1008) return;
+    if (this.#transport === "websocket") {
+      const failed = this.#openedAt === 0 ||
+        (!this.#welcomed && Date.now() - this.#openedAt < FLAP_MS);
+      this.#wsFailures = failed ? this.#wsFailures + 1 : 0;
+      if (this.#wsFailures >= WS_FAILURES_BEFORE_FALLBACK) {
+        this.#wsFailures = 0;
+        this.#transport = "sse"; // after the usual backoff: the server may just be down
+        this.#nextProbeMs = Math.min(PROBE_SOON_MS, this.#wsRetryMs);
+      }
+    } else if (this.#openedAt === 0) {
+      this.#transport = "websocket";
+    }
+  }
+
+  /** On the fallback: tries a WebSocket after `wsRetryMs`, and goes back to it if it works. */
+  #scheduleProbe() {
+    if (this.#probeTimer || this.#probe) return;
+    const delay = this.#nextProbeMs || this.#wsRetryMs;
+    this.#nextProbeMs = this.#wsRetryMs;
+    this.#probeTimer = setTimeout(() => {
+      this.#probeTimer = 0;
+      if (!this.#running || this.#transport !== "sse") return;
+      const url = typeof this.#url === "function" ? this.#url() : this.#url;
+      let probe;
+      try {
+        probe = new this.#WebSocket(url);
+      } catch {
+        return this.#scheduleProbe();
+      }
+      this.#probe = probe;
+      let stable = 0;
+      const closed = new Promise((resolve) => {
+        probe.addEventListener("close", () => resolve(undefined), { once: true });
+      });
+      this.#closing.add(closed);
+      closed.then(() => this.#closing.delete(closed));
+      probe.addEventListener("open", () => {
+        stable = setTimeout(() => {
+          if (this.#probe !== probe) return;
+          // WebSockets work again: switch back now (the outbox is resent, by cid).
+          this.#stopProbe();
+          this.#transport = "websocket";
+          this.#wsFailures = 0;
+          this.#attempt = 0;
+          if (this.#running) this.#connect();
+        }, PROBE_STABLE_MS);
+      });
+      probe.addEventListener("close", () => {
+        clearTimeout(stable);
+        if (this.#probe !== probe) return;
+        this.#probe = null;
+        if (this.#running && this.#transport === "sse") this.#scheduleProbe();
+      });
+    }, delay);
+  }
+
+  #stopProbe() {
+    clearTimeout(this.#probeTimer);
+    this.#probeTimer = 0;
+    const probe = this.#probe;
+    this.#probe = null;
+    if (probe && probe.readyState < 2) probe.close(1000, "probe done");
   }
 
   /** Closes the socket (if any) and clears the timers; the client stays `running`. */
@@ -779,6 +918,9 @@ export class ChatClient extends EventTarget {
   #onWelcome(welcome) {
     if (typeof welcome.room === "string" && welcome.room !== this.#room) return;
     this.#online = true;
+    this.#welcomed = true;
+    this.#wsFailures = 0;
+    if (this.#transport === "sse") this.#scheduleProbe();
     this.#attempt = 0;
     this.#variantTries = 0;
     this.#userId = String(welcome.id ?? "");
@@ -1118,7 +1260,7 @@ export class ChatClient extends EventTarget {
    * @param {number} [retryAt]
    */
   #status(state, reason = "", retryAt = 0) {
-    this.#emit("status", { state, reason, retryAt });
+    this.#emit("status", { state, reason, retryAt, transport: this.#transport });
   }
 
   /** @param {string} key */

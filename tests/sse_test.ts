@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import type { LogEvent } from "../src/log.ts";
 import { startServer, TestClient, within } from "./helpers.ts";
 import { SseClient } from "./sse_client.ts";
+import { ChatClient } from "../static/chat_client.js";
 
 const LIFTED = { rateBurst: 1_000_000, ratePerSecond: 1_000_000 };
 
@@ -314,4 +315,130 @@ Deno.test("SSE: shutdown ends every stream with a close event 1001", async () =>
   assert.deepEqual(await sse.waitClosed(), { code: 1001, reason: "server is shutting down" });
   await closing;
   await sse.close();
+});
+
+// --- The page's client falls back by itself -----------------------------------------------
+
+/** The `detail` of the next `type` event of `client` matching `where`. */
+function nextEvent(
+  client: EventTarget,
+  type: string,
+  // deno-lint-ignore no-explicit-any
+  where: (detail: any) => boolean = () => true,
+  // deno-lint-ignore no-explicit-any
+): Promise<any> {
+  // deno-lint-ignore no-explicit-any
+  const { promise, resolve } = Promise.withResolvers<any>();
+  const listener = (event: Event) => {
+    const detail = (event as CustomEvent).detail;
+    if (where(detail)) resolve(detail);
+  };
+  client.addEventListener(type, listener);
+  return within(promise, `a '${type}' event`).finally(() =>
+    client.removeEventListener(type, listener)
+  );
+}
+
+/** A WebSocket that a proxy refuses: it never opens. */
+class RefusedSocket extends EventTarget {
+  readyState = 0;
+  constructor() {
+    super();
+    queueMicrotask(() => {
+      this.readyState = 3;
+      this.dispatchEvent(new Event("error"));
+      this.dispatchEvent(new CloseEvent("close", { code: 1006 }));
+    });
+  }
+  send() {}
+  close() {}
+}
+
+/** A WebSocket that a proxy accepts, then drops at once. */
+class DroppedSocket extends WebSocket {
+  constructor(url: string | URL) {
+    super(url);
+    this.addEventListener("open", () => this.close(1000, "dropped by a proxy"));
+  }
+}
+
+for (
+  const [what, Blocked] of [["cannot open", RefusedSocket], [
+    "drop right after opening",
+    DroppedSocket,
+  ]] as const
+) {
+  Deno.test(`client: where WebSockets ${what}, it chats over SSE, then goes back to WebSockets`, async () => {
+    await using server = await startServer();
+    const { client: ws } = await TestClient.join(server.wsUrl, "lobby", "ws-user");
+    await using _ws = ws;
+    let blocked = true;
+    const Switch = function (url: string | URL) {
+      return blocked ? new Blocked(url as string) : new WebSocket(url);
+    } as unknown as typeof WebSocket;
+    const client = new ChatClient({
+      url: server.wsUrl,
+      sseUrl: `${server.origin}/sse`,
+      WebSocket: Switch,
+      room: "lobby",
+      name: "ada",
+      backoffMs: [10],
+      wsRetryMs: 50,
+    });
+    try {
+      const online = nextEvent(client, "status", (s) => s.state === "online");
+      client.start();
+      assert.equal((await online).transport, "sse");
+      assert.equal(client.transport, "sse");
+
+      const sent = nextEvent(client, "sent");
+      client.say("over the fallback");
+      assert.equal((await ws.next("message")).text, "over the fallback");
+      await sent;
+      ws.send({ type: "say", text: "to the fallback", cid: "w1" });
+      const got = await nextEvent(client, "message", (d) => d.message.text === "to the fallback");
+      assert.equal(got.message.id, 2);
+
+      // WebSockets work again: the client finds out by itself and moves back.
+      const back = nextEvent(
+        client,
+        "status",
+        (s) => s.state === "online" && s.transport === "websocket",
+      );
+      blocked = false;
+      await back;
+      const sentAgain = nextEvent(client, "sent");
+      client.say("over a WebSocket again");
+      await ws.next("message", (m) => m.text === "over a WebSocket again");
+      await sentAgain;
+      assert.equal(client.lastId, 3);
+    } finally {
+      await client.close();
+    }
+  });
+}
+
+Deno.test("client: without sseUrl there is no fallback", async () => {
+  await using server = await startServer();
+  const client = new ChatClient({
+    url: server.wsUrl,
+    WebSocket: RefusedSocket as unknown as typeof WebSocket,
+    room: "lobby",
+    name: "ada",
+    backoffMs: [10],
+  });
+  try {
+    const statuses: string[] = [];
+    const third = Promise.withResolvers<void>();
+    client.addEventListener("status", (event) => {
+      const { state, transport } = (event as CustomEvent).detail;
+      statuses.push(`${state}/${transport}`);
+      if (statuses.filter((s) => s.startsWith("connecting")).length === 3) third.resolve();
+    });
+    client.start();
+    await within(third.promise, "three attempts");
+    assert.ok(statuses.every((s) => s.endsWith("/websocket")), statuses.join(", "));
+  } finally {
+    await client.close();
+  }
 });

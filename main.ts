@@ -24,6 +24,7 @@ import { metricsResponse } from "./src/http/chat_metrics.ts";
 import { healthResponse } from "./src/http/health.ts";
 import { plain } from "./src/http/responses.ts";
 import { serveStatic } from "./src/http/static_files.ts";
+import { guardServe } from "./src/http/serve_guard.ts";
 import { Cluster, type ClusterOptions } from "./src/hub/cluster.ts";
 import { Hub, type HubOptions } from "./src/hub/hub.ts";
 import { consoleLogger, type Logger } from "./src/log.ts";
@@ -104,7 +105,7 @@ export function createChat(options: ChatOptions): Chat {
         const admitted = admission.admit(req, ip);
         if (admitted instanceof Response) return admitted;
         const { socket, response } = Deno.upgradeWebSocket(req, { idleTimeout });
-        websockets.attach(socket, ip, admitted.release);
+        websockets.attach(socket, ip, admitted.release, admitted.oversized);
         return response;
       }
       case "/sse": {
@@ -203,7 +204,16 @@ const entry = {
       const host = addr.hostname === "0.0.0.0" ? "localhost" : addr.hostname;
       console.log(`Listening on http://${host}:${addr.port}/`);
     }
-    starter.onSignal((running) => running.close());
+    starter.onSignal(async (running) => {
+      try {
+        await running.close(); // 503 for new upgrades, 1001 for every socket, while still listening
+      } finally {
+        serving.close(); // then deno serve's own shutdown closes the listener
+      }
+    });
+    // After onSignal: holds deno serve's own SIGTERM listener until the chat has drained, and
+    // listens again when accept() fails (out of file descriptors) instead of exiting.
+    const serving = guardServe(addr, (req, info) => this.fetch(req, info));
     void starter.get();
   },
 } satisfies Deno.ServeDefaultExport;

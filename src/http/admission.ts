@@ -1,7 +1,16 @@
 /**
- * Who may open a connection: the `Origin` allowlist and the connection
- * caps, in all and per remote address, checked before the upgrade. Every
- * transport takes a slot here and gives it back when its connection ends.
+ * Who may open a connection: the `Origin` check and the connection caps, in
+ * all and per remote address, checked before the upgrade. Every transport
+ * takes a slot here and gives it back when its connection ends.
+ *
+ * The `Origin` check does what Vite's `server.allowedHosts` does against DNS
+ * rebinding: a browser's request is the server's own only when its `Host` is
+ * an IP address or `localhost` (names an attacker cannot point at us), with
+ * the same scheme; any other host name must be listed, as `PUBLIC_ORIGIN`
+ * (the server's own public origins) or `ALLOWED_ORIGINS`.
+ *
+ * The cap in all is kept under the process's open-file limit
+ * (`fd_limit.ts`), so new upgrades get 503 before descriptors run out.
  *
  * @module
  */
@@ -9,7 +18,13 @@
 import { DEFAULTS } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Stats } from "../stats.ts";
+import { connectionsThatFit, fdReserve, readFdLimit } from "./fd_limit.ts";
 import { plain } from "./responses.ts";
+
+/** How long an address that sent an oversized frame is refused, in ms. */
+export const OVERSIZE_COOLDOWN_MS = 60_000;
+/** Addresses remembered for their cooldown at most; the oldest are forgotten first. */
+const MAX_COOLDOWNS = 10_000;
 
 /** Options for {@linkcode Admission}. */
 export interface AdmissionOptions {
@@ -27,15 +42,49 @@ export interface AdmissionOptions {
    */
   allowedOrigins?: string[];
   /**
-   * Open connections allowed in all; more get HTTP 503.
+   * The server's own public origins (`PUBLIC_ORIGIN`), such as
+   * `https://chat.example.com`: allowed as `Origin`, also behind a proxy that
+   * terminates TLS. Without them only IP addresses and `localhost` count as
+   * the server's own host.
+   * @default {[]}
+   */
+  publicOrigins?: string[];
+  /**
+   * Open connections allowed in all; more get HTTP 503. Lowered to fit
+   * under `fdLimit`.
    * @default {DEFAULTS.maxConnections}
    */
   maxConnections?: number;
   /**
-   * Open connections allowed per remote address; more get HTTP 429.
+   * Open connections allowed per remote address (per /64 for IPv6); more
+   * get HTTP 429.
    * @default {DEFAULTS.maxConnectionsPerIp}
    */
   maxConnectionsPerIp?: number;
+  /**
+   * The process's open-file limit; `null` for none known.
+   * @default {readFdLimit()}
+   */
+  fdLimit?: number | null;
+  /**
+   * How long an address is refused (429) after one of its connections sent
+   * a frame over the size limit, in ms.
+   * @default {OVERSIZE_COOLDOWN_MS}
+   */
+  oversizeCooldownMs?: number;
+  /**
+   * The clock for cooldowns, in ms.
+   * @default {() => performance.now()}
+   */
+  clock?: () => number;
+}
+
+/** A connection's slot: give it back when the connection ends. */
+export interface Slot {
+  /** Frees the slot; later calls do nothing. */
+  release(): void;
+  /** The connection sent a frame over the size limit: refuse its address for a while. */
+  oversized(): void;
 }
 
 /**
@@ -51,20 +100,44 @@ export interface AdmissionOptions {
 export class Admission {
   #stats: Stats;
   #log: Logger;
-  #allowedOrigins: string[];
+  #origins: Set<string>;
   #max: number;
   #maxPerIp: number;
+  #cooldownMs: number;
+  #now: () => number;
   #open = 0;
   #perIp = new Map<string, number>();
+  #cooldowns = new Map<string, number>();
   #closing = false;
 
   /** Creates the caps; see {@linkcode AdmissionOptions}. */
   constructor(options: AdmissionOptions) {
     this.#stats = options.stats;
     this.#log = options.log ?? (() => {});
-    this.#allowedOrigins = options.allowedOrigins ?? [];
-    this.#max = options.maxConnections ?? DEFAULTS.maxConnections;
+    this.#origins = new Set(
+      [...options.allowedOrigins ?? [], ...options.publicOrigins ?? []].map(canonicalOrigin),
+    );
     this.#maxPerIp = options.maxConnectionsPerIp ?? DEFAULTS.maxConnectionsPerIp;
+    this.#cooldownMs = options.oversizeCooldownMs ?? OVERSIZE_COOLDOWN_MS;
+    this.#now = options.clock ?? (() => performance.now());
+    const configured = options.maxConnections ?? DEFAULTS.maxConnections;
+    const fdLimit = options.fdLimit === undefined ? readFdLimit() : options.fdLimit;
+    this.#max = Math.min(configured, connectionsThatFit(fdLimit));
+    if (this.#max < configured && fdLimit !== null) {
+      this.#log({
+        event: "limit",
+        setting: "maxConnections",
+        configured,
+        effective: this.#max,
+        fdLimit,
+        reserve: fdReserve(fdLimit),
+      });
+    }
+  }
+
+  /** The cap in all, after fitting it under the open-file limit. */
+  get maxConnections(): number {
+    return this.#max;
   }
 
   /** Refuses every new connection from now on (503). */
@@ -75,48 +148,141 @@ export class Admission {
   /**
    * Takes a slot for a connection from `ip`, or answers why not: 503 while
    * shutting down or full, 403 for a foreign origin, 429 for an address over
-   * its cap.
+   * its cap or in its cooldown.
    */
-  admit(req: Request, ip: string): Response | { release(): void } {
-    if (this.#closing) return plain(503, "Server is shutting down");
-    if (!originAllowed(req, this.#allowedOrigins)) return plain(403, "Origin not allowed");
-    if (this.#open >= this.#max) return this.#refuse(ip, 503, "server full");
-    const fromIp = this.#perIp.get(ip) ?? 0;
+  admit(req: Request, ip: string): Response | Slot {
+    if (this.#closing) return refusal(503, "Server is shutting down", "1");
+    if (!originAllowed(req, this.#origins)) {
+      const origin = (req.headers.get("origin") ?? "").slice(0, 100);
+      this.#log({ event: "refused", ip, status: 403, reason: "origin not allowed", origin });
+      this.#stats.count(this.#stats.refusals, 403);
+      return refusal(403, "Origin not allowed");
+    }
+    const key = addressKey(ip);
+    if (this.#coolingDown(key)) {
+      return this.#refuse(ip, 429, "oversized frame", "Refused for a while: a frame was too large");
+    }
+    if (this.#open >= this.#max) {
+      return this.#refuse(ip, 503, "server full", "Server is full, try again later");
+    }
+    const fromIp = this.#perIp.get(key) ?? 0;
     if (fromIp >= this.#maxPerIp) {
-      return this.#refuse(ip, 429, "too many connections from this address");
+      return this.#refuse(
+        ip,
+        429,
+        "too many connections from this address",
+        "Too many connections from this address",
+      );
     }
     this.#open++;
-    this.#perIp.set(ip, fromIp + 1);
+    this.#perIp.set(key, fromIp + 1);
     let released = false;
     return {
       release: () => {
         if (released) return;
         released = true;
         this.#open--;
-        const left = this.#perIp.get(ip)! - 1;
-        if (left === 0) this.#perIp.delete(ip);
-        else this.#perIp.set(ip, left);
+        const left = this.#perIp.get(key)! - 1;
+        if (left === 0) this.#perIp.delete(key);
+        else this.#perIp.set(key, left);
       },
+      oversized: () => this.#coolDown(key),
     };
   }
 
-  #refuse(ip: string, status: 429 | 503, reason: string): Response {
+  #coolingDown(key: string): boolean {
+    const until = this.#cooldowns.get(key);
+    if (until === undefined) return false;
+    if (until > this.#now()) return true;
+    this.#cooldowns.delete(key);
+    return false;
+  }
+
+  #coolDown(key: string): void {
+    if (this.#cooldownMs <= 0) return;
+    this.#cooldowns.delete(key); // Re-inserted last: the Map stays ordered by expiry.
+    this.#cooldowns.set(key, this.#now() + this.#cooldownMs);
+    for (const [oldest, until] of this.#cooldowns) {
+      if (this.#cooldowns.size <= MAX_COOLDOWNS && until > this.#now()) break;
+      this.#cooldowns.delete(oldest);
+    }
+  }
+
+  #refuse(ip: string, status: 429 | 503, reason: string, body: string): Response {
     this.#log({ event: "refused", ip, status, reason });
     this.#stats.count(this.#stats.refusals, status);
-    const body = status === 503
-      ? "Server is full, try again later"
-      : "Too many connections from this address";
-    return plain(status, body, { "retry-after": "10" });
+    return refusal(status, body, "10");
   }
 }
 
-/** Same-origin requests, listed origins, and requests without `Origin` pass. */
-function originAllowed(req: Request, allowed: string[]): boolean {
-  const origin = req.headers.get("origin");
-  if (origin === null || allowed.includes(origin)) return true;
+/**
+ * A refusal. `connection: close` asks Deno to drop the connection after it,
+ * so a refused client holds no descriptor (Deno 2.5 does; Deno 2.9.6 sends
+ * the header but keeps the connection open until the client closes it).
+ */
+function refusal(status: number, body: string, retryAfter?: string): Response {
+  const headers: Record<string, string> = { connection: "close" };
+  if (retryAfter) headers["retry-after"] = retryAfter;
+  return plain(status, body, headers);
+}
+
+/**
+ * The key an address is counted under: IPv4 addresses as they are, IPv6
+ * addresses by their /64 (one subscriber's prefix; a host can use any
+ * address in it), IPv4-mapped IPv6 as IPv4.
+ *
+ * @example Usage
+ * ```ts
+ * import { addressKey } from "./admission.ts";
+ * addressKey("2001:db8:1:2:aaaa::1"); // "2001:db8:1:2::/64"
+ * addressKey("::ffff:192.0.2.1"); // "192.0.2.1"
+ * ```
+ */
+export function addressKey(ip: string): string {
+  const address = ip.startsWith("[") && ip.endsWith("]") ? ip.slice(1, -1) : ip;
+  if (!address.includes(":")) return address;
+  const mapped = address.match(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i);
+  if (mapped) return mapped[1];
+  const [head, tail = ""] = address.split("%")[0].toLowerCase().split("::");
+  const left = head ? head.split(":") : [];
+  const right = address.includes("::") && tail ? tail.split(":") : [];
+  const groups = address.includes("::")
+    ? [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right]
+    : left;
+  return groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":") + "::/64";
+}
+
+/** An origin as browsers send it (`https://chat.example.com`), or the text unchanged. */
+function canonicalOrigin(origin: string): string {
   try {
-    return new URL(origin).host === (req.headers.get("host") ?? new URL(req.url).host);
+    const url = new URL(origin);
+    return url.origin === "null" ? origin : url.origin;
+  } catch {
+    return origin;
+  }
+}
+
+/**
+ * Requests without `Origin`, listed origins, and the server's own origin
+ * pass. "Own" means the `Origin` has the request's scheme and `Host`, and
+ * that host is one DNS rebinding cannot reach: an IP address, `localhost`
+ * or a name under `.localhost`.
+ */
+export function originAllowed(req: Request, listed: ReadonlySet<string>): boolean {
+  const origin = req.headers.get("origin");
+  if (origin === null || listed.has(origin)) return true;
+  try {
+    const from = new URL(origin);
+    const url = new URL(req.url);
+    const own = new URL(`${url.protocol}//${req.headers.get("host") ?? url.host}`);
+    return from.protocol === own.protocol && from.host === own.host && rebindProof(own.hostname);
   } catch {
     return false;
   }
+}
+
+/** Whether `hostname` (as `URL` normalizes it) is an IP literal or a `localhost` name. */
+function rebindProof(hostname: string): boolean {
+  return hostname === "localhost" || hostname.endsWith(".localhost") ||
+    /^\d+\.\d+\.\d+\.\d+$/.test(hostname) || hostname.startsWith("[");
 }

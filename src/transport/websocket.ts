@@ -37,6 +37,14 @@ export interface WebSocketTransportOptions extends InboundOptions {
   slowGraceMs?: number;
 }
 
+/** How long a socket must have sent nothing before shutdown closes it, in ms. */
+export const QUIET_MS = 100;
+/**
+ * A timer this late (in ms) means this process stalled, and a frame from any socket this
+ * recent that it is still reading a backlog: a socket's quiet is not trusted then.
+ */
+const LATE_MS = 20;
+
 /** A WebSocket as the hub sees it. */
 class WebSocketPeer implements Peer {
   readonly id: string = crypto.randomUUID().slice(0, 8);
@@ -44,6 +52,8 @@ class WebSocketPeer implements Peer {
   readonly inbound: Inbound;
   #sender: BatchedSender;
   #closing = false;
+  /** When its last frame arrived (`performance.now()`). */
+  lastFrameAt = -Infinity;
 
   constructor(socket: WebSocket, sender: BatchedSender, inbound: Inbound) {
     this.socket = socket;
@@ -87,6 +97,8 @@ export class WebSocketTransport {
   #inbound: InboundOptions;
   #sender: BatchedSender;
   #peers = new Map<WebSocket, WebSocketPeer>();
+  #draining = false;
+  #lastFrameAt = -Infinity;
 
   /** Creates the transport; see {@linkcode WebSocketTransportOptions}. */
   constructor(options: WebSocketTransportOptions) {
@@ -115,16 +127,22 @@ export class WebSocketTransport {
 
   /**
    * Makes a freshly upgraded socket a peer of the hub. `onClose` runs once
-   * when it closes (to release its connection slot).
+   * when it closes (to release its connection slot); `onOversized` when it
+   * sent a frame over the size limit (to refuse its address for a while).
    */
-  attach(socket: WebSocket, ip: string, onClose: () => void = () => {}): void {
+  attach(
+    socket: WebSocket,
+    ip: string,
+    onClose: () => void = () => {},
+    onOversized: () => void = () => {},
+  ): void {
     const peer = new WebSocketPeer(socket, this.#sender, new Inbound(this.#inbound));
     socket.onopen = () => {
       this.#peers.set(socket, peer);
       this.#hub.connect(peer);
       this.#log({ event: "open", id: peer.id, ip, connections: this.#peers.size });
     };
-    socket.onmessage = (event) => this.#receive(peer, event.data);
+    socket.onmessage = (event) => this.#receive(peer, event.data, onOversized);
     socket.onclose = (event) => {
       onClose();
       this.#peers.delete(socket);
@@ -135,24 +153,52 @@ export class WebSocketTransport {
     socket.onerror = () => {}; // A close event always follows.
   }
 
-  /** Closes every socket with 1001; resolves once all closed, or after `graceMs`. */
+  /**
+   * Closes every socket with 1001; resolves once all closed, or after
+   * `graceMs`. Frames that arrive meanwhile are ignored, and each socket is
+   * closed once it has been quiet for {@linkcode QUIET_MS} (or half the
+   * grace has passed): Deno's server WebSocket drops the connection, without
+   * waiting for the client's Close, when a data frame arrives after its own
+   * Close (denoland/deno#24301), so a client with frames in flight would see
+   * an abnormal close instead of 1001.
+   */
   async shutdown(graceMs: number = DEFAULTS.shutdownGraceMs): Promise<void> {
+    this.#draining = true;
     this.#sender.flush();
-    const closed = [...this.#peers.keys()].map((socket) =>
+    const started = performance.now();
+    const timers = new Set<ReturnType<typeof setTimeout>>();
+    const closed = [...this.#peers.values()].map((peer) =>
       new Promise<void>((resolve) => {
-        if (socket.readyState === WebSocket.CLOSED) return resolve();
-        socket.addEventListener("close", () => resolve(), { once: true });
-        socket.close(1001, "server is shutting down");
+        if (peer.socket.readyState === WebSocket.CLOSED) return resolve();
+        peer.socket.addEventListener("close", () => resolve(), { once: true });
+        // Quiet is only trusted when this process is not behind: checked from a timer that was on
+        // time (no stall) while no socket has sent for a while (no backlog of unread frames).
+        const check = (due: number) => {
+          const now = performance.now();
+          const quiet = now - peer.lastFrameAt;
+          const settled = now - due < LATE_MS && now - this.#lastFrameAt >= LATE_MS;
+          if ((quiet >= QUIET_MS && settled) || now - started >= graceMs / 2) {
+            return peer.close(1001, "server is shutting down");
+          }
+          later(Math.max(QUIET_MS - quiet, LATE_MS / 2));
+        };
+        const later = (wait: number) => {
+          const due = performance.now() + wait;
+          timers.add(setTimeout(() => check(due), wait));
+        };
+        later(Math.max(QUIET_MS - (started - peer.lastFrameAt), LATE_MS / 2));
       })
     );
     let timer: ReturnType<typeof setTimeout> | undefined;
     const grace = new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs));
     await Promise.race([Promise.all(closed), grace]);
     clearTimeout(timer);
+    for (const quietTimer of timers) clearTimeout(quietTimer);
   }
 
-  #receive(peer: WebSocketPeer, data: unknown): void {
-    if (!peer.open) return;
+  #receive(peer: WebSocketPeer, data: unknown, onOversized: () => void): void {
+    peer.lastFrameAt = this.#lastFrameAt = performance.now();
+    if (this.#draining || !peer.open) return;
     this.#hub.stats.framesIn++;
     const verdict = peer.inbound.check(data);
     switch (verdict.kind) {
@@ -161,6 +207,7 @@ export class WebSocketTransport {
       case "error":
         return this.#hub.reject(peer, verdict.error);
       case "close":
+        if (verdict.code === 1009) onOversized();
         return this.#hub.violate(peer, verdict.code, verdict.reason);
     }
   }

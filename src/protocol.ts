@@ -248,6 +248,8 @@ export interface ErrorMessage {
   message: string;
   /** The `cid` of the refused `say`, when there was one. */
   cid?: string;
+  /** With `rate_limited`: how long to wait before the next frame, in milliseconds. */
+  retryAfterMs?: number;
 }
 
 /** Everything the server sends. */

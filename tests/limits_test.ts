@@ -57,6 +57,8 @@ Deno.test("a flood past the burst gets a warning, then a 1008 close", async () =
   const warning = await client.next("error");
   assert.equal(warning.code, "rate_limited");
   assert.equal(warning.cid, "s19");
+  // It says when to try again: about one token's refill at 5 per second.
+  assert.ok(warning.retryAfterMs! > 0 && warning.retryAfterMs! <= 200, `${warning.retryAfterMs}`);
   await client.next("ack", (ack) => ack.cid === "s18"); // The join and 19 says fit the burst.
   // Keep sending, one frame per refusal, as a client that ignores the warning would.
   for (let i = 0; client.socket.readyState === WebSocket.OPEN && i < 50; i++) {

@@ -100,13 +100,14 @@ export class Inbound {
       if (this.#strikes > this.#strikesAllowed) {
         return { kind: "close", code: 1008, reason: "rate limit exceeded" };
       }
-      const cid = parsed.ok && parsed.message.type === "say" ? parsed.message.cid : undefined;
+      // The refused frame's cid (a say, edit, delete or reaction), so the sender can retry it.
+      const cid = parsed.ok && "cid" in parsed.message ? parsed.message.cid : undefined;
       const error = errorMessage(
         "rate_limited",
         "Cannot send message: rate limit exceeded, slow down",
         cid,
       );
-      return { kind: "error", error };
+      return { kind: "error", error: { ...error, retryAfterMs: this.#bucket.waitMs } };
     }
     this.#strikes = 0;
     return parsed.ok

@@ -60,4 +60,9 @@ export class TokenBucket {
     this.#tokens -= 1;
     return true;
   }
+
+  /** Milliseconds until the next token, after a `take()` that returned `false`; else 0. */
+  get waitMs(): number {
+    return this.#tokens >= 1 ? 0 : Math.ceil((1 - this.#tokens) / this.#perMs);
+  }
 }

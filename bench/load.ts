@@ -1,13 +1,22 @@
 /**
- * A load generator for the chat: opens clients to one server, joins them to a
- * room, and runs an open-loop publish schedule (a fixed total rate, whatever
+ * A load generator for the chat: opens clients to one server, joins them to
+ * rooms, and runs an open-loop publish schedule (a fixed total rate, whatever
  * the server does), then prints one JSON line ({@linkcode LoadResult}) on
  * stdout.
  *
  * ```sh
+ * # 16 clients in one room, 500 says/s over all of them, for 3 s
  * deno run --allow-net=127.0.0.1 bench/load.ts --url ws://127.0.0.1:8000/ws \
- *   --clients 16 --rate 500 --duration 3
+ *   --clients 16 --shared-room --rate 500 --duration 3
+ * # 1,000 clients in 50 rooms of 20
+ * deno run --allow-net=127.0.0.1 bench/load.ts --url ws://127.0.0.1:8000/ws \
+ *   --clients 1000 --room-size 20 --rate 1000 --duration 3
  * ```
+ *
+ * Rooms: with `--shared-room` every client joins `--room` (the orchestrator
+ * runs several processes into the same room); otherwise the clients fill
+ * rooms of `--room-size` of their own (client i joins room i mod rooms), so
+ * the round-robin publish schedule visits the rooms in turn.
  *
  * Each publish is a 32-byte text that carries its scheduled send time in
  * microseconds since the epoch, so a receiver in another process measures the
@@ -20,8 +29,11 @@
  * With `--wait-go`, the process writes `READY` on stderr once every client has
  * joined and starts publishing when a line arrives on stdin; the orchestrator
  * uses it to start several processes together. With `--idle`, clients join
- * rooms of `--room-size` and stay silent until a line (or end of input)
- * arrives on stdin, or `--hold` seconds pass.
+ * and stay silent until a line (or end of input) arrives on stdin, or `--hold`
+ * seconds pass. With `--join-cost`, `--clients` members join one room (and
+ * the first sends `--history` messages), `READY` follows, and on `go` one more
+ * client joins: the result says how many bytes every member and the newcomer
+ * received for that one join.
  *
  * Every loop is bounded: connects time out, publishing stops after
  * `--duration`, the drain after `--drain` seconds, and the whole process exits
@@ -32,7 +44,7 @@
 
 import { parseArgs } from "node:util";
 import { LatencyHistogram } from "./lib/histogram.ts";
-import { type LoadResult, READY_LINE } from "./lib/load_result.ts";
+import { type JoinCostResult, type LoadResult, READY_LINE } from "./lib/load_result.ts";
 
 /** Connects and joins in flight at once, per process. */
 const CONNECT_CONCURRENCY = 64;
@@ -46,6 +58,10 @@ const MAX_ERROR_SAMPLES = 5;
 const TIME_DIGITS = 31;
 /** How often the publish loop wakes up. */
 const TICK_MS = 1;
+/** Join cost: the join's traffic is over once no frame arrived for this long. */
+const JOIN_SETTLE_MS = 500;
+/** Join cost: wait for the traffic of the join at most this long. */
+const JOIN_SETTLE_MAX_MS = 10_000;
 
 /** Command-line options. */
 interface Options {
@@ -60,6 +76,9 @@ interface Options {
   textBytes: number;
   waitGo: boolean;
   idle: boolean;
+  joinCost: boolean;
+  history: number;
+  sharedRoom: boolean;
   roomSize: number;
   hold: number;
   maxSeconds: number;
@@ -76,6 +95,9 @@ interface BenchClient {
   /** Deliveries count only after the first `welcome` (its history is older traffic). */
   counting: boolean;
   reconnects: number;
+  /** Payload bytes and frames received (UTF-8 bytes with `--join-cost`, else characters). */
+  bytes: number;
+  frames: number;
   token?: string;
   onWelcome?: () => void;
 }
@@ -88,6 +110,7 @@ interface Stats {
   reconnects: number;
   errors: number;
   errorSamples: string[];
+  lastFrameAt: number;
   histogram: LatencyHistogram;
 }
 
@@ -98,9 +121,12 @@ const stats: Stats = {
   reconnects: 0,
   errors: 0,
   errorSamples: [],
+  lastFrameAt: 0,
   histogram: new LatencyHistogram(),
 };
 let stopping = false;
+let exactBytes = false;
+const encoder = new TextEncoder();
 
 function parseOptions(args: string[]): Options {
   const { values } = parseArgs({
@@ -117,6 +143,9 @@ function parseOptions(args: string[]): Options {
       "text-bytes": { type: "string", default: "32" },
       "wait-go": { type: "boolean", default: false },
       idle: { type: "boolean", default: false },
+      "join-cost": { type: "boolean", default: false },
+      history: { type: "string", default: "0" },
+      "shared-room": { type: "boolean", default: false },
       "room-size": { type: "string", default: "20" },
       hold: { type: "string", default: "120" },
       "max-seconds": { type: "string" },
@@ -132,6 +161,11 @@ function parseOptions(args: string[]): Options {
   const rate = positive(values.rate, "rate");
   const hold = positive(values.hold, "hold");
   const idle = values.idle;
+  const joinCost = values["join-cost"];
+  const history = Number(values.history);
+  if (!Number.isInteger(history) || history < 0 || history > 1000) {
+    throw new TypeError(`Cannot start load: --history must be 0 to 1000, got ${values.history}`);
+  }
   return {
     url: url.href,
     clients: Math.max(1, Math.floor(positive(values.clients, "clients"))),
@@ -146,6 +180,9 @@ function parseOptions(args: string[]): Options {
     textBytes: Math.max(TIME_DIGITS + 1, Math.floor(positive(values["text-bytes"], "text-bytes"))),
     waitGo: values["wait-go"],
     idle,
+    joinCost,
+    history,
+    sharedRoom: values["shared-room"] || joinCost,
     roomSize: Math.max(1, Math.floor(positive(values["room-size"], "room-size"))),
     hold,
     maxSeconds: values["max-seconds"] === undefined
@@ -220,6 +257,10 @@ function handleEvent(client: BenchClient, event: unknown, now: number): void {
 function handleFrame(client: BenchClient, data: unknown): void {
   if (typeof data !== "string") return;
   const now = epochNow();
+  stats.lastFrameAt = now;
+  client.frames++;
+  // The bench's own payloads are ASCII, so characters are bytes; --join-cost counts exactly.
+  client.bytes += exactBytes ? encoder.encode(data).byteLength : data.length;
   let value: unknown;
   try {
     value = JSON.parse(data);
@@ -387,6 +428,12 @@ async function drain(target: number, ms: number): Promise<void> {
   while (stats.delivered < target && performance.now() < until) await sleep(10);
 }
 
+/** Waits until no frame arrived for `quietMs`, at most `maxMs`. */
+async function settle(quietMs: number, maxMs: number): Promise<void> {
+  const until = performance.now() + maxMs;
+  while (epochNow() - stats.lastFrameAt < quietMs && performance.now() < until) await sleep(20);
+}
+
 function closeAll(clients: BenchClient[]): void {
   stopping = true;
   for (const client of clients) {
@@ -398,22 +445,82 @@ function closeAll(clients: BenchClient[]): void {
   }
 }
 
-function makeClients(options: Options): BenchClient[] {
-  return Array.from({ length: options.clients }, (_, i) => ({
-    name: `${options.prefix}c${i}`,
-    room: options.idle
-      ? `${options.room}-${options.prefix}-${Math.floor(i / options.roomSize)}`
-      : options.room,
+function makeClient(name: string, room: string): BenchClient {
+  return {
+    name,
+    room,
     socket: null,
     open: false,
     lastId: 0,
     counting: false,
     reconnects: 0,
-  }));
+    bytes: 0,
+    frames: 0,
+  };
+}
+
+function makeClients(options: Options): BenchClient[] {
+  const rooms = Math.ceil(options.clients / options.roomSize);
+  return Array.from({ length: options.clients }, (_, i) =>
+    makeClient(
+      `${options.prefix}c${i}`,
+      options.sharedRoom ? options.room : `${options.room}-${options.prefix}-${i % rooms}`,
+    ));
+}
+
+/**
+ * Join cost: the first member sends `count` messages (so the newcomer's
+ * welcome carries history, as in a room in use) and waits until they are back.
+ */
+async function seedHistory(client: BenchClient, count: number): Promise<void> {
+  if (count === 0 || !client.open) return;
+  const target = stats.delivered + count;
+  for (let i = 0; i < count; i++) {
+    client.socket!.send(JSON.stringify({
+      type: "say",
+      text: publishText(epochNow(), 32),
+      cid: `seed-${i}`,
+    }));
+  }
+  await drain(target, 10_000);
+}
+
+/** Join cost: one more client joins; what did everyone receive for it? */
+async function measureJoin(
+  members: BenchClient[],
+  options: Options,
+): Promise<JoinCostResult> {
+  for (const member of members) {
+    member.bytes = 0;
+    member.frames = 0;
+  }
+  const newcomer = makeClient(`${options.prefix}new`, options.room);
+  const started = performance.now();
+  let welcomeMs = -1;
+  try {
+    await connect(newcomer, options.url);
+    welcomeMs = performance.now() - started;
+  } catch (error) {
+    recordError(`newcomer: ${(error as Error).message}`);
+  }
+  await settle(JOIN_SETTLE_MS, JOIN_SETTLE_MAX_MS);
+  const memberBytes = members.reduce((sum, m) => sum + m.bytes, 0);
+  return {
+    members: members.filter((m) => m.open).length,
+    memberBytes,
+    memberFrames: members.reduce((sum, m) => sum + m.frames, 0),
+    membersReached: members.filter((m) => m.frames > 0).length,
+    newcomerBytes: newcomer.bytes,
+    newcomerFrames: newcomer.frames,
+    totalBytes: memberBytes + newcomer.bytes,
+    welcomeMs: Math.round(welcomeMs),
+    settledMs: Math.round(performance.now() - started),
+  };
 }
 
 async function main(): Promise<void> {
   const options = parseOptions(Deno.args);
+  exactBytes = options.joinCost;
   // The last resort: this process ends by itself whatever happens.
   const lifetime = setTimeout(() => {
     console.error(`load: gave up after ${options.maxSeconds} s`);
@@ -425,12 +532,18 @@ async function main(): Promise<void> {
   const connectStart = performance.now();
   const joined = await connectAll(clients, options.url);
   const connectMs = performance.now() - connectStart;
-  if (options.waitGo || options.idle) {
+  if (options.joinCost) await seedHistory(clients[0], options.history);
+  if (options.waitGo || options.idle || options.joinCost) {
     console.error(`${READY_LINE} ${joined}`);
   }
 
-  const scheduled = options.idle ? 0 : Math.round(options.rate * options.duration);
+  const publishing = !options.idle && !options.joinCost;
+  const scheduled = publishing ? Math.round(options.rate * options.duration) : 0;
   let outcome: PublishOutcome = { published: 0, skipped: 0, sendLagMaxMs: 0 };
+  let joinCost: JoinCostResult | undefined;
+  let expected = 0;
+  const framesBefore = clients.reduce((sum, c) => sum + c.frames, 0);
+  const bytesBefore = clients.reduce((sum, c) => sum + c.bytes, 0);
   const runStart = performance.now();
   if (options.idle) {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -440,26 +553,36 @@ async function main(): Promise<void> {
     await Promise.race([readStdinLine(), held]);
     clearTimeout(timer);
   } else {
-    if (options.waitGo && (await readStdinLine()) === null) {
+    if ((options.waitGo || options.joinCost) && (await readStdinLine()) === null) {
       console.error("load: stdin closed before go; stopping");
       closeAll(clients);
       Deno.exit(2);
     }
-    outcome = await publish(clients, options, scheduled);
-    await drain(options.roomPublishes * clients.length, options.drain * 1000);
+    if (options.joinCost) {
+      joinCost = await measureJoin(clients, options);
+    } else {
+      outcome = await publish(clients, options, scheduled);
+      // Shared room: every client sees every process's publishes. Own rooms: only ours.
+      expected = options.sharedRoom
+        ? Math.round(options.roomPublishes) * clients.length
+        : outcome.published * options.roomSize;
+      await drain(expected, options.drain * 1000);
+    }
   }
   const runMs = performance.now() - runStart;
 
   const result: LoadResult = {
-    mode: options.idle ? "idle" : "publish",
+    mode: options.idle ? "idle" : options.joinCost ? "join-cost" : "publish",
     clients: clients.length,
     joined,
     scheduled,
     published: outcome.published,
     skipped: outcome.skipped,
-    expected: options.idle ? 0 : Math.round(options.roomPublishes) * clients.length,
+    expected,
     delivered: stats.delivered,
     duplicates: stats.duplicates,
+    framesReceived: clients.reduce((sum, c) => sum + c.frames, 0) - framesBefore,
+    bytesReceived: clients.reduce((sum, c) => sum + c.bytes, 0) - bytesBefore,
     latency: stats.histogram.summary(),
     histogram: stats.histogram.toData(),
     closes1013: stats.closes1013,
@@ -469,6 +592,7 @@ async function main(): Promise<void> {
     sendLagMaxMs: Math.round(outcome.sendLagMaxMs * 1000) / 1000,
     connectMs: Math.round(connectMs),
     runMs: Math.round(runMs),
+    ...(joinCost ? { joinCost } : {}),
   };
   console.log(JSON.stringify(result));
   closeAll(clients);

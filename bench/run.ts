@@ -1,21 +1,29 @@
 /**
- * The chat benchmark: runs our server (`main.ts`) and a baseline (Node + ws,
- * `bench/baseline/`) side by side, each as its own process on 127.0.0.1,
- * against load-generator processes (`bench/load.ts`), and prints a comparison
- * table and a JSON report.
+ * The chat benchmark: runs our server (`main.ts`) in its default
+ * configuration (history in a Deno KV file), with other stores (`:memory:`
+ * KV, Redis), and a baseline (Node + ws, `bench/baseline/`), each as its own
+ * process on 127.0.0.1 and fresh for every step, against load-generator
+ * processes (`bench/load.ts`), in two shapes of load (one room of 32, and
+ * 2,000 clients in rooms of 20). Prints a comparison table, the checks
+ * against the speed targets, and writes a JSON report.
  *
  * ```sh
- * deno run -A bench/run.ts            # the full run, about 5 minutes
+ * deno run -A bench/run.ts            # the full run, about 20 minutes
  * deno run -A bench/run.ts --quick    # a smoke run, seconds
  * deno run -A bench/run.ts --json out.json
  * ```
  *
  * Options (flags, or the environment variable in brackets):
- * - `--quick` [`BENCH_QUICK=1`]: a few clients, one 2-second step, no
- *   latency, overload or idle phase.
+ * - `--quick` [`BENCH_QUICK=1`]: a few clients, one short step per shape,
+ *   our default configuration and the baseline only.
  * - `--json PATH` [`BENCH_JSON`]: where to write the report (default
  *   `bench/results/latest.json`, or `bench/results/quick.json` with `--quick`).
- * - `--servers ours,baseline` [`BENCH_SERVERS`]: which servers to measure.
+ * - `--servers ours,ours-memory,ours-redis,baseline` [`BENCH_SERVERS`]: which
+ *   configurations to measure.
+ * - `--shapes room,rooms` [`BENCH_SHAPES`]: which load shapes.
+ * - `--phases sweep,latency,overload,join,idle` [`BENCH_PHASES`]: which phases.
+ * - `--rooms-clients N` [`BENCH_ROOMS_CLIENTS`]: clients of the many-rooms
+ *   shape (default 2,000, in rooms of 20).
  * - `--ours-entry PATH` [`BENCH_OURS_ENTRY`]: our server's entry point
  *   (default `main.ts`), for measuring another checkout.
  *
@@ -30,35 +38,67 @@ import { PASS_DELIVERED_RATIO, PASS_P99_MS } from "./lib/load_runner.ts";
 import {
   type BenchParameters,
   idle,
+  joinCost,
   latencyAt,
   type Log,
   overload,
+  type Phase,
+  PHASES,
   type ServerReport,
+  type Shape,
   sweep,
 } from "./lib/phases.ts";
 import { commandOutput, initClockTicks, loadAverage } from "./lib/proc.ts";
-import { compare, type ComparisonRow, renderTable } from "./lib/report.ts";
+import {
+  checkTargets,
+  compare,
+  type ComparisonRow,
+  renderChecks,
+  renderTable,
+  type TargetCheck,
+} from "./lib/report.ts";
 import {
   ensureBaselineInstalled,
   nodeVersion,
   oursCommand,
+  redisMissing,
   ROOT,
-  SERVER_LABELS,
-  type ServerKind,
   type ServerSettings,
+  type Target,
+  type TargetId,
+  TARGETS,
 } from "./lib/servers.ts";
 
-/** Parameters of the full run (about 5 minutes on 2 cores). */
+/** Clients of the many-rooms shape by default. */
+const ROOMS_CLIENTS = 2000;
+
+/** The two shapes of a full run: one busy room, and many small rooms. */
+function fullShapes(roomsClients: number): Shape[] {
+  return [
+    { id: "room", name: "one room of 32", clients: 32, roomSize: 32, startRate: 1000 },
+    {
+      id: "rooms",
+      name: `${roomsClients.toLocaleString("en-US")} clients in rooms of 20`,
+      clients: roomsClients,
+      roomSize: 20,
+      startRate: 250,
+    },
+  ];
+}
+
+/** Parameters of the full run. */
 export const FULL_PARAMETERS: BenchParameters = {
   mode: "full",
-  clientCounts: [32, 256],
-  startDeliveriesPerSecond: 32_000,
+  phases: [...PHASES],
+  shapes: fullShapes(ROOMS_CLIENTS),
   growth: 1.5,
-  maxSteps: 9,
+  maxSteps: 12,
+  refine: true,
   retryFailedStep: true,
   stepSeconds: 3,
   drainSeconds: 2,
   loadProcesses: 2,
+  quietMaxMs: 8000,
   textBytes: 32,
   passDeliveredRatio: PASS_DELIVERED_RATIO,
   passP99Ms: PASS_P99_MS,
@@ -69,21 +109,32 @@ export const FULL_PARAMETERS: BenchParameters = {
   overloadSeconds: 3,
   idleTargets: [5000, 10_000],
   idleRoomSize: 20,
+  joinCostMembers: 199,
+  joinCostHistory: 50,
+  extraPhases: ["sweep"],
 };
 
-/** Parameters of `--quick`: one short step with a few clients. */
+/** Parameters of `--quick`: one short step per shape with a few clients, and a small join. */
 export const QUICK_PARAMETERS: BenchParameters = {
   ...FULL_PARAMETERS,
   mode: "quick",
-  clientCounts: [4],
-  startDeliveriesPerSecond: 400,
+  shapes: [
+    { id: "room", name: "one room of 4", clients: 4, roomSize: 4, startRate: 100 },
+    { id: "rooms", name: "8 clients in rooms of 4", clients: 8, roomSize: 4, startRate: 40 },
+  ],
   maxSteps: 1,
+  refine: false,
   retryFailedStep: false,
-  stepSeconds: 2,
+  stepSeconds: 1,
   drainSeconds: 1,
+  // The smoke run checks no speed: it does not wait long for a quiet machine.
+  quietMaxMs: 1000,
   latencyFraction: 0,
   overloadFactor: 0,
   idleTargets: [],
+  joinCostMembers: 9,
+  joinCostHistory: 5,
+  extraPhases: [],
 };
 
 /** The JSON report. */
@@ -94,8 +145,10 @@ export interface BenchReport {
   mode: "quick" | "full";
   environment: Record<string, string | number | null>;
   parameters: BenchParameters;
-  servers: Partial<Record<ServerKind, ServerReport>>;
+  /** Per configuration: `ours` (default, KV file), `ours-memory`, `ours-redis`, `baseline`. */
+  servers: Partial<Record<TargetId, ServerReport>>;
   comparison: ComparisonRow[];
+  targets: TargetCheck[];
   notes: string[];
   durationSeconds: number;
 }
@@ -103,14 +156,29 @@ export interface BenchReport {
 /** Each child process is killed after this long whatever happens, in seconds. */
 const CHILD_MAX_SECONDS = { quick: 60, full: 300 };
 /** The whole run gives up after this long, in seconds. */
-const RUN_MAX_SECONDS = { quick: 180, full: 1200 };
-const SERVER_KINDS: ServerKind[] = ["ours", "baseline"];
+const RUN_MAX_SECONDS = { quick: 180, full: 3600 };
+const TARGET_IDS = Object.keys(TARGETS) as TargetId[];
 
 interface CliOptions {
   quick: boolean;
   json: string;
-  servers: ServerKind[];
+  targets: TargetId[];
+  shapes: Shape["id"][];
+  phases: Phase[];
+  roomsClients: number;
   oursEntry: string;
+}
+
+function list<T extends string>(value: string, allowed: readonly T[], what: string): T[] {
+  const items = value.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const item of items) {
+    if (!allowed.includes(item as T)) {
+      throw new TypeError(
+        `Cannot run the benchmark: unknown ${what} '${item}' (one of ${allowed.join(", ")})`,
+      );
+    }
+  }
+  return items as T[];
 }
 
 function parseCli(args: string[]): CliOptions {
@@ -120,23 +188,53 @@ function parseCli(args: string[]): CliOptions {
       quick: { type: "boolean", default: false },
       json: { type: "string" },
       servers: { type: "string" },
+      shapes: { type: "string" },
+      phases: { type: "string" },
+      "rooms-clients": { type: "string" },
       "ours-entry": { type: "string" },
     },
   });
-  const quick = values.quick || Deno.env.get("BENCH_QUICK") === "1";
-  const servers = (values.servers ?? Deno.env.get("BENCH_SERVERS") ?? "ours,baseline")
-    .split(",").map((s) => s.trim()).filter(Boolean);
-  for (const server of servers) {
-    if (!SERVER_KINDS.includes(server as ServerKind)) {
-      throw new TypeError(`Cannot run the benchmark: unknown server '${server}'`);
-    }
+  const env = (name: string) => Deno.env.get(name);
+  const quick = values.quick || env("BENCH_QUICK") === "1";
+  const targets = list(
+    values.servers ?? env("BENCH_SERVERS") ?? (quick ? "ours,baseline" : TARGET_IDS.join(",")),
+    TARGET_IDS,
+    "server",
+  );
+  const roomsClients = Number(
+    values["rooms-clients"] ?? env("BENCH_ROOMS_CLIENTS") ?? ROOMS_CLIENTS,
+  );
+  if (!Number.isInteger(roomsClients) || roomsClients < 20 || roomsClients % 20 !== 0) {
+    throw new TypeError("Cannot run the benchmark: --rooms-clients must be a multiple of 20");
   }
   return {
     quick,
-    json: values.json ?? Deno.env.get("BENCH_JSON") ??
+    json: values.json ?? env("BENCH_JSON") ??
       `${ROOT}bench/results/${quick ? "quick" : "latest"}.json`,
-    servers: servers as ServerKind[],
-    oursEntry: values["ours-entry"] ?? Deno.env.get("BENCH_OURS_ENTRY") ?? `${ROOT}main.ts`,
+    // The baseline first: our rows are compared with it.
+    targets: TARGET_IDS.filter((id) => targets.includes(id)),
+    shapes: list(values.shapes ?? env("BENCH_SHAPES") ?? "room,rooms", ["room", "rooms"], "shape"),
+    phases: list(values.phases ?? env("BENCH_PHASES") ?? PHASES.join(","), PHASES, "phase"),
+    roomsClients,
+    oursEntry: values["ours-entry"] ?? env("BENCH_OURS_ENTRY") ?? `${ROOT}main.ts`,
+  };
+}
+
+/** The parameters for `cli`: quick or full, with only the shapes and phases asked for. */
+function parametersFor(cli: CliOptions): BenchParameters {
+  const base = cli.quick
+    ? QUICK_PARAMETERS
+    : { ...FULL_PARAMETERS, shapes: fullShapes(cli.roomsClients) };
+  const has = (phase: Phase) => cli.phases.includes(phase);
+  return {
+    ...base,
+    phases: PHASES.filter(has),
+    shapes: base.shapes.filter((s) => cli.shapes.includes(s.id)),
+    latencyFraction: has("latency") ? base.latencyFraction : 0,
+    overloadFactor: has("overload") ? base.overloadFactor : 0,
+    idleTargets: has("idle") ? base.idleTargets : [],
+    joinCostMembers: has("join") ? base.joinCostMembers : 0,
+    extraPhases: base.extraPhases.filter((phase) => has(phase)),
   };
 }
 
@@ -176,6 +274,7 @@ async function environment(oursEntry: string): Promise<Record<string, string | n
     v8: Deno.version.v8,
     typescript: Deno.version.typescript,
     node: await nodeVersion(),
+    redis: await commandOutput("redis-server", "--version"),
     cpuModel: cpuModel(),
     cpuCores: navigator.hardwareConcurrency,
     kernel: Deno.osRelease(),
@@ -191,60 +290,68 @@ async function attempt(report: ServerReport, what: string, phase: () => Promise<
     await phase();
   } catch (error) {
     report.notes.push(`${what} failed: ${(error as Error).message}`);
-    console.error(`bench: ${report.kind} ${what} failed: ${(error as Error).message}`);
+    console.error(`bench: ${report.target} ${what} failed: ${(error as Error).message}`);
   }
 }
 
-/** Runs every phase of `p` against `kind`. */
+/** Runs every phase of `p` against `target` (only `p.extraPhases` for the extra stores). */
 async function measure(
-  kind: ServerKind,
+  target: Target,
   settings: ServerSettings,
   p: BenchParameters,
   log: Log,
 ): Promise<ServerReport> {
   const report: ServerReport = {
-    kind,
-    label: SERVER_LABELS[kind],
+    target: target.id,
+    kind: target.kind,
+    store: target.store,
+    label: target.label,
     sweeps: [],
     latency: [],
-    overload: null,
+    overload: [],
     idle: null,
+    joinCost: null,
     notes: [],
   };
-  for (const clients of p.clientCounts) {
-    await attempt(report, `sweep at ${clients} clients`, async () => {
-      report.sweeps.push(await sweep(kind, settings, p, clients, log));
+  const main = target.id === "ours" || target.id === "baseline";
+  const runs = (phase: "sweep" | "latency") => main || p.extraPhases.includes(phase);
+  const sweeping = p.phases.includes("sweep") && runs("sweep");
+  if (!p.phases.includes("sweep") && (p.latencyFraction > 0 || p.overloadFactor > 0)) {
+    report.notes.push("no latency or overload phase: they need the sweep's headline");
+  }
+  for (const shape of sweeping ? p.shapes : []) {
+    await attempt(report, `sweep of ${shape.name}`, async () => {
+      report.sweeps.push(await sweep(target, settings, p, shape, log));
     });
   }
-  if (p.latencyFraction > 0) {
-    for (const s of report.sweeps) {
-      if (s.headlineRate === 0) {
-        report.notes.push(`no latency run at ${s.clients} clients: no sweep step passed`);
-        continue;
-      }
-      await attempt(report, `latency at ${s.clients} clients`, async () => {
-        const rate = s.headlineRate * p.latencyFraction;
-        report.latency.push(await latencyAt(kind, settings, p, s.clients, rate, log));
-      });
+  for (const s of report.sweeps) {
+    if (p.latencyFraction <= 0 || !runs("latency")) break;
+    const shape = p.shapes.find((shape) => shape.id === s.shape)!;
+    if (s.headlineRate === 0) {
+      report.notes.push(`no latency run for ${s.name}: no sweep step passed`);
+      continue;
     }
-  }
-  const first = report.sweeps[0];
-  if (p.overloadFactor > 0 && first) {
-    const base = first.headlineRate || first.startRate;
-    await attempt(report, "overload", async () => {
-      report.overload = await overload(
-        kind,
-        settings,
-        p,
-        first.clients,
-        base * p.overloadFactor,
-        log,
-      );
+    await attempt(report, `latency for ${s.name}`, async () => {
+      const rate = s.headlineRate * p.latencyFraction;
+      report.latency.push(await latencyAt(target, settings, p, shape, rate, log));
     });
   }
-  if (p.idleTargets.length > 0) {
+  for (const s of report.sweeps) {
+    if (p.overloadFactor <= 0 || !main) break;
+    const shape = p.shapes.find((shape) => shape.id === s.shape)!;
+    await attempt(report, `overload for ${s.name}`, async () => {
+      const rate = (s.headlineRate || s.startRate) * p.overloadFactor;
+      report.overload.push(await overload(target, settings, p, shape, rate, log));
+    });
+  }
+  if (p.joinCostMembers > 0 && main) {
+    await attempt(report, "join cost", async () => {
+      report.joinCost = await joinCost(target, settings, p, log);
+    });
+  }
+  if (p.idleTargets.length > 0 && main) {
     await attempt(report, "idle connections", async () => {
-      report.idle = await idle(kind, settings, p, log);
+      report.idle = await idle(target, settings, p, log);
       if (report.idle.mostHeld < p.idleTargets.at(-1)!) {
         report.notes.push(
           `idle: held ${report.idle.mostHeld} of ${p.idleTargets.at(-1)} connections ` +
@@ -256,7 +363,7 @@ async function measure(
   const allSteps = [
     ...report.sweeps.flatMap((s) => s.steps),
     ...report.latency.map((l) => l.step),
-    ...(report.overload ? [report.overload.step] : []),
+    ...report.overload.map((o) => o.step),
   ];
   const disturbed = allSteps.filter((step) => step.disturbed).length;
   if (disturbed > 0) {
@@ -264,6 +371,16 @@ async function measure(
       `${disturbed} of ${allSteps.length} steps were disturbed by other work on the machine ` +
         `(otherCpuPercent > 25): their numbers are suspect`,
     );
+  }
+  for (const s of p.maxSteps > 1 ? report.sweeps : []) {
+    if (s.atGridTop) {
+      report.notes.push(`${s.name}: the grid's top (${s.headlineRate}/s) passed; "≥" it`);
+    } else if (s.failedLimit !== "server" && s.failedLimit !== null) {
+      report.notes.push(
+        `${s.name}: at the first failing rate (${s.failedRate}/s) the ${s.failedLimit} was at ` +
+          `its limit, not only the server: the headline is partly the machine's`,
+      );
+    }
   }
   return report;
 }
@@ -274,62 +391,83 @@ async function writeReport(path: string, report: BenchReport): Promise<void> {
   await Deno.writeTextFile(path, JSON.stringify(report, null, 2) + "\n");
 }
 
+/** The folder for this run's KV files; removed at the end, and when interrupted. */
+let tempDir: string | null = null;
+
+async function removeTempDir(): Promise<void> {
+  if (tempDir !== null) await Deno.remove(tempDir, { recursive: true }).catch(() => {});
+  tempDir = null;
+}
+
 /** Runs the benchmark; resolves with the process exit code. */
 async function main(): Promise<number> {
   const started = performance.now();
   const cli = parseCli(Deno.args);
-  const p = cli.quick ? QUICK_PARAMETERS : FULL_PARAMETERS;
+  const p = parametersFor(cli);
+  tempDir = await Deno.makeTempDir({ prefix: "chat-bench-" });
   const settings: ServerSettings = {
     oursEntry: cli.oursEntry,
     maxSeconds: CHILD_MAX_SECONDS[p.mode],
+    tempDir,
   };
   const log: Log = (line) => console.error(line);
   const notes: string[] = [];
-  const servers: Partial<Record<ServerKind, ServerReport>> = {};
+  const servers: Partial<Record<TargetId, ServerReport>> = {};
   let failed = false;
 
   const env = await environment(cli.oursEntry);
   log(`bench: ${p.mode} run, Deno ${env.deno}, Node ${env.node ?? "missing"}, ${env.cpuModel}`);
-  for (const kind of cli.servers) {
-    if (kind === "baseline") {
-      const problem = env.node === null ? "node is not installed" : await ensureBaselineInstalled();
+  try {
+    for (const id of cli.targets) {
+      const target = TARGETS[id];
+      let problem: string | null = null;
+      if (id === "baseline") {
+        problem = env.node === null ? "node is not installed" : await ensureBaselineInstalled();
+      } else if (id === "ours-redis") {
+        problem = await redisMissing();
+      }
       if (problem !== null) {
-        notes.push(`baseline skipped: ${problem}`);
-        log(`bench: baseline skipped: ${problem}`);
+        notes.push(`${id} skipped: ${problem}`);
+        log(`bench: ${id} skipped: ${problem}`);
         continue;
       }
+      log(`bench: measuring ${id} (${target.label})`);
+      const report = await measure(target, settings, p, log);
+      const noSweep = p.phases.includes("sweep") && report.sweeps.length === 0;
+      if (report.notes.some((n) => n.includes(" failed: ")) || noSweep) {
+        failed = true;
+      }
+      servers[id] = report;
     }
-    log(`bench: measuring ${kind} (${SERVER_LABELS[kind]})`);
-    const report = await measure(kind, settings, p, log);
-    if (report.notes.some((n) => n.includes(" failed: ")) || report.sweeps.length === 0) {
-      failed = true;
-    }
-    servers[kind] = report;
+  } finally {
+    await removeTempDir();
   }
 
-  const ours = servers.ours ?? null;
-  const comparison = ours
-    ? compare(ours, servers.baseline ?? null, p.clientCounts, p.idleTargets)
-    : [];
+  const comparison = servers.ours ? compare(servers, p) : [];
+  const targets = checkTargets(servers, comparison, p);
   const report: BenchReport = {
     benchmark: "deno-chat broadcast",
-    schema: 1,
+    schema: 2,
     date: new Date().toISOString(),
     mode: p.mode,
     environment: env,
     parameters: p,
     servers,
     comparison,
+    targets,
     notes,
     durationSeconds: Math.round((performance.now() - started) / 1000),
   };
-  console.log(`\nChat broadcast benchmark (${p.mode}), ${report.date}`);
+  console.log(`\nChat broadcast benchmark (${p.mode}), ${report.date}, commit ${env.gitCommit}`);
   console.log(
     `Deno ${env.deno}, Node ${env.node ?? "-"}, ${env.cpuModel}, ${env.cpuCores} cores\n`,
   );
   if (comparison.length > 0) console.log(renderTable(comparison));
-  for (const [kind, r] of Object.entries(servers)) {
-    for (const note of r.notes) console.log(`note (${kind}): ${note}`);
+  console.log(`\nTargets (our default configuration, ${servers.ours?.label ?? "not measured"}):`);
+  console.log(renderChecks(targets));
+  console.log("");
+  for (const [id, r] of Object.entries(servers)) {
+    for (const note of r.notes) console.log(`note (${id}): ${note}`);
   }
   for (const note of notes) console.log(`note: ${note}`);
   await writeReport(cli.json, report);
@@ -342,6 +480,7 @@ if (import.meta.main) {
   const stop = async (why: string, code: number) => {
     console.error(`bench: ${why}; stopping every child process`);
     await killAllChildren();
+    await removeTempDir();
     Deno.exit(code);
   };
   const onSignal = () => stop("interrupted", 130);

@@ -19,6 +19,7 @@ import {
   type Quiet,
   waitForQuiet,
 } from "./proc.ts";
+import type { JoinCostResult } from "./load_result.ts";
 import type { RunningServer } from "./servers.ts";
 
 const LOAD_SCRIPT = new URL("../load.ts", import.meta.url).pathname;
@@ -30,16 +31,24 @@ export const PASS_P99_MS = 50;
 const READY_TIMEOUT_MS_PER_1000 = 30_000;
 /** Extra time a load process gets after publishing and draining before it is killed. */
 const FINISH_GRACE_MS = 20_000;
-/** Longest wait for a quiet machine before a step. */
+/** Longest wait for a quiet machine before a step, unless the step says otherwise. */
 const QUIET_MAX_MS = 8000;
 /** Other work above this share of a core marks a step as disturbed. */
 const DISTURBED_OTHER_CPU_PERCENT = 25;
+/** A load process above this share of a core may itself be the limit. */
+const LOAD_BOUND_CPU_PERCENT = 90;
+/** Both cores above this share busy: server and generators compete for CPU. */
+const MACHINE_SATURATED_PERCENT = 95;
+/** The generator sent this late at worst: it could not keep to its schedule. */
+const LOAD_BOUND_SEND_LAG_MS = 25;
 const CORES = navigator.hardwareConcurrency || 1;
 const MB = 1024 * 1024;
 
 /** One publish step. */
 export interface StepParams {
   clients: number;
+  /** Clients per room; `clients` itself for one shared room. */
+  roomSize: number;
   /** Publishes per second, over all clients. */
   rate: number;
   /** Publishing time, in seconds. */
@@ -48,13 +57,18 @@ export interface StepParams {
   drain: number;
   /** Load processes to split the clients over. */
   processes: number;
+  /** The room (one shared room), or the prefix of the rooms' names. */
   room: string;
   textBytes: number;
+  /** Longest wait for a quiet machine before publishing, in ms (default 8 s). */
+  quietMaxMs?: number;
 }
 
 /** The merged result of one publish step. */
 export interface StepResult {
   clients: number;
+  roomSize: number;
+  rooms: number;
   joined: number;
   /** Target publishes per second. */
   rate: number;
@@ -62,12 +76,18 @@ export interface StepResult {
   scheduled: number;
   published: number;
   skipped: number;
-  /** published × clients. */
+  /** published × room size (every member receives every publish of its room, its own too). */
   expected: number;
   delivered: number;
   deliveredRatio: number;
   /** Deliveries per second of publishing time. */
   deliveredPerSecond: number;
+  /** Publishes sent per second of publishing time. */
+  publishedPerSecond: number;
+  /** Frames the clients received (ours batches several events into one frame). */
+  framesReceived: number;
+  /** Payload bytes the clients received per delivery (acks and presence included). */
+  bytesPerDelivery: number;
   p50: number;
   p99: number;
   p999: number;
@@ -78,7 +98,7 @@ export interface StepResult {
   errors: number;
   duplicates: number;
   errorSamples: string[];
-  /** Server CPU over the step, in % of one core. */
+  /** Server CPU while publishing, in % of one core. */
   serverCpuPercent: number;
   /** Server CPU milliseconds per 1,000 deliveries. */
   serverCpuMsPer1kDeliveries: number;
@@ -86,6 +106,10 @@ export interface StepResult {
   serverPeakRssMb: number;
   /** CPU of all load processes together, in % of one core. */
   loadCpuPercent: number;
+  /** CPU of each load process, in % of one core. */
+  loadCpuPercents: number[];
+  /** CPU of the server's store process (`redis-server`), in % of one core; 0 without one. */
+  storeCpuPercent: number;
   /** The whole machine's CPU use while publishing, in % of all cores (kernel networking too). */
   machineCpuPercent: number;
   /** How late the generators sent, at worst. */
@@ -106,8 +130,16 @@ export interface StepResult {
   disturbed: boolean;
   /** ≥ 99.9% delivered and p99 ≤ 50 ms. */
   pass: boolean;
-  /** This step repeated a failed one. */
-  retry?: boolean;
+  /**
+   * When the step failed, what was at its limit: `machine` (both cores ≥ 95% busy: server,
+   * generators and any other work competed), else `load generator` (a load process ≥ 90% of a
+   * core, or sending > 25 ms late), else `server`. `null` on a pass.
+   */
+  limit: "server" | "load generator" | "machine" | null;
+  /** Fresh server's start time before the step, in ms. */
+  serverStartMs: number;
+  /** Which attempt at this rate (1, or 2–3 for retries). */
+  attempt: number;
 }
 
 function splitEvenly(total: number, parts: number): number[] {
@@ -160,9 +192,33 @@ async function finish(children: Child[], timeoutMs: number): Promise<(LoadResult
   return children.map(parseResult);
 }
 
+/** How the clients of a step are spread over the load processes. */
+function layout(params: StepParams): { sizes: number[]; shared: boolean } {
+  const shared = params.roomSize >= params.clients;
+  if (shared) return { sizes: splitEvenly(params.clients, params.processes), shared };
+  // Many rooms: each process holds whole rooms, so it knows what its clients should receive.
+  const rooms = Math.ceil(params.clients / params.roomSize);
+  return {
+    sizes: splitEvenly(rooms, params.processes).map((count) => count * params.roomSize),
+    shared,
+  };
+}
+
+/** Callbacks around the publishing of a step (for profiling). */
+export interface StepHooks {
+  /** Runs after the quiet wait, just before the generators start publishing. */
+  beforeGo?: () => Promise<void>;
+  /** Runs when publishing ends (before the drain). */
+  afterPublish?: () => Promise<void>;
+}
+
 /** Runs one open-loop publish step against `server` and merges the processes' results. */
-export async function runStep(server: RunningServer, params: StepParams): Promise<StepResult> {
-  const sizes = splitEvenly(params.clients, params.processes);
+export async function runStep(
+  server: RunningServer,
+  params: StepParams,
+  hooks: StepHooks = {},
+): Promise<StepResult> {
+  const { sizes, shared } = layout(params);
   const rates = sizes.map((size) => (params.rate * size) / params.clients);
   const roomPublishes = rates.reduce((sum, rate) => sum + Math.round(rate * params.duration), 0);
   const children = sizes.map((size, i) =>
@@ -173,6 +229,7 @@ export async function runStep(server: RunningServer, params: StepParams): Promis
       String(size),
       "--room",
       params.room,
+      ...(shared ? ["--shared-room"] : ["--room-size", String(params.roomSize)]),
       "--prefix",
       `p${i}`,
       "--rate",
@@ -191,55 +248,72 @@ export async function runStep(server: RunningServer, params: StepParams): Promis
   try {
     await waitReady(children, params.clients);
     const loadPids = await Promise.all(children.map((c) => c.workerPid()));
-    const quiet = await waitForQuiet([server.pid, ...loadPids], { maxMs: QUIET_MAX_MS });
+    const quiet = await waitForQuiet([server.pid, ...server.storePids, ...loadPids], {
+      maxMs: params.quietMaxMs ?? QUIET_MAX_MS,
+    });
+    await hooks.beforeGo?.();
     const serverMark = markCpu(server.pid);
+    const storeMarks = server.storePids.map(markCpu);
     const loadMarks: CpuMark[] = loadPids.map(markCpu);
     const machineMark = markMachine();
     server.rss.resetPeak();
     const rssStart = server.rss.last;
     await Promise.all(children.map((child) => child.writeLine("go")));
-    // Sample the load processes' CPU near the end of publishing, while they surely run.
-    const loadCpu = new Promise<[number, number]>((resolve) => {
-      const timer = setTimeout(() =>
-        resolve([
-          loadMarks.reduce((sum, mark) => sum + cpuPercentSince(mark), 0),
-          machineBusyPercentSince(machineMark),
-        ]), Math.max(500, params.duration * 1000 - 100));
+    const published = hooks.afterPublish
+      ? new Promise((resolve) => setTimeout(resolve, params.duration * 1000)).then(
+        hooks.afterPublish,
+      )
+      : Promise.resolve();
+    // Sample CPU near the end of publishing, while everything surely runs.
+    const sampled = new Promise<CpuSample>((resolve) => {
+      const take = () =>
+        resolve({
+          load: loadMarks.map(cpuPercentSince),
+          store: storeMarks.reduce((sum, mark) => sum + cpuPercentSince(mark), 0),
+          server: cpuPercentSince(serverMark),
+          machine: machineBusyPercentSince(machineMark),
+        });
+      const timer = setTimeout(take, Math.max(500, params.duration * 1000 - 100));
       Promise.all(children.map((c) => c.status)).then(() => {
         clearTimeout(timer);
-        resolve([0, 0]);
+        take();
       });
     });
     const results = await finish(
       children,
       (params.duration + params.drain) * 1000 + FINISH_GRACE_MS,
     );
+    await published;
     const serverCpuSeconds = cpuSecondsSince(serverMark);
-    const serverCpuPercent = cpuPercentSince(serverMark);
     const peak = server.rss.peak;
-    const [loadCpuPercent, machineCpuPercent] = await loadCpu;
     return merge(params, results, children, {
-      serverCpuPercent,
       serverCpuSeconds,
       rssStart,
       peak,
-      loadCpuPercent,
-      machineCpuPercent,
+      sample: await sampled,
       quiet,
+      serverStartMs: server.startMs,
     });
   } finally {
     await Promise.all(children.map((child) => child.kill()));
   }
 }
 
+/** CPU use while publishing, in % of one core (machine: % of all cores). */
+interface CpuSample {
+  load: number[];
+  store: number;
+  server: number;
+  machine: number;
+}
+
 interface Usage {
-  serverCpuPercent: number;
   serverCpuSeconds: number;
   rssStart: number;
   peak: number;
-  loadCpuPercent: number;
-  machineCpuPercent: number;
+  sample: CpuSample;
   quiet: Quiet;
+  serverStartMs: number;
 }
 
 function merge(
@@ -252,6 +326,7 @@ function merge(
   const errorSamples: string[] = [];
   let joined = 0, scheduled = 0, published = 0, skipped = 0, delivered = 0;
   let closes1013 = 0, reconnects = 0, errors = 0, duplicates = 0, sendLagMaxMs = 0;
+  let frames = 0, bytes = 0;
   results.forEach((result, i) => {
     if (result === null) {
       errors++;
@@ -268,19 +343,40 @@ function merge(
     reconnects += result.reconnects;
     errors += result.errors;
     duplicates += result.duplicates;
+    frames += result.framesReceived;
+    bytes += result.bytesReceived;
     sendLagMaxMs = Math.max(sendLagMaxMs, result.sendLagMaxMs);
     errorSamples.push(...result.errorSamples.slice(0, 3));
   });
-  const expected = published * params.clients;
+  const roomSize = Math.min(params.roomSize, params.clients);
+  const expected = published * roomSize;
   const deliveredRatio = expected === 0 ? 0 : delivered / expected;
   const latency = histogram.summary();
   const complete = results.every((r) => r !== null) && joined === params.clients;
+  const { sample } = usage;
+  const loadCpuPercent = sample.load.reduce((a, b) => a + b, 0);
   const other = Math.max(
     0,
-    (usage.machineCpuPercent * CORES) - usage.serverCpuPercent - usage.loadCpuPercent,
+    sample.machine * CORES - sample.server - loadCpuPercent - sample.store,
   );
+  const pass = complete && skipped === 0 && deliveredRatio >= PASS_DELIVERED_RATIO &&
+    latency.p99 <= PASS_P99_MS;
+  let limit: StepResult["limit"] = null;
+  if (!pass) {
+    if (sample.machine >= MACHINE_SATURATED_PERCENT) {
+      limit = "machine";
+    } else if (
+      Math.max(...sample.load) >= LOAD_BOUND_CPU_PERCENT || sendLagMaxMs > LOAD_BOUND_SEND_LAG_MS
+    ) {
+      limit = "load generator";
+    } else {
+      limit = "server";
+    }
+  }
   return {
     clients: params.clients,
+    roomSize,
+    rooms: Math.ceil(params.clients / roomSize),
     joined,
     rate: round(params.rate, 1),
     durationSeconds: params.duration,
@@ -291,6 +387,9 @@ function merge(
     delivered,
     deliveredRatio: round(deliveredRatio, 6),
     deliveredPerSecond: Math.round(delivered / params.duration),
+    publishedPerSecond: Math.round(published / params.duration),
+    framesReceived: frames,
+    bytesPerDelivery: delivered === 0 ? 0 : round(bytes / delivered, 1),
     p50: latency.p50,
     p99: latency.p99,
     p999: latency.p999,
@@ -301,21 +400,25 @@ function merge(
     errors,
     duplicates,
     errorSamples: errorSamples.slice(0, 5),
-    serverCpuPercent: round(usage.serverCpuPercent, 1),
+    serverCpuPercent: round(sample.server, 1),
     serverCpuMsPer1kDeliveries: delivered === 0
       ? 0
       : round((usage.serverCpuSeconds * 1000 * 1000) / delivered, 3),
     serverRssStartMb: round(usage.rssStart / MB, 1),
     serverPeakRssMb: round(usage.peak / MB, 1),
-    loadCpuPercent: round(usage.loadCpuPercent, 1),
-    machineCpuPercent: round(usage.machineCpuPercent, 1),
+    loadCpuPercent: round(loadCpuPercent, 1),
+    loadCpuPercents: sample.load.map((value) => round(value, 1)),
+    storeCpuPercent: round(sample.store, 1),
+    machineCpuPercent: round(sample.machine, 1),
     sendLagMaxMs: round(sendLagMaxMs, 1),
     quietMs: usage.quiet.ms,
     quietBeforeStart: usage.quiet.quiet,
     otherCpuPercent: round(other, 1),
     disturbed: other > DISTURBED_OTHER_CPU_PERCENT,
-    pass: complete && skipped === 0 && deliveredRatio >= PASS_DELIVERED_RATIO &&
-      latency.p99 <= PASS_P99_MS,
+    pass,
+    limit,
+    serverStartMs: usage.serverStartMs,
+    attempt: 1,
   };
 }
 
@@ -375,5 +478,48 @@ export async function openIdleWave(
   } catch (error) {
     await Promise.all(children.map((child) => child.kill()));
     throw error;
+  }
+}
+
+/** The join cost: what one join into a room of `members` sends, measured by one load process. */
+export async function runJoinCost(
+  server: RunningServer,
+  options: { members: number; history: number; room: string; quietMaxMs?: number },
+): Promise<JoinCostResult> {
+  const child = startLoad("join cost", [
+    "--join-cost",
+    "--url",
+    server.wsUrl,
+    "--clients",
+    String(options.members),
+    "--room",
+    options.room,
+    "--prefix",
+    "j",
+    "--history",
+    String(options.history),
+    "--max-seconds",
+    "120",
+  ]);
+  try {
+    const [joined] = await waitReady([child], options.members);
+    if (joined < options.members) {
+      throw new Error(`only ${joined} of ${options.members} members joined${child.tail()}`);
+    }
+    const loadPid = await child.workerPid();
+    await waitForQuiet([server.pid, ...server.storePids, loadPid], {
+      maxMs: options.quietMaxMs ?? QUIET_MAX_MS,
+    });
+    await child.writeLine("go");
+    const [result] = await finish([child], FINISH_GRACE_MS);
+    if (!result?.joinCost) {
+      throw new Error(`the join-cost process printed no result${child.tail()}`);
+    }
+    if (result.errors > 0) {
+      throw new Error(`the join-cost run saw errors: ${result.errorSamples.join("; ")}`);
+    }
+    return result.joinCost;
+  } finally {
+    await child.kill();
   }
 }

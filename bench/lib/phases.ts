@@ -1,39 +1,71 @@
 /**
- * The benchmark's phases for one server: rate sweeps, latency at half the
- * headline rate, a 10× overload step, and idle connections. Each phase starts
- * a fresh server process and kills it at the end.
+ * The benchmark's phases for one server configuration: rate sweeps per load
+ * shape, latency at half the headline rate, a 10× overload step, idle
+ * connections, and the cost of one join. Every step starts a fresh server
+ * process (with a fresh KV file or Redis) and kills it at the end.
  *
  * @module
  */
 
 import { round } from "./histogram.ts";
-import { openIdleWave, runStep, type StepParams, type StepResult } from "./load_runner.ts";
+import type { JoinCostResult } from "./load_result.ts";
+import {
+  openIdleWave,
+  runJoinCost,
+  runStep,
+  type StepParams,
+  type StepResult,
+} from "./load_runner.ts";
 import { isAlive, waitForQuiet } from "./proc.ts";
 import {
   checkHealth,
   type Health,
   type RunningServer,
-  type ServerKind,
   type ServerSettings,
   startServer,
+  type Target,
 } from "./servers.ts";
 
 const MB = 1024 * 1024;
 /** Attempts at one sweep rate at most. */
 const MAX_ATTEMPTS = 3;
+/** Before retrying a disturbed step, wait at most this long for the machine to become quiet. */
+const DISTURBED_RETRY_WAIT_MS = 30_000;
+/** Steps below the first rate when even that one fails. */
+const MAX_STEPS_DOWN = 3;
+
+/** A shape of load: how many clients, in rooms of what size. */
+export interface Shape {
+  /** `room` (one shared room) or `rooms` (many rooms). */
+  id: "room" | "rooms";
+  /** For tables: "one room of 32", "2,000 clients in rooms of 20". */
+  name: string;
+  clients: number;
+  /** Clients per room; equal to `clients` for one room. */
+  roomSize: number;
+  /** The sweep's first rate, in says (publishes) per second over all clients. */
+  startRate: number;
+}
+
+/** The phases of a run, in the order they run. Latency and overload need the sweep's headline. */
+export const PHASES = ["sweep", "latency", "overload", "join", "idle"] as const;
+/** One phase of a run. */
+export type Phase = typeof PHASES[number];
 
 /** Everything that shapes a run; written into the JSON as `parameters`. */
 export interface BenchParameters {
   mode: "quick" | "full";
-  /** Client counts to sweep. */
-  clientCounts: number[];
-  /** The sweep's first step delivers this many messages per second (rate × clients). */
-  startDeliveriesPerSecond: number;
+  /** The phases run. */
+  phases: Phase[];
+  /** The load shapes, each swept on its own. */
+  shapes: Shape[];
   /** Each sweep step's rate is the previous one times this. */
   growth: number;
-  /** Steps per sweep at most. */
+  /** Steps up the grid at most; if the last one passes, the headline is "≥" it. */
   maxSteps: number;
-  /** Run a failing sweep step once more before ending the sweep. */
+  /** After the first failure, one more step between the last pass and the failure. */
+  refine: boolean;
+  /** Run a failing sweep step once more (on a fresh server) before ending the sweep. */
   retryFailedStep: boolean;
   /** Publishing time per step, in seconds. */
   stepSeconds: number;
@@ -41,38 +73,59 @@ export interface BenchParameters {
   drainSeconds: number;
   /** Load-generator processes per step. */
   loadProcesses: number;
+  /** Longest wait for a quiet machine (join storm over, nothing else running) before a step. */
+  quietMaxMs: number;
   textBytes: number;
   /** Share of deliveries a step needs to pass. */
   passDeliveredRatio: number;
   /** Highest p99 for a step to pass, in milliseconds. */
   passP99Ms: number;
-  /** Latency phase: this fraction of the headline rate. */
+  /** Latency phase: this fraction of the headline rate; 0 skips it. */
   latencyFraction: number;
   latencySeconds: number;
   /** Warm-up before the latency step, in seconds. */
   warmupSeconds: number;
-  /** Overload phase: this multiple of the 32-client headline rate; 0 skips it. */
+  /** Overload phase: this multiple of each shape's headline rate; 0 skips it. */
   overloadFactor: number;
   overloadSeconds: number;
   /** Idle phase: connection counts to reach, in order; empty skips it. */
   idleTargets: number[];
   /** Idle connections per room. */
   idleRoomSize: number;
+  /** Join cost: members already in the room (199: the join makes it 200); 0 skips it. */
+  joinCostMembers: number;
+  /** Join cost: messages in the room's history before the join. */
+  joinCostHistory: number;
+  /** Phases run for the extra configurations (`ours-memory`, `ours-redis`). */
+  extraPhases: ("sweep" | "latency")[];
 }
 
-/** One sweep at one client count. */
+/** One sweep of one shape. */
 export interface Sweep {
+  shape: Shape["id"];
+  name: string;
   clients: number;
+  roomSize: number;
+  rooms: number;
   startRate: number;
-  /** Highest passing rate in publishes per second; 0 when the first step failed. */
+  /** Highest passing rate in says per second; 0 when no step passed. */
   headlineRate: number;
+  /** The grid's top step passed: the server did not fail, the headline is a lower bound. */
+  atGridTop: boolean;
   /** Deliveries per second at the headline step. */
   headlineDeliveredPerSecond: number;
+  /** p99 at the headline step, in ms. */
+  headlineP99: number;
+  /** The lowest failing rate, or `null` when none failed. */
+  failedRate: number | null;
+  /** What was at its limit in that failing step (see {@linkcode StepResult.limit}). */
+  failedLimit: StepResult["limit"];
   steps: StepResult[];
 }
 
-/** The latency phase at one client count. */
+/** The latency phase for one shape. */
 export interface LatencyRun {
+  shape: Shape["id"];
   clients: number;
   rate: number;
   step: StepResult;
@@ -80,8 +133,9 @@ export interface LatencyRun {
   warmup: StepResult;
 }
 
-/** The overload phase. */
+/** The overload phase for one shape. */
 export interface Overload {
+  shape: Shape["id"];
   rate: number;
   step: StepResult;
   peakRssMb: number;
@@ -116,16 +170,22 @@ export interface Idle {
   errorSamples: string[];
 }
 
-/** Everything measured for one server. */
+/** The join-cost phase: one join into a room of `members`. */
+export interface JoinCost extends JoinCostResult {
+  history: number;
+}
+
+/** Everything measured for one server configuration. */
 export interface ServerReport {
-  kind: ServerKind;
+  target: Target["id"];
+  kind: Target["kind"];
+  store: Target["store"];
   label: string;
-  /** Why the server was not measured, when it was not. */
-  skipped?: string;
   sweeps: Sweep[];
   latency: LatencyRun[];
-  overload: Overload | null;
+  overload: Overload[];
   idle: Idle | null;
+  joinCost: JoinCost | null;
   notes: string[];
 }
 
@@ -140,47 +200,52 @@ function nextRoom(): string {
   return `bench-${Date.now().toString(36)}-${stepCounter}`;
 }
 
-function describe(step: StepResult): string {
+/** One line about a step, for the progress log. */
+export function describe(step: StepResult): string {
   const percent = (step.deliveredRatio * 100).toFixed(3);
+  const load = step.loadCpuPercents.length > 1
+    ? `${step.loadCpuPercent}% (${step.loadCpuPercents.join("+")})`
+    : `${step.loadCpuPercent}%`;
   const parts = [
-    `${step.clients} clients @ ${step.rate}/s: delivered ${percent}% (${step.deliveredPerSecond}/s)`,
+    `@ ${step.rate}/s: delivered ${percent}% (${step.deliveredPerSecond}/s)`,
     `p50 ${step.p50} ms`,
     `p99 ${step.p99} ms`,
-    `cpu ${step.serverCpuPercent}%`,
+    `cpu ${step.serverCpuPercent}%${
+      step.storeCpuPercent ? ` + store ${step.storeCpuPercent}%` : ""
+    }`,
     `rss ${step.serverPeakRssMb} MB`,
-    `load cpu ${step.loadCpuPercent}%`,
+    `load cpu ${load}`,
+    `machine ${step.machineCpuPercent}%`,
     `other cpu ${step.otherCpuPercent}%${step.disturbed ? " (disturbed)" : ""}`,
     `quiet after ${step.quietMs} ms${step.quietBeforeStart ? "" : " (not quiet)"}`,
   ];
+  if (step.sendLagMaxMs > 5) parts.push(`send lag ${step.sendLagMaxMs} ms`);
   if (step.closes1013) parts.push(`1013 closes ${step.closes1013}`);
   if (step.errors) parts.push(`errors ${step.errors}`);
-  return `${parts.join(", ")} → ${step.pass ? "pass" : "FAIL"}`;
+  return `${parts.join(", ")} → ${step.pass ? "pass" : `FAIL (limit: ${step.limit})`}`;
 }
 
-function stepParams(
-  p: BenchParameters,
-  clients: number,
-  rate: number,
-  seconds: number,
-): StepParams {
+function stepParams(p: BenchParameters, shape: Shape, rate: number, seconds: number): StepParams {
   return {
-    clients,
-    rate,
+    clients: shape.clients,
+    roomSize: shape.roomSize,
+    rate: round(rate, 1),
     duration: seconds,
     drain: p.drainSeconds,
     processes: p.loadProcesses,
     room: nextRoom(),
     textBytes: p.textBytes,
+    quietMaxMs: p.quietMaxMs,
   };
 }
 
-/** Runs `body` with a fresh server of `kind`, and always stops it. */
+/** Runs `body` with a fresh server for `target`, and always stops it. */
 async function withServer<T>(
-  kind: ServerKind,
+  target: Target,
   settings: ServerSettings,
   body: (server: RunningServer) => Promise<T>,
 ): Promise<T> {
-  const server = await startServer(kind, settings);
+  const server = await startServer(target, settings);
   try {
     return await body(server);
   } finally {
@@ -188,79 +253,148 @@ async function withServer<T>(
   }
 }
 
-/** Sweeps rates at `clients` until a step fails or the steps run out. */
-export async function sweep(
-  kind: ServerKind,
+/** One step on a fresh server. */
+function freshStep(
+  target: Target,
   settings: ServerSettings,
-  p: BenchParameters,
-  clients: number,
-  log: Log,
-  rates?: number[],
-): Promise<Sweep> {
-  const startRate = p.startDeliveriesPerSecond / clients;
-  const plan = rates ?? Array.from({ length: p.maxSteps }, (_, i) => startRate * p.growth ** i);
-  const steps: StepResult[] = [];
-  await withServer(kind, settings, async (server) => {
-    for (const rate of plan) {
-      let step = await runStep(server, stepParams(p, clients, round(rate, 1), p.stepSeconds));
-      steps.push(step);
-      log(`  ${kind} sweep ${describe(step)}`);
-      // A failed step runs again: once, or up to MAX_ATTEMPTS times while other work on the
-      // machine disturbed it, so that a hiccup elsewhere does not end the sweep.
-      for (
-        let attempt = 2;
-        !step.pass && p.retryFailedStep && isAlive(server.pid) &&
-        (attempt === 2 || step.disturbed) && attempt <= MAX_ATTEMPTS;
-        attempt++
-      ) {
-        step = await runStep(server, stepParams(p, clients, round(rate, 1), p.stepSeconds));
-        step.retry = true;
-        steps.push(step);
-        log(`  ${kind} sweep (attempt ${attempt}) ${describe(step)}`);
-      }
-      if (!step.pass || !isAlive(server.pid)) break;
-    }
-  });
-  const best = steps.filter((s) => s.pass).at(-1);
-  return {
-    clients,
-    startRate: round(plan[0], 1),
-    headlineRate: best?.rate ?? 0,
-    headlineDeliveredPerSecond: best?.deliveredPerSecond ?? 0,
-    steps,
-  };
+  params: StepParams,
+): Promise<StepResult> {
+  return withServer(target, settings, (server) => runStep(server, params));
 }
 
-/** Measures latency at `rate` with `clients`. */
-export async function latencyAt(
-  kind: ServerKind,
+/**
+ * Sweeps the rate for `shape`, a fresh server per step: up the grid (each
+ * rate `growth` × the last) until a step fails or `maxSteps` passed; down
+ * the grid when even the first fails; then one step between the last pass
+ * and the first failure.
+ */
+export async function sweep(
+  target: Target,
   settings: ServerSettings,
   p: BenchParameters,
-  clients: number,
+  shape: Shape,
+  log: Log,
+): Promise<Sweep> {
+  const steps: StepResult[] = [];
+  const label = `${target.id} ${shape.name}`;
+
+  /** Runs `rate` until it passes or the attempts run out; returns the last attempt. */
+  async function tryRate(rate: number): Promise<StepResult> {
+    let step = await freshStep(target, settings, stepParams(p, shape, rate, p.stepSeconds));
+    steps.push(step);
+    log(`  ${label} ${describe(step)}`);
+    // A failed step runs again: once, or up to MAX_ATTEMPTS times while other work on the
+    // machine disturbed it, so that a hiccup elsewhere does not end the sweep.
+    for (
+      let attempt = 2;
+      !step.pass && p.retryFailedStep && (attempt === 2 || step.disturbed) &&
+      attempt <= MAX_ATTEMPTS;
+      attempt++
+    ) {
+      // Other work disturbed it: give the machine a while to become quiet first.
+      if (step.disturbed) await waitForQuiet([], { maxMs: DISTURBED_RETRY_WAIT_MS });
+      step = await freshStep(target, settings, stepParams(p, shape, rate, p.stepSeconds));
+      step.attempt = attempt;
+      steps.push(step);
+      log(`  ${label} (attempt ${attempt}) ${describe(step)}`);
+    }
+    return step;
+  }
+
+  let lastPass: StepResult | null = null;
+  let firstFail: StepResult | null = null;
+  for (let i = 0; i < p.maxSteps; i++) {
+    const step = await tryRate(shape.startRate * p.growth ** i);
+    if (!step.pass) {
+      firstFail = step;
+      break;
+    }
+    lastPass = step;
+  }
+  if (lastPass === null && p.retryFailedStep) {
+    for (let i = 1; i <= MAX_STEPS_DOWN; i++) {
+      const step = await tryRate(shape.startRate / p.growth ** i);
+      if (step.pass) {
+        lastPass = step;
+        break;
+      }
+      firstFail = step;
+    }
+  }
+  if (p.refine && lastPass !== null && firstFail !== null) {
+    const step = await tryRate(Math.sqrt(lastPass.rate * firstFail.rate));
+    if (step.pass) lastPass = step;
+    else firstFail = step;
+  }
+  const rooms = Math.ceil(shape.clients / shape.roomSize);
+  const result: Sweep = {
+    shape: shape.id,
+    name: shape.name,
+    clients: shape.clients,
+    roomSize: shape.roomSize,
+    rooms,
+    startRate: round(shape.startRate, 1),
+    headlineRate: lastPass?.rate ?? 0,
+    atGridTop: firstFail === null,
+    headlineDeliveredPerSecond: lastPass?.deliveredPerSecond ?? 0,
+    headlineP99: lastPass?.p99 ?? 0,
+    failedRate: firstFail?.rate ?? null,
+    failedLimit: firstFail?.limit ?? null,
+    steps,
+  };
+  log(
+    `  ${label}: headline ${result.atGridTop ? "≥ " : ""}${result.headlineRate} says/s` +
+      (firstFail
+        ? ` (${firstFail.rate}/s failed, limit: ${firstFail.limit})`
+        : " (the grid's top passed)"),
+  );
+  return result;
+}
+
+/** Measures latency at `rate` for `shape`, after a warm-up on the same fresh server. */
+export async function latencyAt(
+  target: Target,
+  settings: ServerSettings,
+  p: BenchParameters,
+  shape: Shape,
   rate: number,
   log: Log,
 ): Promise<LatencyRun> {
-  return await withServer(kind, settings, async (server) => {
-    // A fresh process runs cold (JIT, heap growth): a short unrecorded step warms it up first.
-    const warmup = await runStep(server, stepParams(p, clients, round(rate, 1), p.warmupSeconds));
-    log(`  ${kind} latency warm-up ${describe(warmup)}`);
-    const step = await runStep(server, stepParams(p, clients, round(rate, 1), p.latencySeconds));
-    log(`  ${kind} latency ${describe(step)}`);
-    return { clients, rate: step.rate, step, warmup };
-  });
+  let run: LatencyRun | null = null;
+  // Latency is what other work on the machine spoils first: a disturbed measurement is taken
+  // again (on a fresh server, after waiting for the machine to be quiet), up to 3 times.
+  for (let attempt = 1; attempt <= (p.retryFailedStep ? MAX_ATTEMPTS : 1); attempt++) {
+    if (run !== null) {
+      if (!run.step.disturbed) break;
+      await waitForQuiet([], { maxMs: DISTURBED_RETRY_WAIT_MS });
+    }
+    run = await withServer(target, settings, async (server) => {
+      // A fresh process runs cold (JIT, heap growth): a short unrecorded step warms it up first.
+      const warmup = await runStep(server, stepParams(p, shape, rate, p.warmupSeconds));
+      log(`  ${target.id} ${shape.name} latency warm-up ${describe(warmup)}`);
+      const step = await runStep(server, stepParams(p, shape, rate, p.latencySeconds));
+      step.attempt = attempt;
+      log(
+        `  ${target.id} ${shape.name} latency${attempt > 1 ? ` (attempt ${attempt})` : ""} ` +
+          describe(step),
+      );
+      return { shape: shape.id, clients: shape.clients, rate: step.rate, step, warmup };
+    });
+  }
+  return run!;
 }
 
 /** Runs one step at `rate` (far beyond capacity), then checks that the server still answers. */
 export async function overload(
-  kind: ServerKind,
+  target: Target,
   settings: ServerSettings,
   p: BenchParameters,
-  clients: number,
+  shape: Shape,
   rate: number,
   log: Log,
 ): Promise<Overload> {
-  return await withServer(kind, settings, async (server) => {
-    const step = await runStep(server, stepParams(p, clients, round(rate, 1), p.overloadSeconds));
+  return await withServer(target, settings, async (server) => {
+    const step = await runStep(server, stepParams(p, shape, rate, p.overloadSeconds));
     const peakRssMb = round(server.rss.peak / MB, 1);
     const alive = isAlive(server.pid);
     const health = alive ? await checkHealth(server.origin) : {
@@ -269,10 +403,37 @@ export async function overload(
       detail: "the server process is gone",
     };
     log(
-      `  ${kind} overload ${describe(step)}; peak rss ${peakRssMb} MB, alive ${alive}, ` +
-        `healthz ${health.answered ? `answered in ${health.ms} ms` : `failed: ${health.detail}`}`,
+      `  ${target.id} ${shape.name} overload ${describe(step)}; peak rss ${peakRssMb} MB, ` +
+        `alive ${alive}, healthz ${
+          health.answered ? `answered in ${health.ms} ms` : `failed: ${health.detail}`
+        }`,
     );
-    return { rate: step.rate, step, peakRssMb, alive, health };
+    return { shape: shape.id, rate: step.rate, step, peakRssMb, alive, health };
+  });
+}
+
+/** What one join into a room of `p.joinCostMembers` sends, on a fresh server. */
+export async function joinCost(
+  target: Target,
+  settings: ServerSettings,
+  p: BenchParameters,
+  log: Log,
+): Promise<JoinCost> {
+  return await withServer(target, settings, async (server) => {
+    const result = await runJoinCost(server, {
+      members: p.joinCostMembers,
+      history: p.joinCostHistory,
+      room: nextRoom(),
+      quietMaxMs: p.quietMaxMs,
+    });
+    log(
+      `  ${target.id} join cost: one join into a room of ${result.members} ` +
+        `(${p.joinCostHistory} messages of history): ${result.totalBytes} bytes in all, ` +
+        `${result.memberBytes} to the members (${result.memberFrames} frames, ` +
+        `${result.membersReached} reached), ${result.newcomerBytes} to the newcomer, ` +
+        `welcome after ${result.welcomeMs} ms`,
+    );
+    return { ...result, history: p.joinCostHistory };
   });
 }
 
@@ -303,12 +464,12 @@ async function serverConnections(server: RunningServer): Promise<number | null> 
 
 /** Opens idle joined connections up to each target and measures the server's RSS. */
 export async function idle(
-  kind: ServerKind,
+  target: Target,
   settings: ServerSettings,
   p: BenchParameters,
   log: Log,
 ): Promise<Idle> {
-  return await withServer(kind, settings, async (server) => {
+  return await withServer(target, settings, async (server) => {
     await waitForQuiet([server.pid], { maxMs: 5000 });
     const emptyRss = await settledRss(server);
     const result: Idle = {
@@ -323,8 +484,8 @@ export async function idle(
     const waves: Awaited<ReturnType<typeof openIdleWave>>[] = [];
     let held = 0;
     try {
-      for (const [i, target] of p.idleTargets.entries()) {
-        const count = target - held;
+      for (const [i, level] of p.idleTargets.entries()) {
+        const count = level - held;
         if (count <= 0) continue;
         let wave;
         try {
@@ -337,28 +498,28 @@ export async function idle(
           });
         } catch (error) {
           result.errorSamples.push(`opening ${count} more: ${(error as Error).message}`);
-          log(`  ${kind} idle: could not open ${count} more connections: ${error}`);
+          log(`  ${target.id} idle: could not open ${count} more connections: ${error}`);
           break;
         }
         waves.push(wave);
         held += wave.joined;
         await waitForQuiet([server.pid], { maxMs: 10_000 });
         const rss = await settledRss(server);
-        const level: IdleLevel = {
-          target,
+        const entry: IdleLevel = {
+          target: level,
           held,
           serverConnections: await serverConnections(server),
           rssMb: round(rss / MB, 1),
           kbPerConnection: held === 0 ? 0 : round((rss - emptyRss) / 1024 / held, 2),
           connectMs: wave.connectMs,
         };
-        result.levels.push(level);
+        result.levels.push(entry);
         result.mostHeld = Math.max(result.mostHeld, held);
         log(
-          `  ${kind} idle ${held}/${target} held, server rss ${level.rssMb} MB, ` +
-            `${level.kbPerConnection} KiB per connection (joined in ${wave.connectMs} ms)`,
+          `  ${target.id} idle ${held}/${level} held, server rss ${entry.rssMb} MB, ` +
+            `${entry.kbPerConnection} KiB per connection (joined in ${wave.connectMs} ms)`,
         );
-        if (held < target) break;
+        if (held < level) break;
       }
     } finally {
       for (const wave of waves) {

@@ -50,6 +50,44 @@ export function cpuSeconds(pid: number): number | null {
   return (Number(fields[11]) + Number(fields[12])) / clockTicks;
 }
 
+/** CPU seconds per thread of `pid`, by thread id, with the thread's name; empty when gone. */
+export function threadCpuSeconds(pid: number): Map<number, { name: string; seconds: number }> {
+  const threads = new Map<number, { name: string; seconds: number }>();
+  try {
+    for (const entry of Deno.readDirSync(`/proc/${pid}/task`)) {
+      try {
+        const stat = Deno.readTextFileSync(`/proc/${pid}/task/${entry.name}/stat`);
+        const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        const seconds = (Number(fields[11]) + Number(fields[12])) / clockTicks;
+        threads.set(Number(entry.name), { name, seconds });
+      } catch {
+        // The thread ended.
+      }
+    }
+  } catch {
+    // The process is gone.
+  }
+  return threads;
+}
+
+/** CPU % of one core per thread name (threads of one name summed) between two readings. */
+export function threadCpuPercents(
+  before: Map<number, { name: string; seconds: number }>,
+  after: Map<number, { name: string; seconds: number }>,
+  wallSeconds: number,
+): Record<string, number> {
+  const byName: Record<string, number> = {};
+  for (const [tid, { name, seconds }] of after) {
+    const used = seconds - (before.get(tid)?.seconds ?? 0);
+    byName[name] = (byName[name] ?? 0) + used;
+  }
+  for (const name of Object.keys(byName)) {
+    byName[name] = Math.round((byName[name] / wallSeconds) * 1000) / 10;
+  }
+  return byName;
+}
+
 /** Resident memory of `pid` in bytes (VmRSS), or `null` when it is gone. */
 export function rssBytes(pid: number): number | null {
   let status: string;

@@ -1,39 +1,73 @@
 /**
- * The comparison of two servers' reports: one row per metric with the ratio
- * ours/baseline, printed as a plain-text table.
+ * The comparison of our server's configurations with the baseline measured in
+ * the same run: one row per metric with the ratio ours/baseline, the checks
+ * against the speed targets, and both as plain-text tables.
  *
  * @module
  */
 
 import { round } from "./histogram.ts";
-import type { ServerReport } from "./phases.ts";
+import type { BenchParameters, ServerReport, Shape, Sweep } from "./phases.ts";
+import { STORE_NAMES, type TargetId } from "./servers.ts";
 
 /** One compared metric. */
 export interface ComparisonRow {
+  /** The phase the row comes from. */
+  phase: "sweep" | "latency" | "overload" | "idle" | "join";
   metric: string;
   unit: string;
   /** Which direction is good. */
   better: "higher" | "lower" | "info";
+  /** Which of our configurations the `ours` column is. */
+  target: TargetId;
   ours: number | string | null;
   baseline: number | string | null;
+  /** The value is a lower bound: the top of the rate grid passed. */
+  oursAtLeast?: boolean;
+  baselineAtLeast?: boolean;
   /** ours / baseline, when both are numbers and the baseline is not 0. */
   ratio: number | null;
 }
 
+/** A check against one of the targets. */
+export interface TargetCheck {
+  name: string;
+  status: "pass" | "miss" | "not measured";
+  /** What was measured, in words. */
+  measured: string;
+}
+
 type Pick = (report: ServerReport) => number | string | null | undefined;
+type AtLeast = (report: ServerReport) => boolean | undefined;
 
-function sweepOf(report: ServerReport, clients: number) {
-  return report.sweeps.find((s) => s.clients === clients);
+interface MetricDef {
+  phase: ComparisonRow["phase"];
+  metric: string;
+  unit: string;
+  better: ComparisonRow["better"];
+  pick: Pick;
+  atLeast?: AtLeast;
+  /** Our configurations this row is shown for (default: only `ours`). */
+  targets?: TargetId[];
 }
 
-function latencyOf(report: ServerReport, clients: number) {
-  return report.latency.find((l) => l.clients === clients)?.step;
+function sweepOf(report: ServerReport, shape: Shape["id"]): Sweep | undefined {
+  return report.sweeps.find((s) => s.shape === shape);
 }
 
-/** The last attempt at the sweep's first rate (the retry, when the first attempt failed). */
-function firstStepOf(report: ServerReport, clients: number) {
-  const steps = sweepOf(report, clients)?.steps ?? [];
-  return steps.filter((step) => step.rate === steps[0].rate).at(-1);
+function latencyOf(report: ServerReport, shape: Shape["id"]) {
+  return report.latency.find((l) => l.shape === shape)?.step;
+}
+
+function overloadOf(report: ServerReport, shape: Shape["id"]) {
+  return report.overload.find((o) => o.shape === shape);
+}
+
+/** The last attempt at the sweep's first rate: the same absolute load for every server. */
+function firstStepOf(report: ServerReport, shape: Shape["id"]) {
+  const sweep = sweepOf(report, shape);
+  const steps = sweep?.steps ?? [];
+  return steps.filter((step) => step.rate === sweep?.startRate).at(-1);
 }
 
 function idleLevel(report: ServerReport, target: number) {
@@ -44,140 +78,375 @@ function yesNo(value: boolean | undefined): string | null {
   return value === undefined ? null : value ? "yes" : "no";
 }
 
+const EXTRA_TARGETS: TargetId[] = ["ours", "ours-memory", "ours-redis"];
+
 /** The metrics compared, in order; rows where neither server has a value are left out. */
-function metrics(
-  clientCounts: number[],
-  idleTargets: number[],
-): [string, string, ComparisonRow["better"], Pick][] {
-  const rows: [string, string, ComparisonRow["better"], Pick][] = [];
-  for (const clients of clientCounts) {
+function metrics(p: BenchParameters): MetricDef[] {
+  const rows: MetricDef[] = [];
+  for (const shape of p.shapes) {
     rows.push(
-      [
-        `headline rate, ${clients} clients`,
-        "publishes/s",
-        "higher",
-        (r) => sweepOf(r, clients)?.headlineRate,
-      ],
-      [
-        `delivered at headline, ${clients} clients`,
-        "msgs/s",
-        "higher",
-        (r) => sweepOf(r, clients)?.headlineDeliveredPerSecond,
-      ],
+      {
+        phase: "sweep",
+        metric: `headline, ${shape.name}`,
+        unit: "says/s",
+        better: "higher",
+        pick: (r) => sweepOf(r, shape.id)?.headlineRate,
+        atLeast: (r) => sweepOf(r, shape.id)?.atGridTop,
+        targets: EXTRA_TARGETS,
+      },
+      {
+        phase: "sweep",
+        metric: `delivered at headline, ${shape.name}`,
+        unit: "msgs/s",
+        better: "higher",
+        pick: (r) => sweepOf(r, shape.id)?.headlineDeliveredPerSecond,
+        atLeast: (r) => sweepOf(r, shape.id)?.atGridTop,
+      },
+      {
+        phase: "sweep",
+        metric: `p50 at the first rate (${shape.startRate}/s), ${shape.name}`,
+        unit: "ms",
+        better: "lower",
+        pick: (r) => firstStepOf(r, shape.id)?.p50,
+      },
+      {
+        phase: "sweep",
+        metric: `p99 at the first rate (${shape.startRate}/s), ${shape.name}`,
+        unit: "ms",
+        better: "lower",
+        pick: (r) => firstStepOf(r, shape.id)?.p99,
+        targets: EXTRA_TARGETS,
+      },
+      {
+        phase: "sweep",
+        metric: `peak RSS in the sweep, ${shape.name}`,
+        unit: "MB",
+        better: "lower",
+        pick: (r) => {
+          const sweep = sweepOf(r, shape.id);
+          return sweep ? Math.max(...sweep.steps.map((s) => s.serverPeakRssMb)) : undefined;
+        },
+      },
     );
   }
-  for (const clients of clientCounts) {
+  for (const shape of p.shapes) {
+    const half = `at ${Math.round(p.latencyFraction * 100)}% of headline, ${shape.name}`;
     rows.push(
-      [
-        `p50 at 50% of headline, ${clients} clients`,
-        "ms",
-        "lower",
-        (r) => latencyOf(r, clients)?.p50,
-      ],
-      [
-        `p99 at 50% of headline, ${clients} clients`,
-        "ms",
-        "lower",
-        (r) => latencyOf(r, clients)?.p99,
-      ],
-      [
-        `p99.9 at 50% of headline, ${clients} clients`,
-        "ms",
-        "lower",
-        (r) => latencyOf(r, clients)?.p999,
-      ],
-      [
-        `server CPU at 50% of headline, ${clients} clients`,
-        "% of a core",
-        "info",
-        (r) => latencyOf(r, clients)?.serverCpuPercent,
-      ],
-      [
-        `server CPU per 1k deliveries, ${clients} clients`,
-        "ms",
-        "lower",
-        (r) => latencyOf(r, clients)?.serverCpuMsPer1kDeliveries,
-      ],
+      {
+        phase: "latency",
+        metric: `p50 ${half}`,
+        unit: "ms",
+        better: "lower",
+        pick: (r) => latencyOf(r, shape.id)?.p50,
+      },
+      {
+        phase: "latency",
+        metric: `p99 ${half}`,
+        unit: "ms",
+        better: "lower",
+        pick: (r) => latencyOf(r, shape.id)?.p99,
+        targets: EXTRA_TARGETS,
+      },
+      {
+        phase: "latency",
+        metric: `p99.9 ${half}`,
+        unit: "ms",
+        better: "lower",
+        pick: (r) => latencyOf(r, shape.id)?.p999,
+      },
+      {
+        phase: "latency",
+        metric: `server CPU ${half}`,
+        unit: "% of a core",
+        better: "info",
+        pick: (r) => latencyOf(r, shape.id)?.serverCpuPercent,
+      },
+      {
+        phase: "latency",
+        metric: `server CPU per 1k deliveries ${half}`,
+        unit: "ms",
+        better: "lower",
+        pick: (r) => latencyOf(r, shape.id)?.serverCpuMsPer1kDeliveries,
+        targets: EXTRA_TARGETS,
+      },
     );
   }
-  for (const clients of clientCounts) {
+  for (const shape of p.shapes) {
+    const what = `overload (${p.overloadFactor}× headline), ${shape.name}`;
     rows.push(
-      [
-        `p50 at the first sweep rate, ${clients} clients`,
-        "ms",
-        "lower",
-        (r) => firstStepOf(r, clients)?.p50,
-      ],
-      [
-        `p99 at the first sweep rate, ${clients} clients`,
-        "ms",
-        "lower",
-        (r) => firstStepOf(r, clients)?.p99,
-      ],
-      [
-        `peak RSS in the sweep, ${clients} clients`,
-        "MB",
-        "lower",
-        (r) =>
-          sweepOf(r, clients) === undefined
-            ? undefined
-            : Math.max(...sweepOf(r, clients)!.steps.map((s) => s.serverPeakRssMb)),
-      ],
+      {
+        phase: "overload",
+        metric: `${what}: offered`,
+        unit: "says/s",
+        better: "info",
+        pick: (r) => overloadOf(r, shape.id)?.rate,
+      },
+      {
+        phase: "overload",
+        metric: `${what}: sent`,
+        unit: "says/s",
+        better: "info",
+        pick: (r) => overloadOf(r, shape.id)?.step.publishedPerSecond,
+      },
+      {
+        phase: "overload",
+        metric: `${what}: delivered`,
+        unit: "%",
+        better: "higher",
+        pick: (r) => {
+          const o = overloadOf(r, shape.id);
+          return o ? round(o.step.deliveredRatio * 100, 2) : undefined;
+        },
+      },
+      {
+        phase: "overload",
+        metric: `${what}: p99`,
+        unit: "ms",
+        better: "lower",
+        pick: (r) => overloadOf(r, shape.id)?.step.p99,
+      },
+      {
+        phase: "overload",
+        metric: `${what}: 1013 closes`,
+        unit: "closes",
+        better: "info",
+        pick: (r) => overloadOf(r, shape.id)?.step.closes1013,
+      },
+      {
+        phase: "overload",
+        metric: `${what}: peak RSS`,
+        unit: "MB",
+        better: "lower",
+        pick: (r) => overloadOf(r, shape.id)?.peakRssMb,
+      },
+      {
+        phase: "overload",
+        metric: `${what}: /healthz answered after`,
+        unit: "",
+        better: "info",
+        pick: (r) => yesNo(overloadOf(r, shape.id)?.health.answered),
+      },
     );
   }
-  rows.push(
-    ["overload rate (10× headline)", "publishes/s", "info", (r) => r.overload?.rate],
-    [
-      "overload delivered",
-      "%",
-      "higher",
-      (r) => r.overload ? round(r.overload.step.deliveredRatio * 100, 2) : undefined,
-    ],
-    ["overload p99", "ms", "lower", (r) => r.overload?.step.p99],
-    ["overload 1013 closes", "closes", "info", (r) => r.overload?.step.closes1013],
-    ["overload peak RSS", "MB", "lower", (r) => r.overload?.peakRssMb],
-    ["answered /healthz after overload", "", "info", (r) => yesNo(r.overload?.health.answered)],
-  );
-  for (const target of idleTargets) {
-    rows.push(
-      [
-        `idle: RSS per connection at ${target}`,
-        "KiB",
-        "lower",
-        (r) => idleLevel(r, target)?.kbPerConnection,
-      ],
-    );
+  for (const level of p.idleTargets) {
+    rows.push({
+      phase: "idle",
+      metric: `idle: RSS per connection at ${
+        level.toLocaleString("en-US")
+      } (rooms of ${p.idleRoomSize})`,
+      unit: "KiB",
+      better: "lower",
+      pick: (r) => idleLevel(r, level)?.kbPerConnection,
+    });
   }
-  if (idleTargets.length > 0) {
-    rows.push(["idle: most connections held", "connections", "higher", (r) => r.idle?.mostHeld]);
+  if (p.idleTargets.length > 0) {
+    rows.push({
+      phase: "idle",
+      metric: "idle: most connections held",
+      unit: "connections",
+      better: "higher",
+      pick: (r) => r.idle?.mostHeld,
+    });
+  }
+  if (p.joinCostMembers > 0) {
+    const room = `one join into a room of ${p.joinCostMembers}`;
+    rows.push(
+      {
+        phase: "join",
+        metric: `${room}: bytes received in all`,
+        unit: "bytes",
+        better: "lower",
+        pick: (r) => r.joinCost?.totalBytes,
+      },
+      {
+        phase: "join",
+        metric: `${room}: bytes to the members`,
+        unit: "bytes",
+        better: "lower",
+        pick: (r) => r.joinCost?.memberBytes,
+      },
+      {
+        phase: "join",
+        metric: `${room}: bytes to the newcomer (${p.joinCostHistory} messages of history)`,
+        unit: "bytes",
+        better: "lower",
+        pick: (r) => r.joinCost?.newcomerBytes,
+      },
+    );
   }
   return rows;
 }
 
-/** Compares the two reports metric by metric. */
+/** Rows of the extra configurations say which store; plain rows are the default (KV file). */
+function storeSuffix(target: TargetId, reports: Partial<Record<TargetId, ServerReport>>): string {
+  const store = reports[target]?.store;
+  return target !== "ours" && store ? ` [${STORE_NAMES[store]}]` : "";
+}
+
+/** Compares each of our configurations with the baseline, metric by metric. */
 export function compare(
-  ours: ServerReport,
-  baseline: ServerReport | null,
-  clientCounts: number[],
-  idleTargets: number[],
+  reports: Partial<Record<TargetId, ServerReport>>,
+  p: BenchParameters,
 ): ComparisonRow[] {
+  const baseline = reports.baseline ?? null;
   const rows: ComparisonRow[] = [];
-  for (const [metric, unit, better, pick] of metrics(clientCounts, idleTargets)) {
-    const a = pick(ours) ?? null;
-    const b = baseline ? pick(baseline) ?? null : null;
-    if (a === null && b === null) continue;
-    const ratio = typeof a === "number" && typeof b === "number" && b !== 0
-      ? round(a / b, 3)
-      : null;
-    rows.push({ metric, unit, better, ours: a, baseline: b, ratio });
+  for (const def of metrics(p)) {
+    for (const target of def.targets ?? ["ours"]) {
+      const ours = reports[target as TargetId];
+      if (!ours) continue;
+      const a = def.pick(ours) ?? null;
+      const b = baseline ? def.pick(baseline) ?? null : null;
+      if (a === null && (b === null || target !== "ours")) continue;
+      const ratio = typeof a === "number" && typeof b === "number" && b !== 0
+        ? round(a / b, 3)
+        : null;
+      const row: ComparisonRow = {
+        phase: def.phase,
+        metric: `${def.metric}${storeSuffix(target as TargetId, reports)}`,
+        unit: def.unit,
+        better: def.better,
+        target: target as TargetId,
+        ours: a,
+        baseline: b,
+        ratio,
+      };
+      if (def.atLeast) {
+        if (a !== null && def.atLeast(ours)) row.oursAtLeast = true;
+        if (b !== null && baseline && def.atLeast(baseline)) row.baselineAtLeast = true;
+      }
+      rows.push(row);
+    }
   }
   return rows;
 }
 
-function cell(value: number | string | null): string {
+/** The bounds of ours/baseline: exact, or open on one side when a grid's top was reached. */
+function ratioBounds(row: ComparisonRow): { low: number; high: number } | null {
+  if (row.ratio === null) return null;
+  return {
+    low: row.baselineAtLeast ? 0 : row.ratio,
+    high: row.oursAtLeast ? Infinity : row.ratio,
+  };
+}
+
+/** `≥ 2.5`, `≤ 2.5`, or `2.5`. */
+export function ratioText(row: ComparisonRow): string {
+  if (row.ratio === null) return "-";
+  const value = row.ratio.toFixed(2);
+  if (row.oursAtLeast && row.baselineAtLeast) return `? ${value}`;
+  if (row.oursAtLeast) return `≥ ${value}`;
+  if (row.baselineAtLeast) return `≤ ${value}`;
+  return value;
+}
+
+function findRow(rows: ComparisonRow[], metric: string, target: TargetId = "ours") {
+  return rows.find((r) => r.target === target && r.metric.startsWith(metric));
+}
+
+function headlineCheck(
+  rows: ComparisonRow[],
+  shape: Shape | undefined,
+  goal: number,
+  name: string,
+): TargetCheck {
+  const row = shape ? findRow(rows, `headline, ${shape.name}`) : undefined;
+  const bounds = row ? ratioBounds(row) : null;
+  if (!row || !bounds) {
+    return { name, status: "not measured", measured: "no headline for both servers" };
+  }
+  const measured = `${ratioText(row)}× (${cell(row.ours, row.oursAtLeast)} vs ` +
+    `${cell(row.baseline, row.baselineAtLeast)} says/s, both at p99 ≤ 50 ms)`;
+  if (bounds.low >= goal) return { name, status: "pass", measured };
+  if (bounds.high < goal) return { name, status: "miss", measured };
+  return { name, status: "not measured", measured: `${measured}: the grid's top was reached` };
+}
+
+/** Checks our default configuration (`ours`) against the targets. */
+export function checkTargets(
+  reports: Partial<Record<TargetId, ServerReport>>,
+  rows: ComparisonRow[],
+  p: BenchParameters,
+): TargetCheck[] {
+  const ours = reports.ours;
+  const room = p.shapes.find((s) => s.id === "room");
+  const rooms = p.shapes.find((s) => s.id === "rooms");
+  const checks: TargetCheck[] = [
+    headlineCheck(rows, room, 4, `${room?.name ?? "one room"}: ≥ 4× baseline with p99 ≤ 50 ms`),
+    headlineCheck(rows, rooms, 2, `${rooms?.name ?? "many rooms"}: ≥ 2× baseline`),
+  ];
+
+  const latency = ours?.latency ?? [];
+  checks.push(
+    latency.length === 0
+      ? { name: "p99 ≤ 10 ms at half of each headline", status: "not measured", measured: "-" }
+      : {
+        name: "p99 ≤ 10 ms at half of each headline",
+        status: latency.length === p.shapes.length && latency.every((l) => l.step.p99 <= 10)
+          ? "pass"
+          : "miss",
+        measured: latency.map((l) => `${l.step.p99} ms (${l.shape}, ${l.rate}/s)`).join(", "),
+      },
+  );
+
+  const overloads = ours?.overload ?? [];
+  checks.push(
+    overloads.length === 0
+      ? { name: "RSS < 300 MB under 10× overload", status: "not measured", measured: "-" }
+      : {
+        name: "RSS < 300 MB under 10× overload",
+        status: overloads.length === p.shapes.length &&
+            overloads.every((o) => o.peakRssMb < 300 && o.alive)
+          ? "pass"
+          : "miss",
+        measured: overloads.map((o) =>
+          `${o.peakRssMb} MB (${o.shape}, ${o.rate}/s offered${o.alive ? "" : ", server died"})`
+        ).join(", "),
+      },
+  );
+
+  const last = ours?.idle?.levels.at(-1);
+  checks.push(
+    !last ? { name: "≤ 30 KiB per idle connection", status: "not measured", measured: "-" } : {
+      name: "≤ 30 KiB per idle connection",
+      status: last.kbPerConnection <= 30 ? "pass" : "miss",
+      measured: `${last.kbPerConnection} KiB at ${last.held} connections ` +
+        `(rooms of ${ours!.idle!.roomSize})`,
+    },
+  );
+
+  const join = ours?.joinCost;
+  const members = p.joinCostMembers + 1;
+  checks.push(
+    !join
+      ? {
+        name: `joining a room of ${members} sends < 100 KiB`,
+        status: "not measured",
+        measured: "-",
+      }
+      : {
+        name: `joining a room of ${members} sends < 100 KiB`,
+        status: join.totalBytes < 100 * 1024 ? "pass" : "miss",
+        measured: `${round(join.totalBytes / 1024, 1)} KiB (members ` +
+          `${round(join.memberBytes / 1024, 1)} KiB in ${join.memberFrames} frames, newcomer ` +
+          `${round(join.newcomerBytes / 1024, 1)} KiB)`,
+      },
+  );
+  return checks;
+}
+
+function cell(value: number | string | null, atLeast?: boolean): string {
   if (value === null) return "-";
   if (typeof value === "string") return value;
-  return Number.isInteger(value) ? value.toLocaleString("en-US") : String(value);
+  const text = Number.isInteger(value) ? value.toLocaleString("en-US") : String(value);
+  return atLeast ? `≥ ${text}` : text;
+}
+
+function renderColumns(header: string[], body: string[][], rightFrom: number): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
+  const line = (row: string[]) =>
+    row.map((c, i) => (i >= rightFrom ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join("  ").trimEnd();
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
 }
 
 /** Renders the rows as an aligned text table. */
@@ -187,12 +456,15 @@ export function renderTable(rows: ComparisonRow[]): string {
     r.metric,
     r.unit,
     r.better === "info" ? "" : r.better,
-    cell(r.ours),
-    cell(r.baseline),
-    r.ratio === null ? "-" : r.ratio.toFixed(2),
+    cell(r.ours, r.oursAtLeast),
+    cell(r.baseline, r.baselineAtLeast),
+    ratioText(r),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
-  const line = (row: string[]) =>
-    row.map((c, i) => (i >= 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd();
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
+  return renderColumns(header, body, 3);
+}
+
+/** Renders the target checks, one line each. */
+export function renderChecks(checks: TargetCheck[]): string {
+  const status = { pass: "PASS", miss: "MISS", "not measured": "n/a " } as const;
+  return checks.map((c) => `${status[c.status]}  ${c.name}: ${c.measured}`).join("\n");
 }

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { TestClient, within } from "./helpers.ts";
 import { RawClient } from "./raw_socket.ts";
-import { connectionsThatFit, fdReserve, readFdLimit } from "../src/http/fd_limit.ts";
+import { connectionsThatFit, fdReserve, probeFreeFds, readFdLimit } from "../src/http/fd_limit.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -23,8 +23,21 @@ interface LimitedServer extends AsyncDisposable {
   waitFor(pattern: RegExp, from?: number): Promise<{ line: string; index: number }>;
 }
 
-async function startLimited(fdLimit: number, env: Record<string, string>): Promise<LimitedServer> {
-  const serve = [Deno.execPath(), "serve", "-A", "--host", "127.0.0.1", "--port", "0", MAIN];
+async function startLimited(
+  fdLimit: number,
+  env: Record<string, string>,
+  permissions = ["-A"],
+): Promise<LimitedServer> {
+  const serve = [
+    Deno.execPath(),
+    "serve",
+    ...permissions,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+    MAIN,
+  ];
   const child = new Deno.Command("bash", {
     args: ["-c", `ulimit -n ${fdLimit} && exec "$@"`, "bash", ...serve],
     env: { NO_COLOR: "1", KV_PATH: ":memory:", ...env },
@@ -133,6 +146,54 @@ Deno.test("readFdLimit reads the soft limit from /proc/self/limits; the cap keep
   assert.equal(connectionsThatFit(20_000), 18_000);
   assert.equal(connectionsThatFit(40), 0);
   assert.equal(connectionsThatFit(null), Infinity);
+});
+
+Deno.test("probeFreeFds counts the descriptors it can open, and closes them", () => {
+  let open = 0, closed = 0;
+  const opener = (limit: number) => () => {
+    if (open === limit) throw new Error("Too many open files (os error 24): open '/dev/null'");
+    open++;
+    return { close: () => void closed++ };
+  };
+  assert.equal(probeFreeFds(1000, opener(228)), 228);
+  assert.equal(closed, 228);
+  open = closed = 0;
+  assert.equal(probeFreeFds(100, opener(228)), Infinity, "enough fit: no bound");
+  assert.equal(closed, 100);
+  open = closed = 0;
+  assert.equal(probeFreeFds(100, opener(0)), null, "none could be opened: unknown");
+  const denied = () => {
+    throw new Deno.errors.NotCapable("Requires read access to /dev/null");
+  };
+  assert.equal(probeFreeFds(100, denied), null);
+});
+
+Deno.test({
+  name:
+    "without --allow-all (no /proc): the free descriptors are counted, and the cap fits under them",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await using server = await startLimited(
+      256,
+      { MAX_CONNECTIONS_PER_IP: "1000" },
+      ["--allow-net", "--allow-read", "--allow-env"],
+    );
+    const { line } = await server.waitFor(/^limit setting=maxConnections/);
+    const free = Number(line.match(/freeFds=(\d+)/)?.[1]);
+    const effective = Number(line.match(/effective=(\d+)/)?.[1]);
+    assert.ok(free > 150 && free < 256, line);
+    assert.equal(effective, free - fdReserve(free), line);
+    const sockets: RawClient[] = [];
+    try {
+      while (sockets.length < effective) sockets.push(await RawClient.connect(server.port));
+      const { status, conn } = await upgrade(server.port);
+      conn.close();
+      assert.equal(status, 503, "one past the cap");
+      assert.equal((await health(server.origin)).connections, effective);
+    } finally {
+      for (const socket of sockets) socket.close();
+    }
+  },
 });
 
 Deno.test({

@@ -18,7 +18,7 @@
 import { DEFAULTS } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Stats } from "../stats.ts";
-import { connectionsThatFit, fdReserve, readFdLimit } from "./fd_limit.ts";
+import { connectionsThatFit, fdReserve, probeFreeFds, readFdLimit } from "./fd_limit.ts";
 import { plain } from "./responses.ts";
 
 /** How long an address that sent an oversized frame is refused, in ms. */
@@ -62,7 +62,9 @@ export interface AdmissionOptions {
    */
   maxConnectionsPerIp?: number;
   /**
-   * The process's open-file limit; `null` for none known.
+   * The process's open-file limit; `null` for none known. Unset: read from
+   * `/proc/self/limits`, or else the free descriptors are counted
+   * ({@linkcode probeFreeFds}).
    * @default {readFdLimit()}
    */
   fdLimit?: number | null;
@@ -121,18 +123,29 @@ export class Admission {
     this.#cooldownMs = options.oversizeCooldownMs ?? OVERSIZE_COOLDOWN_MS;
     this.#now = options.clock ?? (() => performance.now());
     const configured = options.maxConnections ?? DEFAULTS.maxConnections;
+    this.#max = configured;
     const fdLimit = options.fdLimit === undefined ? readFdLimit() : options.fdLimit;
-    this.#max = Math.min(configured, connectionsThatFit(fdLimit));
-    if (this.#max < configured && fdLimit !== null) {
-      this.#log({
-        event: "limit",
-        setting: "maxConnections",
-        configured,
-        effective: this.#max,
+    if (fdLimit !== null) {
+      this.#lower(configured, connectionsThatFit(fdLimit), {
         fdLimit,
         reserve: fdReserve(fdLimit),
       });
+    } else if (options.fdLimit === undefined) {
+      // No /proc/self/limits (Deno wants --allow-all for it): count the free descriptors.
+      const free = probeFreeFds(configured + fdReserve(configured));
+      if (free !== null && free !== Infinity) {
+        this.#lower(configured, connectionsThatFit(free), {
+          freeFds: free,
+          reserve: fdReserve(free),
+        });
+      }
     }
+  }
+
+  #lower(configured: number, fit: number, why: Record<string, number>): void {
+    if (fit >= configured) return;
+    this.#max = fit;
+    this.#log({ event: "limit", setting: "maxConnections", configured, effective: fit, ...why });
   }
 
   /** The cap in all, after fitting it under the open-file limit. */

@@ -1,11 +1,17 @@
 /**
  * How fast Deno KV commits on this machine, with the same operations the
  * server's KV history does for each stored batch of `say`s (see
- * `#appendBatch` in the KV history store): read the room's counter, look up
- * the batch's `cid`s (`getMany`, ten keys at a time), then one atomic commit
- * that checks the counter and sets, per message, the message and its `cid`
- * (with `expireIn`), and the counter. Standalone: it copies those operations
- * and imports nothing from the server.
+ * `#appendBatch` in `src/store/kv_history.ts`), on either of its paths:
+ *
+ * - read path: read the room's counter, look up the batch's `cid`s
+ *   (`getMany`, ten keys at a time), then one atomic commit that checks the
+ *   counter and sets, per message, the message and its `cid` (with
+ *   `expireIn`), and the counter;
+ * - fast path (no reads): the counter's entry is the one this process last
+ *   committed; the commit checks it and that each `cid` is absent, and sets
+ *   the same keys.
+ *
+ * Standalone: it copies those operations and imports nothing from the server.
  *
  * ```sh
  * deno run -A bench/kv_commits.ts              # KV file in a temp folder, and :memory:
@@ -15,9 +21,10 @@
  * Cases: one room committing one message at a time (the many-rooms shape of
  * the benchmark, where a room rarely has two `say`s waiting), batches of 10,
  * 50 and 200 messages per commit (a busy room), and 100 rooms committing one
- * message each at the same time (what 100 small rooms do together). Prints
- * commits/s, messages/s and commit latency per case, and writes nothing but
- * its temp files (removed at the end).
+ * message each at the same time (what 100 small rooms do together), each
+ * with the read path and the fast path. Prints commits/s, messages/s and
+ * commit latency per case, and writes nothing but its temp files (removed at
+ * the end). One process, so JavaScript's own time per append counts too.
  *
  * @module
  */
@@ -31,15 +38,19 @@ interface Case {
   rooms: number;
   /** Messages per commit. */
   batch: number;
+  /** The fast path: no reads before the commit. */
+  fast: boolean;
 }
 
 const CASES: Case[] = [
-  { name: "1 room, 1 message per commit", rooms: 1, batch: 1 },
-  { name: "1 room, 10 messages per commit", rooms: 1, batch: 10 },
-  { name: "1 room, 50 messages per commit", rooms: 1, batch: 50 },
-  { name: "1 room, 200 messages per commit", rooms: 1, batch: 200 },
-  { name: "100 rooms at once, 1 message per commit each", rooms: 100, batch: 1 },
-  { name: "100 rooms at once, 5 messages per commit each", rooms: 100, batch: 5 },
+  { name: "1 room, 1 message per commit, read path", rooms: 1, batch: 1, fast: false },
+  { name: "1 room, 1 message per commit, fast path", rooms: 1, batch: 1, fast: true },
+  { name: "1 room, 10 messages per commit, fast path", rooms: 1, batch: 10, fast: true },
+  { name: "1 room, 50 messages per commit, read path", rooms: 1, batch: 50, fast: false },
+  { name: "1 room, 200 messages per commit, read path", rooms: 1, batch: 200, fast: false },
+  { name: "100 rooms at once, 1 message each, read path", rooms: 100, batch: 1, fast: false },
+  { name: "100 rooms at once, 1 message each, fast path", rooms: 100, batch: 1, fast: true },
+  { name: "100 rooms at once, 5 messages each, fast path", rooms: 100, batch: 5, fast: true },
 ];
 
 interface Outcome {
@@ -52,7 +63,7 @@ interface Outcome {
   seconds: number;
   commitsPerSecond: number;
   messagesPerSecond: number;
-  /** One whole append (get + getMany + commit), in ms. */
+  /** One whole append (get + getMany + commit, or the commit alone on the fast path), in ms. */
   appendP50: number;
   appendP99: number;
   /** The commit alone, in ms. */
@@ -68,18 +79,23 @@ const CID_TTL_MS = 86_400_000;
 async function append(
   kv: Deno.Kv,
   room: string,
-  batch: number,
-  counter: { next: number },
+  c: Case,
+  state: { next: number; counters: Map<string, Deno.KvEntryMaybe<number>> },
   commitTimes: LatencyHistogram,
 ): Promise<boolean> {
   const seqKey = ["rooms", room, "seq"];
-  const cids = Array.from({ length: batch }, () => `c${counter.next++}`);
-  const seq = await kv.get<number>(seqKey);
-  const chunks = [];
-  for (let i = 0; i < cids.length; i += 10) {
-    chunks.push(kv.getMany<number[]>(cids.slice(i, i + 10).map((c) => ["rooms", room, "cid", c])));
+  const cidKey = (cid: string) => ["rooms", room, "cid", "0123456789abcdef", cid];
+  const cids = Array.from({ length: c.batch }, () => `c${state.next++}`);
+  const known = state.counters.get(room);
+  const fast = c.fast && known !== undefined;
+  const seq = fast ? known : await kv.get<number>(seqKey);
+  if (!fast) {
+    const chunks = [];
+    for (let i = 0; i < cids.length; i += 10) {
+      chunks.push(kv.getMany<number[]>(cids.slice(i, i + 10).map(cidKey)));
+    }
+    await Promise.all(chunks);
   }
-  await Promise.all(chunks);
   const op = kv.atomic().check(seq);
   let id = seq.value ?? 0;
   for (const cid of cids) {
@@ -89,26 +105,29 @@ async function append(
       id,
       ts: Date.now(),
       room,
-      userId: "0123456789abcdef0123456789abcdef",
+      userId: "0123456789abcdef",
       name: "bench-user",
       text: "T0000000001764240000000000.......",
       cid,
     };
-    op.set(["rooms", room, "msg", id], message)
-      .set(["rooms", room, "cid", cid], id, { expireIn: CID_TTL_MS });
+    if (fast) op.check({ key: cidKey(cid), versionstamp: null });
+    op.set(["rooms", room, "msg", id], message).set(cidKey(cid), id, { expireIn: CID_TTL_MS });
     if (id > HISTORY_LIMIT) op.delete(["rooms", room, "msg", id - HISTORY_LIMIT]);
   }
   op.set(seqKey, id);
   const started = performance.now();
   const result = await op.commit();
   commitTimes.record(performance.now() - started);
+  if (result.ok) {
+    state.counters.set(room, { key: seqKey, value: id, versionstamp: result.versionstamp });
+  } else state.counters.delete(room);
   return result.ok;
 }
 
 async function runCase(kv: Deno.Kv, store: string, c: Case, seconds: number): Promise<Outcome> {
   const appendTimes = new LatencyHistogram();
   const commitTimes = new LatencyHistogram();
-  const counter = { next: 0 };
+  const state = { next: 0, counters: new Map<string, Deno.KvEntryMaybe<number>>() };
   const prefix = `${c.name.replaceAll(" ", "-")}-${Date.now()}`;
   let commits = 0, conflicts = 0;
   const started = performance.now();
@@ -117,7 +136,7 @@ async function runCase(kv: Deno.Kv, store: string, c: Case, seconds: number): Pr
   await Promise.all(Array.from({ length: c.rooms }, async (_, r) => {
     while (performance.now() < until) {
       const t = performance.now();
-      const ok = await append(kv, `${prefix}-${r}`, c.batch, counter, commitTimes);
+      const ok = await append(kv, `${prefix}-${r}`, c, state, commitTimes);
       appendTimes.record(performance.now() - t);
       if (ok) commits++;
       else conflicts++;

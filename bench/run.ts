@@ -369,7 +369,8 @@ async function measure(
   if (disturbed > 0) {
     report.notes.push(
       `${disturbed} of ${allSteps.length} steps were disturbed by other work on the machine ` +
-        `(otherCpuPercent > 25): their numbers are suspect`,
+        `(other work > 25% of a core on average, or > 75% in a 250 ms window): ` +
+        `their numbers are suspect`,
     );
   }
   for (const s of p.maxSteps > 1 ? report.sweeps : []) {

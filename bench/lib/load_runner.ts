@@ -33,8 +33,12 @@ const READY_TIMEOUT_MS_PER_1000 = 30_000;
 const FINISH_GRACE_MS = 20_000;
 /** Longest wait for a quiet machine before a step, unless the step says otherwise. */
 const QUIET_MAX_MS = 8000;
-/** Other work above this share of a core marks a step as disturbed. */
+/** Other work above this share of a core, on average while publishing, marks a step disturbed. */
 const DISTURBED_OTHER_CPU_PERCENT = 25;
+/** Or above this share of a core in any one window of publishing (a burst). */
+const DISTURBED_OTHER_PEAK_PERCENT = 75;
+/** The window for bursts of other work. */
+const OTHER_WINDOW_MS = 250;
 /** A load process above this share of a core may itself be the limit. */
 const LOAD_BOUND_CPU_PERCENT = 90;
 /** Both cores above this share busy: server and generators compete for CPU. */
@@ -126,7 +130,12 @@ export interface StepResult {
    * % of one core: other programs, or kernel work not charged to a process.
    */
   otherCpuPercent: number;
-  /** More than 25% of a core went to other work: the step's numbers are suspect. */
+  /** The most other work in one 250 ms window of publishing, in % of one core. */
+  otherCpuPeakPercent: number;
+  /**
+   * More than 25% of a core went to other work on average, or more than 75% in one 250 ms
+   * window: the step's numbers are suspect.
+   */
   disturbed: boolean;
   /** ≥ 99.9% delivered and p99 ≤ 50 ms. */
   pass: boolean;
@@ -264,15 +273,28 @@ export async function runStep(
         hooks.afterPublish,
       )
       : Promise.resolve();
+    // Other work on the machine, window by window: a burst spoils a p99 as much as a steady load.
+    const pids = [server.pid, ...server.storePids, ...loadPids];
+    let otherPeak = 0;
+    let windowMarks = { own: pids.map(markCpu), machine: markMachine() };
+    const windows = setInterval(() => {
+      const own = windowMarks.own.reduce((sum, mark) => sum + cpuPercentSince(mark), 0);
+      const other = machineBusyPercentSince(windowMarks.machine) * CORES - own;
+      otherPeak = Math.max(otherPeak, other);
+      windowMarks = { own: pids.map(markCpu), machine: markMachine() };
+    }, OTHER_WINDOW_MS);
     // Sample CPU near the end of publishing, while everything surely runs.
     const sampled = new Promise<CpuSample>((resolve) => {
-      const take = () =>
+      const take = () => {
+        clearInterval(windows);
         resolve({
           load: loadMarks.map(cpuPercentSince),
           store: storeMarks.reduce((sum, mark) => sum + cpuPercentSince(mark), 0),
           server: cpuPercentSince(serverMark),
           machine: machineBusyPercentSince(machineMark),
+          otherPeak,
         });
+      };
       const timer = setTimeout(take, Math.max(500, params.duration * 1000 - 100));
       Promise.all(children.map((c) => c.status)).then(() => {
         clearTimeout(timer);
@@ -305,6 +327,8 @@ interface CpuSample {
   store: number;
   server: number;
   machine: number;
+  /** The most other work in one window of publishing, in % of one core. */
+  otherPeak: number;
 }
 
 interface Usage {
@@ -414,7 +438,9 @@ function merge(
     quietMs: usage.quiet.ms,
     quietBeforeStart: usage.quiet.quiet,
     otherCpuPercent: round(other, 1),
-    disturbed: other > DISTURBED_OTHER_CPU_PERCENT,
+    otherCpuPeakPercent: round(Math.max(0, sample.otherPeak), 1),
+    disturbed: other > DISTURBED_OTHER_CPU_PERCENT ||
+      sample.otherPeak > DISTURBED_OTHER_PEAK_PERCENT,
     pass,
     limit,
     serverStartMs: usage.serverStartMs,

@@ -216,7 +216,9 @@ export function describe(step: StepResult): string {
     `rss ${step.serverPeakRssMb} MB`,
     `load cpu ${load}`,
     `machine ${step.machineCpuPercent}%`,
-    `other cpu ${step.otherCpuPercent}%${step.disturbed ? " (disturbed)" : ""}`,
+    `other cpu ${step.otherCpuPercent}% (peak ${step.otherCpuPeakPercent}%)${
+      step.disturbed ? " (disturbed)" : ""
+    }`,
     `quiet after ${step.quietMs} ms${step.quietBeforeStart ? "" : " (not quiet)"}`,
   ];
   if (step.sendLagMaxMs > 5) parts.push(`send lag ${step.sendLagMaxMs} ms`);

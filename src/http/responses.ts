@@ -31,3 +31,12 @@ export function plain(status: number, body: string, extra: Record<string, string
     headers: { ...SECURITY_HEADERS, "content-type": "text/plain; charset=utf-8", ...extra },
   });
 }
+
+/**
+ * A server fault: one log line without the request (no path, no stack
+ * trace), and a 500 without details.
+ */
+export function internalError(error: unknown): Response {
+  console.error(`error: ${error instanceof Error ? error.message : error}`);
+  return plain(500, "Internal server error");
+}

@@ -45,6 +45,19 @@ export const QUIET_MS = 100;
  */
 const LATE_MS = 20;
 
+/**
+ * Why `req` is not a WebSocket upgrade Deno can accept (answered with 400),
+ * or `null`: `Deno.upgradeWebSocket` throws on these, which would be a 500.
+ */
+export function upgradeProblem(req: Request): string | null {
+  if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    return "Expected a WebSocket upgrade request";
+  }
+  if (!req.headers.get("sec-websocket-key")) return "Missing Sec-WebSocket-Key";
+  if (req.headers.get("sec-websocket-version") !== "13") return "Unsupported Sec-WebSocket-Version";
+  return null;
+}
+
 /** A WebSocket as the hub sees it. */
 class WebSocketPeer implements Peer {
   readonly id: string = crypto.randomUUID().slice(0, 8);

@@ -1,0 +1,133 @@
+/**
+ * The chat's parts, put together: the hub and its link to other instances,
+ * the two transports (WebSocket and the Server-Sent Events fallback),
+ * admission, the server API, and the counters. `main.ts` routes requests to
+ * them; this file only builds them, each from its own options.
+ *
+ * @module
+ */
+
+import { createIdentify } from "./auth/identity.ts";
+import type { Authenticate } from "./auth/jwt.ts";
+import type { Bus } from "./bus/bus.ts";
+import { LocalBus } from "./bus/local_bus.ts";
+import { DEFAULTS } from "./config.ts";
+import { Admission, type AdmissionOptions } from "./http/admission.ts";
+import { Api, type ApiOptions } from "./http/api.ts";
+import { metricsResponse } from "./http/chat_metrics.ts";
+import { healthResponse } from "./http/health.ts";
+import { Cluster, type ClusterOptions } from "./hub/cluster.ts";
+import { Hub, type HubOptions } from "./hub/hub.ts";
+import { consoleLogger, type Logger } from "./log.ts";
+import type { ServiceState } from "./state.ts";
+import { Stats } from "./stats.ts";
+import type { HistoryStore } from "./store/history.ts";
+import { SseTransport, type SseTransportOptions } from "./transport/sse.ts";
+import { WebSocketTransport, type WebSocketTransportOptions } from "./transport/websocket.ts";
+
+/** Options for `createChat`: each part's own options, documented where they live. */
+export type ChatOptions =
+  & Omit<HubOptions, "identify" | "cluster" | "stats" | "log">
+  & Omit<ClusterOptions, "bus" | "history" | "log">
+  & Omit<WebSocketTransportOptions, "hub" | "log">
+  & Omit<AdmissionOptions, "stats" | "log">
+  & Omit<ApiOptions, "hub" | "history" | "log">
+  & Omit<SseTransportOptions, "hub" | "log">
+  & {
+    /** Where room history lives. */
+    history: HistoryStore;
+    /** Fan-out to other instances. @default {new LocalBus()} */
+    bus?: Bus;
+    /** Whether the store is reachable, for `/healthz`. @default {() => ({ ok: true })} */
+    storeState?: () => ServiceState;
+    /** Signs session tokens. @default {a random secret} */
+    sessionSecret?: string;
+    /** Verifies JWTs; when set, every join must carry one. @default {null} */
+    authenticate?: Authenticate | null;
+    /** Seconds without a pong before a peer is dropped. @default {DEFAULTS.idleTimeoutSeconds} */
+    idleTimeoutSeconds?: number;
+    /** Serve `/metrics`, optionally behind a bearer token. @default {{ enabled: false }} */
+    metrics?: { enabled: boolean; token?: string };
+    /** Where connection events go, one line each. @default {consoleLogger()} */
+    log?: Logger;
+  };
+
+/** The parts `main.ts` routes requests to. */
+export interface ChatParts {
+  hub: Hub;
+  websockets: WebSocketTransport;
+  sse: SseTransport;
+  admission: Admission;
+  api: Api;
+  /** Seconds without a pong before a WebSocket peer is dropped. */
+  idleTimeout: number;
+  /** Open connections, on both transports. */
+  readonly connections: number;
+  /** Answers `/healthz`. */
+  health(): Response;
+  /** Answers `/metrics`. */
+  metrics(req: Request): Response;
+  /** Refuses new connections, closes open ones with 1001, and waits for the rooms' work. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Builds every part around `options.history`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { assembleChat } from "./chat.ts";
+ * const parts = assembleChat({ history });
+ * parts.hub.rooms; // []
+ * ```
+ */
+export function assembleChat(options: ChatOptions): ChatParts {
+  const { history, log = consoleLogger(), bus = new LocalBus() } = options;
+  const stats = new Stats();
+  const identify = createIdentify({
+    sessionSecret: options.sessionSecret ?? crypto.randomUUID() + crypto.randomUUID(),
+    authenticate: options.authenticate ?? null,
+  });
+  const cluster = new Cluster({ ...options, bus, history, log });
+  const authenticated = !!options.authenticate;
+  const hub = new Hub({ ...options, identify, cluster, log, stats, authenticated });
+  const websockets = new WebSocketTransport({ ...options, hub, log });
+  const sse = new SseTransport({ ...options, hub, log });
+  const admission = new Admission({ ...options, stats, log });
+  const api = new Api({ ...options, hub, history, log });
+  const startedAt = Date.now();
+  const connections = () => websockets.connections + sse.connections;
+  return {
+    hub,
+    websockets,
+    sse,
+    admission,
+    api,
+    idleTimeout: options.idleTimeoutSeconds ?? DEFAULTS.idleTimeoutSeconds,
+    get connections() {
+      return connections();
+    },
+    health: () =>
+      healthResponse({
+        states: [bus.state, options.storeState?.() ?? { ok: true }],
+        connections: connections(),
+        rooms: hub.rooms.length,
+        startedAt,
+      }),
+    metrics: (req) =>
+      metricsResponse(req, options.metrics ?? { enabled: false }, () => ({
+        stats,
+        connections: connections(),
+        rooms: hub.rooms,
+        historyLimit: history.limit,
+        busUp: bus.state.ok,
+        sent: websockets.stats,
+      })),
+    async shutdown() {
+      admission.close();
+      await hub.close();
+      await Promise.all([websockets.shutdown(), sse.shutdown()]);
+      await hub.settled();
+    },
+  };
+}

@@ -26,6 +26,10 @@
  * latency instead of being hidden (no coordinated omission); `sendLagMaxMs`
  * tells how late the generator itself ran.
  *
+ * With `--warmup S`, the first S seconds of publishing (texts starting with
+ * `W`) warm the server up and are not counted; the measured `--duration`
+ * follows at the same rate without a pause.
+ *
  * With `--wait-go`, the process writes `READY` on stderr once every client has
  * joined and starts publishing when a line arrives on stdin; the orchestrator
  * uses it to start several processes together. With `--idle`, clients join
@@ -72,6 +76,8 @@ interface Options {
   rate: number;
   duration: number;
   drain: number;
+  /** Seconds of publishing at the same rate before the measured `duration`, not counted. */
+  warmup: number;
   roomPublishes: number;
   textBytes: number;
   waitGo: boolean;
@@ -139,6 +145,7 @@ function parseOptions(args: string[]): Options {
       rate: { type: "string", default: "100" },
       duration: { type: "string", default: "3" },
       drain: { type: "string", default: "2" },
+      warmup: { type: "string", default: "0" },
       "room-publishes": { type: "string" },
       "text-bytes": { type: "string", default: "32" },
       "wait-go": { type: "boolean", default: false },
@@ -162,6 +169,12 @@ function parseOptions(args: string[]): Options {
   const hold = positive(values.hold, "hold");
   const idle = values.idle;
   const joinCost = values["join-cost"];
+  const warmup = Number(values.warmup);
+  if (!Number.isFinite(warmup) || warmup < 0 || warmup > 60) {
+    throw new TypeError(
+      `Cannot start load: --warmup must be 0 to 60 seconds, got ${values.warmup}`,
+    );
+  }
   const history = Number(values.history);
   if (!Number.isInteger(history) || history < 0 || history > 1000) {
     throw new TypeError(`Cannot start load: --history must be 0 to 1000, got ${values.history}`);
@@ -174,6 +187,7 @@ function parseOptions(args: string[]): Options {
     rate,
     duration,
     drain,
+    warmup,
     roomPublishes: values["room-publishes"] === undefined
       ? Math.round(rate * duration)
       : positive(values["room-publishes"], "room-publishes"),
@@ -186,7 +200,7 @@ function parseOptions(args: string[]): Options {
     roomSize: Math.max(1, Math.floor(positive(values["room-size"], "room-size"))),
     hold,
     maxSeconds: values["max-seconds"] === undefined
-      ? (idle ? hold : duration + drain) + 90
+      ? (idle ? hold : warmup + duration + drain) + 90
       : positive(values["max-seconds"], "max-seconds"),
   };
 }
@@ -213,7 +227,10 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** Counts one `message` event for `client`, with its latency when it is ours. */
+/**
+ * Counts one `message` event for `client`, with its latency when it is ours; a warm-up message
+ * (text starting with `W`) only moves the client's last id.
+ */
 function countMessage(client: BenchClient, event: Record<string, unknown>, now: number): void {
   if (!client.counting) return;
   const id = event.id;
@@ -223,8 +240,9 @@ function countMessage(client: BenchClient, event: Record<string, unknown>, now: 
     return;
   }
   client.lastId = id;
-  stats.delivered++;
   const text = event.text;
+  if (typeof text === "string" && text.charCodeAt(0) === 87 /* W */) return;
+  stats.delivered++;
   if (typeof text === "string" && text.charCodeAt(0) === 84 /* T */) {
     const sentAt = Number(text.slice(1, TIME_DIGITS + 1)) / 1000;
     if (Number.isFinite(sentAt)) stats.histogram.record(now - sentAt);
@@ -372,10 +390,13 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** The text of publish `index`: `T`, the scheduled time in µs, padded to `bytes`. */
-function publishText(scheduledEpochMs: number, bytes: number): string {
+/**
+ * The text of a publish: `T` (or `W` during the warm-up), the scheduled time in µs, padded to
+ * `bytes`.
+ */
+function publishText(scheduledEpochMs: number, bytes: number, tag = "T"): string {
   const digits = String(Math.round(scheduledEpochMs * 1000)).padStart(TIME_DIGITS, "0");
-  return ("T" + digits).padEnd(bytes, ".");
+  return (tag + digits).padEnd(bytes, ".");
 }
 
 interface PublishOutcome {
@@ -384,41 +405,56 @@ interface PublishOutcome {
   sendLagMaxMs: number;
 }
 
-/** Sends `scheduled` publishes at `rate` per second, round-robin over the clients. */
+/**
+ * Sends `warmup` publishes and then `scheduled` ones at `rate` per second, round-robin over the
+ * clients; only the `scheduled` ones count (in the outcome, and at the receivers).
+ */
 async function publish(
   clients: BenchClient[],
   options: Options,
   scheduled: number,
+  warmup = 0,
+  onMeasuredStart: () => void = () => {},
 ): Promise<PublishOutcome> {
   const interval = 1000 / options.rate;
+  const total = warmup + scheduled;
   const start = performance.now();
   const startEpoch = performance.timeOrigin + start;
   // Give up on the schedule well after it should have ended, whatever happens.
-  const giveUpAt = start + options.duration * 1000 + 5000;
+  const giveUpAt = start + (options.warmup + options.duration) * 1000 + 5000;
   let next = 0;
   let published = 0;
   let skipped = 0;
   let sendLagMaxMs = 0;
-  while (next < scheduled) {
+  if (warmup === 0) onMeasuredStart();
+  while (next < total) {
     const now = performance.now();
     if (now > giveUpAt) break;
-    while (next < scheduled && next * interval <= now - start) {
+    while (next < total && next * interval <= now - start) {
       const client = clients[next % clients.length];
+      const measured = next >= warmup;
+      if (next === warmup && warmup > 0) onMeasuredStart();
       if (client.open && client.socket?.readyState === WebSocket.OPEN) {
-        const text = publishText(startEpoch + next * interval, options.textBytes);
+        const text = publishText(
+          startEpoch + next * interval,
+          options.textBytes,
+          measured ? "T" : "W",
+        );
         client.socket.send(
           `{"type":"say","text":"${text}","cid":"${options.prefix}-${next}"}`,
         );
-        published++;
-        sendLagMaxMs = Math.max(sendLagMaxMs, now - start - next * interval);
-      } else {
+        if (measured) {
+          published++;
+          sendLagMaxMs = Math.max(sendLagMaxMs, now - start - next * interval);
+        }
+      } else if (measured) {
         skipped++;
       }
       next++;
     }
-    if (next < scheduled) await sleep(TICK_MS);
+    if (next < total) await sleep(TICK_MS);
   }
-  skipped += scheduled - next;
+  skipped += total - Math.max(next, warmup);
   return { published, skipped, sendLagMaxMs };
 }
 
@@ -542,8 +578,8 @@ async function main(): Promise<void> {
   let outcome: PublishOutcome = { published: 0, skipped: 0, sendLagMaxMs: 0 };
   let joinCost: JoinCostResult | undefined;
   let expected = 0;
-  const framesBefore = clients.reduce((sum, c) => sum + c.frames, 0);
-  const bytesBefore = clients.reduce((sum, c) => sum + c.bytes, 0);
+  let framesBefore = clients.reduce((sum, c) => sum + c.frames, 0);
+  let bytesBefore = clients.reduce((sum, c) => sum + c.bytes, 0);
   const runStart = performance.now();
   if (options.idle) {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -561,7 +597,17 @@ async function main(): Promise<void> {
     if (options.joinCost) {
       joinCost = await measureJoin(clients, options);
     } else {
-      outcome = await publish(clients, options, scheduled);
+      // Frames and bytes count from the end of the warm-up (a few of its frames still arrive).
+      outcome = await publish(
+        clients,
+        options,
+        scheduled,
+        Math.round(options.rate * options.warmup),
+        () => {
+          framesBefore = clients.reduce((sum, c) => sum + c.frames, 0);
+          bytesBefore = clients.reduce((sum, c) => sum + c.bytes, 0);
+        },
+      );
       // Shared room: every client sees every process's publishes. Own rooms: only ours.
       expected = options.sharedRoom
         ? Math.round(options.roomPublishes) * clients.length

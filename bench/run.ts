@@ -96,6 +96,7 @@ export const FULL_PARAMETERS: BenchParameters = {
   refine: true,
   retryFailedStep: true,
   stepSeconds: 3,
+  stepWarmupSeconds: 1,
   drainSeconds: 2,
   loadProcesses: 2,
   quietMaxMs: 8000,
@@ -126,6 +127,7 @@ export const QUICK_PARAMETERS: BenchParameters = {
   refine: false,
   retryFailedStep: false,
   stepSeconds: 1,
+  stepWarmupSeconds: 0.5,
   drainSeconds: 1,
   // The smoke run checks no speed: it does not wait long for a quiet machine.
   quietMaxMs: 1000,

@@ -57,6 +57,8 @@ export interface StepParams {
   rate: number;
   /** Publishing time, in seconds. */
   duration: number;
+  /** Publishing at the same rate just before, not measured, in seconds (0 for none). */
+  warmup?: number;
   /** How long to wait for the last deliveries, in seconds. */
   drain: number;
   /** Load processes to split the clients over. */
@@ -215,7 +217,7 @@ function layout(params: StepParams): { sizes: number[]; shared: boolean } {
 
 /** Callbacks around the publishing of a step (for profiling). */
 export interface StepHooks {
-  /** Runs after the quiet wait, just before the generators start publishing. */
+  /** Runs when the measured publishing starts (after the warm-up). */
   beforeGo?: () => Promise<void>;
   /** Runs when publishing ends (before the drain). */
   afterPublish?: () => Promise<void>;
@@ -245,6 +247,8 @@ export async function runStep(
       String(rates[i]),
       "--duration",
       String(params.duration),
+      "--warmup",
+      String(params.warmup ?? 0),
       "--drain",
       String(params.drain),
       "--room-publishes",
@@ -260,14 +264,17 @@ export async function runStep(
     const quiet = await waitForQuiet([server.pid, ...server.storePids, ...loadPids], {
       maxMs: params.quietMaxMs ?? QUIET_MAX_MS,
     });
+    const rssStart = server.rss.last;
+    await Promise.all(children.map((child) => child.writeLine("go")));
+    // The warm-up publishes at the same rate first; everything is measured after it.
+    const warmupMs = (params.warmup ?? 0) * 1000;
+    if (warmupMs > 0) await new Promise((resolve) => setTimeout(resolve, warmupMs));
     await hooks.beforeGo?.();
     const serverMark = markCpu(server.pid);
     const storeMarks = server.storePids.map(markCpu);
     const loadMarks: CpuMark[] = loadPids.map(markCpu);
     const machineMark = markMachine();
     server.rss.resetPeak();
-    const rssStart = server.rss.last;
-    await Promise.all(children.map((child) => child.writeLine("go")));
     const published = hooks.afterPublish
       ? new Promise((resolve) => setTimeout(resolve, params.duration * 1000)).then(
         hooks.afterPublish,

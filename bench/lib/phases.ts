@@ -69,6 +69,11 @@ export interface BenchParameters {
   retryFailedStep: boolean;
   /** Publishing time per step, in seconds. */
   stepSeconds: number;
+  /**
+   * Publishing at the step's rate just before each sweep step, not measured, in seconds: every
+   * step starts a fresh server, and a cold process (JIT, heap growth) stalls at first.
+   */
+  stepWarmupSeconds: number;
   /** Wait for late deliveries after each step, at most, in seconds. */
   drainSeconds: number;
   /** Load-generator processes per step. */
@@ -83,7 +88,7 @@ export interface BenchParameters {
   /** Latency phase: this fraction of the headline rate; 0 skips it. */
   latencyFraction: number;
   latencySeconds: number;
-  /** Warm-up before the latency step, in seconds. */
+  /** Warm-up (publishing at the same rate, not measured) before the latency step, in seconds. */
   warmupSeconds: number;
   /** Overload phase: this multiple of each shape's headline rate; 0 skips it. */
   overloadFactor: number;
@@ -128,9 +133,8 @@ export interface LatencyRun {
   shape: Shape["id"];
   clients: number;
   rate: number;
+  /** The measured step (after its warm-up of `warmupSeconds`). */
   step: StepResult;
-  /** The warm-up step on the same server just before, not counted. */
-  warmup: StepResult;
 }
 
 /** The overload phase for one shape. */
@@ -227,12 +231,19 @@ export function describe(step: StepResult): string {
   return `${parts.join(", ")} → ${step.pass ? "pass" : `FAIL (limit: ${step.limit})`}`;
 }
 
-function stepParams(p: BenchParameters, shape: Shape, rate: number, seconds: number): StepParams {
+function stepParams(
+  p: BenchParameters,
+  shape: Shape,
+  rate: number,
+  seconds: number,
+  warmup: number,
+): StepParams {
   return {
     clients: shape.clients,
     roomSize: shape.roomSize,
     rate: round(rate, 1),
     duration: seconds,
+    warmup,
     drain: p.drainSeconds,
     processes: p.loadProcesses,
     room: nextRoom(),
@@ -282,7 +293,8 @@ export async function sweep(
 
   /** Runs `rate` until it passes or the attempts run out; returns the last attempt. */
   async function tryRate(rate: number): Promise<StepResult> {
-    let step = await freshStep(target, settings, stepParams(p, shape, rate, p.stepSeconds));
+    const params = () => stepParams(p, shape, rate, p.stepSeconds, p.stepWarmupSeconds);
+    let step = await freshStep(target, settings, params());
     steps.push(step);
     log(`  ${label} ${describe(step)}`);
     // A failed step runs again: once, or up to MAX_ATTEMPTS times while other work on the
@@ -295,7 +307,7 @@ export async function sweep(
     ) {
       // Other work disturbed it: give the machine a while to become quiet first.
       if (step.disturbed) await waitForQuiet([], { maxMs: DISTURBED_RETRY_WAIT_MS });
-      step = await freshStep(target, settings, stepParams(p, shape, rate, p.stepSeconds));
+      step = await freshStep(target, settings, params());
       step.attempt = attempt;
       steps.push(step);
       log(`  ${label} (attempt ${attempt}) ${describe(step)}`);
@@ -370,18 +382,15 @@ export async function latencyAt(
       if (!run.step.disturbed) break;
       await waitForQuiet([], { maxMs: DISTURBED_RETRY_WAIT_MS });
     }
-    run = await withServer(target, settings, async (server) => {
-      // A fresh process runs cold (JIT, heap growth): a short unrecorded step warms it up first.
-      const warmup = await runStep(server, stepParams(p, shape, rate, p.warmupSeconds));
-      log(`  ${target.id} ${shape.name} latency warm-up ${describe(warmup)}`);
-      const step = await runStep(server, stepParams(p, shape, rate, p.latencySeconds));
-      step.attempt = attempt;
-      log(
-        `  ${target.id} ${shape.name} latency${attempt > 1 ? ` (attempt ${attempt})` : ""} ` +
-          describe(step),
-      );
-      return { shape: shape.id, clients: shape.clients, rate: step.rate, step, warmup };
-    });
+    // A fresh process runs cold (JIT, heap growth): the step publishes a warm-up first.
+    const params = stepParams(p, shape, rate, p.latencySeconds, p.warmupSeconds);
+    const step = await freshStep(target, settings, params);
+    step.attempt = attempt;
+    log(
+      `  ${target.id} ${shape.name} latency${attempt > 1 ? ` (attempt ${attempt})` : ""} ` +
+        describe(step),
+    );
+    run = { shape: shape.id, clients: shape.clients, rate: step.rate, step };
   }
   return run!;
 }
@@ -396,7 +405,7 @@ export async function overload(
   log: Log,
 ): Promise<Overload> {
   return await withServer(target, settings, async (server) => {
-    const step = await runStep(server, stepParams(p, shape, rate, p.overloadSeconds));
+    const step = await runStep(server, stepParams(p, shape, rate, p.overloadSeconds, 0));
     const peakRssMb = round(server.rss.peak / MB, 1);
     const alive = isAlive(server.pid);
     const health = alive ? await checkHealth(server.origin) : {

@@ -97,13 +97,16 @@ Deno.test({
     await using b = await startProcess(env);
     const { client: ada } = await TestClient.join(a.wsUrl, "room", "ada");
     const { client: bob } = await TestClient.join(b.wsUrl, "room", "bob");
+    const expected = [1, 2, 3, 4, 5, 6, 7];
     const seen = { ada: [] as number[], bob: [] as number[] };
+    const caughtUp = { ada: Promise.withResolvers<void>(), bob: Promise.withResolvers<void>() };
     const collect = (who: "ada" | "bob", client: TestClient) =>
       client.socket.addEventListener("message", (event) => {
         const data = JSON.parse(event.data);
         for (const m of Array.isArray(data) ? data : [data]) {
           if (m.type === "message") seen[who].push(m.id);
         }
+        if (seen[who].length >= expected.length) caughtUp[who].resolve();
       });
     collect("ada", ada);
     collect("bob", bob);
@@ -129,15 +132,8 @@ Deno.test({
     for (let i = 1; i <= 3; i++) bob.send({ type: "say", text: `after ${i}`, cid: `q${i}` });
     await bob.next("ack", (ack) => ack.cid === "q3");
 
-    const expected = [1, 2, 3, 4, 5, 6, 7];
-    for (const [who, client] of [["ada", ada], ["bob", bob]] as const) {
-      await within(
-        (async () => {
-          while (seen[who].length < expected.length) await client.next("message").catch(() => {});
-        })(),
-        `${who} to catch up`,
-        10_000,
-      );
+    for (const who of ["ada", "bob"] as const) {
+      await within(caughtUp[who].promise, `${who} to catch up`, 10_000);
       assert.deepEqual(seen[who], expected, who);
     }
     await ada.close();

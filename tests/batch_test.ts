@@ -123,7 +123,11 @@ Deno.test("a socket that drains below the limit starts its grace again", () => {
   socket.bufferedAmount = 10; // It read.
   sendNow([socket], "b");
   advance(100);
-  socket.bufferedAmount = MAX + 1; // Over again, since t0 + GRACE.
+  // A big frame goes out and waits: over again, since t0 + GRACE. (The buffer
+  // only grows by what is sent, so the sender reads it again only then.)
+  const big = "x".repeat(MAX);
+  sendNow([socket], big);
+  socket.bufferedAmount = MAX + 1;
   sendNow([socket], "c");
   advance(GRACE - 1); // Over for GRACE - 1 this time, 2 * GRACE - 1 in all.
   sendNow([socket], "d");
@@ -131,7 +135,19 @@ Deno.test("a socket that drains below the limit starts its grace again", () => {
   advance(1);
   sendNow([socket], "e");
   assert.deepEqual(slow, [socket]);
-  assert.deepEqual(socket.sent, ["a", "b", "c", "d"]);
+  assert.deepEqual(socket.sent, ["a", "b", big, "c", "d"]);
+});
+
+Deno.test("a socket far under the limit is not asked for its buffered amount on every flush", () => {
+  const { sendNow } = setup();
+  const socket = new FakeSocket();
+  let reads = 0;
+  Object.defineProperty(socket.ws, "bufferedAmount", { get: () => (reads++, 0) });
+  const frame = "small frame";
+  for (let i = 0; i < 100; i++) sendNow([socket], frame);
+  // Read once at first, then again only each time 3 bytes per character sent could reach the limit.
+  const expected = 1 + Math.floor((100 * 3 * frame.length) / MAX);
+  assert.ok(reads <= expected && reads < 100, `${reads} reads, at most ${expected}`);
 });
 
 Deno.test("forget drops what is queued and the socket's slow timer", () => {

@@ -57,6 +57,13 @@ export class BatchedSender {
   #now: () => number;
   #queues = new Map<WebSocket, string[]>();
   #slowSince = new Map<WebSocket, number>();
+  /**
+   * An upper bound on each socket's `bufferedAmount`: what it last reported,
+   * plus at most 3 bytes per UTF-16 unit sent since. Reading the real value
+   * costs a call into the runtime per socket and flush, so it is read only
+   * when the bound could be over the limit.
+   */
+  #bound = new Map<WebSocket, number>();
   #scheduled = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #lastFlush = -Infinity;
@@ -96,6 +103,7 @@ export class BatchedSender {
   forget(socket: WebSocket): void {
     this.#queues.delete(socket);
     this.#slowSince.delete(socket);
+    this.#bound.delete(socket);
   }
 
   #schedule(): void {
@@ -117,7 +125,9 @@ export class BatchedSender {
     this.#queues = new Map();
     for (const [socket, frames] of queues) {
       if (socket.readyState !== WebSocket.OPEN || this.#tooSlow(socket)) continue;
-      socket.send(frames.length === 1 ? frames[0] : `[${frames.join(",")}]`);
+      const frame = frames.length === 1 ? frames[0] : `[${frames.join(",")}]`;
+      socket.send(frame);
+      this.#bound.set(socket, (this.#bound.get(socket) ?? 0) + 3 * frame.length);
       this.#frames++;
       this.#events += frames.length;
       if (frames.length > 1) this.#batched++;
@@ -125,7 +135,9 @@ export class BatchedSender {
   }
 
   #tooSlow(socket: WebSocket): boolean {
+    if ((this.#bound.get(socket) ?? Infinity) <= this.#maxBuffered) return false;
     const buffered = socket.bufferedAmount;
+    this.#bound.set(socket, buffered);
     if (buffered <= this.#maxBuffered) {
       this.#slowSince.delete(socket);
       return false;

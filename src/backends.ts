@@ -98,7 +98,12 @@ async function openKv(config: Config): Promise<Backends> {
       ? new BroadcastChannelBus()
       : new LocalBus();
     return {
-      history: new KvHistory(kv, { limit: config.historyLimit, maxRooms: config.maxRooms }),
+      history: new KvHistory(kv, {
+        limit: config.historyLimit,
+        maxRooms: config.maxRooms,
+        // A remote KV (Deno Deploy's) may allow fewer checks per commit than a local file.
+        maxChecks: config.kvPath === undefined ? 10 : 100,
+      }),
       roster: new KvRoster(kv),
       // The platform's KV (no path) pushes other instances' writes; a local file does not.
       watchStore: config.kvPath === undefined,

@@ -43,3 +43,39 @@ Deno.test("the same cid twice returns the first message as a duplicate", async (
   assert.equal(second.duplicate, true);
   assert.deepEqual(second.message, first.message);
 });
+
+Deno.test("appends of many rooms at once share commits, and a conflict in one falls back for each", async () => {
+  using kv = await Deno.openKv(":memory:");
+  let commits = 0;
+  const atomic = kv.atomic.bind(kv);
+  kv.atomic = () => {
+    const op = atomic();
+    const commit = op.commit.bind(op);
+    op.commit = () => (commits++, commit());
+    return op;
+  };
+  const history = new KvHistory(kv);
+  const rooms = Array.from({ length: 20 }, (_, i) => `room${i}`);
+  for (const room of rooms) await history.append(room, { ...draft("first"), room });
+  commits = 0;
+  const results = await Promise.all(
+    rooms.map((room) => history.append(room, { ...draft("second"), room })),
+  );
+  assert.deepEqual(results.map((r) => r.message.id), rooms.map(() => 2));
+  assert.ok(commits < rooms.length / 2, `${commits} commits for ${rooms.length} rooms`);
+
+  // Another instance appends to room0: the next shared commit fails its check, and every
+  // room of it is stored on its own instead, still in order.
+  const other = new KvHistory(kv);
+  await other.append("room0", { ...draft("elsewhere"), room: "room0" });
+  const again = await Promise.all(
+    rooms.map((room) => history.append(room, { ...draft("third"), room })),
+  );
+  assert.deepEqual(again.map((r) => r.message.id), rooms.map((room) => (room === "room0" ? 4 : 3)));
+  assert.deepEqual((await history.recent("room0", 10)).map((m) => m.cid), [
+    "first",
+    "second",
+    "elsewhere",
+    "third",
+  ]);
+});

@@ -37,6 +37,20 @@ export interface KvHistoryOptions {
    * @default {10000}
    */
   maxRooms?: number;
+  /**
+   * Checks one commit may make: Deno KV allows 100 in a local file; a remote
+   * KV may allow fewer. Several rooms' appends share a commit within it.
+   * @default {100}
+   */
+  maxChecks?: number;
+}
+
+/** One room's append, waiting for a shared commit. */
+interface Gathered {
+  room: string;
+  drafts: MessageDraft[];
+  resolve: (results: AppendResult[]) => void;
+  reject: (error: unknown) => void;
 }
 
 const MAX_ATTEMPTS = 50;
@@ -69,6 +83,11 @@ export class KvHistory implements HistoryStore {
   #limit: number;
   #cidTtlMs: number;
   #maxRooms: number;
+  #maxChecks: number;
+  /** Appends waiting for the next shared commit. */
+  #gathering: Gathered[] = [];
+  /** Whether the shared commits are running. */
+  #sharing = false;
   /** Rooms' counters as this instance last committed them, newest last. */
   #counters = new Map<string, Deno.KvEntryMaybe<number>>();
 
@@ -78,6 +97,7 @@ export class KvHistory implements HistoryStore {
     this.#limit = options.limit ?? 1000;
     this.#cidTtlMs = options.cidTtlMs ?? 86_400_000;
     this.#maxRooms = options.maxRooms ?? 10_000;
+    this.#maxChecks = options.maxChecks ?? 100;
   }
 
   /** Messages kept per room. */
@@ -91,21 +111,102 @@ export class KvHistory implements HistoryStore {
   }
 
   /**
-   * Stores several messages under the room's next ids, in order, in one
-   * atomic commit per {@linkcode MAX_BATCH} messages. A `cid` already stored
-   * (or repeated in the batch) is a duplicate and takes no id.
+   * Stores several messages under the room's next ids, in order. A `cid`
+   * already stored (or repeated in the batch) is a duplicate and takes no id.
+   * Small batches of rooms this instance wrote to before share one commit
+   * with other rooms' (see `#shareCommit`); the rest
+   * commit on their own, {@linkcode MAX_BATCH} messages at most.
    */
   async appendMany(room: string, drafts: MessageDraft[]): Promise<AppendResult[]> {
     const results: AppendResult[] = [];
-    for (const chunk of commits(drafts)) results.push(...await this.#appendBatch(room, chunk));
+    for (const chunk of commits(drafts)) {
+      const shared = this.#counters.has(room) && chunk.length < MAX_FAST_CHECKS;
+      results.push(
+        ...await (shared ? this.#shareCommit(room, chunk) : this.#appendBatch(room, chunk)),
+      );
+    }
     return results;
+  }
+
+  /**
+   * Waits for the next commit shared by every room: while one commit is in
+   * flight, the appends of other rooms gather and go together in the next,
+   * each checking its room's counter and its cids inside the commit. When a
+   * check fails, each room of that commit is stored on its own instead.
+   */
+  #shareCommit(room: string, drafts: MessageDraft[]): Promise<AppendResult[]> {
+    const { promise, resolve, reject } = Promise.withResolvers<AppendResult[]>();
+    this.#gathering.push({ room, drafts, resolve, reject });
+    if (!this.#sharing) {
+      this.#sharing = true;
+      queueMicrotask(() => this.#commitGathered());
+    }
+    return promise;
+  }
+
+  async #commitGathered(): Promise<void> {
+    try {
+      while (this.#gathering.length > 0) {
+        // Within KV's limits: checks (one per room, one per message) and bytes.
+        const group: Gathered[] = [];
+        let checks = 0, bytes = 0;
+        const rooms = new Set<string>();
+        for (const next of this.#gathering) {
+          const size = next.drafts.reduce((sum, d) => sum + sizeOf(d), 0);
+          const more = 1 + next.drafts.length;
+          if (
+            group.length > 0 && (checks + more > this.#maxChecks || bytes + size > COMMIT_BYTES)
+          ) break;
+          if (rooms.has(next.room)) break; // Keep one room's appends in order.
+          group.push(next);
+          rooms.add(next.room);
+          checks += more;
+          bytes += size;
+        }
+        this.#gathering.splice(0, group.length);
+        await this.#commitGroup(group);
+      }
+    } finally {
+      this.#sharing = false;
+    }
+  }
+
+  async #commitGroup(group: Gathered[]): Promise<void> {
+    const op = this.#kv.atomic();
+    const plans = group.map(({ room, drafts }) => {
+      const known = this.#counters.get(room);
+      return known ? this.#plan(op, room, drafts, known, [], true) : null;
+    });
+    let committed: Deno.KvCommitResult | Deno.KvCommitError = { ok: false };
+    if (plans.every((plan) => plan !== null)) {
+      try {
+        committed = await commitOrBusy(op);
+      } catch { /* Stored one by one below. */ }
+    }
+    await Promise.all(group.map(async ({ room, drafts, resolve, reject }, i) => {
+      try {
+        const plan = plans[i];
+        if (!committed.ok || !plan) {
+          this.#counters.delete(room);
+          return resolve(await this.#appendBatch(room, drafts));
+        }
+        if (plan.fresh > 0) {
+          const seqKey = ["rooms", room, "seq"];
+          this.#remember(room, {
+            key: seqKey,
+            value: plan.last,
+            versionstamp: committed.versionstamp,
+          });
+        }
+        resolve(await this.#answer(room, drafts, plan.outcome));
+      } catch (error) {
+        reject(error);
+      }
+    }));
   }
 
   async #appendBatch(room: string, drafts: MessageDraft[]): Promise<AppendResult[]> {
     const seqKey = ["rooms", room, "seq"];
-    // A cid is the sender's own: two senders may pick the same one.
-    const cidKey = (d: MessageDraft) => ["rooms", room, "cid", d.userId, d.cid];
-    const msgKey = (id: number) => ["rooms", room, "msg", id];
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       // The fast path, for small batches: no reads at all. The counter comes
       // from this instance's last commit, and each cid is checked to be new
@@ -114,42 +215,70 @@ export class KvHistory implements HistoryStore {
       const known = this.#counters.get(room);
       const fast = attempt === 0 && known !== undefined && drafts.length < MAX_FAST_CHECKS;
       const seq = fast ? known : await this.#kv.get<number>(seqKey);
-      const seen = fast ? [] : await this.#idsOf(drafts.map(cidKey));
-      // Checking the counter is enough on the slow path: a cid is only ever
-      // written together with it.
-      const op = this.#kv.atomic().check(seq);
-      let id = seq.value ?? 0;
-      const fresh = new Map<string, number>();
-      // For each draft: the new message, or the id it duplicates.
-      const outcome: (ChatMessage | number)[] = drafts.map((draft, i) => {
-        const earlier = seen[i] ?? fresh.get(`${draft.userId}\n${draft.cid}`);
-        if (earlier !== undefined) return earlier;
-        const message: ChatMessage = { type: "message", id: ++id, ts: Date.now(), ...draft };
-        if (fast) op.check({ key: cidKey(draft), versionstamp: null });
-        op.set(msgKey(id), message).set(cidKey(draft), id, { expireIn: this.#cidTtlMs });
-        if (id > this.#limit) op.delete(msgKey(id - this.#limit));
-        fresh.set(`${draft.userId}\n${draft.cid}`, id);
-        return message;
-      });
-      if (fresh.size > 0 && seq.value === null) await this.#countNewRoom(op);
-      if (fresh.size > 0) {
-        const result = await commitOrBusy(op.set(seqKey, id));
+      const seen = fast ? [] : await this.#idsOf(drafts.map((d) => cidKey(room, d)));
+      const op = this.#kv.atomic();
+      const plan = this.#plan(op, room, drafts, seq, seen, fast);
+      if (plan.fresh > 0 && seq.value === null) await this.#countNewRoom(op);
+      if (plan.fresh > 0) {
+        const result = await commitOrBusy(op);
         if (!result.ok) {
           this.#counters.delete(room);
           if (!fast) await new Promise((r) => setTimeout(r, Math.random() * 2 * (attempt + 1)));
           continue;
         }
-        this.#remember(room, { key: seqKey, value: id, versionstamp: result.versionstamp });
+        this.#remember(room, { key: seqKey, value: plan.last, versionstamp: result.versionstamp });
       }
-      return await Promise.all(outcome.map(async (result, i) => {
-        if (typeof result !== "number") return { message: result, duplicate: false };
-        // A duplicate: answer with the message stored first.
-        const stored = await this.#kv.get<ChatMessage>(msgKey(result));
-        const message = stored.value ?? { type: "message", id: result, ts: 0, ...drafts[i] };
-        return { message, duplicate: true };
-      }));
+      return await this.#answer(room, drafts, plan.outcome);
     }
     throw new Error(`Cannot store message: room '${room}' is too contended`);
+  }
+
+  /**
+   * Adds one room's append to `op`: the counter checked (and each cid
+   * checked to be new, when `fast`), every new message, its cid, the pruned
+   * one's deletion, and the new counter. `seen` holds the ids the cids
+   * already have, when they were read.
+   */
+  #plan(
+    op: Deno.AtomicOperation,
+    room: string,
+    drafts: MessageDraft[],
+    seq: Deno.KvEntryMaybe<number>,
+    seen: (number | undefined)[],
+    fast: boolean,
+  ): { outcome: (ChatMessage | number)[]; last: number; fresh: number } {
+    // Checking the counter is enough on the slow path: a cid is only ever
+    // written together with it.
+    op.check(seq);
+    let id = seq.value ?? 0;
+    const fresh = new Map<string, number>();
+    // For each draft: the new message, or the id it duplicates.
+    const outcome = drafts.map((draft, i): ChatMessage | number => {
+      const earlier = seen[i] ?? fresh.get(`${draft.userId}\n${draft.cid}`);
+      if (earlier !== undefined) return earlier;
+      const message: ChatMessage = { type: "message", id: ++id, ts: Date.now(), ...draft };
+      if (fast) op.check({ key: cidKey(room, draft), versionstamp: null });
+      op.set(msgKey(room, id), message).set(cidKey(room, draft), id, { expireIn: this.#cidTtlMs });
+      if (id > this.#limit) op.delete(msgKey(room, id - this.#limit));
+      fresh.set(`${draft.userId}\n${draft.cid}`, id);
+      return message;
+    });
+    if (fresh.size > 0) op.set(["rooms", room, "seq"], id);
+    return { outcome, last: id, fresh: fresh.size };
+  }
+
+  /** The append's results; a duplicate answers with the message stored first. */
+  #answer(
+    room: string,
+    drafts: MessageDraft[],
+    outcome: (ChatMessage | number)[],
+  ): Promise<AppendResult[]> {
+    return Promise.all(outcome.map(async (result, i) => {
+      if (typeof result !== "number") return { message: result, duplicate: false };
+      const stored = await this.#kv.get<ChatMessage>(msgKey(room, result));
+      const message = stored.value ?? { type: "message", id: result, ts: 0, ...drafts[i] };
+      return { message, duplicate: true };
+    }));
   }
 
   /** Adds a new room to the store's room count, or throws when it is full. */
@@ -273,6 +402,20 @@ export class KvHistory implements HistoryStore {
   }
 }
 
+/** A cid is the sender's own: two senders may pick the same one. */
+function cidKey(room: string, draft: MessageDraft): Deno.KvKey {
+  return ["rooms", room, "cid", draft.userId, draft.cid];
+}
+
+function msgKey(room: string, id: number): Deno.KvKey {
+  return ["rooms", room, "msg", id];
+}
+
+/** At most how many bytes a draft takes in a commit: 3 per UTF-16 unit, and keys and ids. */
+function sizeOf(draft: MessageDraft): number {
+  return 3 * (draft.text.length + draft.name.length + draft.room.length) + 512;
+}
+
 /**
  * Splits drafts into commits that fit KV's limits (1,000 mutations, 800 KiB
  * of keys and values in all): at most {@linkcode MAX_BATCH} messages, and at
@@ -284,8 +427,7 @@ function commits(drafts: MessageDraft[]): MessageDraft[][] {
   let chunk: MessageDraft[] = [];
   let bytes = 0;
   for (const draft of drafts) {
-    // UTF-8 takes at most 3 bytes per UTF-16 unit; keys, ids and names add a little.
-    const size = 3 * (draft.text.length + draft.name.length + draft.room.length) + 512;
+    const size = sizeOf(draft);
     if (chunk.length === MAX_BATCH || (chunk.length > 0 && bytes + size > COMMIT_BYTES)) {
       chunks.push(chunk);
       chunk = [];

@@ -78,10 +78,13 @@ export class SseClient implements AsyncDisposable {
   readonly parser = new SseParser();
   #origin: string;
   #abort = new AbortController();
+  /** Its own connection, never pooled: the stream's connection ends with the client. */
+  #http = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
   #inbox: ServerMessage[] = [];
   #waiters = new Set<Waiter>();
   #reading: Promise<void> = Promise.resolve();
   #body: ReadableStream<Uint8Array> | null = null;
+  #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   #ready = Promise.withResolvers<void>();
   #closed = Promise.withResolvers<{ code: number; reason: string } | null>();
   #ended = false;
@@ -117,12 +120,20 @@ export class SseClient implements AsyncDisposable {
     for (const [key, value] of Object.entries(query)) {
       if (value !== undefined) params.set(key, String(value));
     }
-    const response = await fetch(`${origin}/sse?${params}`, {
-      headers: { accept: "text/event-stream", ...options.headers },
-      signal: client.#abort.signal,
-    });
+    let response: Response;
+    try {
+      response = await fetch(`${origin}/sse?${params}`, {
+        headers: { accept: "text/event-stream", ...options.headers },
+        signal: client.#abort.signal,
+        client: client.#http,
+      });
+    } catch (error) {
+      client.#http.close();
+      throw error;
+    }
     if (response.status !== 200) {
       const text = await response.text();
+      client.#http.close();
       throw new Error(`GET /sse answered ${response.status}: ${text}`);
     }
     client.#body = response.body!;
@@ -148,19 +159,22 @@ export class SseClient implements AsyncDisposable {
   /** Starts reading the stream (once). */
   read(): Promise<void> {
     if (!this.#body) return this.#reading;
-    const body = this.#body;
+    const reader = this.#body.getReader();
     this.#body = null;
+    this.#reader = reader;
     this.#reading = (async () => {
       const decoder = new TextDecoder();
       try {
-        for await (const chunk of body) {
+        while (true) {
+          const { done, value } = await reader.read();
           // A fetch aborted while chunks are buffered may go on yielding them.
-          if (this.#abort.signal.aborted) break;
-          for (const event of this.parser.push(decoder.decode(chunk, { stream: true }))) {
+          if (done || this.#abort.signal.aborted) break;
+          for (const event of this.parser.push(decoder.decode(value, { stream: true }))) {
             this.#event(event);
           }
         }
       } catch { /* aborted or reset */ }
+      await reader.cancel().catch(() => {});
       this.#end(null);
     })();
     return this.#reading;
@@ -221,9 +235,12 @@ export class SseClient implements AsyncDisposable {
   async close(): Promise<void> {
     this.#abort.abort();
     if (this.#body) await this.#body.cancel().catch(() => {});
+    // Ends a read that waits for data: an aborted fetch may not.
+    await this.#reader?.cancel().catch(() => {});
     this.#body = null;
     await this.#reading;
     this.#end(null);
+    this.#http.close();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -218,12 +218,13 @@ class SsePeer implements Peer {
       this.#queue = [];
       this.#queued = 0;
       this.#slowSince = null;
-      this.#controller.enqueue(chunk);
-      if (this.#closing) {
-        // That was the close event: the stream ends once it is read.
-        this.#controller.close();
-        this.#end();
-      }
+      try {
+        this.#controller.enqueue(chunk);
+        // After the close event, the stream ends once it is read. (Handing over a chunk
+        // may cancel the stream at once, when the response finds the connection gone.)
+        if (this.#closing && !this.#ended) this.#controller.close();
+      } catch { /* the response is gone: cancelled */ }
+      if (this.#closing) this.#end();
     }
     done?.();
   }

@@ -9,6 +9,7 @@
 
 import { createIdentify } from "./auth/identity.ts";
 import type { Authenticate } from "./auth/jwt.ts";
+import { TokenCheck } from "./auth/token_check.ts";
 import type { Bus } from "./bus/bus.ts";
 import { LocalBus } from "./bus/local_bus.ts";
 import { DEFAULTS } from "./config.ts";
@@ -66,7 +67,7 @@ export interface ChatParts {
   /** Answers `/healthz`. */
   health(): Response;
   /** Answers `/metrics`. */
-  metrics(req: Request): Response;
+  metrics(req: Request): Promise<Response>;
   /** Refuses new connections, closes open ones with 1001, and waits for the rooms' work. */
   shutdown(): Promise<void>;
 }
@@ -96,6 +97,8 @@ export function assembleChat(options: ChatOptions): ChatParts {
   const admission = new Admission({ ...options, stats, log });
   const api = new Api({ ...options, hub, history, log });
   const startedAt = Date.now();
+  const { enabled = false, token } = options.metrics ?? {};
+  const metricsCheck = token ? new TokenCheck(token) : undefined;
   const connections = () => websockets.connections + sse.connections;
   return {
     hub,
@@ -115,7 +118,7 @@ export function assembleChat(options: ChatOptions): ChatParts {
         startedAt,
       }),
     metrics: (req) =>
-      metricsResponse(req, options.metrics ?? { enabled: false }, () => ({
+      metricsResponse(req, { enabled, check: metricsCheck }, () => ({
         stats,
         connections: connections(),
         rooms: hub.rooms,

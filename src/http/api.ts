@@ -10,8 +10,8 @@
  *   message, also for a repeated `cid` (then it is the first one).
  * - `GET /api/v1/rooms/{room}/messages?since=N&limit=M`:
  *   `{"messages":[…],"complete":…}` from the history store.
- * - `GET /api/v1/rooms`: `{"rooms":[{"name","members"}]}`, this instance's
- *   rooms.
+ * - `GET /api/v1/rooms`: `{"rooms":[{"name","members"}]}`, the active rooms
+ *   (here and on other instances; never one named `_…`).
  *
  * Errors are `{"error":{"code","message"}}` with 400, 401, 403, 404, 405,
  * 413, 415, 429 or 503.
@@ -19,6 +19,7 @@
  * @module
  */
 
+import { TokenCheck } from "../auth/token_check.ts";
 import { DEFAULTS } from "../config.ts";
 import type { Hub } from "../hub/hub.ts";
 import type { Logger } from "../log.ts";
@@ -98,37 +99,6 @@ export function apiError(
   extra: Record<string, string> = {},
 ): Response {
   return json(status, { error: { code, message } }, extra);
-}
-
-/**
- * Compares bearer tokens in constant time: both sides are HMAC-ed with a
- * random key, and the digests compared byte by byte without an early exit,
- * so neither the length nor the content of the expected token leaks.
- */
-class TokenCheck {
-  #key: Promise<CryptoKey>;
-  #expected: Promise<Uint8Array>;
-
-  constructor(token: string) {
-    this.#key = crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-    this.#expected = this.#digest(token);
-  }
-
-  async matches(presented: string): Promise<boolean> {
-    const [a, b] = await Promise.all([this.#digest(presented), this.#expected]);
-    let difference = 0;
-    for (let i = 0; i < a.length; i++) difference |= a[i] ^ b[i];
-    return difference === 0;
-  }
-
-  async #digest(text: string): Promise<Uint8Array> {
-    const signature = await crypto.subtle.sign(
-      "HMAC",
-      await this.#key,
-      new TextEncoder().encode(text),
-    );
-    return new Uint8Array(signature);
-  }
 }
 
 /**
@@ -332,7 +302,7 @@ export class Api {
   }
 
   #rooms(): Response {
-    const rooms = this.#hub.rooms
+    const rooms = this.#hub.activeRooms()
       .map(({ name, members }) => ({ name, members }))
       .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
     return json(200, { rooms });

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { TokenCheck } from "../auth/token_check.ts";
 import type { Stats } from "../stats.ts";
 import { type MetricFamily, METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
 import { plain } from "./responses.ts";
@@ -27,16 +28,17 @@ export interface ChatNumbers {
  *
  * @example Usage
  * ```ts ignore
- * const response = metricsResponse(req, { enabled: true }, () => numbers);
+ * const response = await metricsResponse(req, { enabled: true }, () => numbers);
  * ```
  */
-export function metricsResponse(
+export async function metricsResponse(
   req: Request,
-  settings: { enabled: boolean; token?: string },
+  settings: { enabled: boolean; check?: TokenCheck },
   collect: () => ChatNumbers,
-): Response {
+): Promise<Response> {
   if (!settings.enabled) return plain(404, "Not found");
-  if (settings.token && req.headers.get("authorization") !== `Bearer ${settings.token}`) {
+  const presented = req.headers.get("authorization")?.match(/^Bearer (.+)$/)?.[1] ?? "";
+  if (settings.check && !await settings.check.matches(presented)) {
     return plain(401, "Metrics need a bearer token", { "www-authenticate": "Bearer" });
   }
   return new Response(renderMetrics(families(collect())), {

@@ -27,6 +27,7 @@ import {
   type JoinMessage,
   type Member,
   nameKey,
+  type RoomInfo,
   type SayMessage,
   type ServerMessage,
 } from "../protocol.ts";
@@ -181,6 +182,25 @@ export class Hub {
       members: room.members.size,
       lastId: room.lastId,
     }));
+  }
+
+  /**
+   * The rooms with members here or on other instances, busiest first, as
+   * `rooms` answers them: never a room named `_…`, and only those in
+   * `allowed` when given (a token's `rooms` claim).
+   */
+  activeRooms(allowed?: string[]): RoomInfo[] {
+    const counts = new Map(this.#cluster?.remoteRooms() ?? []);
+    const lastIds = new Map<string, number>();
+    for (const room of this.#rooms.values()) {
+      if (room.members.size === 0) continue;
+      counts.set(room.name, (counts.get(room.name) ?? 0) + room.members.size);
+      lastIds.set(room.name, Math.max(room.lastId, 0));
+    }
+    return [...counts]
+      .filter(([name]) => !name.startsWith("_") && (!allowed || allowed.includes(name)))
+      .map(([name, members]) => ({ name, members, lastId: lastIds.get(name) ?? 0 }))
+      .sort((a, b) => b.members - a.members || a.name.localeCompare(b.name));
   }
 
   /** Starts tracking a peer; call {@linkcode Hub.disconnect} when it is gone. */
@@ -571,20 +591,7 @@ export class Hub {
         "Cannot list rooms: join a room with your token first",
       );
     }
-    const counts = new Map(this.#cluster?.remoteRooms() ?? []);
-    const lastIds = new Map<string, number>();
-    for (const room of this.#rooms.values()) {
-      if (room.members.size === 0) continue;
-      counts.set(room.name, (counts.get(room.name) ?? 0) + room.members.size);
-      lastIds.set(room.name, Math.max(room.lastId, 0));
-    }
-    const rooms = [...counts]
-      .filter(([name]) =>
-        !name.startsWith("_") && (!session.allowed || session.allowed.includes(name))
-      )
-      .map(([name, members]) => ({ name, members, lastId: lastIds.get(name) ?? 0 }))
-      .sort((a, b) => b.members - a.members || a.name.localeCompare(b.name));
-    this.#send(peer, { type: "rooms", rooms });
+    this.#send(peer, { type: "rooms", rooms: this.activeRooms(session.allowed) });
   }
 
   // --- typing and leaving --------------------------------------------------

@@ -238,7 +238,7 @@ Deno.test("typing before join: not_joined", async () => {
   assert.equal((await ada.next("error")).code, "not_joined");
 });
 
-Deno.test("leave: the others get a presence leave with the new member list", async () => {
+Deno.test("leave: the others get a presence leave for that member", async () => {
   await using t = await openHub();
   const ada = t.peer();
   await t.join(ada, "lobby", "ada");

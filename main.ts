@@ -28,6 +28,7 @@ import { upgradeProblem } from "./src/transport/websocket.ts";
 export type { ChatOptions } from "./src/chat.ts";
 
 const STATIC_ROOT = new URL("./static/", import.meta.url);
+const STARTED_AT = Date.now();
 /** Longer request URLs get 414. */
 const MAX_URL_LENGTH = 8 * 1024;
 
@@ -125,7 +126,8 @@ const entry = {
     const started = await starter.get();
     if (started.ok) return await started.value.chat.fetch(req, info).catch(internalError);
     if (new URL(req.url).pathname === "/healthz") {
-      return healthResponse({ states: [started.state], connections: 0, rooms: 0, startedAt: 0 });
+      const states = [started.state];
+      return healthResponse({ states, connections: 0, rooms: 0, startedAt: STARTED_AT });
     }
     return plain(503, `Cannot start: ${started.state.reason}`, { "retry-after": "1" });
   },

@@ -310,8 +310,8 @@ function apiToken(value: string): string {
 
 function integer(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined || value === "") return fallback;
-  const parsed = Number(value);
-  if (!Number.isSafeInteger(parsed) || parsed < 0) {
+  const parsed = /^\d+$/.test(value.trim()) ? Number(value.trim()) : NaN;
+  if (!Number.isSafeInteger(parsed)) {
     throw new TypeError(`Cannot read ${name}: '${value}' is not a non-negative integer`);
   }
   return parsed;

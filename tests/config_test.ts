@@ -57,9 +57,10 @@ Deno.test("loadConfig reads each integer variable into its own setting", () => {
 
 Deno.test("loadConfig: a bad integer throws a TypeError naming the variable", () => {
   for (const name of INTEGERS) {
-    // Not checked here: whitespace-only values read as 0, and "0x10" or "1e3" as numbers
-    // (Number() semantics); see the report on config.ts.
-    for (const value of ["abc", "-1", "1.5", "12px", "9007199254740993", "NaN", "Infinity"]) {
+    const values = ["abc", "-1", "1.5", "12px", "9007199254740993", "NaN", "Infinity"];
+    // Number() would read these as numbers: blanks as 0, hex, exponents and signs.
+    values.push(" ", "0x10", "1e3", "+5", "0b11");
+    for (const value of values) {
       assert.throws(
         () => loadConfig({ [name]: value }),
         (error: unknown) => {

@@ -31,8 +31,12 @@ Deno.test("deno run main.ts serves on PORT, as container hosts and Deno Deploy r
 });
 
 Deno.test("as on Deno Deploy: deno run, DENO_DEPLOYMENT_ID set, Deno.openKv() with no path", async () => {
+  // A location of its own gives this run a fresh default KV (each Deno version writes values
+  // the older ones cannot read, and CI runs this test under 2.9 and then 2.5).
+  const location = `https://deploy-${crypto.randomUUID().slice(0, 8)}.test/`;
   await using server = await startProcess({ DENO_DEPLOYMENT_ID: "test-deployment" }, 0, [], {
     command: "run",
+    runArgs: ["--location", location],
   });
   await server.waitFor(/History and fan-out: Deno KV \(the platform's\)/);
   await chatOnce(server.wsUrl, `deploy-${crypto.randomUUID().slice(0, 8)}`, "ada");

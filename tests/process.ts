@@ -28,16 +28,16 @@ const MAIN = new URL("../main.ts", import.meta.url).pathname;
 /**
  * Starts `main.ts` with `env`; resolves once it listens. `serveArgs` go to
  * `deno serve` (such as `--parallel`). With `command: "run"` it runs
- * `deno run -A main.ts` instead, as container hosts and Deno Deploy do, on
- * `PORT`.
+ * `deno run -A main.ts` instead (with `runArgs`), as container hosts and Deno
+ * Deploy do, on `PORT`.
  */
 export async function startProcess(
   env: Record<string, string> = {},
   port = 0,
   serveArgs: string[] = [],
-  { command = "serve" }: { command?: "serve" | "run" } = {},
+  { command = "serve", runArgs = [] }: { command?: "serve" | "run"; runArgs?: string[] } = {},
 ): Promise<ServerProcess> {
-  const args = command === "run" ? ["run", "--allow-all", MAIN] : [
+  const args = command === "run" ? ["run", "--allow-all", ...runArgs, MAIN] : [
     "serve",
     ...serveArgs,
     "--allow-net",

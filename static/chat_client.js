@@ -1044,37 +1044,7 @@ export class ChatClient extends EventTarget {
       this.#write("auth", null);
       return this.#toPrompt(message, true);
     }
-    if (
-      !this.#online && cid === undefined &&
-      (code === "room_forbidden" ||
-        (code === "invalid_message" && /^Cannot join room: room\b/.test(message)))
-    ) {
-      // Another name will not help: the room itself is refused.
-      this.#running = false;
-      this.#roomRefused = true;
-      this.#disconnect();
-      this.#status("offline", "room");
-      return this.#emit("room-error", { room: this.#room, code, message });
-    }
-    if (!this.#online && cid === undefined) {
-      if (code === "name_taken" && this.#nameFrom && this.#variantTries < MAX_NAME_VARIANTS) {
-        // A suggested name: try a free variant on the same socket.
-        this.#variantTries++;
-        const n = this.#variantTries < 10
-          ? this.#variantTries + 1
-          : 10 + Math.floor(this.#random() * 9990);
-        this.#setName(nameVariant(this.#nameFrom, n), this.#nameFrom);
-        this.#emit("name", { name: this.#name });
-        return this.#sendJoin();
-      }
-      if (code === "name_taken" || code === "invalid_message") {
-        if (this.#nameFrom) this.#setName(this.#nameFrom, "");
-        return this.#toPrompt(message);
-      }
-      if (code === "rate_limited" || code === "internal" || code === "unavailable") {
-        return this.#scheduleReconnect(message, Math.max(this.#rateLimitMs, this.#backoff()));
-      }
-    }
+    if (!this.#online && cid === undefined && this.#onJoinRefused(code, message)) return;
     const pause = code === "rate_limited" ? hintMs(error) ?? this.#rateLimitMs : this.#retryMs;
     if (code === "rate_limited") {
       // Whatever was refused, the server wants a pause: nothing more before it.
@@ -1084,43 +1054,108 @@ export class ChatClient extends EventTarget {
       this.#tokensAt = Date.now();
     }
     const entry = typeof cid === "string" ? this.#outbox.find((e) => e.cid === cid) : undefined;
-    if (entry) {
-      this.#inFlight.delete(cid);
-      if (RETRY_ERRORS.has(code)) {
-        // Kept pending, sent again after a pause with the same cid.
-        this.#holdUntil = Math.max(this.#holdUntil, Date.now() + pause);
-        return this.#flush();
-      }
-      if (entry.kind) {
-        // An edit, delete or reaction that cannot be made: nothing to retry.
-        this.#outbox.splice(this.#outbox.indexOf(entry), 1);
-      } else entry.state = "failed";
-      this.#saveOutbox();
-      return this.#emit("failed", { cid, code, message, entry: { ...entry } });
-    }
-    if (cid === undefined && (this.#historyBefore || this.#roomsPending)) {
-      // A refused history or rooms request (they carry no cid).
-      const history = /^Cannot read history/.test(message) ||
-        (code === "rate_limited" && this.#historyBefore > 0);
-      const rooms = /^Cannot list rooms/.test(message) ||
-        (code === "rate_limited" && this.#roomsPending && !history);
-      if (history || rooms) {
-        const before = this.#historyBefore;
-        if (history) this.#historyBefore = 0;
-        if (rooms) this.#roomsPending = false;
-        if (RETRY_ERRORS.has(code) && this.#online) {
-          clearTimeout(this.#requestTimer);
-          this.#requestTimer = setTimeout(() => {
-            if (history) this.history(before);
-            if (rooms) this.rooms();
-          }, pause);
-          return;
-        }
-        if (history) return this.#emit("history-error", { message });
-      }
-    }
+    if (entry) return this.#onEntryRefused(entry, code, message, pause);
+    if (cid === undefined && this.#onRequestRefused(code, message, pause)) return;
     if (code === "rate_limited") return; // a typing frame: nothing to redo
     this.#emit("error", { code, message });
+  }
+
+  /**
+   * A refused join: another room, another name, or a later try.
+   * @param {string} code
+   * @param {string} message
+   * @returns {boolean} whether it was handled
+   */
+  #onJoinRefused(code, message) {
+    if (
+      code === "room_forbidden" ||
+      (code === "invalid_message" && /^Cannot join room: room\b/.test(message))
+    ) {
+      // Another name will not help: the room itself is refused.
+      this.#running = false;
+      this.#roomRefused = true;
+      this.#disconnect();
+      this.#status("offline", "room");
+      this.#emit("room-error", { room: this.#room, code, message });
+      return true;
+    }
+    if (code === "name_taken" && this.#nameFrom && this.#variantTries < MAX_NAME_VARIANTS) {
+      // A suggested name: try a free variant on the same socket.
+      this.#variantTries++;
+      const n = this.#variantTries < 10
+        ? this.#variantTries + 1
+        : 10 + Math.floor(this.#random() * 9990);
+      this.#setName(nameVariant(this.#nameFrom, n), this.#nameFrom);
+      this.#emit("name", { name: this.#name });
+      this.#sendJoin();
+      return true;
+    }
+    if (code === "name_taken" || code === "invalid_message") {
+      if (this.#nameFrom) this.#setName(this.#nameFrom, "");
+      this.#toPrompt(message);
+      return true;
+    }
+    if (code === "rate_limited" || code === "internal" || code === "unavailable") {
+      this.#scheduleReconnect(message, Math.max(this.#rateLimitMs, this.#backoff()));
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * A refused outbox entry: kept and sent again after `pause`, or failed.
+   * @param {any} entry
+   * @param {string} code
+   * @param {string} message
+   * @param {number} pause
+   */
+  #onEntryRefused(entry, code, message, pause) {
+    const { cid } = entry;
+    this.#inFlight.delete(cid);
+    if (RETRY_ERRORS.has(code)) {
+      // Kept pending, sent again after a pause with the same cid.
+      this.#holdUntil = Math.max(this.#holdUntil, Date.now() + pause);
+      return this.#flush();
+    }
+    if (entry.kind) {
+      // An edit, delete or reaction that cannot be made: nothing to retry.
+      this.#outbox.splice(this.#outbox.indexOf(entry), 1);
+    } else entry.state = "failed";
+    this.#saveOutbox();
+    this.#emit("failed", { cid, code, message, entry: { ...entry } });
+  }
+
+  /**
+   * A refused history or rooms request (they carry no cid): asked again
+   * after `pause`, or reported.
+   * @param {string} code
+   * @param {string} message
+   * @param {number} pause
+   * @returns {boolean} whether it was handled
+   */
+  #onRequestRefused(code, message, pause) {
+    if (!this.#historyBefore && !this.#roomsPending) return false;
+    const history = /^Cannot read history/.test(message) ||
+      (code === "rate_limited" && this.#historyBefore > 0);
+    const rooms = /^Cannot list rooms/.test(message) ||
+      (code === "rate_limited" && this.#roomsPending && !history);
+    if (!history && !rooms) return false;
+    const before = this.#historyBefore;
+    if (history) this.#historyBefore = 0;
+    if (rooms) this.#roomsPending = false;
+    if (RETRY_ERRORS.has(code) && this.#online) {
+      clearTimeout(this.#requestTimer);
+      this.#requestTimer = setTimeout(() => {
+        if (history) this.history(before);
+        if (rooms) this.rooms();
+      }, pause);
+      return true;
+    }
+    if (history) {
+      this.#emit("history-error", { message });
+      return true;
+    }
+    return false;
   }
 
   // --- Outbox --------------------------------------------------------------

@@ -437,7 +437,10 @@ export function checkTargets(
 function cell(value: number | string | null, atLeast?: boolean): string {
   if (value === null) return "-";
   if (typeof value === "string") return value;
-  const text = Number.isInteger(value) ? value.toLocaleString("en-US") : String(value);
+  // Rates on the 1.5× grid are fractional: whole numbers read better from 100 up.
+  const text = Number.isInteger(value) || Math.abs(value) >= 100
+    ? Math.round(value).toLocaleString("en-US")
+    : String(value);
   return atLeast ? `≥ ${text}` : text;
 }
 

@@ -45,6 +45,8 @@ const LOAD_BOUND_CPU_PERCENT = 90;
 const MACHINE_SATURATED_PERCENT = 95;
 /** The generator sent this late at worst: it could not keep to its schedule. */
 const LOAD_BOUND_SEND_LAG_MS = 25;
+/** Late sends while the machine was this busy count as the machine's limit. */
+const LATE_ON_BUSY_MACHINE_PERCENT = 80;
 const CORES = navigator.hardwareConcurrency || 1;
 const MB = 1024 * 1024;
 
@@ -144,7 +146,8 @@ export interface StepResult {
   /**
    * When the step failed, what was at its limit: `machine` (both cores ≥ 95% busy: server,
    * generators and any other work competed), else `load generator` (a load process ≥ 90% of a
-   * core, or sending > 25 ms late), else `server`. `null` on a pass.
+   * core, or sending > 25 ms late while the machine was < 80% busy; late on a busier machine is
+   * `machine`), else `server`. `null` on a pass.
    */
   limit: "server" | "load generator" | "machine" | null;
   /** Fresh server's start time before the step, in ms. */
@@ -394,12 +397,14 @@ function merge(
     latency.p99 <= PASS_P99_MS;
   let limit: StepResult["limit"] = null;
   if (!pass) {
+    const lateSends = sendLagMaxMs > LOAD_BOUND_SEND_LAG_MS;
     if (sample.machine >= MACHINE_SATURATED_PERCENT) {
       limit = "machine";
-    } else if (
-      Math.max(...sample.load) >= LOAD_BOUND_CPU_PERCENT || sendLagMaxMs > LOAD_BOUND_SEND_LAG_MS
-    ) {
+    } else if (Math.max(...sample.load) >= LOAD_BOUND_CPU_PERCENT) {
       limit = "load generator";
+    } else if (lateSends) {
+      // Sending late with CPU to spare: on a busy machine the generator waited for a core.
+      limit = sample.machine >= LATE_ON_BUSY_MACHINE_PERCENT ? "machine" : "load generator";
     } else {
       limit = "server";
     }

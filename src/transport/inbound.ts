@@ -7,6 +7,8 @@
  */
 
 import { DEFAULTS } from "../config.ts";
+import type { Hub } from "../hub/hub.ts";
+import type { Peer } from "../hub/peer.ts";
 import {
   type ClientMessage,
   decodeClientMessage,
@@ -113,6 +115,22 @@ export class Inbound {
     return parsed.ok
       ? { kind: "message", message: parsed.message }
       : { kind: "error", error: parsed.error };
+  }
+}
+
+/**
+ * Hands a checked frame to the hub: a message to handle, an error to send
+ * back, or a violation that closes the peer. Every transport ends its
+ * inbound path here.
+ */
+export function dispatch(hub: Hub, peer: Peer, verdict: Verdict): void {
+  switch (verdict.kind) {
+    case "message":
+      return hub.receive(peer, verdict.message);
+    case "error":
+      return hub.reject(peer, verdict.error);
+    case "close":
+      return hub.violate(peer, verdict.code, verdict.reason);
   }
 }
 

@@ -38,7 +38,7 @@ import { readCapped } from "../http/body.ts";
 import { plain, SECURITY_HEADERS } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 import { parseClientMessage } from "../protocol.ts";
-import { Inbound, type InboundOptions } from "./inbound.ts";
+import { dispatch, Inbound, type InboundOptions } from "./inbound.ts";
 
 const ENCODER = new TextEncoder();
 const CONNECTION_ID = /^[A-Za-z0-9_-]{43}$/;
@@ -393,15 +393,7 @@ export class SseTransport {
   #receive(peer: SsePeer, text: string): void {
     if (!peer.open) return;
     this.#hub.stats.framesIn++;
-    const verdict = peer.inbound.check(text);
-    switch (verdict.kind) {
-      case "message":
-        return this.#hub.receive(peer, verdict.message);
-      case "error":
-        return this.#hub.reject(peer, verdict.error);
-      case "close":
-        return this.#hub.violate(peer, verdict.code, verdict.reason);
-    }
+    dispatch(this.#hub, peer, peer.inbound.check(text));
   }
 
   #startHeartbeat(): void {

@@ -13,7 +13,7 @@ import type { Peer } from "../hub/peer.ts";
 import { DEFAULTS } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { BatchedSender } from "./batch.ts";
-import { Inbound, type InboundOptions } from "./inbound.ts";
+import { dispatch, Inbound, type InboundOptions } from "./inbound.ts";
 
 /** Options for {@linkcode WebSocketTransport}. */
 export interface WebSocketTransportOptions extends InboundOptions {
@@ -214,14 +214,7 @@ export class WebSocketTransport {
     if (this.#draining || !peer.open) return;
     this.#hub.stats.framesIn++;
     const verdict = peer.inbound.check(data);
-    switch (verdict.kind) {
-      case "message":
-        return this.#hub.receive(peer, verdict.message);
-      case "error":
-        return this.#hub.reject(peer, verdict.error);
-      case "close":
-        if (verdict.code === 1009) onOversized();
-        return this.#hub.violate(peer, verdict.code, verdict.reason);
-    }
+    if (verdict.kind === "close" && verdict.code === 1009) onOversized();
+    dispatch(this.#hub, peer, verdict);
   }
 }

@@ -16,7 +16,8 @@ import type { Config } from "./config.ts";
 import { connectRedis } from "./redis/connection.ts";
 import type { ServiceState } from "./state.ts";
 import type { HistoryStore } from "./store/history.ts";
-import { isLocked, KvHistory } from "./store/kv_history.ts";
+import { KvHistory } from "./store/kv_history.ts";
+import { backoff, isLocked } from "./store/kv_contention.ts";
 import { RedisHistory } from "./store/redis_history.ts";
 import { KvRoster } from "./store/kv_roster.ts";
 import { RedisRoster } from "./store/redis_roster.ts";
@@ -134,7 +135,7 @@ async function openKvFile(path: string | undefined): Promise<Deno.Kv> {
       return await Deno.openKv(path);
     } catch (error) {
       if (!isLocked(error) || attempt >= SECRET_ATTEMPTS) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 10 * attempt));
+      await backoff(attempt, 20);
     }
   }
 }
@@ -152,7 +153,7 @@ async function sharedSecret(kv: Deno.Kv): Promise<string> {
     } catch (error) {
       // Another process holds the file's write lock for a moment: retry.
       if (!isLocked(error) || attempt >= SECRET_ATTEMPTS) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 10 * attempt));
+      await backoff(attempt, 20);
     }
   }
 }

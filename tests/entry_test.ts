@@ -6,13 +6,18 @@
 import assert from "node:assert/strict";
 import { Starter } from "../src/starter.ts";
 import { TestClient } from "./helpers.ts";
-import { startProcess } from "./process.ts";
+import { type ServerProcess, startProcess } from "./process.ts";
 
 /** Joins `room` on `wsUrl` and has one message stored and echoed. */
 async function chatOnce(wsUrl: string, room: string, name: string): Promise<void> {
   await using client = (await TestClient.join(wsUrl, room, name)).client;
   client.send({ type: "say", text: `hi from ${name}`, cid: "e1" });
   assert.equal((await client.next("message", (m) => m.name === name)).text, `hi from ${name}`);
+}
+
+/** What `server` printed, for a failure message. */
+function describe(label: string, server: ServerProcess): string {
+  return `Server ${label} printed:\n  ${server.output.join("\n  ")}`;
 }
 
 Deno.test("deno run main.ts serves on PORT, as container hosts and Deno Deploy run it", async () => {
@@ -82,7 +87,11 @@ Deno.test("two processes starting at once on a fresh KV file both serve", async 
       const [a, b] = await Promise.all([startProcess(env), startProcess(env)]);
       await using _a = a;
       await using _b = b;
-      await Promise.all([chatOnce(a.wsUrl, "race", "ada"), chatOnce(b.wsUrl, "race", "bob")]);
+      await Promise.all([chatOnce(a.wsUrl, "race", "ada"), chatOnce(b.wsUrl, "race", "bob")])
+        .catch((error) => {
+          // What each server printed tells why (a refused join is logged there).
+          throw new Error(`${error.message}\n${describe("A", a)}\n${describe("B", b)}`);
+        });
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -111,12 +111,22 @@ export class TestClient implements AsyncDisposable {
     return client;
   }
 
-  /** Connects and joins `room` as `name`; resolves with the welcome. */
+  /**
+   * Connects and joins `room` as `name`; resolves with the welcome. A refusal
+   * fails at once, with the server's error code and message.
+   */
   static async join(url: string, room: string, name: string, since?: number) {
     const client = await TestClient.connect(url);
     client.send({ type: "join", room, name, since });
-    const welcome = await client.next("welcome");
-    return { client, welcome };
+    const answer = await client.#take(
+      (m) => m.type === "welcome" || m.type === "error",
+      "a 'welcome' message",
+    );
+    if (answer.type !== "welcome") {
+      await client.close();
+      throw new Error(`The join as ${name} was refused: ${JSON.stringify(answer)}`);
+    }
+    return { client, welcome: answer };
   }
 
   /** Sends one JSON frame (or a raw string or bytes). */
@@ -136,26 +146,25 @@ export class TestClient implements AsyncDisposable {
   ): Promise<Extract<ServerMessage, { type: T }>> {
     const match = (m: ServerMessage) =>
       m.type === type && where(m as Extract<ServerMessage, { type: T }>);
+    return this.#take(match, `a '${type}' message`) as Promise<
+      Extract<ServerMessage, { type: T }>
+    >;
+  }
+
+  /** Takes the first message that `match`es, waiting for it if needed. */
+  #take(match: (m: ServerMessage) => boolean, what: string): Promise<ServerMessage> {
     const index = this.#inbox.findIndex(match);
-    if (index >= 0) {
-      return Promise.resolve(
-        this.#inbox.splice(index, 1)[0] as Extract<ServerMessage, { type: T }>,
-      );
-    }
+    if (index >= 0) return Promise.resolve(this.#inbox.splice(index, 1)[0]);
     let waiter: Waiter;
     const arrived = new Promise<ServerMessage>((resolve, reject) => {
       waiter = { match, resolve, reject };
       if (this.socket.readyState === WebSocket.CLOSED) {
-        reject(new Error(`The socket is closed: no '${type}' message will come`));
+        reject(new Error(`The socket is closed: no ${what} will come`));
       } else {
         this.#waiters.add(waiter);
       }
     });
-    return within(arrived, `a '${type}' message`).finally(() =>
-      this.#waiters.delete(waiter)
-    ) as Promise<
-      Extract<ServerMessage, { type: T }>
-    >;
+    return within(arrived, what).finally(() => this.#waiters.delete(waiter));
   }
 
   /** Every buffered message of `type`, removed from the inbox. */

@@ -18,6 +18,7 @@ import {
   type Replay,
   RoomLimitError,
 } from "./history.ts";
+import { backoff, commitOrConflict, readOrConflict } from "./kv_contention.ts";
 
 /** Options for {@linkcode KvHistory}. */
 export interface KvHistoryOptions {
@@ -180,7 +181,7 @@ export class KvHistory implements HistoryStore {
     let committed: Deno.KvCommitResult | Deno.KvCommitError = { ok: false };
     if (plans.every((plan) => plan !== null)) {
       try {
-        committed = await commitOrBusy(op);
+        committed = await commitOrConflict(op);
       } catch { /* Stored one by one below. */ }
     }
     await Promise.all(group.map(async ({ room, drafts, resolve, reject }, i) => {
@@ -214,16 +215,22 @@ export class KvHistory implements HistoryStore {
       // repeated cid) fails the commit, and the next attempt reads.
       const known = this.#counters.get(room);
       const fast = attempt === 0 && known !== undefined && drafts.length < MAX_FAST_CHECKS;
-      const seq = fast ? known : await this.#kv.get<number>(seqKey);
-      const seen = fast ? [] : await this.#idsOf(drafts.map((d) => cidKey(room, d)));
+      const seq = fast ? known : await readOrConflict(() => this.#kv.get<number>(seqKey));
+      const seen = fast
+        ? []
+        : await readOrConflict(() => this.#idsOf(drafts.map((d) => cidKey(room, d))));
+      if (!seq || !seen) {
+        await backoff(attempt, 2);
+        continue;
+      }
       const op = this.#kv.atomic();
       const plan = this.#plan(op, room, drafts, seq, seen, fast);
       if (plan.fresh > 0 && seq.value === null) await this.#countNewRoom(op);
       if (plan.fresh > 0) {
-        const result = await commitOrBusy(op);
+        const result = await commitOrConflict(op);
         if (!result.ok) {
           this.#counters.delete(room);
-          if (!fast) await new Promise((r) => setTimeout(r, Math.random() * 2 * (attempt + 1)));
+          if (!fast) await backoff(attempt, 2);
           continue;
         }
         this.#remember(room, { key: seqKey, value: plan.last, versionstamp: result.versionstamp });
@@ -340,12 +347,13 @@ export class KvHistory implements HistoryStore {
   async epoch(): Promise<string> {
     const key = ["meta", "epoch"];
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const stored = await this.#kv.get<string>(key);
-      if (stored.value) return stored.value;
+      const stored = await readOrConflict(() => this.#kv.get<string>(key));
+      if (stored?.value) return stored.value;
       const epoch = crypto.randomUUID().slice(0, 8);
-      if (await commitOrBusy(this.#kv.atomic().check(stored).set(key, epoch)).then((r) => r.ok)) {
+      if (stored && (await commitOrConflict(this.#kv.atomic().check(stored).set(key, epoch))).ok) {
         return epoch;
       }
+      await backoff(attempt);
     }
     throw new Error("Cannot read the store's epoch: too contended");
   }
@@ -438,24 +446,4 @@ function commits(drafts: MessageDraft[]): MessageDraft[][] {
   }
   if (chunk.length > 0) chunks.push(chunk);
   return chunks;
-}
-
-/**
- * `true` for the error a local KV file answers while another process holds
- * its write lock ("database is locked"): a conflict like any other, to retry.
- */
-export function isLocked(error: unknown): boolean {
-  return error instanceof Error && /database is locked/.test(error.message);
-}
-
-/** Commits `op`; a locked KV file counts as a conflict. */
-async function commitOrBusy(
-  op: Deno.AtomicOperation,
-): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
-  try {
-    return await op.commit();
-  } catch (error) {
-    if (isLocked(error)) return { ok: false };
-    throw error;
-  }
 }

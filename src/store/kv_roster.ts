@@ -6,7 +6,7 @@
  */
 
 import type { Member } from "../protocol.ts";
-import { isLocked } from "./kv_history.ts";
+import { backoff, commitOrConflict, readOrConflict } from "./kv_contention.ts";
 import type { AnnouncedRoom, Roster, RosterEntry } from "./roster.ts";
 
 const MAX_ATTEMPTS = 20;
@@ -37,12 +37,14 @@ export class KvRoster implements Roster {
   async claim(room: string, key: string, userId: string, ttlMs: number): Promise<boolean> {
     const nameKey = ["roster", "name", room, key];
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const held = await this.#kv.get<{ userId: string; expiresAt: number }>(nameKey);
+      const held = await readOrConflict(() =>
+        this.#kv.get<{ userId: string; expiresAt: number }>(nameKey)
+      );
       const now = Date.now();
-      if (held.value && held.value.userId !== userId && held.value.expiresAt > now) return false;
+      if (held?.value && held.value.userId !== userId && held.value.expiresAt > now) return false;
       const value = { userId, expiresAt: now + ttlMs };
-      const op = this.#kv.atomic().check(held).set(nameKey, value, { expireIn: ttlMs });
-      if (await commit(op)) return true;
+      const op = held && this.#kv.atomic().check(held).set(nameKey, value, { expireIn: ttlMs });
+      if (op && (await commitOrConflict(op)).ok) return true;
       await backoff(attempt);
     }
     throw new Error(`Cannot claim name: room '${room}' is too contended`);
@@ -53,7 +55,7 @@ export class KvRoster implements Roster {
     const nameKey = ["roster", "name", room, key];
     const held = await this.#kv.get<{ userId: string }>(nameKey);
     if (held.value?.userId !== userId) return;
-    await commit(this.#kv.atomic().check(held).delete(nameKey));
+    await commitOrConflict(this.#kv.atomic().check(held).delete(nameKey));
   }
 
   /** Stores this instance's members per room; see {@linkcode Roster.announce}. */
@@ -76,7 +78,7 @@ export class KvRoster implements Roster {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const op = this.#kv.atomic();
         for (const [key, value] of chunk) op.set(key, value, { expireIn: ttlMs });
-        if (await commit(op)) break;
+        if ((await commitOrConflict(op)).ok) break;
         await backoff(attempt);
       }
     }
@@ -99,20 +101,5 @@ export class KvRoster implements Roster {
       });
     }
     return entries;
-  }
-}
-
-/** Waits a little longer after each failed attempt, at random, so contenders spread out. */
-function backoff(attempt: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * (attempt + 1)));
-}
-
-/** Commits `op`; `false` on a conflict or a locked KV file. */
-async function commit(op: Deno.AtomicOperation): Promise<boolean> {
-  try {
-    return (await op.commit()).ok;
-  } catch (error) {
-    if (isLocked(error)) return false;
-    throw error;
   }
 }

@@ -252,6 +252,16 @@ export interface ErrorMessage {
   retryAfterMs?: number;
 }
 
+/**
+ * The last frame before the server closes a WebSocket: the close code and
+ * reason, for a client whose close event lost them (see `websocket.ts`).
+ */
+export interface CloseNotice {
+  type: "close";
+  code: number;
+  reason: string;
+}
+
 /** Everything the server sends. */
 export type ServerMessage =
   | WelcomeMessage
@@ -261,7 +271,8 @@ export type ServerMessage =
   | TypingNotice
   | HistoryPage
   | RoomsMessage
-  | ErrorMessage;
+  | ErrorMessage
+  | CloseNotice;
 
 /** The result of {@linkcode parseClientMessage}. */
 export type ParseResult =

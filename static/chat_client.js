@@ -679,17 +679,27 @@ export class ChatClient extends EventTarget {
       this.#openedAt = Date.now();
       this.#sendJoin();
     });
+    /**
+     * The code and reason the server said it closes with, in its last frame: on Deno 2.5 the
+     * close event says 1006 instead (the server sends a second Close frame, denoland/deno#21642).
+     * @type {{ code: number, reason: string } | null}
+     */
+    let notice = null;
     socket.addEventListener("message", (event) => {
       if (socket !== this.#socket) return;
       for (const message of parseFrame(event.data)) {
         if (socket !== this.#socket) return;
-        this.#receive(message);
+        if (message.type !== "close") this.#receive(message);
+        else if (Number.isInteger(message.code) && typeof message.reason === "string") {
+          notice = { code: message.code, reason: message.reason };
+        }
       }
     });
     socket.addEventListener("close", (event) => {
       if (socket !== this.#socket) return;
-      this.#judge(event);
-      this.#onClose(event);
+      const closed = event.code === 1006 && notice ? notice : event;
+      this.#judge(closed);
+      this.#onClose(closed);
     });
   }
 
@@ -701,7 +711,7 @@ export class ChatClient extends EventTarget {
    * means the server is down rather than WebSockets blocked: the next attempt
    * is a WebSocket again.
    *
-   * @param {CloseEvent} event
+   * @param {{ code: number, reason: string }} event
    */
   #judge(event) {
     if (!this.#sseUrl || event.code === 4000 || event.code === 1008) return;
@@ -805,7 +815,7 @@ export class ChatClient extends EventTarget {
     });
   }
 
-  /** @param {CloseEvent} event */
+  /** @param {{ code: number, reason: string }} event */
   #onClose(event) {
     this.#socket = null;
     this.#online = false;

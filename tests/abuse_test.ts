@@ -519,15 +519,22 @@ function streamFrames(conns: Deno.TcpConn[], bytes: number): Promise<number[]> {
         written += await conn.write(part.subarray(written));
       }
     }
-    const reply = new Uint8Array(256);
-    let length = 0;
-    while (length < 4) {
+    // Unmasked frames: the short `close` text frame (see websocket.ts), then the Close.
+    const reply = new Uint8Array(512);
+    let length = 0, at = 0;
+    while (length < reply.length) {
+      const ready = length - at;
+      if (ready >= 2 && reply[at] === 0x81 && ready >= 2 + reply[at + 1]) {
+        at += 2 + reply[at + 1];
+        continue;
+      }
+      if (ready >= 4 && reply[at] !== 0x81) break;
       const n = await conn.read(reply.subarray(length));
       if (n === null) break;
       length += n;
     }
     conn.close();
-    return reply[0] === 0x88 ? (reply[2] << 8) | reply[3] : 0;
+    return reply[at] === 0x88 ? (reply[at + 2] << 8) | reply[at + 3] : 0;
   }));
 }
 

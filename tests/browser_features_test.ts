@@ -433,36 +433,30 @@ Deno.test({
         await waitNothingPending(page);
       });
 
-      // On Deno 2.5 (the CI's second leg) the page is not back in the room after the restart
-      // above when the other connection joins, so nothing is replaced; not understood yet.
-      const takeOver = !Deno.version.deno.startsWith("2.5.");
-      if (!takeOver) console.log(`Skipping "Use it here" on Deno ${Deno.version.deno}`);
-      if (takeOver) {
-        await t.step("the same session joins elsewhere: Use it here takes it back", async () => {
-          const token = await page.evaluate(() => sessionStorage.getItem("chat.token"));
-          assert.ok(token);
-          const other = new WebSocket(server.wsUrl);
-          const closed = new Promise<CloseEvent>((resolve) =>
-            other.addEventListener("close", (e) => resolve(e as CloseEvent))
-          );
-          other.addEventListener(
-            "open",
-            () => other.send(JSON.stringify({ type: "join", room: "banner", name: "ada", token })),
-          );
-          try {
-            await page.locator("#connection", { hasText: "connected again" }).waitFor();
-            await page.locator("#reconnect-now", { hasText: "Use it here" }).waitFor();
-            assert.equal(await page.getAttribute("#status", "data-state"), "offline");
-            await page.click("#reconnect-now");
-            await waitOnline(page);
-            assert.equal((await closed).code, 4000, "the other connection is replaced in turn");
-            await page.waitForSelector("#connection", { state: "hidden" });
-          } finally {
-            other.close();
-            await closed;
-          }
-        });
-      }
+      await t.step("the same session joins elsewhere: Use it here takes it back", async () => {
+        const token = await page.evaluate(() => sessionStorage.getItem("chat.token"));
+        assert.ok(token);
+        const other = new WebSocket(server.wsUrl);
+        const closed = new Promise<CloseEvent>((resolve) =>
+          other.addEventListener("close", (e) => resolve(e as CloseEvent))
+        );
+        other.addEventListener(
+          "open",
+          () => other.send(JSON.stringify({ type: "join", room: "banner", name: "ada", token })),
+        );
+        try {
+          await page.locator("#connection", { hasText: "connected again" }).waitFor();
+          await page.locator("#reconnect-now", { hasText: "Use it here" }).waitFor();
+          assert.equal(await page.getAttribute("#status", "data-state"), "offline");
+          await page.click("#reconnect-now");
+          await waitOnline(page);
+          assert.equal((await closed).code, 4000, "the other connection is replaced in turn");
+          await page.waitForSelector("#connection", { state: "hidden" });
+        } finally {
+          other.close();
+          await closed;
+        }
+      });
       assert.deepEqual(pageErrors.splice(0), []);
     } finally {
       await browser.close();

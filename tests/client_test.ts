@@ -422,6 +422,28 @@ Deno.test("presence: a full member list replaces, a delta is applied", async () 
   }
 });
 
+Deno.test("a close the event reports as 1006 takes its code from the server's last frame", async () => {
+  const client = scripted();
+  try {
+    client.start();
+    const socket = ScriptedSocket.all[0];
+    socket.open();
+    socket.receive({ type: "welcome", id: "u1", room: "lobby", name: "ada", members: [ada] });
+    // Deno 2.5 sends a second Close frame after its own, which Chromium reports as 1006.
+    const offline = next(client, "status", (d) => d.state !== "online");
+    socket.receive({ type: "close", code: 4000, reason: "replaced by a new connection" });
+    socket.close(1006);
+    assert.deepEqual(
+      [(await offline).state, (await offline).reason],
+      ["offline", "replaced"],
+      "replaced, not reconnecting",
+    );
+    assert.equal(ScriptedSocket.all.length, 1);
+  } finally {
+    await client.close();
+  }
+});
+
 Deno.test("epoch: kept per room, sent back with since, and a new one starts history afresh", async () => {
   const storage = memoryStorage();
   const client = scripted(storage);

@@ -168,8 +168,9 @@ Deno.test("an upgrade while the server drains gets 503, not a refused connection
     const event = await ada.waitClosed();
     assert.equal(event.code, 1001);
     assert.ok(event.wasClean);
-    const frame = await silent.next();
-    assert.deepEqual(frame, { type: "close", code: 1001, reason: "server is shutting down" });
+    const close = { type: "close", code: 1001, reason: "server is shutting down" };
+    assert.deepEqual(await silent.next(), { type: "text", text: JSON.stringify(close) });
+    assert.deepEqual(await silent.next(), close);
     assert.equal((await within(status, "the process to exit", 3000)).code, 0);
   } finally {
     silent.close();

@@ -9,7 +9,7 @@
  */
 
 import type { Hub } from "../hub/hub.ts";
-import type { Peer } from "../hub/peer.ts";
+import { encode, type Peer } from "../hub/peer.ts";
 import { DEFAULTS } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { BatchedSender } from "./batch.ts";
@@ -86,6 +86,11 @@ class WebSocketPeer implements Peer {
     if (this.#closing) return;
     this.#closing = true;
     this.#sender.flush(); // What was queued for it (such as the error saying why) goes first.
+    // The code and reason as a last frame too: Deno 2.5 (Deno Deploy) answers the client's Close
+    // with a second Close, which Chromium reports as 1006 (denoland/deno#21642; 2.9 sends one).
+    if (this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(encode({ type: "close", code, reason }));
+    }
     this.socket.close(code, reason);
   }
 }

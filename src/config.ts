@@ -47,6 +47,8 @@ export const DEFAULTS = {
   typingIntervalMs: 1000,
   /** `say`s a room may hold waiting for the store; more are refused as `unavailable`. */
   maxWaitingSays: 2000,
+  /** `say`s all rooms together may hold waiting for the store (or in its commit); more are refused. */
+  maxWaitingSaysTotal: 10_000,
   /** How long a connection may stay over `maxBufferedBytes`, in ms. */
   slowGraceMs: 1000,
   /** How often rooms are checked against the store, in ms. */

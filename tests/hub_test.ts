@@ -309,6 +309,36 @@ Deno.test("a store that throws: each waiting say gets unavailable with its cid",
   assert.deepEqual(ada.all("ack"), []);
 });
 
+Deno.test("says waiting in all rooms together are bounded: one more in another room gets unavailable", async () => {
+  const gate = Promise.withResolvers<void>();
+  await using t = await openHub({
+    maxWaitingSaysTotal: 2,
+    wrap: (history) => ({
+      ...history,
+      limit: history.limit,
+      appendMany: async (room, drafts) => {
+        await gate.promise; // A store that cannot keep up, until the gate opens.
+        return history.appendMany(room, drafts);
+      },
+    }),
+  });
+  const ada = t.peer();
+  await t.join(ada, "a", "ada");
+  const bob = t.peer();
+  await t.join(bob, "b", "bob");
+  t.send(ada, { type: "say", text: "one", cid: "a1" }); // in the commit
+  t.send(ada, { type: "say", text: "two", cid: "a2" }); // waiting behind it
+  t.send(bob, { type: "say", text: "hi", cid: "b1" });
+  const refused = await bob.next("error");
+  assert.deepEqual([refused.code, refused.cid], ["unavailable", "b1"]);
+  assert.match(refused.message, /the server is busy, retry soon/);
+  gate.resolve();
+  assert.deepEqual([(await ada.next("ack")).cid, (await ada.next("ack")).cid], ["a1", "a2"]);
+  await t.hub.settled(); // Ada's commit is done: there is room again.
+  t.send(bob, { type: "say", text: "hi", cid: "b1" }); // the retry
+  assert.equal((await bob.next("ack")).cid, "b1");
+});
+
 Deno.test("join with since replays exactly what was missed, with recovered true", async () => {
   await using t = await openHub();
   const ada = t.peer();

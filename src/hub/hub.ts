@@ -84,6 +84,13 @@ export interface HubOptions {
    */
   maxWaitingSays?: number;
   /**
+   * `say`s all rooms together may hold waiting for the store, or in a
+   * commit not yet done; more are refused. Bounds memory and latency when
+   * many rooms are busy at once.
+   * @default {DEFAULTS.maxWaitingSaysTotal}
+   */
+  maxWaitingSaysTotal?: number;
+  /**
    * Shortest time between two forwarded `typing` notices of one peer, in ms.
    * @default {DEFAULTS.typingIntervalMs}
    */
@@ -138,6 +145,9 @@ export class Hub {
   #log: Logger;
   #welcomeHistory: number;
   #maxWaitingSays: number;
+  #maxWaitingSaysTotal: number;
+  /** `say`s waiting in every room, or in a commit not yet done. */
+  #waiting = 0;
   #typingIntervalMs: number;
   #claimTtlMs: number;
   #authenticated: boolean;
@@ -156,6 +166,7 @@ export class Hub {
     this.stats = options.stats ?? new Stats();
     this.#welcomeHistory = options.welcomeHistory ?? DEFAULTS.welcomeHistory;
     this.#maxWaitingSays = options.maxWaitingSays ?? DEFAULTS.maxWaitingSays;
+    this.#maxWaitingSaysTotal = options.maxWaitingSaysTotal ?? DEFAULTS.maxWaitingSaysTotal;
     this.#typingIntervalMs = options.typingIntervalMs ?? DEFAULTS.typingIntervalMs;
     this.#claimTtlMs = options.claimTtlMs ?? DEFAULTS.presenceTtlMs;
     this.#authenticated = options.authenticated ?? false;
@@ -429,7 +440,7 @@ export class Hub {
     if (!room || !member) {
       return this.refuse(peer, "not_joined", "Cannot send message: join a room first", cid);
     }
-    if (room.says.length >= this.#maxWaitingSays) {
+    if (this.#full(room)) {
       // The store cannot keep up: refuse rather than queue without bound.
       const reason = "Cannot send message: the server is busy, retry soon";
       return this.refuse(peer, "unavailable", reason, cid);
@@ -445,8 +456,14 @@ export class Hub {
     this.#wait(room, { draft, sender: peer });
   }
 
+  /** Whether `room`, or the server as a whole, holds as many waiting `say`s as it may. */
+  #full(room: Room): boolean {
+    return room.says.length >= this.#maxWaitingSays || this.#waiting >= this.#maxWaitingSaysTotal;
+  }
+
   /** Queues a `say` to be stored with the others waiting in its room. */
   #wait(room: Room, say: WaitingSay): void {
+    this.#waiting++;
     room.says.push(say);
     if (room.says.length === 1) this.#enqueue(room, null, () => this.#store(room));
   }
@@ -460,7 +477,7 @@ export class Hub {
    */
   post(roomName: string, draft: Omit<MessageDraft, "room">): Promise<ChatMessage> {
     const room = this.#roomOf(roomName);
-    if (room.says.length >= this.#maxWaitingSays) {
+    if (this.#full(room)) {
       this.#dropIfIdle(room);
       return Promise.reject(new Error("Cannot send message: the server is busy, retry soon"));
     }
@@ -478,7 +495,11 @@ export class Hub {
   async #store(room: Room): Promise<void> {
     const batch = room.says.splice(0, MAX_BATCH);
     if (room.says.length > 0) this.#enqueue(room, null, () => this.#store(room));
-    await this.#commit(room, batch);
+    try {
+      await this.#commit(room, batch);
+    } finally {
+      this.#waiting -= batch.length;
+    }
   }
 
   /**

@@ -5,7 +5,8 @@ import { LocalBus } from "../src/bus/local_bus.ts";
 import { RedisBus } from "../src/bus/redis_bus.ts";
 import { connectRedis } from "../src/redis/connection.ts";
 import type { ChatMessage, Member } from "../src/protocol.ts";
-import { freePort, skipRedis, startRedis, waitFor } from "./redis.ts";
+import { Changes } from "./helpers.ts";
+import { freePort, skipRedis, startRedis } from "./redis.ts";
 
 const WAIT_MS = 5000;
 
@@ -211,25 +212,30 @@ Deno.test({
 }, async () => {
   await using redis = await startRedis();
   const states: BusState[] = [];
-  const options = { retryInitialMs: 50, retryMaxMs: 300 };
+  const changes = new Changes();
+  const options = { retryInitialMs: 50, retryMaxMs: 300, onStateChange: changes.notify };
   await using a = await RedisBus.connect(redis.url, {
     ...options,
-    onStateChange: (s) => states.push(s),
+    onStateChange: (s) => {
+      states.push(s);
+      changes.notify();
+    },
+    onDrop: changes.notify,
   });
   await using b = await RedisBus.connect(redis.url, options);
   const inboxA = new Inbox(a);
   const inboxB = new Inbox(b);
   await redis.stop();
-  await waitFor(() => !a.state.ok && !b.state.ok, "both buses to degrade");
+  await changes.until(() => !a.state.ok && !b.state.ok, "both buses to degrade");
   assert.match(a.state.reason ?? "", /^redis: /);
   assert.ok(states.some((s) => !s.ok), "onStateChange reported the outage");
   // Must not throw. A publish already handed to a dying socket is counted
   // when it fails, a moment later.
   for (const payload of payloads) a.publish(payload);
-  await waitFor(() => a.dropped === payloads.length, "every publish to count as dropped");
+  await changes.until(() => a.dropped === payloads.length, "every publish to count as dropped");
 
   await redis.restart();
-  await waitFor(() => a.state.ok && b.state.ok, "both buses to recover");
+  await changes.until(() => a.state.ok && b.state.ok, "both buses to recover");
   assert.deepEqual(states.at(-1), { ok: true });
   // The subscribers were resubscribed: events flow both ways again.
   await assertExchange(a, b, inboxA, inboxB);
@@ -246,16 +252,17 @@ Deno.test({
     healthCheckMs: 200,
     connectTimeoutMs: 300,
   };
-  await using a = await RedisBus.connect(redis.url, options);
-  await using b = await RedisBus.connect(redis.url, options);
+  const changes = new Changes();
+  await using a = await RedisBus.connect(redis.url, { ...options, onStateChange: changes.notify });
+  await using b = await RedisBus.connect(redis.url, { ...options, onStateChange: changes.notify });
   const inboxA = new Inbox(a);
   const inboxB = new Inbox(b);
   redis.pause();
-  await waitFor(() => !a.state.ok && !b.state.ok, "both buses to notice the hang");
+  await changes.until(() => !a.state.ok && !b.state.ok, "both buses to notice the hang");
   assert.match(a.state.reason ?? "", /^redis: /);
   a.publish(payloads[0]); // must not throw
   redis.resume();
-  await waitFor(() => a.state.ok && b.state.ok, "both buses to recover");
+  await changes.until(() => a.state.ok && b.state.ok, "both buses to recover");
   await assertExchange(a, b, inboxA, inboxB);
 });
 
@@ -265,7 +272,8 @@ Deno.test({
 }, async () => {
   const port = freePort();
   const url = `redis://127.0.0.1:${port}`;
-  const options = { retryInitialMs: 50, retryMaxMs: 300 };
+  const changes = new Changes();
+  const options = { retryInitialMs: 50, retryMaxMs: 300, onStateChange: changes.notify };
   await using a = await RedisBus.connect(url, options);
   await using b = await RedisBus.connect(url, options);
   assert.equal(a.state.ok, false);
@@ -273,7 +281,7 @@ Deno.test({
   a.publish(payloads[0]);
   assert.equal(a.dropped, 1);
   await using _redis = await startRedis(port);
-  await waitFor(() => a.state.ok && b.state.ok, "both buses to connect");
+  await changes.until(() => a.state.ok && b.state.ok, "both buses to connect");
   await assertExchange(a, b, new Inbox(a), new Inbox(b));
   // Closed before Redis stops (disposal runs in reverse order).
   await a.close();
@@ -329,24 +337,25 @@ Deno.test({
 Deno.test({
   name: "connectRedis does not throw when Redis is down, and recovers",
   ignore: skipRedis,
-  // Once, under load in CI on Deno 2.5, a timer was still pending when this test ended: most
-  // likely node-redis's own timer for the first refused connection (not reproduced in 6 runs
-  // alone). Our timers are cleared by close(); the other Redis tests keep the op sanitizer.
-  // (Deno 2.5 counts timers as resources, 2.9 as ops.)
-  sanitizeOps: false,
-  sanitizeResources: false,
 }, async () => {
   const port = freePort();
   const states: BusState[] = [];
+  const changes = new Changes();
   await using connection = await connectRedis(`redis://127.0.0.1:${port}`, {
     retryInitialMs: 50,
     retryMaxMs: 300,
-    onStateChange: (state) => states.push(state),
+    onStateChange: (state) => {
+      states.push(state);
+      changes.notify();
+    },
   });
   assert.equal(connection.state.ok, false);
   await assert.rejects(connection.client.ping()); // offline: fails fast, not queued
   await using _redis = await startRedis(port);
-  await waitFor(() => connection.state.ok, "the connection to come up");
+  await changes.until(() => connection.state.ok, "the connection to come up");
   assert.equal(await connection.client.ping(), "PONG");
   assert.deepEqual(states.at(-1), { ok: true });
+  // Closed before Redis stops (disposal runs in reverse order): on Deno 2.5 a socket that
+  // Redis closes first sometimes leaves a timer behind for the sanitizer.
+  await connection.close();
 });

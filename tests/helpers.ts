@@ -65,6 +65,38 @@ export async function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS)
   }
 }
 
+/**
+ * Waits for a condition that callbacks change, such as `bus.state.ok`:
+ * pass {@linkcode Changes.notify} as the callback (e.g. `onStateChange`),
+ * then await {@linkcode Changes.until}. Nothing polls.
+ */
+export class Changes {
+  #checks = new Set<() => void>();
+
+  /** Checks every awaited condition again; pass it as an event callback. */
+  readonly notify = (): void => {
+    for (const check of this.#checks) check();
+  };
+
+  /**
+   * Resolves once `condition()` is true: now, or after a later
+   * {@linkcode Changes.notify}. Rejects with `what` after `ms`.
+   */
+  async until(condition: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
+    if (condition()) return;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const check = () => {
+      if (condition()) resolve();
+    };
+    this.#checks.add(check);
+    try {
+      await within(promise, what, ms);
+    } finally {
+      this.#checks.delete(check);
+    }
+  }
+}
+
 type Waiter = {
   match: (m: ServerMessage) => boolean;
   resolve: (m: ServerMessage) => void;

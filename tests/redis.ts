@@ -84,18 +84,6 @@ export async function startRedis(
   };
 }
 
-/**
- * Polls `condition` every 20 ms until it is true; rejects with `what` after
- * `ms`. For states without an event to wait for (e.g. `bus.state.ok`).
- */
-export async function waitFor(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 /** A port that was free a moment ago on 127.0.0.1. */
 export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

@@ -3,7 +3,8 @@ import { connectRedis, type RedisConnection } from "../src/redis/connection.ts";
 import { type HistoryStore, RoomLimitError } from "../src/store/history.ts";
 import { KvHistory } from "../src/store/kv_history.ts";
 import { RedisHistory, type RedisHistoryOptions } from "../src/store/redis_history.ts";
-import { skipRedis, startRedis, type TestRedis, waitFor } from "./redis.ts";
+import { Changes } from "./helpers.ts";
+import { skipRedis, startRedis, type TestRedis } from "./redis.ts";
 
 function draft(cid: string, room = "lobby") {
   return { room, userId: "u", name: "ada", text: cid, cid };
@@ -139,27 +140,33 @@ redisTest("the script is loaded again after SCRIPT FLUSH", async ({ connection }
 redisTest(
   "Redis errors reject, and the store works again once Redis is back",
   async ({ redis }) => {
-    await using connection = await connectRedis(redis.url, { retryMaxMs: 200 });
+    const changes = new Changes();
+    await using connection = await connectRedis(redis.url, {
+      retryMaxMs: 200,
+      onStateChange: changes.notify,
+    });
     const history = historyOf(connection);
     await history.append("lobby", draft("c1"));
     await redis.stop();
-    await waitFor(() => !connection.state.ok, "the connection to notice the outage");
+    await changes.until(() => !connection.state.ok, "the connection to notice the outage");
     await assert.rejects(history.append("lobby", draft("c2")));
     await assert.rejects(history.recent("lobby", 10));
     await assert.rejects(history.after("lobby", 0));
     await assert.rejects(history.latest("lobby"));
     await redis.restart();
-    await waitFor(() => connection.state.ok, "the connection to come back");
+    await changes.until(() => connection.state.ok, "the connection to come back");
     // The restarted server is empty (no persistence), so ids start again.
     assert.equal((await history.append("lobby", draft("c3"))).message.id, 1);
   },
 );
 
 redisTest("a hung Redis makes calls reject instead of hanging forever", async ({ redis }) => {
+  const changes = new Changes();
   await using connection = await connectRedis(redis.url, {
     healthCheckMs: 200,
     connectTimeoutMs: 300,
     retryMaxMs: 300,
+    onStateChange: changes.notify,
   });
   const history = historyOf(connection);
   await history.append("lobby", draft("c1"));
@@ -167,7 +174,7 @@ redisTest("a hung Redis makes calls reject instead of hanging forever", async ({
   await assert.rejects(history.append("lobby", draft("c2")));
   assert.equal(connection.state.ok, false);
   redis.resume();
-  await waitFor(() => connection.state.ok, "the connection to come back");
+  await changes.until(() => connection.state.ok, "the connection to come back");
   // c2 may or may not have been stored: the server got it before it froze.
   const { message } = await history.append("lobby", draft("c3"));
   assert.equal(message.id, await history.latest("lobby"));

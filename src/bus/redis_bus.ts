@@ -32,6 +32,12 @@ export interface RedisBusOptions extends BusOptions, RedisConnectionOptions {
    * @default {10000}
    */
   maxPending?: number;
+  /**
+   * Called whenever a publish is dropped, with the new
+   * {@linkcode RedisBus.dropped}: at once, or later when one already handed
+   * to the socket fails.
+   */
+  onDrop?: (dropped: number) => void;
 }
 
 /**
@@ -58,12 +64,14 @@ export class RedisBus implements Bus {
   #maxPending: number;
   #pending = 0;
   #dropped = 0;
+  #onDrop: ((dropped: number) => void) | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(url: string, options: RedisBusOptions) {
     this.channel = `${options.prefix ?? "chat:"}bus`;
     this.#subscribers = new Subscribers(options);
     this.#maxPending = options.maxPending ?? 10_000;
+    this.#onDrop = options.onDrop;
     const notify = options.onStateChange;
     const init: RedisConnectionInit = {
       retryInitialMs: options.retryInitialMs,
@@ -123,19 +131,19 @@ export class RedisBus implements Bus {
   publish(payload: BusPayload): void {
     const { client } = this.#publisher;
     if (this.#closing || !client.isReady || this.#pending >= this.#maxPending) {
-      this.#dropped++;
+      this.#drop();
       return;
     }
     let text: string;
     try {
       text = JSON.stringify({ ...payload, origin: this.id });
     } catch {
-      this.#dropped++; // not JSON-safe (a cycle, a BigInt)
+      this.#drop(); // not JSON-safe (a cycle, a BigInt)
       return;
     }
     this.#pending++;
     client.publish(this.channel, text)
-      .catch(() => this.#dropped++)
+      .catch(() => this.#drop())
       .finally(() => this.#pending--);
   }
 
@@ -151,6 +159,13 @@ export class RedisBus implements Bus {
       await Promise.all([this.#publisher.close(), this.#subscriber.close()]);
     })();
     return this.#closing;
+  }
+
+  #drop(): void {
+    this.#dropped++;
+    try {
+      this.#onDrop?.(this.#dropped);
+    } catch { /* a listener's problem must not break publishing */ }
   }
 
   /** Same as `close()`. */

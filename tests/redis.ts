@@ -16,9 +16,11 @@
  * @module
  */
 
+import { within } from "./helpers.ts";
+
 /** The server binary looked up on PATH. */
 const REDIS_SERVER = "redis-server";
-/** How long `startRedis` waits for the server to answer PING. */
+/** How long `startRedis` waits for the server to say it is ready. */
 const START_TIMEOUT_MS = 10_000;
 
 /** Why Redis tests cannot run, or `undefined` when `redis-server` is on PATH. */
@@ -52,7 +54,7 @@ export interface TestRedis extends AsyncDisposable {
 
 /**
  * Starts `redis-server` on `port` (a free one by default) and resolves once
- * it answers PING. Throws when `redis-server` is missing or does not start.
+ * it is ready to accept connections. Throws when `redis-server` is missing or does not start.
  */
 export async function startRedis(
   port?: number,
@@ -123,12 +125,15 @@ async function spawnServer(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  // redis-server logs this line once it listens (after loading its data, if any).
+  const ready = Promise.withResolvers<void>();
   const collect = async (stream: ReadableStream<Uint8Array>) => {
     let rest = "";
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
       const lines = (rest + chunk).split("\n");
       rest = lines.pop()!;
       output.push(...lines);
+      if (lines.some((line) => line.includes("Ready to accept connections"))) ready.resolve();
     }
     if (rest) output.push(rest);
   };
@@ -148,63 +153,19 @@ async function spawnServer(
     await exited;
   };
   try {
-    await waitForPing(port, exited, output);
+    const died = exited.then((status) => {
+      throw new Error(
+        `redis-server exited with ${status.code} before it was ready:\n${output.join("\n")}`,
+      );
+    });
+    died.catch(() => {}); // Once ready, a later exit is no error here.
+    const what = `redis-server on port ${port} to be ready`;
+    await within(Promise.race([ready.promise, died]), what, START_TIMEOUT_MS);
   } catch (error) {
     await stop("SIGKILL");
     throw error;
   }
   return { stop, signal };
-}
-
-/** Polls PING over raw TCP until `+PONG`, the server exits, or time runs out. */
-async function waitForPing(
-  port: number,
-  exited: Promise<Deno.CommandStatus>,
-  output: string[],
-): Promise<void> {
-  let status: Deno.CommandStatus | undefined;
-  exited.then((s) => status = s);
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (true) {
-    if (status) {
-      throw new Error(
-        `redis-server exited with ${status.code} before answering PING:\n${output.join("\n")}`,
-      );
-    }
-    if (await ping(port)) return;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `redis-server on port ${port} did not answer PING within ${START_TIMEOUT_MS} ms:\n` +
-          output.join("\n"),
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** Whether a server on `port` answers `PING` with `+PONG`. */
-async function ping(port: number): Promise<boolean> {
-  let conn: Deno.TcpConn;
-  try {
-    conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  } catch {
-    return false;
-  }
-  try {
-    await conn.write(new TextEncoder().encode("*1\r\n$4\r\nPING\r\n"));
-    const buffer = new Uint8Array(64);
-    let received = "";
-    while (!received.includes("\r\n")) {
-      const n = await conn.read(buffer);
-      if (n === null) return false;
-      received += new TextDecoder().decode(buffer.subarray(0, n));
-    }
-    return received.startsWith("+PONG");
-  } catch {
-    return false;
-  } finally {
-    conn.close();
-  }
 }
 
 async function findRedisServer(): Promise<string | undefined> {

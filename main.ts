@@ -100,9 +100,9 @@ export function createChat(options: ChatOptions): Chat {
 async function start(config: Config): Promise<{ chat: Chat; close(): Promise<void> }> {
   const authenticate = await createAuthenticator(config.auth);
   if (authenticate) console.log("JWT authentication is on: every join must carry a token");
-  const backends = await openBackends(config);
-  console.log(`History and fan-out: ${backends.description}`);
   const log = consoleLogger(config.logFormat);
+  const backends = await openBackends(config, log);
+  console.log(`History and fan-out: ${backends.description}`);
   const chat = createChat({ ...config, ...backends, authenticate, log });
   return {
     chat,

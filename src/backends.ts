@@ -13,8 +13,9 @@ import type { Bus } from "./bus/bus.ts";
 import { LocalBus } from "./bus/local_bus.ts";
 import { RedisBus } from "./bus/redis_bus.ts";
 import type { Config } from "./config.ts";
+import type { Logger } from "./log.ts";
 import { connectRedis } from "./redis/connection.ts";
-import type { ServiceState } from "./state.ts";
+import { CLOSED, type ServiceState } from "./state.ts";
 import type { HistoryStore } from "./store/history.ts";
 import { KvHistory } from "./store/kv_history.ts";
 import { backoff, isLocked } from "./store/kv_contention.ts";
@@ -55,19 +56,31 @@ const SECRET_ATTEMPTS = 20;
  * await backends.close();
  * ```
  */
-export async function openBackends(config: Config): Promise<Backends> {
-  return config.redisUrl ? await openRedis(config, config.redisUrl) : await openKv(config);
+export async function openBackends(config: Config, log: Logger = () => {}): Promise<Backends> {
+  return config.redisUrl ? await openRedis(config, config.redisUrl, log) : await openKv(config);
 }
 
-/** Many processes or machines: Redis holds the history and carries the fan-out. */
-async function openRedis(config: Config, url: string): Promise<Backends> {
-  const redis = await connectRedis(url);
+/**
+ * Many processes or machines: Redis holds the history and carries the
+ * fan-out. Each connection logs when it goes down or comes back
+ * (`store state=down reason=…`, `bus state=ok`).
+ */
+async function openRedis(config: Config, url: string, log: Logger): Promise<Backends> {
+  const report = (part: "store" | "bus") => (state: ServiceState) => {
+    if (state === CLOSED) return; // closed by us, at shutdown
+    log(
+      state.ok
+        ? { event: part, state: "ok" }
+        : { event: part, state: "down", reason: state.reason ?? "unknown" },
+    );
+  };
+  const redis = await connectRedis(url, { onStateChange: report("store") });
   let sessionSecret = config.sessionSecret;
   if (!sessionSecret && redis.state.ok) {
     await redis.client.set(SECRET_KEY, crypto.randomUUID(), { NX: true });
     sessionSecret = await redis.client.get(SECRET_KEY) ?? undefined;
   }
-  const bus = await RedisBus.connect(url);
+  const bus = await RedisBus.connect(url, { onStateChange: report("bus") });
   return {
     history: new RedisHistory(redis.client, {
       limit: config.historyLimit,

@@ -17,8 +17,12 @@ export interface ServerProcess extends AsyncDisposable {
   output: string[];
   /** Resolves with the exit status. */
   status: Promise<Deno.CommandStatus>;
-  /** Resolves with the first printed line matching `pattern`, waiting if needed. */
-  waitFor(pattern: RegExp): Promise<string>;
+  /**
+   * Resolves with the first printed line matching `pattern` (of the lines
+   * from index `from` of {@linkcode ServerProcess.output} on), waiting if
+   * needed.
+   */
+  waitFor(pattern: RegExp, from?: number): Promise<string>;
   /** Sends a signal, then waits for the exit. */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
@@ -114,8 +118,8 @@ export async function startProcess(
     output,
     status,
     stop,
-    waitFor(pattern) {
-      const seen = output.find((line) => pattern.test(line));
+    waitFor(pattern, from = 0) {
+      const seen = output.slice(from).find((line) => pattern.test(line));
       if (seen !== undefined) return Promise.resolve(seen);
       let waiter: { pattern: RegExp; resolve: (line: string) => void };
       const found = new Promise<string>((resolve) => {

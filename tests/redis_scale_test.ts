@@ -24,24 +24,6 @@ async function connected(server: ServerProcess): Promise<void> {
   assert.equal(report.status, "ok", `${server.origin} connected to Redis: ${report.reason}`);
 }
 
-/**
- * Polls /healthz until it reports `status`. A bounded poll is the only way here: the
- * server process prints nothing when its Redis state changes (the connection's
- * `onStateChange` is not logged), so there is no line to wait for, and the Redis outage
- * and the reconnection backoff happen inside the child process.
- */
-async function healthBecomes(origin: string, status: string, ms = 15_000) {
-  await within(
-    (async () => {
-      while ((await health(origin)).status !== status) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    })(),
-    `${origin} to report ${status}`,
-    ms,
-  );
-}
-
 Deno.test({
   name: "two processes share rooms through Redis; a client whose server dies resumes on the other",
   ignore: skipRedis,
@@ -114,8 +96,9 @@ Deno.test({
     for (let i = 1; i <= 3; i++) ada.send({ type: "say", text: `before ${i}`, cid: `p${i}` });
     await ada.next("ack", (ack) => ack.cid === "p3");
 
+    const beforeStop = a.output.length;
     await redis.stop();
-    await healthBecomes(a.origin, "degraded");
+    await a.waitFor(/^store state=down reason="?redis: /, beforeStop);
     const down = await health(a.origin);
     assert.equal(down.ok, false);
     assert.match(down.reason!, /redis/i);
@@ -124,9 +107,16 @@ Deno.test({
     assert.equal(refused.code, "unavailable");
     assert.equal(ada.socket.readyState, WebSocket.OPEN, "the server keeps its clients");
 
+    const [fromA, fromB] = [a.output.length, b.output.length];
     await redis.restart();
-    await healthBecomes(a.origin, "ok");
-    await healthBecomes(b.origin, "ok");
+    // Each server logs its store and bus connections coming back.
+    await Promise.all([
+      a.waitFor(/^store state=ok/, fromA),
+      a.waitFor(/^bus state=ok/, fromA),
+      b.waitFor(/^store state=ok/, fromB),
+      b.waitFor(/^bus state=ok/, fromB),
+    ]);
+    for (const server of [a, b]) assert.equal((await health(server.origin)).status, "ok");
     ada.send({ type: "say", text: "during the outage", cid: "d1" }); // The page's retry.
     await ada.next("ack", (ack) => ack.cid === "d1");
     for (let i = 1; i <= 3; i++) bob.send({ type: "say", text: `after ${i}`, cid: `q${i}` });

@@ -14,7 +14,7 @@ import { LocalBus } from "./bus/local_bus.ts";
 import { RedisBus } from "./bus/redis_bus.ts";
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
-import { connectRedis } from "./redis/connection.ts";
+import { connectRedis, type RedisConnection } from "./redis/connection.ts";
 import { CLOSED, type ServiceState } from "./state.ts";
 import type { HistoryStore } from "./store/history.ts";
 import { KvHistory } from "./store/kv_history.ts";
@@ -75,10 +75,12 @@ async function openRedis(config: Config, url: string, log: Logger): Promise<Back
     );
   };
   const redis = await connectRedis(url, { onStateChange: report("store") });
-  let sessionSecret = config.sessionSecret;
-  if (!sessionSecret && redis.state.ok) {
-    await redis.client.set(SECRET_KEY, crypto.randomUUID(), { NX: true });
-    sessionSecret = await redis.client.get(SECRET_KEY) ?? undefined;
+  let sessionSecret: string;
+  try {
+    sessionSecret = config.sessionSecret ?? await sharedRedisSecret(redis);
+  } catch (error) {
+    await redis.close();
+    throw error;
   }
   const bus = await RedisBus.connect(url, { onStateChange: report("bus") });
   return {
@@ -90,7 +92,7 @@ async function openRedis(config: Config, url: string, log: Logger): Promise<Back
     watchStore: false,
     bus,
     storeState: () => redis.state,
-    sessionSecret: sessionSecret ?? randomSecret(),
+    sessionSecret,
     description: "Redis history and pub/sub",
     async close() {
       await bus.close();
@@ -151,6 +153,23 @@ async function openKvFile(path: string | undefined): Promise<Deno.Kv> {
       await backoff(attempt, 20);
     }
   }
+}
+
+/**
+ * One random secret for every instance and restart, kept in Redis. Without
+ * Redis there is none to share, so the start fails (and is retried) rather
+ * than sign tokens the other instances would refuse.
+ */
+async function sharedRedisSecret(redis: RedisConnection): Promise<string> {
+  if (!redis.state.ok) {
+    throw new Error(
+      `Cannot share a session secret: Redis is unreachable (${redis.state.reason}); set SESSION_SECRET to start without it`,
+    );
+  }
+  await redis.client.set(SECRET_KEY, randomSecret(), { NX: true });
+  const secret = await redis.client.get(SECRET_KEY);
+  if (!secret) throw new Error("Cannot share a session secret: Redis lost it, retrying");
+  return secret;
 }
 
 /** One random secret for every instance and restart, kept in KV. */

@@ -132,6 +132,35 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "without SESSION_SECRET, instances share the secret Redis keeps: a session moves between them",
+  ignore: skipRedis,
+  async fn() {
+    await using redis = await startRedis();
+    await using a = await startProcess({ REDIS_URL: redis.url });
+    await using b = await startProcess({ REDIS_URL: redis.url });
+    const first = await TestClient.join(a.wsUrl, "shared", "ada");
+    await first.client.close();
+    await using moved = await TestClient.connect(b.wsUrl);
+    moved.send({ type: "join", room: "shared", name: "ada", token: first.welcome.token });
+    const welcome = await moved.next("welcome");
+    assert.equal(welcome.id, first.welcome.id, "the same user on the other instance");
+  },
+});
+
+Deno.test({
+  name: "without SESSION_SECRET and with Redis unreachable, the start fails and /healthz says why",
+  ignore: skipRedis,
+  async fn() {
+    await using server = await startProcess({ REDIS_URL: `redis://127.0.0.1:${freePort()}` });
+    await server.waitFor(/Cannot start: .*Redis is unreachable.*retrying on the next request/);
+    const report = await health(server.origin);
+    assert.equal(report.status, "degraded");
+    assert.match(report.reason ?? "", /^starting: .*set SESSION_SECRET/);
+  },
+});
+
 Deno.test("deno serve --parallel on 2 isolates: 8 clients see every message once, in order", async () => {
   const dir = await Deno.makeTempDir({ prefix: "chat-parallel-" });
   await using server = await startProcess(

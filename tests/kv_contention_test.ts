@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { commitOrConflict, isLocked, readOrConflict } from "../src/store/kv_contention.ts";
+import { commitOrConflict, isLocked } from "../src/store/kv_contention.ts";
 
 const LOCKED = new Error("database is locked");
 
@@ -8,16 +8,13 @@ function failingCommit(error: Error): Deno.AtomicOperation {
   return { commit: () => Promise.reject(error) } as unknown as Deno.AtomicOperation;
 }
 
-Deno.test("a locked KV file is a conflict to retry: a commit answers ok: false, a read undefined", async () => {
+Deno.test("a locked KV file is a conflict to retry: a commit answers ok: false", async () => {
   assert.equal(isLocked(LOCKED), true);
   assert.deepEqual(await commitOrConflict(failingCommit(LOCKED)), { ok: false });
-  assert.equal(await readOrConflict(() => Promise.reject(LOCKED)), undefined);
-  assert.equal(await readOrConflict(() => Promise.resolve(7)), 7);
 });
 
 Deno.test("any other KV error is thrown, not retried", async () => {
   const broken = new Error("disk I/O error");
   assert.equal(isLocked(broken), false);
   await assert.rejects(commitOrConflict(failingCommit(broken)), /disk I\/O error/);
-  await assert.rejects(readOrConflict(() => Promise.reject(broken)), /disk I\/O error/);
 });

@@ -2,10 +2,11 @@
  * Contention on a Deno KV file that several processes share: what counts as
  * a conflict to retry, and how long to wait before the next try.
  *
- * While one process creates the file (or `deno serve --parallel` starts its
- * isolates), the others may be answered "database is locked" for a moment,
- * on reads as well as commits. That is retried like a failed check, never
- * reported to a user.
+ * A check-and-set commit may be answered "database is locked" while another
+ * process (or `deno serve --parallel` isolate) writes to the file, and
+ * opening a file another process is creating may be too. That is retried
+ * like a failed check, never reported to a user. (Reads were not seen to
+ * fail so.)
  *
  * @example Usage
  * ```ts
@@ -41,19 +42,6 @@ export async function commitOrConflict(
     return await op.commit();
   } catch (error) {
     if (isLocked(error)) return { ok: false };
-    throw error;
-  }
-}
-
-/**
- * Reads with `read`; a locked KV file answers `undefined`, for the caller to
- * retry after a {@linkcode backoff}.
- */
-export async function readOrConflict<T>(read: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await read();
-  } catch (error) {
-    if (isLocked(error)) return undefined;
     throw error;
   }
 }

@@ -18,7 +18,7 @@ import {
   type Replay,
   RoomLimitError,
 } from "./history.ts";
-import { backoff, commitOrConflict, readOrConflict } from "./kv_contention.ts";
+import { backoff, commitOrConflict } from "./kv_contention.ts";
 
 /** Options for {@linkcode KvHistory}. */
 export interface KvHistoryOptions {
@@ -215,14 +215,8 @@ export class KvHistory implements HistoryStore {
       // repeated cid) fails the commit, and the next attempt reads.
       const known = this.#counters.get(room);
       const fast = attempt === 0 && known !== undefined && drafts.length < MAX_FAST_CHECKS;
-      const seq = fast ? known : await readOrConflict(() => this.#kv.get<number>(seqKey));
-      const seen = fast
-        ? []
-        : await readOrConflict(() => this.#idsOf(drafts.map((d) => cidKey(room, d))));
-      if (!seq || !seen) {
-        await backoff(attempt, 2);
-        continue;
-      }
+      const seq = fast ? known : await this.#kv.get<number>(seqKey);
+      const seen = fast ? [] : await this.#idsOf(drafts.map((d) => cidKey(room, d)));
       const op = this.#kv.atomic();
       const plan = this.#plan(op, room, drafts, seq, seen, fast);
       if (plan.fresh > 0 && seq.value === null) await this.#countNewRoom(op);
@@ -347,10 +341,10 @@ export class KvHistory implements HistoryStore {
   async epoch(): Promise<string> {
     const key = ["meta", "epoch"];
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const stored = await readOrConflict(() => this.#kv.get<string>(key));
-      if (stored?.value) return stored.value;
+      const stored = await this.#kv.get<string>(key);
+      if (stored.value) return stored.value;
       const epoch = crypto.randomUUID().slice(0, 8);
-      if (stored && (await commitOrConflict(this.#kv.atomic().check(stored).set(key, epoch))).ok) {
+      if ((await commitOrConflict(this.#kv.atomic().check(stored).set(key, epoch))).ok) {
         return epoch;
       }
       await backoff(attempt);

@@ -6,7 +6,7 @@
  */
 
 import type { Member } from "../protocol.ts";
-import { backoff, commitOrConflict, readOrConflict } from "./kv_contention.ts";
+import { backoff, commitOrConflict } from "./kv_contention.ts";
 import type { AnnouncedRoom, Roster, RosterEntry } from "./roster.ts";
 
 const MAX_ATTEMPTS = 20;
@@ -37,14 +37,12 @@ export class KvRoster implements Roster {
   async claim(room: string, key: string, userId: string, ttlMs: number): Promise<boolean> {
     const nameKey = ["roster", "name", room, key];
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const held = await readOrConflict(() =>
-        this.#kv.get<{ userId: string; expiresAt: number }>(nameKey)
-      );
+      const held = await this.#kv.get<{ userId: string; expiresAt: number }>(nameKey);
       const now = Date.now();
-      if (held?.value && held.value.userId !== userId && held.value.expiresAt > now) return false;
+      if (held.value && held.value.userId !== userId && held.value.expiresAt > now) return false;
       const value = { userId, expiresAt: now + ttlMs };
-      const op = held && this.#kv.atomic().check(held).set(nameKey, value, { expireIn: ttlMs });
-      if (op && (await commitOrConflict(op)).ok) return true;
+      const op = this.#kv.atomic().check(held).set(nameKey, value, { expireIn: ttlMs });
+      if ((await commitOrConflict(op)).ok) return true;
       await backoff(attempt);
     }
     throw new Error(`Cannot claim name: room '${room}' is too contended`);

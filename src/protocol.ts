@@ -40,6 +40,12 @@ export interface Member {
   name: string;
 }
 
+/** One emoji on a message, and who gave it, in the order they did. */
+export interface Reaction {
+  emoji: string;
+  users: Member[];
+}
+
 /** Ask to enter a room under a nickname. */
 export interface JoinMessage {
   type: "join";
@@ -148,6 +154,18 @@ export interface ChatMessage {
   on?: boolean;
   /** The message a plain message answers. */
   replyTo?: number;
+  /**
+   * A plain message read from history (a welcome, a `history` page, a
+   * replay) comes in its current state, its changes folded in: `edited`
+   * when its text was edited (the text is the newest one), `deleted` when
+   * it was deleted (the text is empty), and its `reactions`. A live message
+   * has none of these; changes to it follow as events of their own.
+   */
+  edited?: boolean;
+  /** See `edited`. */
+  deleted?: boolean;
+  /** See `edited`: the reactions it has, the first given first. */
+  reactions?: Reaction[];
 }
 
 /** The answer to `join`. */

@@ -17,7 +17,9 @@ import {
   type MessageDraft,
   type Replay,
   RoomLimitError,
+  type StoredRoom,
 } from "./history.ts";
+import { fold } from "./fold.ts";
 import { backoff, commitOrConflict } from "./kv_contention.ts";
 
 /** Options for {@linkcode KvHistory}. */
@@ -388,13 +390,48 @@ export class KvHistory implements HistoryStore {
     };
   }
 
+  // TEMP stubs until the store branch lands.
+  async get(room: string, id: number): Promise<ChatMessage | null> {
+    const m = (await this.#kv.get<ChatMessage>(msgKey(room, id))).value;
+    if (!m || m.kind) return null;
+    let state = m;
+    for (const e of (await this.after(room, id)).messages) {
+      if (e.kind && e.ref === id) state = fold(state, e);
+    }
+    return state;
+  }
+  async stored(room: string, userId: string, cid: string): Promise<number | null> {
+    return (await this.#kv.get<number>(["rooms", room, "cid", userId, cid])).value ?? null;
+  }
+  async rooms(): Promise<StoredRoom[]> {
+    const out: StoredRoom[] = [];
+    const seen = new Set<string>();
+    for await (const e of this.#kv.list<unknown>({ prefix: ["rooms"] })) {
+      const room = String(e.key[1]);
+      if (seen.has(room)) continue;
+      seen.add(room);
+      const last = await this.recent(room, 1);
+      out.push({ name: room, lastId: await this.latest(room), lastTs: last[0]?.ts ?? 0 });
+    }
+    return out;
+  }
+  async deleteRoom(room: string): Promise<boolean> {
+    let any = false;
+    for await (const e of this.#kv.list({ prefix: ["rooms", room] })) {
+      any = true;
+      await this.#kv.delete(e.key);
+    }
+    return any;
+  }
+
   /** Every retained message after `since`, and whether none is missing. */
-  async after(room: string, since: number): Promise<Replay> {
+  async after(room: string, since: number, limit = Infinity): Promise<Replay> {
     const messages: ChatMessage[] = [];
     const prefix = ["rooms", room, "msg"];
     for await (
       const entry of this.#kv.list<ChatMessage>({ prefix, start: [...prefix, since + 1] })
     ) {
+      if (messages.length >= limit) return { messages, complete: true, more: true };
       messages.push(entry.value);
     }
     const latest = await this.latest(room);

@@ -23,6 +23,7 @@ import {
   type MessageDraft,
   type Replay,
   RoomLimitError,
+  type StoredRoom,
 } from "./history.ts";
 import type { ChatMessage } from "../protocol.ts";
 
@@ -194,8 +195,25 @@ export class RedisHistory implements HistoryStore {
     return toId(await this.#client.get(this.#key(room, "seq")));
   }
 
+  // TEMP stubs until the store branch lands.
+  async get(room: string, id: number): Promise<ChatMessage | null> {
+    const e = await this.#client.xRange(this.#key(room, "stream"), `${id}-0`, `${id}-0`);
+    const m = e.length ? parseEntry(e[0]) : null;
+    return m && !m.kind ? m : null;
+  }
+  async stored(room: string, userId: string, cid: string): Promise<number | null> {
+    const v = await this.#client.get(this.#cidKey(room, userId, cid));
+    return v === null ? null : Number(v);
+  }
+  rooms(): Promise<StoredRoom[]> {
+    return Promise.resolve([]);
+  }
+  deleteRoom(_room: string): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
   /** Every retained message after `since`, and whether none is missing. */
-  async after(room: string, since: number): Promise<Replay> {
+  async after(room: string, since: number, _limit = Infinity): Promise<Replay> {
     const start = since >= 0 ? `${Math.floor(since) + 1}-0` : "-";
     // One round trip, and a replay consistent with the id it is checked against.
     const [entries, seq] = await this.#client.multi()

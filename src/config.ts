@@ -39,8 +39,14 @@ export const DEFAULTS = {
   welcomeHistory: 50,
   /** Most bytes of messages a resume replays in its `welcome`. */
   maxReplayBytes: 256 * 1024,
+  /** Most events a resume replays in its `welcome`; further back it gets the newest instead. */
+  maxReplayEvents: 1000,
+  /** Joins and changes a room's queue may hold; more are refused as `unavailable`. */
+  maxRoomTasks: 200,
   /** Rooms the store may hold. */
   maxRooms: 10_000,
+  /** Rooms one connection may be in at once. */
+  maxRoomsPerConnection: 50,
   /** Rate-limited frames tolerated after the warning, before closing with 1008. */
   rateLimitStrikes: 10,
   /** Shortest time between two forwarded `typing` notices of one connection, in ms. */
@@ -104,6 +110,11 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
     name: "MAX_ROOMS",
     shown: shown(DEFAULTS.maxRooms),
     meaning: "Rooms the store may hold; the first message of one more gets `room_limit`.",
+  },
+  {
+    name: "MAX_ROOMS_PER_CONNECTION",
+    shown: shown(DEFAULTS.maxRoomsPerConnection),
+    meaning: "Rooms one connection may be in at once; one more join gets `too_many_rooms`.",
   },
   {
     name: "ALLOWED_ORIGINS",
@@ -212,6 +223,7 @@ export interface Config {
   port: number;
   historyLimit: number;
   maxRooms: number;
+  maxRoomsPerConnection: number;
   allowedOrigins: string[];
   rateBurst: number;
   ratePerSecond: number;
@@ -253,6 +265,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     port: int("PORT", DEFAULTS.port),
     historyLimit: int("HISTORY_LIMIT", DEFAULTS.historyLimit),
     maxRooms: int("MAX_ROOMS", DEFAULTS.maxRooms),
+    maxRoomsPerConnection: int("MAX_ROOMS_PER_CONNECTION", DEFAULTS.maxRoomsPerConnection),
     allowedOrigins: (env.ALLOWED_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean),
     rateBurst: int("RATE_BURST", DEFAULTS.rateBurst),
     ratePerSecond: int("RATE_PER_SECOND", DEFAULTS.ratePerSecond),

@@ -29,6 +29,8 @@ export const MAX_TOKEN_LENGTH = 256;
 export const MAX_AUTH_LENGTH = 8192;
 /** Most messages one `history` request returns. */
 export const MAX_HISTORY_PAGE = 100;
+/** Rooms one connection may be in at once, by default (`MAX_ROOMS_PER_CONNECTION`). */
+export const DEFAULT_MAX_ROOMS_PER_CONNECTION = 50;
 /** The reactions a message can get. */
 export const REACTIONS: readonly string[] = ["👍", "❤", "😂", "🎉", "😮", "😢", "👀", "🚀"];
 
@@ -46,11 +48,17 @@ export interface Reaction {
   users: Member[];
 }
 
-/** Ask to enter a room under a nickname. */
+/**
+ * Ask to enter a room. A connection may be in several rooms: it sends one
+ * `join` per room, each answered by its own `welcome`. The first join names
+ * the connection (`name`); later ones may leave `name` out, and may not
+ * change it (see {@linkcode RenameMessage}).
+ */
 export interface JoinMessage {
   type: "join";
   room: string;
-  name: string;
+  /** The nickname; required on the connection's first join. */
+  name?: string;
   /** Id of the last message the client holds in this room, to resume. */
   since?: number;
   /** The session token from an earlier `welcome`, to keep the same user id. */
@@ -61,8 +69,31 @@ export interface JoinMessage {
   epoch?: string;
 }
 
-/** Post a text to the room joined. */
-export interface SayMessage {
+/** Leave one room; the connection stays, in its other rooms. Answered with `left`. */
+export interface LeaveMessage {
+  type: "leave";
+  room: string;
+}
+
+/**
+ * Change the connection's nickname in every room it is in, without leaving
+ * them. Answered with `renamed`; the rooms get a `presence` event `rename`.
+ */
+export interface RenameMessage {
+  type: "rename";
+  name: string;
+}
+
+/**
+ * The room a room-scoped frame is about: required on a connection in several
+ * rooms; on a connection in exactly one room it may be left out.
+ */
+interface RoomScoped {
+  room?: string;
+}
+
+/** Post a text to a room. */
+export interface SayMessage extends RoomScoped {
   type: "say";
   text: string;
   /** Client-chosen id, echoed back in the `ack`; retries reuse it. */
@@ -71,8 +102,8 @@ export interface SayMessage {
   replyTo?: number;
 }
 
-/** Ask for older messages of the room joined. */
-export interface HistoryRequest {
+/** Ask for older messages of a room. */
+export interface HistoryRequest extends RoomScoped {
   type: "history";
   /** Messages with ids below this one. */
   before: number;
@@ -81,7 +112,7 @@ export interface HistoryRequest {
 }
 
 /** Change the text of one of your own messages. */
-export interface EditMessage {
+export interface EditMessage extends RoomScoped {
   type: "edit";
   /** The id of the message to edit. */
   ref: number;
@@ -90,14 +121,14 @@ export interface EditMessage {
 }
 
 /** Delete one of your own messages. */
-export interface DeleteMessage {
+export interface DeleteMessage extends RoomScoped {
   type: "delete";
   ref: number;
   cid: string;
 }
 
 /** Toggle your reaction to a message. */
-export interface ReactMessage {
+export interface ReactMessage extends RoomScoped {
   type: "react";
   ref: number;
   /** One of {@linkcode REACTIONS}. */
@@ -105,19 +136,21 @@ export interface ReactMessage {
   cid: string;
 }
 
-/** Ask for the active rooms. */
+/** Ask for the room directory. */
 export interface RoomsRequest {
   type: "rooms";
 }
 
-/** Tell the room that you are typing. */
-export interface TypingMessage {
+/** Tell a room that you are typing. */
+export interface TypingMessage extends RoomScoped {
   type: "typing";
 }
 
 /** Everything a client may send. */
 export type ClientMessage =
   | JoinMessage
+  | LeaveMessage
+  | RenameMessage
   | SayMessage
   | TypingMessage
   | HistoryRequest
@@ -193,26 +226,47 @@ export interface WelcomeMessage {
   epoch?: string;
 }
 
-/** The server stored your `say`: it is now delivered to the whole room. */
+/** The server stored your `say` (or change): it is now delivered to the whole room. */
 export interface AckMessage {
   type: "ack";
+  room: string;
   cid: string;
   /** The stored message's id. */
   id: number;
 }
 
-/** Someone joined or left the room. */
+/**
+ * Someone joined or left a room, or took another name. Presence is per user:
+ * a user's second connection to a room is no second member.
+ */
 export interface PresenceMessage {
   type: "presence";
-  event: "join" | "leave";
-  /** Who came or went; the full list is only in the `welcome`, so a join costs O(members). */
+  room: string;
+  event: "join" | "leave" | "rename";
+  /** Who came, went or was renamed (with the new name); the full list is only in the `welcome`. */
+  member: Member;
+  /** With `rename`: the name before. */
+  previous?: string;
+}
+
+/** Someone else in a room is typing. */
+export interface TypingNotice {
+  type: "typing";
+  room: string;
   member: Member;
 }
 
-/** Someone else in the room is typing. */
-export interface TypingNotice {
-  type: "typing";
-  member: Member;
+/** You left a room (your `leave`, or the server removed you, with a `reason`). */
+export interface LeftMessage {
+  type: "left";
+  room: string;
+  reason?: string;
+}
+
+/** Your `rename` took effect in every room you are in. */
+export interface RenamedMessage {
+  type: "renamed";
+  name: string;
 }
 
 /** Stable error codes, one per kind of refusal. */
@@ -223,6 +277,7 @@ export type ErrorCode =
   | "unknown_type"
   | "not_joined"
   | "already_joined"
+  | "too_many_rooms"
   | "name_taken"
   | "rate_limited"
   | "auth_required"
@@ -239,6 +294,7 @@ export type ErrorCode =
 /** The answer to `history`: older messages, oldest first. */
 export interface HistoryPage {
   type: "history";
+  room: string;
   messages: ChatMessage[];
   /** `true` when the store holds messages older than these. */
   hasMore: boolean;
@@ -249,8 +305,10 @@ export interface RoomInfo {
   name: string;
   /** Members here and on the other instances. */
   members: number;
-  /** The newest message id this server has seen in the room. */
+  /** The room's newest message id, as far as this server knows. */
   lastId: number;
+  /** When that message was stored, in ms since the epoch (0 when unknown). */
+  lastTs: number;
 }
 
 /** The answer to `rooms`. */
@@ -264,6 +322,8 @@ export interface ErrorMessage {
   type: "error";
   code: ErrorCode;
   message: string;
+  /** The room the refused request was about, when it named or implied one. */
+  room?: string;
   /** The `cid` of the refused `say`, when there was one. */
   cid?: string;
   /** With `rate_limited`: how long to wait before the next frame, in milliseconds. */
@@ -287,6 +347,8 @@ export type ServerMessage =
   | AckMessage
   | PresenceMessage
   | TypingNotice
+  | LeftMessage
+  | RenamedMessage
   | HistoryPage
   | RoomsMessage
   | ErrorMessage
@@ -317,16 +379,20 @@ export function parseClientMessage(value: unknown): ParseResult {
   switch (value.type) {
     case "join":
       return parseJoin(value);
+    case "leave":
+      return parseLeave(value);
+    case "rename":
+      return parseRename(value);
     case "say":
-      return parseSay(value);
+      return scoped(value, "send message", parseSay(value));
     case "typing":
-      return { ok: true, message: { type: "typing" } };
+      return scoped(value, "send typing", { ok: true, message: { type: "typing" } });
     case "history":
-      return parseHistory(value);
+      return scoped(value, "read history", parseHistory(value));
     case "edit":
     case "delete":
     case "react":
-      return parseChange(value);
+      return scoped(value, CHANGE_ACTIONS[value.type], parseChange(value));
     case "rooms":
       return { ok: true, message: { type: "rooms" } };
     default:
@@ -357,19 +423,68 @@ export function decodeClientMessage(text: string): ParseResult {
   return parseClientMessage(value);
 }
 
-/** Builds an {@linkcode ErrorMessage}. */
-export function errorMessage(code: ErrorCode, message: string, cid?: string): ErrorMessage {
-  return cid === undefined
-    ? { type: "error", code, message }
-    : { type: "error", code, message, cid };
+/** Builds an {@linkcode ErrorMessage}, about `room` when given. */
+export function errorMessage(
+  code: ErrorCode,
+  message: string,
+  cid?: string,
+  room?: string,
+): ErrorMessage {
+  const error: ErrorMessage = { type: "error", code, message };
+  if (room !== undefined) error.room = room;
+  if (cid !== undefined) error.cid = cid;
+  return error;
+}
+
+const CHANGE_ACTIONS = {
+  edit: "edit message",
+  delete: "delete message",
+  react: "react to message",
+} as const;
+
+/**
+ * Adds a room-scoped frame's optional `room` to a parsed message, or refuses
+ * a `room` that is not a valid room name (`doing` names the action).
+ */
+function scoped(value: Record<string, unknown>, doing: string, parsed: ParseResult): ParseResult {
+  if (!parsed.ok || value.room === undefined) return parsed;
+  const room = checkName(value.room, "room");
+  const cid = "cid" in parsed.message ? parsed.message.cid : undefined;
+  if (!room.ok) {
+    return fail(
+      "invalid_message",
+      room.message.replace("Cannot join room:", `Cannot ${doing}:`),
+      cid,
+    );
+  }
+  return { ok: true, message: { ...parsed.message, room: room.name } as ClientMessage };
+}
+
+function parseLeave(value: Record<string, unknown>): ParseResult {
+  const room = checkName(value.room, "room");
+  if (!room.ok) {
+    return fail("invalid_message", room.message.replace("Cannot join room:", "Cannot leave room:"));
+  }
+  return { ok: true, message: { type: "leave", room: room.name } };
+}
+
+function parseRename(value: Record<string, unknown>): ParseResult {
+  const name = checkName(value.name, "name");
+  if (!name.ok) {
+    return fail("invalid_message", name.message.replace("Cannot join room:", "Cannot rename:"));
+  }
+  return { ok: true, message: { type: "rename", name: name.name } };
 }
 
 function parseJoin(value: Record<string, unknown>): ParseResult {
   const room = checkName(value.room, "room");
   if (!room.ok) return fail("invalid_message", room.message);
-  const name = checkName(value.name, "name");
-  if (!name.ok) return fail("invalid_message", name.message);
-  const message: JoinMessage = { type: "join", room: room.name, name: name.name };
+  const message: JoinMessage = { type: "join", room: room.name };
+  if (value.name !== undefined) {
+    const name = checkName(value.name, "name");
+    if (!name.ok) return fail("invalid_message", name.message, undefined, room.name);
+    message.name = name.name;
+  }
   if (value.since !== undefined) {
     if (!Number.isSafeInteger(value.since) || (value.since as number) < 0) {
       return fail("invalid_message", "Cannot join room: 'since' must be a non-negative integer");
@@ -502,6 +617,6 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function fail(code: ErrorCode, message: string, cid?: string): ParseResult {
-  return { ok: false, error: errorMessage(code, message, cid) };
+function fail(code: ErrorCode, message: string, cid?: string, room?: string): ParseResult {
+  return { ok: false, error: errorMessage(code, message, cid, room) };
 }

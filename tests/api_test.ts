@@ -81,9 +81,25 @@ class FailingHistory implements HistoryStore {
     this.#check();
     return await this.#inner.recent(room, count);
   }
-  async after(room: string, since: number) {
+  async after(room: string, since: number, limit?: number) {
     this.#check();
-    return await this.#inner.after(room, since);
+    return await this.#inner.after(room, since, limit);
+  }
+  async get(room: string, id: number) {
+    this.#check();
+    return await this.#inner.get(room, id);
+  }
+  async stored(room: string, userId: string, cid: string) {
+    this.#check();
+    return await this.#inner.stored(room, userId, cid);
+  }
+  async rooms() {
+    this.#check();
+    return await this.#inner.rooms();
+  }
+  async deleteRoom(room: string) {
+    this.#check();
+    return await this.#inner.deleteRoom(room);
   }
   async before(room: string, before: number, limit: number) {
     this.#check();
@@ -132,7 +148,11 @@ Deno.test("API: a posted message reaches a WebSocket and an SSE member in order,
   assert.deepEqual(second, message);
   assert.deepEqual(await bob.next("message"), first);
   assert.deepEqual(await bob.next("message"), message);
-  assert.equal(bob.lastEventId, "2");
+  assert.equal(
+    bob.lastEventId.split(":")[0],
+    "2",
+    "the event id is the message id, then the epoch",
+  );
 
   const history = await call(server, "/api/v1/rooms/team/messages", { headers: AUTH });
   assert.equal(history.status, 200);
@@ -230,9 +250,15 @@ Deno.test("API: history returns at most 100 messages per request", async () => {
   );
 });
 
-Deno.test("API: GET /api/v1/rooms lists the active rooms with member counts", async () => {
+Deno.test("API: GET /api/v1/rooms is the room directory: rooms with members, then rooms with history", async () => {
   await using server = await startServer({ apiToken: TOKEN });
   assert.deepEqual((await call(server, "/api/v1/rooms", { headers: AUTH })).body, { rooms: [] });
+  const posted = await call(server, "/api/v1/rooms/archive/messages", {
+    method: "POST",
+    headers: { ...AUTH, "content-type": "application/json" },
+    body: JSON.stringify({ name: "bot", text: "yesterday" }),
+  });
+  assert.equal(posted.status, 201);
   const { client: a } = await TestClient.join(server.wsUrl, "beta", "ada");
   await using _a = a;
   const { client: b } = await TestClient.join(server.wsUrl, "alpha", "bob");
@@ -242,7 +268,11 @@ Deno.test("API: GET /api/v1/rooms lists the active rooms with member counts", as
   const listed = await call(server, "/api/v1/rooms", { headers: AUTH });
   assert.equal(listed.status, 200);
   assert.deepEqual(listed.body, {
-    rooms: [{ name: "alpha", members: 1 }, { name: "beta", members: 2 }],
+    rooms: [
+      { name: "beta", members: 2, lastId: 0, lastTs: 0 },
+      { name: "alpha", members: 1, lastId: 0, lastTs: 0 },
+      { name: "archive", members: 0, lastId: 1, lastTs: posted.body.ts },
+    ],
   });
 });
 

@@ -58,7 +58,11 @@ Deno.test("a client that stops reading is closed with 1013 while others keep rec
   });
   const slow = await RawClient.connect(server.port);
   await slow.send(JSON.stringify({ type: "join", room: "lobby", name: "slow" }));
-  const { client: normal } = await TestClient.join(server.wsUrl, "lobby", "normal");
+  const { client: normal, welcome: normals } = await TestClient.join(
+    server.wsUrl,
+    "lobby",
+    "normal",
+  );
   await using _normal = normal;
   const { client: writer } = await TestClient.join(server.wsUrl, "lobby", "writer");
   await using _writer = writer;
@@ -116,7 +120,13 @@ Deno.test("a client that stops reading is closed with 1013 while others keep rec
   assert.ok(lastSeen < sent, "the slow client really fell behind");
 
   // It resumes with since and loses nothing.
-  const { client: back, welcome } = await TestClient.join(server.wsUrl, "lobby", "slow", lastSeen);
+  const { client: back, welcome } = await TestClient.join(
+    server.wsUrl,
+    "lobby",
+    "slow",
+    lastSeen,
+    normals.epoch,
+  );
   await using _back = back;
   assert.equal(welcome.recovered, true);
   const ids = welcome.history.map((m) => m.id);

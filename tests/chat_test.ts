@@ -11,7 +11,7 @@ Deno.test("two clients in a room receive each other's messages, in order", async
   ada.send({ type: "say", text: "hello bob", cid: "a1" });
   bob.send({ type: "say", text: "hi ada", cid: "b1" });
   const ack = await ada.next("ack");
-  assert.deepEqual(ack, { type: "ack", cid: "a1", id: ack.id });
+  assert.deepEqual(ack, { type: "ack", room: "lobby", cid: "a1", id: ack.id });
 
   for (const client of [ada, bob]) {
     const first = await client.next("message");
@@ -160,8 +160,12 @@ Deno.test("a forged or foreign token gets a fresh id, never the claimed one", as
   mallory.send({ type: "join", room: "lobby", name: "mallory", token: forged });
   const theirs = await mallory.next("welcome");
   assert.notEqual(theirs.id, welcome.id);
-  mallory.send({ type: "join", room: "other", name: "ada", token: "not-a-token" });
+  mallory.send({ type: "join", room: "lobby" });
   assert.equal((await mallory.next("error")).code, "already_joined");
+  mallory.send({ type: "join", room: "other", name: "ada", token: "not-a-token" });
+  assert.equal((await mallory.next("error")).code, "invalid_message", "one name per connection");
+  mallory.send({ type: "join", room: "other", token: welcome.token });
+  assert.equal((await mallory.next("welcome")).id, theirs.id, "one identity per connection");
 });
 
 Deno.test("the same session joining again replaces its stale connection", async () => {

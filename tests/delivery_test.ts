@@ -49,11 +49,17 @@ Deno.test("a duplicate cid is stored and broadcast once, and acknowledged each t
 
 Deno.test("a resume with since replays exactly what was missed, with recovered: true", async () => {
   await using server = await startServer();
-  const { client: ada } = await TestClient.join(server.wsUrl, "lobby", "ada");
+  const { client: ada, welcome: first } = await TestClient.join(server.wsUrl, "lobby", "ada");
   await using _ada = ada;
   for (let i = 1; i <= 8; i++) ada.send({ type: "say", text: `m${i}`, cid: `c${i}` });
   await ada.next("ack", (a) => a.cid === "c8");
-  const { client: bob, welcome } = await TestClient.join(server.wsUrl, "lobby", "bob", 5);
+  const { client: bob, welcome } = await TestClient.join(
+    server.wsUrl,
+    "lobby",
+    "bob",
+    5,
+    first.epoch,
+  );
   await using _bob = bob;
   assert.equal(welcome.recovered, true);
   assert.deepEqual(welcome.history.map((m) => m.id), [6, 7, 8]);
@@ -108,7 +114,13 @@ Deno.test("after a SIGKILL and restart, every acknowledged message is kept and r
     const last = all.history.at(-1)!.id;
     await fresh.close();
 
-    const { client: back, welcome } = await TestClient.join(server.wsUrl, "lobby", "bob", 5);
+    const { client: back, welcome } = await TestClient.join(
+      server.wsUrl,
+      "lobby",
+      "bob",
+      5,
+      all.epoch,
+    );
     assert.equal(welcome.recovered, true);
     assert.deepEqual(
       welcome.history.map((m) => m.id),
@@ -129,7 +141,7 @@ Deno.test("storm: senders and flaky readers all end with the identical gap-free 
   const SENDERS = 3, READERS = 4, PER_SENDER = 200;
 
   /** A reader that keeps its sequence across reconnects. */
-  type Reader = { name: string; ids: number[]; client?: TestClient };
+  type Reader = { name: string; ids: number[]; epoch?: string; client?: TestClient };
   const readers: Reader[] = Array.from({ length: READERS }, (_, i) => ({ name: `r${i}`, ids: [] }));
   /** Records ids in frame order: the welcome's history, then each message. */
   const connectReader = async (reader: Reader) => {
@@ -142,8 +154,9 @@ Deno.test("storm: senders and flaky readers all end with the identical gap-free 
         if (m.type === "message") reader.ids.push(m.id);
       }
     });
-    client.send({ type: "join", room, name: reader.name, since });
+    client.send({ type: "join", room, name: reader.name, since, epoch: reader.epoch });
     const welcome = await client.next("welcome");
+    reader.epoch = welcome.epoch;
     if (since !== undefined) assert.equal(welcome.recovered, true, `${reader.name} resumed`);
     reader.client = client;
   };

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { decideChange } from "../src/hub/changes.ts";
+import { fold } from "../src/store/fold.ts";
 import type { ChatMessage } from "../src/protocol.ts";
 import { startServer, TestClient } from "./helpers.ts";
 
@@ -122,22 +123,34 @@ Deno.test("rooms lists the active rooms with member counts, but never one named 
   assert.deepEqual(rooms.map((r) => [r.name, r.members]), [["team", 2], ["lobby", 1]]);
 });
 
-Deno.test("decideChange: a retried reaction is acknowledged again, not toggled back", () => {
+Deno.test("decideChange: a reaction toggles against the message's current state", () => {
   const original: ChatMessage = message(1, "u1", {});
   const reaction = message(2, "u2", { kind: "reaction", ref: 1, emoji: "👍", on: true, cid: "r1" });
-  const retry = decideChange({ type: "react", ref: 1, emoji: "👍", cid: "r1" }, "u2", [
-    original,
-    reaction,
-  ]);
-  assert.deepEqual(retry, { ok: true, duplicate: reaction });
-  const again = decideChange({ type: "react", ref: 1, emoji: "👍", cid: "r2" }, "u2", [
-    original,
-    reaction,
-  ]);
+  const first = decideChange({ type: "react", ref: 1, emoji: "👍", cid: "r1" }, "u2", original);
+  assert.deepEqual(first, {
+    ok: true,
+    event: { kind: "reaction", ref: 1, text: "", emoji: "👍", on: true },
+  });
+  const again = decideChange(
+    { type: "react", ref: 1, emoji: "👍", cid: "r2" },
+    "u2",
+    fold(original, reaction),
+  );
   assert.deepEqual(again, {
     ok: true,
     event: { kind: "reaction", ref: 1, text: "", emoji: "👍", on: false },
   });
+  const gone = fold(original, message(3, "u1", { kind: "delete", ref: 1, text: "", cid: "d" }));
+  assert.equal(
+    (decideChange({ type: "edit", ref: 1, text: "x", cid: "e" }, "u1", gone) as { code: string })
+      .code,
+    "deleted",
+  );
+  assert.equal(
+    (decideChange({ type: "edit", ref: 2, text: "x", cid: "e" }, "u1", null) as { code: string })
+      .code,
+    "not_found",
+  );
 });
 
 function message(id: number, userId: string, extra: Partial<ChatMessage>): ChatMessage {

@@ -147,9 +147,9 @@ export class TestClient implements AsyncDisposable {
    * Connects and joins `room` as `name`; resolves with the welcome. A refusal
    * fails at once, with the server's error code and message.
    */
-  static async join(url: string, room: string, name: string, since?: number) {
+  static async join(url: string, room: string, name: string, since?: number, epoch?: string) {
     const client = await TestClient.connect(url);
-    client.send({ type: "join", room, name, since });
+    client.send({ type: "join", room, name, since, epoch });
     const answer = await client.#take(
       (m) => m.type === "welcome" || m.type === "error",
       "a 'welcome' message",

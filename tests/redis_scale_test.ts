@@ -58,7 +58,14 @@ Deno.test({
     for (let i = 2; i <= 4; i++) bob.send({ type: "say", text: `b${i}`, cid: `b${i}` });
     await bob.next("ack", (ack) => ack.cid === "b4");
     await using back = await TestClient.connect(b.wsUrl);
-    back.send({ type: "join", room: "team", name: "ada", since: 2, token: adaWelcome.token });
+    back.send({
+      type: "join",
+      room: "team",
+      name: "ada",
+      since: 2,
+      epoch: adaWelcome.epoch,
+      token: adaWelcome.token,
+    });
     const resumed = await back.next("welcome");
     assert.equal(resumed.id, adaWelcome.id, "the session moved with her");
     assert.equal(resumed.recovered, true);

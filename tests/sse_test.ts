@@ -26,7 +26,7 @@ Deno.test("SSE: join from the query, say by POST, and chat with a WebSocket memb
   assert.equal((await ws.next("presence")).member.name, "bob");
 
   assert.equal(await sse.post({ type: "say", text: "hi from sse", cid: "s1" }), 202);
-  assert.deepEqual(await sse.next("ack"), { type: "ack", cid: "s1", id: 1 });
+  assert.deepEqual(await sse.next("ack"), { type: "ack", room: "lobby", cid: "s1", id: 1 });
   const own = await sse.next("message");
   assert.equal(own.text, "hi from sse");
   assert.equal(own.userId, welcome.id);
@@ -34,13 +34,13 @@ Deno.test("SSE: join from the query, say by POST, and chat with a WebSocket memb
 
   ws.send({ type: "say", text: "hi from ws", cid: "w1" });
   assert.equal((await sse.next("message")).text, "hi from ws");
-  // Chat messages carry their id as the event id.
+  // Chat messages carry their id, then the store's epoch, as the event id.
   const ids = sse.events.filter((e) =>
     e.event === "message" && JSON.parse(e.data).type === "message"
   )
     .map((e) => e.id);
-  assert.deepEqual(ids, ["1", "2"]);
-  assert.equal(sse.lastEventId, "2");
+  assert.deepEqual(ids, [`1:${welcome.epoch}`, `2:${welcome.epoch}`]);
+  assert.equal(sse.lastEventId, `2:${welcome.epoch}`);
 
   await sse.post({ type: "typing" });
   assert.equal((await ws.next("typing")).member.name, "bob");
@@ -65,7 +65,7 @@ Deno.test("SSE: resume with Last-Event-ID (before since), and keep the user with
   const { client: first, welcome } = await SseClient.join(server.origin, "lobby", "reader");
   for (let i = 1; i <= 3; i++) writer.send({ type: "say", text: `m${i}`, cid: `c${i}` });
   for (let i = 1; i <= 3; i++) assert.equal((await first.next("message")).id, i);
-  assert.equal(first.lastEventId, "3");
+  assert.equal(first.lastEventId, `3:${welcome.epoch}`);
   await first.close();
   await writer.next("presence", (p) => p.event === "leave");
 
@@ -85,14 +85,14 @@ Deno.test("SSE: resume with Last-Event-ID (before since), and keep the user with
   assert.deepEqual(resumed.history.map((m) => m.id), [4, 5], "after Last-Event-ID 3, not since 1");
   assert.equal(resumed.id, welcome.id, "the same user");
   // The welcome's event id is its newest message, so a second drop resumes from there.
-  assert.equal(again.lastEventId, "5");
+  assert.equal(again.lastEventId, `5:${welcome.epoch}`);
 
   // Without Last-Event-ID, since decides.
   const { client: bySince, welcome: fromSince } = await SseClient.join(
     server.origin,
     "lobby",
     "other",
-    { since: 3 },
+    { since: 3, epoch: welcome.epoch },
   );
   await using _bySince = bySince;
   assert.deepEqual(fromSince.history.map((m) => m.id), [4, 5]);
@@ -101,7 +101,7 @@ Deno.test("SSE: resume with Last-Event-ID (before since), and keep the user with
     server.origin,
     "lobby",
     "third",
-    { since: 4 },
+    { since: 4, epoch: welcome.epoch },
     { "last-event-id": "abc" },
   );
   await using _junk = junk;
@@ -198,6 +198,7 @@ Deno.test("SSE: a reader that stops reading is closed with 1013, others get ever
     maxBufferedBytes: MAX_BUFFERED,
     historyLimit: 100_000,
     maxReplayBytes: 64 * 1024 * 1024,
+    maxReplayEvents: 100_000,
     log(entry) {
       if (entry.event === "violation" && entry.code === 1013) {
         violations.push(entry);
@@ -246,13 +247,13 @@ Deno.test("SSE: a reader that stops reading is closed with 1013, others get ever
   // Now it reads: what got out before, then the close event (the backlog was dropped).
   slow.read();
   assert.deepEqual(await slow.waitClosed(), { code: 1013, reason: "too slow" });
-  const lastSeen = Number(slow.lastEventId);
+  const lastSeen = Number(slow.lastEventId.split(":")[0]);
   assert.ok(lastSeen > 0 && lastSeen < sent, `the slow reader fell behind: ${lastSeen} of ${sent}`);
   await slow.close();
 
   // It resumes from its last event id and loses nothing.
   const { client: back, welcome } = await SseClient.join(server.origin, "lobby", "slow", {}, {
-    "last-event-id": String(lastSeen),
+    "last-event-id": slow.lastEventId,
   });
   await using _back = back;
   assert.equal(welcome.recovered, true);

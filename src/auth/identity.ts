@@ -14,8 +14,15 @@ import { SessionSigner } from "./session.ts";
 export interface JoinIdentity {
   /** The user id, from the server: a session id or the JWT's `sub`. */
   userId: string;
-  /** The display name. */
-  name: string;
+  /** The display name: the JWT's `name` claim, else the join's `name` (absent if neither). */
+  name?: string;
+  /**
+   * The tab session this connection belongs to, when its user is one tab's
+   * guest session: a join by another connection of the same session replaces
+   * it in the room (closed with 4000, a network blip the server has not
+   * noticed yet). Absent for a JWT subject, whose connections coexist.
+   */
+  session?: string;
   /** A session token to hand back in the `welcome` (none with JWT auth). */
   token?: string;
   /** The rooms the JWT allows; `undefined` means every room. */
@@ -52,6 +59,6 @@ export function createIdentify(
     const signer = await sessions;
     const known = token === undefined ? null : await signer.verify(token);
     const session = known === null ? await signer.issue() : { id: known, token: token! };
-    return { userId: session.id, name, token: session.token };
+    return { userId: session.id, name, token: session.token, session: session.id };
   };
 }

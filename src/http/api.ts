@@ -10,8 +10,8 @@
  *   message, also for a repeated `cid` (then it is the first one).
  * - `GET /api/v1/rooms/{room}/messages?since=N&limit=M`:
  *   `{"messages":[…],"complete":…}` from the history store.
- * - `GET /api/v1/rooms`: `{"rooms":[{"name","members"}]}`, the active rooms
- *   (here and on other instances; never one named `_…`).
+ * - `GET /api/v1/rooms`: `{"rooms":[{"name","members","lastId","lastTs"}]}`,
+ *   the room directory, as the protocol's `rooms` answers it.
  *
  * Errors are `{"error":{"code","message"}}` with 400, 401, 403, 404, 405,
  * 413, 415, 429 or 503.
@@ -159,7 +159,7 @@ export class Api {
       return this.#notAllowed(req, "GET, POST");
     }
     if (pathname === `${PREFIX}rooms`) {
-      if (req.method === "GET") return this.#rooms();
+      if (req.method === "GET") return await this.#rooms();
       return this.#notAllowed(req, "GET");
     }
     await req.body?.cancel().catch(() => {});
@@ -246,14 +246,14 @@ export class Api {
       return apiError(400, "invalid_message", "Cannot post message: the body must be an object");
     }
     const fields = value as Record<string, unknown>;
-    // The protocol's own rules: a join for the name, a say for the text and cid.
-    const join = parseClientMessage({ type: "join", room, name: fields.name });
-    if (!join.ok) return invalid(join.error.message);
+    // The protocol's own rules: a join's for the name, a say's for the text and cid.
+    const checked = checkName(fields.name, "name");
+    if (!checked.ok) return invalid(checked.message);
     const cid = fields.cid === undefined ? crypto.randomUUID() : fields.cid;
     const say = parseClientMessage({ type: "say", text: fields.text, cid });
     if (!say.ok) return invalid(say.error.message);
-    if (join.message.type !== "join" || say.message.type !== "say") throw new Error("unreachable");
-    const { name } = join.message;
+    if (say.message.type !== "say") throw new Error("unreachable");
+    const name = checked.name;
     let message: ChatMessage;
     try {
       message = await this.#hub.post(room, {
@@ -301,11 +301,8 @@ export class Api {
     }
   }
 
-  #rooms(): Response {
-    const rooms = this.#hub.activeRooms()
-      .map(({ name, members }) => ({ name, members }))
-      .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-    return json(200, { rooms });
+  async #rooms(): Promise<Response> {
+    return json(200, { rooms: await this.#hub.directory() });
   }
 }
 

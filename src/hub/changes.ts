@@ -1,7 +1,8 @@
 /**
  * Edits, deletes and reactions: whether one may be made, decided from the
- * message it refers to and the events after it. Pure code: the hub reads the
- * events from the store, this decides.
+ * current state of the message it refers to (one read, whatever the size of
+ * the room). Pure code: the hub reads the message from the store, this
+ * decides. A retried change is recognised before this, by its `cid`.
  *
  * @module
  */
@@ -14,6 +15,7 @@ import type {
   MessageKind,
   ReactMessage,
 } from "../protocol.ts";
+import { hasReacted } from "../store/fold.ts";
 
 /** A change a member asks for. */
 export type ChangeRequest = EditMessage | DeleteMessage | ReactMessage;
@@ -27,44 +29,35 @@ export interface ChangeEvent {
   on?: boolean;
 }
 
-/** The decision: store this event, acknowledge an earlier one again, or refuse. */
+/** The decision: store this event, or refuse. */
 export type ChangeVerdict =
   | { ok: true; event: ChangeEvent }
-  | { ok: true; duplicate: ChatMessage }
   | { ok: false; code: ErrorCode; message: string };
 
 const KINDS = { edit: "edit", delete: "delete", react: "reaction" } as const;
 
 /**
- * Decides a change by `userId`, given `events`: the room's messages from the
- * one it refers to (`request.ref`) onwards, oldest first.
+ * Decides a change by `userId` to `original`: message `request.ref` in its
+ * current state, or `null` when the room holds no such message.
  *
  * @example Usage
  * ```ts
  * import { decideChange } from "./changes.ts";
  * const original = { type: "message", id: 1, room: "r", userId: "u1", name: "ada", text: "hi", ts: 0, cid: "c1" } as const;
- * decideChange({ type: "react", ref: 1, emoji: "👍", cid: "c2" }, "u2", [original]);
+ * decideChange({ type: "react", ref: 1, emoji: "👍", cid: "c2" }, "u2", original);
  * // { ok: true, event: { kind: "reaction", ref: 1, text: "", emoji: "👍", on: true } }
  * ```
  */
 export function decideChange(
   request: ChangeRequest,
   userId: string,
-  events: ChatMessage[],
+  original: ChatMessage | null,
 ): ChangeVerdict {
   const doing = request.type === "react" ? "react to" : request.type;
-  const original = events[0];
   if (!original || original.id !== request.ref || original.kind !== undefined) {
     return refuse("not_found", `Cannot ${doing} message: no message ${request.ref} in this room`);
   }
-  // A retry of a change already stored is acknowledged again, whatever came since.
-  const earlier = events.find((m) =>
-    m.userId === userId && m.cid === request.cid && m.ref === request.ref
-  );
-  if (earlier) return { ok: true, duplicate: earlier };
-  if (events.some((m) => m.kind === "delete" && m.ref === request.ref)) {
-    return refuse("deleted", `Cannot ${doing} message: it was deleted`);
-  }
+  if (original.deleted) return refuse("deleted", `Cannot ${doing} message: it was deleted`);
   if (request.type !== "react" && original.userId !== userId) {
     return refuse("forbidden", `Cannot ${doing} message: it is someone else's`);
   }
@@ -73,19 +66,8 @@ export function decideChange(
     return { ok: true, event: { kind, ref: request.ref, text: request.text } };
   }
   if (request.type === "delete") return { ok: true, event: { kind, ref: request.ref, text: "" } };
-  const on = !reacted(events, userId, request.ref, request.emoji);
+  const on = !hasReacted(original, userId, request.emoji);
   return { ok: true, event: { kind, ref: request.ref, text: "", emoji: request.emoji, on } };
-}
-
-/** Whether `userId`'s reaction `emoji` to message `ref` is on after `events`. */
-function reacted(events: ChatMessage[], userId: string, ref: number, emoji: string): boolean {
-  let on = false;
-  for (const m of events) {
-    if (m.kind === "reaction" && m.ref === ref && m.userId === userId && m.emoji === emoji) {
-      on = m.on === true;
-    }
-  }
-  return on;
 }
 
 function refuse(code: ErrorCode, message: string): ChangeVerdict {

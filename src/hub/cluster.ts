@@ -177,7 +177,7 @@ export class Cluster {
     this.#bus.publish({
       kind: "presence",
       room: room.name,
-      members: [...room.members.values()],
+      members: room.members,
       expiresAt: room.announced + this.#presenceTtlMs,
     });
     if (this.#watchStore) this.#rewatch();
@@ -190,7 +190,7 @@ export class Cluster {
   #flush(): void {
     const rooms = new Map<string, AnnouncedRoom>();
     for (const room of this.#dirty) {
-      const members = [...room.members.values()];
+      const members = room.members;
       rooms.set(room.name, { members, keys: members.map((m) => this.#host!.keyOf(m)) });
     }
     this.#dirty.clear();
@@ -206,7 +206,7 @@ export class Cluster {
       if (!this.#instances.has(event.origin)) {
         // A new instance: tell it at once who is here, rather than at the next heartbeat.
         this.#instances.add(event.origin);
-        for (const room of host.rooms()) if (room.members.size > 0) this.announce(room);
+        for (const room of host.rooms()) if (room.connections > 0) this.announce(room);
       }
       const change = this.#remote.update(event.origin, event.room, event.members, event.expiresAt);
       const room = host.room(event.room);
@@ -214,7 +214,7 @@ export class Cluster {
       return;
     }
     const room = host.room(event.room);
-    if (!room || room.members.size === 0) return;
+    if (!room || room.connections === 0) return;
     if (event.kind === "typing") host.showTyping(room, event.member);
     else host.catchUp(room, event.message);
   }
@@ -232,7 +232,7 @@ export class Cluster {
       if (room) host.showPresence(room, change);
     }
     if (this.#roster) await this.#readRoster();
-    const active = [...host.rooms()].filter((room) => room.members.size > 0 && room.lastId >= 0);
+    const active = [...host.rooms()].filter((room) => room.connections > 0 && room.lastId >= 0);
     if (this.#watchStore) this.#rewatch();
     for (const room of active) {
       if (now - room.announced >= this.#heartbeatMs) this.announce(room);
@@ -260,7 +260,7 @@ export class Cluster {
 
   /** Watches the store for new messages in exactly the active rooms. */
   #rewatch(): void {
-    const rooms = [...this.#host!.rooms()].filter((room) => room.members.size > 0)
+    const rooms = [...this.#host!.rooms()].filter((room) => room.connections > 0)
       .map((room) => room.name).sort();
     const key = rooms.join("\n");
     if (key === this.#watched || !this.#history.watch) return;

@@ -1,8 +1,15 @@
 /**
- * The hub: rooms as Sets of peers, and what members do in them (`join`,
- * `say`, `typing`, leaving). It talks to {@linkcode Peer}s, never sockets,
- * so it runs the same behind any transport and is unit-tested with fake
- * peers.
+ * The hub: rooms as Sets of peers, users and their connections, and what
+ * members do in rooms (`join`, `leave`, `say`, `typing`, history, changes,
+ * `rename`). It talks to {@linkcode Peer}s, never sockets, so it runs the
+ * same behind any transport and is unit-tested with fake peers.
+ *
+ * A connection may be in many rooms at once (up to
+ * `maxRoomsPerConnection`); every room-scoped frame names its room, or
+ * leaves it out on a connection in exactly one room. The hub indexes users
+ * as well as rooms, and addresses both through one targeting primitive
+ * ({@linkcode Target}): a room's connections, a user's, or a user's in one
+ * room.
  *
  * The path of one `say`: it waits in its room's `says` with the others that
  * came meanwhile; the room's queue stores them together (one commit), then
@@ -27,23 +34,24 @@ import {
   type JoinMessage,
   type Member,
   nameKey,
+  type RenameMessage,
   type RoomInfo,
   type SayMessage,
   type ServerMessage,
 } from "../protocol.ts";
 import { Stats } from "../stats.ts";
-
 import {
   type HistoryStore,
   MAX_BATCH,
   type MessageDraft,
   type Replay,
   RoomLimitError,
+  type StoredRoom,
 } from "../store/history.ts";
 import { type ChangeRequest, decideChange } from "./changes.ts";
 import type { Cluster } from "./cluster.ts";
 import type { PresenceChange } from "./presence.ts";
-import { encode, type Peer } from "./peer.ts";
+import { encode, type Peer, type SentEvent } from "./peer.ts";
 import { Room, type WaitingSay } from "./room.ts";
 
 /** Close reasons for refused authentication. */
@@ -54,12 +62,20 @@ const AUTH_CLOSE_REASONS: Record<AuthError["code"], string> = {
 };
 /** The longest delay `setTimeout` takes (2^31 - 1 ms, about 24.8 days). */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+/** Most rooms the `rooms` answer lists. */
+export const DIRECTORY_LIMIT = 200;
+/** How long the store's room list is reused for the directory, in ms. */
+const DIRECTORY_TTL_MS = 5000;
+/** How long a user who sent an oversized frame must wait before joining again, in ms. */
+export const OFFENDER_COOLDOWN_MS = 60_000;
+/** Offenders remembered at most; the oldest are forgotten first. */
+const MAX_OFFENDERS = 10_000;
 
 /** Options for {@linkcode Hub}. */
 export interface HubOptions {
   /** Where room history lives. */
   history: HistoryStore;
-  /** Resolves a `join` to a user. */
+  /** Resolves a connection's first `join` to a user. */
   identify: Identify;
   /** The link to other instances; `null` for a single instance. */
   cluster?: Cluster | null;
@@ -79,6 +95,11 @@ export interface HubOptions {
    */
   welcomeHistory?: number;
   /**
+   * Rooms one connection may be in at once; one more join gets `too_many_rooms`.
+   * @default {DEFAULTS.maxRoomsPerConnection}
+   */
+  maxRoomsPerConnection?: number;
+  /**
    * `say`s a room may hold waiting for the store; more are refused.
    * @default {DEFAULTS.maxWaitingSays}
    */
@@ -91,7 +112,14 @@ export interface HubOptions {
    */
   maxWaitingSaysTotal?: number;
   /**
-   * Shortest time between two forwarded `typing` notices of one peer, in ms.
+   * Tasks (joins, changes, history catch-ups) a room's queue may hold;
+   * more are refused as `unavailable`, so one flood cannot stall a room.
+   * @default {DEFAULTS.maxRoomTasks}
+   */
+  maxRoomTasks?: number;
+  /**
+   * Shortest time between two forwarded `typing` notices of one connection
+   * in one room, in ms.
    * @default {DEFAULTS.typingIntervalMs}
    */
   typingIntervalMs?: number;
@@ -101,6 +129,12 @@ export interface HubOptions {
    * @default {DEFAULTS.maxReplayBytes}
    */
   maxReplayBytes?: number;
+  /**
+   * Most events a resume's `welcome` replays: a resume further back reads
+   * only the newest messages (with `recovered: false`), never the room.
+   * @default {DEFAULTS.maxReplayEvents}
+   */
+  maxReplayEvents?: number;
   /**
    * Whether joins need a JWT: then `rooms` answers only after a join, within
    * the token's `rooms` claim.
@@ -112,19 +146,39 @@ export interface HubOptions {
    * @default {DEFAULTS.presenceTtlMs}
    */
   claimTtlMs?: number;
+  /**
+   * The clock, in ms since the epoch.
+   * @default {Date.now}
+   */
+  now?: () => number;
 }
 
-/** What the hub knows of a connected peer. */
-interface Session {
-  room?: Room;
-  member?: Member;
-  joining: boolean;
-  lastTyping: number;
-  /** The rooms the member's token allows; `undefined` means every room. */
-  allowed?: string[];
-  /** Closes the peer when its JWT expires. */
+/** What the hub knows of one connection. */
+interface Connection {
+  /** Who it is, once its first join resolved it. */
+  identity?: JoinIdentity & { name: string };
+  /** The first join's identification, while it is in flight. */
+  identifying?: Promise<(JoinIdentity & { name: string }) | null>;
+  /** The rooms it is in. */
+  rooms: Map<string, Room>;
+  /** The rooms whose join is in flight. */
+  joining: Set<string>;
+  /** Rooms left while their join was in flight. */
+  cancelled: Set<string>;
+  /** When it last sent `typing`, per room (`performance.now()`). */
+  lastTyping: Map<string, number>;
+  /** Closes the connection when its JWT expires. */
   expiry?: ReturnType<typeof setTimeout>;
 }
+
+/**
+ * Whom a frame goes to: a room's connections here (but `except`), a user's
+ * connections, or a user's connections in one room.
+ */
+export type Target =
+  | { room: Room; except?: Peer }
+  | { user: string }
+  | { user: string; room: Room };
 
 /**
  * Rooms and their members on this instance.
@@ -135,6 +189,8 @@ interface Session {
  * const hub = new Hub({ history, identify });
  * hub.connect(peer);
  * hub.receive(peer, { type: "join", room: "lobby", name: "ada" });
+ * hub.receive(peer, { type: "join", room: "design" });
+ * hub.receive(peer, { type: "say", room: "design", text: "hi", cid: "c1" });
  * hub.disconnect(peer);
  * ```
  */
@@ -144,16 +200,26 @@ export class Hub {
   #cluster: Cluster | null;
   #log: Logger;
   #welcomeHistory: number;
+  #maxRoomsPerConnection: number;
   #maxWaitingSays: number;
   #maxWaitingSaysTotal: number;
+  #maxRoomTasks: number;
   /** `say`s waiting in every room, or in a commit not yet done. */
   #waiting = 0;
   #typingIntervalMs: number;
   #claimTtlMs: number;
   #authenticated: boolean;
   #maxReplayBytes: number;
+  #maxReplayEvents: number;
+  #now: () => number;
   #rooms = new Map<string, Room>();
-  #sessions = new Map<Peer, Session>();
+  #connections = new Map<Peer, Connection>();
+  /** Each user's identified connections: the user index. */
+  #users = new Map<string, Set<Peer>>();
+  /** Users who sent an oversized frame, until when they may join again. */
+  #offenders = new Map<string, number>();
+  #directory: { rooms: StoredRoom[]; at: number } | null = null;
+  #directoryLoading: Promise<StoredRoom[]> | null = null;
   /** Counters for `/metrics`. */
   readonly stats: Stats;
 
@@ -165,98 +231,152 @@ export class Hub {
     this.#log = options.log ?? (() => {});
     this.stats = options.stats ?? new Stats();
     this.#welcomeHistory = options.welcomeHistory ?? DEFAULTS.welcomeHistory;
+    this.#maxRoomsPerConnection = options.maxRoomsPerConnection ??
+      DEFAULTS.maxRoomsPerConnection;
     this.#maxWaitingSays = options.maxWaitingSays ?? DEFAULTS.maxWaitingSays;
     this.#maxWaitingSaysTotal = options.maxWaitingSaysTotal ?? DEFAULTS.maxWaitingSaysTotal;
+    this.#maxRoomTasks = options.maxRoomTasks ?? DEFAULTS.maxRoomTasks;
     this.#typingIntervalMs = options.typingIntervalMs ?? DEFAULTS.typingIntervalMs;
     this.#claimTtlMs = options.claimTtlMs ?? DEFAULTS.presenceTtlMs;
     this.#authenticated = options.authenticated ?? false;
     this.#maxReplayBytes = options.maxReplayBytes ?? DEFAULTS.maxReplayBytes;
+    this.#maxReplayEvents = options.maxReplayEvents ?? DEFAULTS.maxReplayEvents;
+    this.#now = options.now ?? Date.now;
     this.#cluster?.start({
       rooms: () => this.#rooms.values(),
       room: (name) => this.#rooms.get(name),
       catchUp: (room, message) => this.#enqueue(room, null, () => this.#deliverUpTo(room, message)),
       keyOf: (member) => nameKey(member.name),
       showPresence: (room, change) => this.#showRemote(room, change),
-      showTyping: (room, member) => this.#broadcast(room, { type: "typing", member }),
+      showTyping: (room, member) =>
+        this.#deliver({ room }, { type: "typing", room: room.name, member }),
     });
   }
 
   /** Connected peers. */
   get peers(): number {
-    return this.#sessions.size;
+    return this.#connections.size;
   }
 
   /** The rooms this instance holds, with their member counts. */
   get rooms(): { name: string; members: number; lastId: number }[] {
     return [...this.#rooms.values()].map((room) => ({
       name: room.name,
-      members: room.members.size,
+      members: room.members.length,
       lastId: room.lastId,
     }));
   }
 
+  /** The connections of user `userId` on this instance (the user index). */
+  connectionsOf(userId: string): number {
+    return this.#users.get(userId)?.size ?? 0;
+  }
+
   /**
-   * The rooms with members here or on other instances, busiest first, as
-   * `rooms` answers them: never a room named `_…`, and only those in
-   * `allowed` when given (a token's `rooms` claim).
+   * The room directory, as `rooms` answers it: rooms with members here or
+   * on other instances, then rooms with stored history, each group most
+   * recently active first; at most {@linkcode DIRECTORY_LIMIT}. Never a room
+   * named `_…`, and only those in `allowed` when given (a token's `rooms`
+   * claim). The store's list is read at most every few seconds.
    */
-  activeRooms(allowed?: string[]): RoomInfo[] {
-    const counts = new Map(this.#cluster?.remoteRooms() ?? []);
-    const lastIds = new Map<string, number>();
-    for (const room of this.#rooms.values()) {
-      if (room.members.size === 0) continue;
-      counts.set(room.name, (counts.get(room.name) ?? 0) + room.members.size);
-      lastIds.set(room.name, Math.max(room.lastId, 0));
+  async directory(allowed?: string[]): Promise<RoomInfo[]> {
+    const rooms = new Map<string, RoomInfo>();
+    for (const stored of await this.#storedRooms()) {
+      rooms.set(stored.name, { ...stored, members: 0 });
     }
-    return [...counts]
-      .filter(([name]) => !name.startsWith("_") && (!allowed || allowed.includes(name)))
-      .map(([name, members]) => ({ name, members, lastId: lastIds.get(name) ?? 0 }))
-      .sort((a, b) => b.members - a.members || a.name.localeCompare(b.name));
+    for (const [name, members] of this.#cluster?.remoteRooms() ?? []) {
+      const info = rooms.get(name) ?? { name, members: 0, lastId: 0, lastTs: 0 };
+      rooms.set(name, { ...info, members });
+    }
+    for (const room of this.#rooms.values()) {
+      const here = room.members;
+      if (here.length === 0) continue;
+      const info = rooms.get(room.name) ?? { name: room.name, members: 0, lastId: 0, lastTs: 0 };
+      const remote = this.#cluster?.remoteMembers(room.name) ?? [];
+      const ids = new Set([...here, ...remote].map((m) => m.id));
+      rooms.set(room.name, {
+        name: room.name,
+        members: ids.size,
+        lastId: Math.max(info.lastId, room.lastId),
+        lastTs: Math.max(info.lastTs, room.lastTs),
+      });
+    }
+    return [...rooms.values()]
+      .filter(({ name }) => listed(name) && (!allowed || allowed.includes(name)))
+      .sort((a, b) =>
+        Number(b.members > 0) - Number(a.members > 0) || b.lastTs - a.lastTs ||
+        b.members - a.members || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+      )
+      .slice(0, DIRECTORY_LIMIT);
   }
 
   /** Starts tracking a peer; call {@linkcode Hub.disconnect} when it is gone. */
   connect(peer: Peer): void {
-    this.#sessions.set(peer, { joining: false, lastTyping: -Infinity });
+    this.#connections.set(peer, {
+      rooms: new Map(),
+      joining: new Set(),
+      cancelled: new Set(),
+      lastTyping: new Map(),
+    });
   }
 
-  /** The peer left: it leaves its room, and the hub forgets it. */
+  /** The peer left: it leaves every room it is in, and the hub forgets it. */
   disconnect(peer: Peer): void {
-    const session = this.#sessions.get(peer);
-    if (!session) return;
-    clearTimeout(session.expiry);
-    this.#leave(peer, session);
-    this.#sessions.delete(peer);
+    const connection = this.#connections.get(peer);
+    if (!connection) return;
+    clearTimeout(connection.expiry);
+    this.#leaveAll(peer, connection, true);
+    this.#connections.delete(peer);
+    const userId = connection.identity?.userId;
+    const peers = userId === undefined ? undefined : this.#users.get(userId);
+    if (peers) {
+      peers.delete(peer);
+      if (peers.size === 0) this.#users.delete(userId!);
+    }
   }
 
   /** Handles one valid client message. */
   receive(peer: Peer, message: ClientMessage): void {
-    const session = this.#sessions.get(peer);
-    if (!session) return;
+    const connection = this.#connections.get(peer);
+    if (!connection) return;
     switch (message.type) {
       case "join":
-        return void this.#join(peer, session, message).catch((error) => {
-          session.joining = false;
+        return void this.#join(peer, connection, message).catch((error) => {
+          connection.joining.delete(message.room);
           this.#log({ event: "error", id: peer.id, error: String(error) });
-          this.refuse(peer, "internal", "Cannot join room: internal error");
+          this.refuse(
+            peer,
+            "internal",
+            "Cannot join room: internal error",
+            undefined,
+            message.room,
+          );
+        });
+      case "leave":
+        return this.#leave(peer, connection, message.room);
+      case "rename":
+        return void this.#rename(peer, connection, message).catch((error) => {
+          this.#log({ event: "error", id: peer.id, error: `rename: ${error}` });
+          this.refuse(peer, "unavailable", "Cannot rename: the store is unavailable, retry soon");
         });
       case "say":
-        return this.#say(peer, session, message);
+        return this.#say(peer, connection, message);
       case "typing":
-        return this.#typing(peer, session);
+        return this.#typing(peer, connection, message.room);
       case "history":
-        return void this.#page(peer, session, message);
+        return void this.#page(peer, connection, message);
       case "edit":
       case "delete":
       case "react":
-        return this.#change(peer, session, message);
+        return this.#change(peer, connection, message);
       case "rooms":
-        return this.#listRooms(peer, session);
+        return void this.#listRooms(peer, connection);
     }
   }
 
   /** Sends `peer` an error with a stable code; the connection stays usable. */
-  refuse(peer: Peer, code: ErrorCode, message: string, cid?: string): void {
-    this.reject(peer, errorMessage(code, message, cid));
+  refuse(peer: Peer, code: ErrorCode, message: string, cid?: string, room?: string): void {
+    this.reject(peer, errorMessage(code, message, cid, room));
   }
 
   /** Sends `peer` an error message, and counts it. */
@@ -265,12 +385,19 @@ export class Hub {
     peer.send(encode(error));
   }
 
-  /** Closes `peer` for a policy violation, with a close code and reason, and logs it. */
+  /**
+   * Closes `peer` for a policy violation, with a close code and reason, and
+   * logs it. A user whose connection sent an oversized frame (1009) may not
+   * join again for {@linkcode OFFENDER_COOLDOWN_MS}.
+   */
   violate(peer: Peer, code: number, reason: string): void {
     this.#log({ event: "violation", id: peer.id, code, reason });
     this.stats.count(this.stats.closes, code);
-    const session = this.#sessions.get(peer);
-    if (session) this.#leave(peer, session);
+    const connection = this.#connections.get(peer);
+    if (connection) {
+      if (code === 1009 && connection.identity) this.#coolDown(connection.identity.userId);
+      this.#leaveAll(peer, connection, true);
+    }
     peer.close(code, reason);
   }
 
@@ -286,26 +413,141 @@ export class Hub {
 
   // --- join ----------------------------------------------------------------
 
-  async #join(peer: Peer, session: Session, message: JoinMessage): Promise<void> {
-    if (session.room || session.joining) {
-      return this.refuse(peer, "already_joined", "Cannot join room: already in a room");
+  async #join(peer: Peer, connection: Connection, message: JoinMessage): Promise<void> {
+    const name = message.room;
+    if (connection.rooms.has(name) || connection.joining.has(name)) {
+      return this.refuse(
+        peer,
+        "already_joined",
+        "Cannot join room: already in it",
+        undefined,
+        name,
+      );
     }
-    session.joining = true;
+    if (connection.rooms.size + connection.joining.size >= this.#maxRoomsPerConnection) {
+      return this.refuse(
+        peer,
+        "too_many_rooms",
+        `Cannot join room: a connection may be in at most ${this.#maxRoomsPerConnection} rooms`,
+        undefined,
+        name,
+      );
+    }
+    connection.joining.add(name);
+    const identity = await this.#identityOf(peer, connection, message);
+    if (!identity) return void connection.joining.delete(name);
+    const wait = this.#cooldownLeft(identity.userId);
+    if (wait > 0) {
+      connection.joining.delete(name);
+      return this.reject(peer, {
+        ...errorMessage(
+          "rate_limited",
+          "Cannot join room: a frame of yours was too large, wait a minute",
+          undefined,
+          name,
+        ),
+        retryAfterMs: wait,
+      });
+    }
+    if (identity.rooms && !identity.rooms.includes(name)) {
+      connection.joining.delete(name);
+      return this.refuse(
+        peer,
+        "room_forbidden",
+        "Cannot join room: your token does not allow it",
+        undefined,
+        name,
+      );
+    }
+    const room = this.#roomOf(name);
+    if (room.queued >= this.#maxRoomTasks) {
+      connection.joining.delete(name);
+      this.#dropIfIdle(room);
+      return this.refuse(
+        peer,
+        "unavailable",
+        "Cannot join room: it is busy, retry soon",
+        undefined,
+        name,
+      );
+    }
+    this.#enqueue(room, peer, () => this.#enter(peer, connection, room, identity, message));
+  }
+
+  /**
+   * The connection's identity: resolved by its first join (a later join
+   * waits for it), the same for every later join. A later join may leave
+   * `name` out; another name is refused. `null` when the join was refused.
+   */
+  async #identityOf(
+    peer: Peer,
+    connection: Connection,
+    message: JoinMessage,
+  ): Promise<(JoinIdentity & { name: string }) | null> {
+    if (!connection.identity && !connection.identifying) {
+      connection.identifying = this.#identifyFirst(peer, connection, message);
+      try {
+        return await connection.identifying;
+      } finally {
+        connection.identifying = undefined;
+      }
+    }
+    const identity = connection.identity ?? await connection.identifying;
+    if (!identity) {
+      // The first join was refused: this one identifies afresh.
+      return this.#identityOf(peer, connection, message);
+    }
+    if (message.name !== undefined && message.name !== identity.name) {
+      // Until it is in a room (say its first name was taken), a connection may pick another.
+      if (connection.rooms.size === 0 && connection.joining.size === 1) {
+        identity.name = message.name;
+        return identity;
+      }
+      this.refuse(
+        peer,
+        "invalid_message",
+        `Cannot join room: this connection's name is '${identity.name}'; send rename to change it`,
+        undefined,
+        message.room,
+      );
+      return null;
+    }
+    return identity;
+  }
+
+  async #identifyFirst(
+    peer: Peer,
+    connection: Connection,
+    message: JoinMessage,
+  ): Promise<(JoinIdentity & { name: string }) | null> {
     let identity: JoinIdentity;
     try {
       identity = await this.#identify(message);
     } catch (error) {
-      session.joining = false;
       if (!(error instanceof AuthError)) throw error;
-      this.refuse(peer, error.code, error.message);
-      return this.violate(peer, 1008, AUTH_CLOSE_REASONS[error.code]);
+      this.refuse(peer, error.code, error.message, undefined, message.room);
+      this.violate(peer, 1008, AUTH_CLOSE_REASONS[error.code]);
+      return null;
     }
-    if (identity.rooms && !identity.rooms.includes(message.room)) {
-      session.joining = false;
-      return this.refuse(peer, "room_forbidden", "Cannot join room: your token does not allow it");
+    const name = identity.name;
+    if (name === undefined) {
+      this.refuse(
+        peer,
+        "invalid_message",
+        "Cannot join room: 'name' is required on a connection's first join",
+        undefined,
+        message.room,
+      );
+      return null;
     }
-    const room = this.#roomOf(message.room);
-    this.#enqueue(room, peer, () => this.#enter(peer, session, room, identity, message));
+    if (!this.#connections.has(peer)) return null;
+    const named = { ...identity, name };
+    connection.identity = named;
+    let peers = this.#users.get(named.userId);
+    if (!peers) this.#users.set(named.userId, peers = new Set());
+    peers.add(peer);
+    if (named.expiresAt !== undefined) this.#expireAt(peer, connection, named.expiresAt);
+    return named;
   }
 
   /**
@@ -315,16 +557,27 @@ export class Hub {
    */
   async #enter(
     peer: Peer,
-    session: Session,
+    connection: Connection,
     room: Room,
-    identity: JoinIdentity,
+    identity: JoinIdentity & { name: string },
     message: JoinMessage,
   ): Promise<void> {
-    session.joining = false;
+    connection.joining.delete(room.name);
+    if (connection.cancelled.delete(room.name)) {
+      return this.#send(peer, { type: "left", room: room.name });
+    }
+    if (!peer.open || !this.#connections.has(peer)) return;
     let claimed = false;
     try {
-      if (!await this.#claimName(room, identity)) {
-        return this.refuse(peer, "name_taken", "Cannot join room: name is taken");
+      const stale = await this.#claimName(room, identity);
+      if (stale === null) {
+        return this.refuse(
+          peer,
+          "name_taken",
+          "Cannot join room: name is taken",
+          undefined,
+          room.name,
+        );
       }
       claimed = true;
       // Catch the room up with the store first: the welcome then holds
@@ -332,19 +585,34 @@ export class Hub {
       if (room.lastId < 0) room.lastId = await this.#history.latest(room.name);
       else await this.#deliverUpTo(room);
       const epoch = await this.#history.epoch?.();
-      const wiped = epoch !== undefined && message.epoch !== undefined && message.epoch !== epoch;
-      const replay = await this.#replay(room.name, wiped ? -1 : message.since);
-      if (!peer.open || !this.#sessions.has(peer)) return this.#release(room, identity);
-      this.#admit(peer, session, room, identity, { ...replay, epoch });
+      const replay = await this.#replay(room, message.since, epoch, message.epoch);
+      if (!peer.open || !this.#connections.has(peer)) {
+        return this.#releaseUnlessHere(room, identity);
+      }
+      this.#admit(peer, connection, room, identity, { ...replay, epoch });
+      // The same tab session's older connection goes now: its user stays in this room
+      // through the new one, so nobody here sees it leave and come back.
+      for (const old of stale) {
+        const oldConnection = this.#connections.get(old);
+        if (oldConnection) this.#leaveAll(old, oldConnection, false);
+        old.close(4000, "replaced by a new connection");
+      }
     } catch (error) {
       this.#log({ event: "error", room: room.name, id: peer.id, error: `join: ${error}` });
-      if (claimed) this.#release(room, identity);
-      this.refuse(peer, "unavailable", "Cannot join room: the store is unavailable, retry soon");
+      if (claimed) this.#releaseUnlessHere(room, identity);
+      this.refuse(
+        peer,
+        "unavailable",
+        "Cannot join room: the store is unavailable, retry soon",
+        undefined,
+        room.name,
+      );
     }
   }
 
-  /** Gives a name claim back to the shared roster. */
-  #release(room: Room, { userId, name }: { userId: string; name: string }): void {
+  /** Gives a name claim back to the shared roster, unless the user is still in the room. */
+  #releaseUnlessHere(room: Room, { userId, name }: { userId: string; name: string }): void {
+    if (room.user(userId)) return;
     this.#cluster?.roster?.release(room.name, nameKey(name), userId).catch((error) =>
       this.#log({ event: "error", room: room.name, error: `roster: ${error}` })
     );
@@ -352,39 +620,52 @@ export class Hub {
 
   /**
    * Whether the name is free in the room for this user: here, on the other
-   * instances, and in the shared roster (an atomic claim). A live connection
-   * of the same user under the same name is replaced (closed with 4000):
-   * typically a network blip the server has not noticed yet.
+   * instances, and in the shared roster (an atomic claim). Resolves with the
+   * connections the join replaces (the same tab session's, in this room), or
+   * `null` when the name is taken.
    */
-  async #claimName(room: Room, { userId, name }: JoinIdentity): Promise<boolean> {
-    const key = nameKey(name);
-    const holder = [...room.members].find(([, m]) => nameKey(m.name) === key);
-    const elsewhere = this.#cluster?.remoteMembers(room.name).find((m) => nameKey(m.name) === key);
-    if ((holder && holder[1].id !== userId) || (elsewhere && elsewhere.id !== userId)) {
-      return false;
-    }
+  async #claimName(room: Room, identity: JoinIdentity & { name: string }): Promise<Peer[] | null> {
+    const { userId, name, session } = identity;
+    if (!this.#nameFree(room, userId, name)) return null;
     const roster = this.#cluster?.roster;
-    if (roster && !await roster.claim(room.name, key, userId, this.#claimTtlMs)) return false;
-    if (holder) {
-      const [stale] = holder;
-      this.#leave(stale, this.#sessions.get(stale), false);
-      stale.close(4000, "replaced by a new connection");
+    if (roster && !await roster.claim(room.name, nameKey(name), userId, this.#claimTtlMs)) {
+      return null;
     }
-    return true;
+    return session === undefined ? [] : room.peersOf(userId);
+  }
+
+  /** Whether no other user holds a name with `name`'s key in the room, here or elsewhere. */
+  #nameFree(room: Room, userId: string, name: string): boolean {
+    const key = nameKey(name);
+    const taken = (m: Member) => m.id !== userId && nameKey(m.name) === key;
+    return !room.members.some(taken) &&
+      !(this.#cluster?.remoteMembers(room.name).some(taken) ?? false);
   }
 
   /**
    * What a joiner gets: after `since` when it resumes, else the newest
-   * messages; `since` -1 means its ids are from a wiped store.
+   * messages. A resume is replayed only when the store is the one its ids
+   * came from (its `epoch` matches) and it is short enough for one welcome;
+   * otherwise the newest messages, with `recovered: false`. A resume further
+   * back than `maxReplayEvents` never reads the room.
    */
-  async #replay(room: string, since: number | undefined): Promise<Partial<Replay>> {
-    const recent = () => this.#history.recent(room, this.#welcomeHistory);
+  async #replay(
+    room: Room,
+    since: number | undefined,
+    epoch: string | undefined,
+    theirs: string | undefined,
+  ): Promise<Partial<Replay>> {
+    const recent = () => this.#history.recent(room.name, this.#welcomeHistory);
     if (since === undefined) return { messages: await recent() };
-    if (since < 0) return { messages: await recent(), complete: false };
-    const replay = await this.#history.after(room, since);
+    // Without its epoch, a resume cannot be told apart from one into a wiped store.
+    const sameStore = epoch === undefined || theirs === epoch;
+    if (!sameStore || since > room.lastId || room.lastId - since > this.#maxReplayEvents) {
+      return { messages: await recent(), complete: false };
+    }
+    const replay = await this.#history.after(room.name, since, this.#maxReplayEvents);
     // Too far back for one welcome: the newest messages instead, and the
     // page reads older ones with `history`. What one join holds is bounded.
-    if (!replay.complete || bytesOver(replay.messages, this.#maxReplayBytes)) {
+    if (!replay.complete || replay.more || bytesOver(replay.messages, this.#maxReplayBytes)) {
       return { messages: await recent(), complete: false };
     }
     return replay;
@@ -393,57 +674,155 @@ export class Hub {
   /** Puts the peer in the room, welcomes it and tells the others. */
   #admit(
     peer: Peer,
-    session: Session,
+    connection: Connection,
     room: Room,
-    identity: JoinIdentity,
+    identity: JoinIdentity & { name: string },
     replay: Partial<Replay> & { epoch?: string },
   ): void {
     const member = { id: identity.userId, name: identity.name };
-    session.allowed = identity.rooms;
-    session.room = room;
-    session.member = member;
-    room.members.set(peer, member);
-    if (identity.expiresAt !== undefined) this.#expireAt(peer, session, identity.expiresAt);
-    const members = this.#membersOf(room);
+    connection.rooms.set(room.name, room);
+    const arrived = room.add(peer, member);
+    const history = (replay.messages ?? []).filter((m) => m.id <= room.lastId);
+    const newest = history.at(-1);
     this.#send(peer, {
       type: "welcome",
       id: member.id,
       ...(identity.token ? { token: identity.token } : {}),
       room: room.name,
       name: member.name,
-      members,
-      history: (replay.messages ?? []).filter((m) => m.id <= room.lastId),
+      members: this.#membersOf(room),
+      history,
       ...(replay.complete === undefined ? {} : { recovered: replay.complete }),
       ...(replay.epoch === undefined ? {} : { epoch: replay.epoch }),
+    }, {
+      room: room.name,
+      id: newest?.id ?? room.lastId,
+      ...(replay.epoch === undefined ? {} : { epoch: replay.epoch }),
     });
-    this.#broadcast(room, { type: "presence", event: "join", member }, peer);
-    this.#cluster?.announce(room);
+    if (arrived) {
+      if (!this.#presentElsewhere(room, member.id)) {
+        this.#deliver({ room, except: peer }, {
+          type: "presence",
+          room: room.name,
+          event: "join",
+          member,
+        });
+      }
+      this.#cluster?.announce(room);
+    }
     this.#log({ event: "join", id: peer.id, user: member.id, room: room.name });
   }
 
   /** Closes the peer with 1008 when its token expires, however far away that is. */
-  #expireAt(peer: Peer, session: Session, expiresAt: number): void {
+  #expireAt(peer: Peer, connection: Connection, expiresAt: number): void {
     const wait = expiresAt - Date.now();
-    session.expiry = setTimeout(
+    connection.expiry = setTimeout(
       () =>
         wait > MAX_TIMEOUT_MS
-          ? this.#expireAt(peer, session, expiresAt)
+          ? this.#expireAt(peer, connection, expiresAt)
           : this.violate(peer, 1008, "token expired"),
       Math.max(0, Math.min(wait, MAX_TIMEOUT_MS)),
     );
   }
 
+  // --- leave and rename ------------------------------------------------------
+
+  /** Answers `leave`: out of one room, the connection stays in the others. */
+  #leave(peer: Peer, connection: Connection, name: string): void {
+    const room = connection.rooms.get(name);
+    if (room) {
+      this.#exit(peer, connection, room, true);
+      return this.#send(peer, { type: "left", room: name });
+    }
+    if (connection.joining.has(name)) return void connection.cancelled.add(name);
+    this.refuse(peer, "not_joined", "Cannot leave room: not in it", undefined, name);
+  }
+
+  /**
+   * Answers `rename`: the new name is claimed in every room the connection
+   * is in (here, on other instances, in the shared roster), then each room
+   * sees a presence `rename`. A name taken in any of them changes nothing.
+   */
+  async #rename(peer: Peer, connection: Connection, { name }: RenameMessage): Promise<void> {
+    const identity = connection.identity;
+    if (!identity) return this.refuse(peer, "not_joined", "Cannot rename: join a room first");
+    const { userId, name: before } = identity;
+    if (name === before) return this.#send(peer, { type: "renamed", name });
+    const rooms = [...connection.rooms.values()];
+    const taken = () =>
+      this.refuse(peer, "name_taken", "Cannot rename: the name is taken in one of your rooms");
+    if (rooms.some((room) => !this.#nameFree(room, userId, name))) return taken();
+    const roster = this.#cluster?.roster;
+    const key = nameKey(name);
+    if (roster && key !== nameKey(before)) {
+      const claims = await Promise.all(
+        rooms.map((room) => roster.claim(room.name, key, userId, this.#claimTtlMs)),
+      );
+      if (claims.includes(false)) {
+        rooms.forEach((room, i) => claims[i] && roster.release(room.name, key, userId));
+        return taken();
+      }
+    }
+    identity.name = name;
+    for (const room of connection.rooms.values()) {
+      const previous = room.rename(userId, name);
+      if (!previous) continue;
+      if (roster && key !== nameKey(before)) {
+        roster.release(room.name, nameKey(before), userId).catch(() => {});
+      }
+      this.#deliver({ room }, {
+        type: "presence",
+        room: room.name,
+        event: "rename",
+        member: { id: userId, name },
+        previous: previous.name,
+      });
+      this.#cluster?.announce(room);
+    }
+    this.#send(peer, { type: "renamed", name });
+  }
+
+  /**
+   * The room a room-scoped frame is about, or `null` after refusing it:
+   * `name`, which the connection must be in, or, when the frame names none,
+   * the connection's one room.
+   */
+  #roomFor(
+    peer: Peer,
+    connection: Connection,
+    name: string | undefined,
+    doing: string,
+    cid?: string,
+  ): Room | null {
+    if (name === undefined) {
+      if (connection.rooms.size === 1) return connection.rooms.values().next().value!;
+      if (connection.rooms.size === 0) {
+        this.refuse(peer, "not_joined", `Cannot ${doing}: join a room first`, cid);
+      } else {
+        this.refuse(
+          peer,
+          "invalid_message",
+          `Cannot ${doing}: 'room' is required on a connection in several rooms`,
+          cid,
+        );
+      }
+      return null;
+    }
+    const room = connection.rooms.get(name);
+    if (!room) this.refuse(peer, "not_joined", `Cannot ${doing}: not in this room`, cid, name);
+    return room ?? null;
+  }
+
   // --- say -----------------------------------------------------------------
 
-  #say(peer: Peer, session: Session, { text, cid, replyTo }: SayMessage): void {
-    const { room, member } = session;
-    if (!room || !member) {
-      return this.refuse(peer, "not_joined", "Cannot send message: join a room first", cid);
-    }
+  #say(peer: Peer, connection: Connection, { room: name, text, cid, replyTo }: SayMessage): void {
+    const room = this.#roomFor(peer, connection, name, "send message", cid);
+    const member = room?.memberOf(peer);
+    if (!room || !member) return;
     if (this.#full(room)) {
       // The store cannot keep up: refuse rather than queue without bound.
       const reason = "Cannot send message: the server is busy, retry soon";
-      return this.refuse(peer, "unavailable", reason, cid);
+      return this.refuse(peer, "unavailable", reason, cid, room.name);
     }
     const draft: MessageDraft = {
       room: room.name,
@@ -522,15 +901,16 @@ export class Hub {
         : ["unavailable", "Cannot send message: history is unavailable, retry soon"] as const;
       for (const { sender, draft } of batch) {
         if (typeof sender === "function") sender(full ? error : new Error(reason));
-        else this.refuse(sender, code, reason, draft.cid);
+        else this.refuse(sender, code, changeReason(draft, reason), draft.cid, room.name);
       }
       return;
     }
     for (const [i, { message, duplicate }] of results.entries()) {
       const { sender } = batch[i];
       if (typeof sender === "function") sender(message);
-      else this.#send(sender, { type: "ack", cid: message.cid, id: message.id });
+      else this.#send(sender, { type: "ack", room: room.name, cid: message.cid, id: message.id });
       if (duplicate) continue;
+      if (message.id === 1) this.#directory = null; // a new room: list it at once
       this.stats.stored++;
       await this.#deliverUpTo(room, message);
       this.#cluster?.forward({ kind: "message", room: room.name, message });
@@ -545,113 +925,196 @@ export class Hub {
    */
   async #deliverUpTo(room: Room, message?: ChatMessage): Promise<void> {
     if (room.lastId < 0 || (message && message.id <= room.lastId)) return;
-    if (message && message.id === room.lastId + 1) {
-      room.lastId = message.id;
-      return this.#broadcast(room, message);
-    }
+    if (message && message.id === room.lastId + 1) return this.#broadcastMessage(room, message);
     const { messages } = await this.#history.after(room.name, room.lastId);
     for (const missing of messages) {
-      if (missing.id <= room.lastId) continue;
-      room.lastId = missing.id;
-      this.#broadcast(room, missing);
+      if (missing.id > room.lastId) this.#broadcastMessage(room, missing);
     }
+  }
+
+  /** Sends the room's next message to its peers. */
+  #broadcastMessage(room: Room, message: ChatMessage): void {
+    room.lastId = message.id;
+    room.lastTs = Math.max(room.lastTs, message.ts);
+    this.#deliver({ room }, message, { room: room.name, id: message.id });
   }
 
   // --- history, changes and rooms --------------------------------------------
 
   /** Answers `history`: a page of older messages from the store. */
-  async #page(peer: Peer, session: Session, { before, limit }: HistoryRequest): Promise<void> {
-    const room = session.room;
-    if (!room) return this.refuse(peer, "not_joined", "Cannot read history: join a room first");
+  async #page(peer: Peer, connection: Connection, request: HistoryRequest): Promise<void> {
+    const room = this.#roomFor(peer, connection, request.room, "read history");
+    if (!room) return;
     try {
-      const page = await this.#history.before(room.name, before, limit);
+      const page = await this.#history.before(room.name, request.before, request.limit);
       const messages = page.messages.filter((m) => m.id <= room.lastId);
-      this.#send(peer, { type: "history", messages, hasMore: page.hasMore });
+      this.#send(peer, { type: "history", room: room.name, messages, hasMore: page.hasMore });
     } catch (error) {
       this.#log({ event: "error", room: room.name, error: `history: ${error}` });
-      this.refuse(peer, "unavailable", "Cannot read history: the store is unavailable, retry soon");
+      this.refuse(
+        peer,
+        "unavailable",
+        "Cannot read history: the store is unavailable, retry soon",
+        undefined,
+        room.name,
+      );
     }
   }
 
   /**
-   * An edit, delete or reaction: decided against the store inside the room's
-   * queue, then stored and sent like any message, as an event of its own.
+   * An edit, delete or reaction: decided inside the room's queue against
+   * the message it changes (one read of its current state), then stored
+   * and sent like any message, as an event of its own. A retry of a change
+   * already stored is acknowledged again. While the store is down it gets
+   * `unavailable` with its `cid`, to be sent again.
    */
-  #change(peer: Peer, session: Session, request: ChangeRequest): void {
-    const { room, member } = session;
-    if (!room || !member) {
-      return this.refuse(
-        peer,
-        "not_joined",
-        "Cannot change message: join a room first",
-        request.cid,
-      );
-    }
+  #change(peer: Peer, connection: Connection, request: ChangeRequest): void {
+    const doing = CHANGE_DOING[request.type];
+    const room = this.#roomFor(peer, connection, request.room, doing, request.cid);
+    const member = room?.memberOf(peer);
+    if (!room || !member) return;
+    const unavailable = (why: string) =>
+      this.refuse(peer, "unavailable", `Cannot ${doing}: ${why}`, request.cid, room.name);
+    if (room.queued >= this.#maxRoomTasks) return unavailable("the room is busy, retry soon");
     this.#enqueue(room, peer, async () => {
-      const { messages } = await this.#history.after(room.name, request.ref - 1);
-      const verdict = decideChange(request, member.id, messages);
-      if (!verdict.ok) return this.refuse(peer, verdict.code, verdict.message, request.cid);
-      if ("duplicate" in verdict) {
-        return this.#send(peer, { type: "ack", cid: request.cid, id: verdict.duplicate.id });
+      let draft: MessageDraft;
+      try {
+        const prior = await this.#history.stored(room.name, member.id, request.cid);
+        if (prior !== null) {
+          return this.#send(peer, { type: "ack", room: room.name, cid: request.cid, id: prior });
+        }
+        const original = await this.#history.get(room.name, request.ref);
+        const verdict = decideChange(request, member.id, original);
+        if (!verdict.ok) {
+          return this.refuse(peer, verdict.code, verdict.message, request.cid, room.name);
+        }
+        draft = {
+          room: room.name,
+          userId: member.id,
+          name: member.name,
+          cid: request.cid,
+          ...verdict.event,
+        };
+      } catch (error) {
+        this.#log({ event: "error", room: room.name, error: `change: ${error}` });
+        return unavailable("history is unavailable, retry soon");
       }
-      const draft = { room: room.name, userId: member.id, name: member.name, cid: request.cid };
-      await this.#commit(room, [{ draft: { ...draft, ...verdict.event }, sender: peer }]);
+      await this.#commit(room, [{ draft, sender: peer }]);
     });
   }
 
   /**
-   * Answers `rooms`: the rooms with members here or on other instances,
-   * within the token's `rooms` claim. Rooms whose name starts with `_` are
-   * never listed.
+   * Answers `rooms`: the room directory, within the token's `rooms` claim.
+   * Rooms whose name starts with `_` are never listed.
    */
-  #listRooms(peer: Peer, session: Session): void {
-    if (this.#authenticated && !session.member) {
+  async #listRooms(peer: Peer, connection: Connection): Promise<void> {
+    if (this.#authenticated && !connection.identity) {
       return this.refuse(
         peer,
         "not_joined",
         "Cannot list rooms: join a room with your token first",
       );
     }
-    this.#send(peer, { type: "rooms", rooms: this.activeRooms(session.allowed) });
+    this.#send(peer, { type: "rooms", rooms: await this.directory(connection.identity?.rooms) });
+  }
+
+  /** The store's rooms, read again at most every {@linkcode DIRECTORY_TTL_MS}. */
+  async #storedRooms(): Promise<StoredRoom[]> {
+    const cached = this.#directory;
+    if (cached && this.#now() - cached.at < DIRECTORY_TTL_MS) return cached.rooms;
+    this.#directoryLoading ??= this.#history.rooms().then((rooms) => {
+      this.#directory = { rooms, at: this.#now() };
+      return rooms;
+    }, (error) => {
+      this.#log({ event: "error", error: `directory: ${error}` });
+      return cached?.rooms ?? [];
+    }).finally(() => this.#directoryLoading = null);
+    return await this.#directoryLoading;
   }
 
   // --- typing and leaving --------------------------------------------------
 
-  #typing(peer: Peer, session: Session): void {
-    const { room, member } = session;
-    if (!room || !member) {
-      return this.refuse(peer, "not_joined", "Cannot send typing: join a room first");
-    }
+  #typing(peer: Peer, connection: Connection, name: string | undefined): void {
+    const room = this.#roomFor(peer, connection, name, "send typing");
+    const member = room?.memberOf(peer);
+    if (!room || !member) return;
     const now = performance.now();
-    if (now - session.lastTyping < this.#typingIntervalMs) return;
-    session.lastTyping = now;
-    this.#broadcast(room, { type: "typing", member }, peer);
+    if (now - (connection.lastTyping.get(room.name) ?? -Infinity) < this.#typingIntervalMs) return;
+    connection.lastTyping.set(room.name, now);
+    this.#deliver({ room, except: peer }, { type: "typing", room: room.name, member });
     this.#cluster?.forward({ kind: "typing", room: room.name, member });
   }
 
-  /** The peer leaves its room; its name claim is released unless `release` is false. */
-  #leave(peer: Peer, session: Session | undefined, release = true): void {
-    const room = session?.room;
-    if (!session || !room || !room.members.delete(peer)) return;
-    session.room = undefined;
-    if (release) this.#release(room, { userId: session.member!.id, name: session.member!.name });
-    this.#broadcast(room, { type: "presence", event: "leave", member: session.member! });
-    this.#cluster?.announce(room);
+  /** The connection leaves every room; name claims are released unless `release` is false. */
+  #leaveAll(peer: Peer, connection: Connection, release: boolean): void {
+    for (const room of [...connection.rooms.values()]) this.#exit(peer, connection, room, release);
+  }
+
+  /**
+   * The connection leaves one room. When it was its user's last connection
+   * there, the others see the presence `leave`, and the name claim is
+   * released unless `release` is false.
+   */
+  #exit(peer: Peer, connection: Connection, room: Room, release: boolean): void {
+    connection.rooms.delete(room.name);
+    connection.lastTyping.delete(room.name);
+    const gone = room.remove(peer);
+    if (gone) {
+      if (release) this.#releaseUnlessHere(room, { userId: gone.id, name: gone.name });
+      if (!this.#presentElsewhere(room, gone.id)) {
+        this.#deliver({ room }, {
+          type: "presence",
+          room: room.name,
+          event: "leave",
+          member: gone,
+        });
+      }
+      this.#cluster?.announce(room);
+    }
     this.#dropIfIdle(room);
   }
 
   /** Shows the other instances' joins and leaves to this instance's peers. */
   #showRemote(room: Room, { joined, left }: PresenceChange): void {
-    if (room.members.size === 0) return;
-    for (const member of joined) this.#broadcast(room, { type: "presence", event: "join", member });
-    for (const member of left) this.#broadcast(room, { type: "presence", event: "leave", member });
+    if (room.connections === 0) return;
+    const here = new Set(room.members.map((m) => m.id));
+    const show = (event: "join" | "leave", member: Member) => {
+      if (!here.has(member.id)) {
+        this.#deliver({ room }, { type: "presence", room: room.name, event, member });
+      }
+    };
+    for (const member of joined) show("join", member);
+    for (const member of left) show("leave", member);
   }
 
-  // --- rooms ---------------------------------------------------------------
+  // --- users, rooms and targets ----------------------------------------------
 
-  /** This instance's members of the room, then the other instances'. */
+  /** A user who sent an oversized frame waits before joining again. */
+  #coolDown(userId: string): void {
+    this.#offenders.delete(userId);
+    this.#offenders.set(userId, this.#now() + OFFENDER_COOLDOWN_MS);
+    if (this.#offenders.size > MAX_OFFENDERS) {
+      this.#offenders.delete(this.#offenders.keys().next().value!);
+    }
+  }
+
+  /** How long `userId` must still wait before joining, in ms (0: not at all). */
+  #cooldownLeft(userId: string): number {
+    const until = this.#offenders.get(userId);
+    if (until === undefined) return 0;
+    const left = until - this.#now();
+    if (left <= 0) this.#offenders.delete(userId);
+    return Math.max(0, left);
+  }
+
+  /** Whether user `userId` is in the room through another instance. */
+  #presentElsewhere(room: Room, userId: string): boolean {
+    return this.#cluster?.remoteMembers(room.name).some((m) => m.id === userId) ?? false;
+  }
+
+  /** The room's members here, then the other instances' (each user once). */
   #membersOf(room: Room): Member[] {
-    const local = [...room.members.values()];
+    const local = room.members;
     const here = new Set(local.map((m) => m.id));
     const remote = this.#cluster?.remoteMembers(room.name) ?? [];
     return [...local, ...remote.filter((m) => !here.has(m.id))];
@@ -670,7 +1133,15 @@ export class Hub {
   #enqueue(room: Room, peer: Peer | null, task: () => Promise<void>): void {
     room.enqueue(task, (error) => {
       this.#log({ event: "error", room: room.name, id: peer?.id ?? "-", error: String(error) });
-      if (peer) this.refuse(peer, "internal", "Cannot complete request: internal error");
+      if (peer) {
+        this.refuse(
+          peer,
+          "internal",
+          "Cannot complete request: internal error",
+          undefined,
+          room.name,
+        );
+      }
     }, () => this.#dropIfIdle(room));
   }
 
@@ -678,15 +1149,50 @@ export class Hub {
     if (room.idle && this.#rooms.get(room.name) === room) this.#rooms.delete(room.name);
   }
 
-  #send(peer: Peer, message: ServerMessage): void {
-    peer.send(encode(message));
+  /** The connections a target names. */
+  *#targets(target: Target): Iterable<Peer> {
+    if ("user" in target) {
+      for (const peer of this.#users.get(target.user) ?? []) {
+        if (!("room" in target) || target.room.has(peer)) yield peer;
+      }
+      return;
+    }
+    for (const peer of target.room.peers) if (peer !== target.except) yield peer;
   }
 
-  /** Encodes once and sends to every peer in the room but `except`. */
-  #broadcast(room: Room, message: ServerMessage, except?: Peer): void {
+  /** Encodes `message` once and sends it to every connection `target` names. */
+  #deliver(target: Target, message: ServerMessage, event?: SentEvent): void {
     const frame = encode(message);
-    for (const peer of room.peers) if (peer !== except) peer.send(frame);
+    for (const peer of this.#targets(target)) peer.send(frame, event);
   }
+
+  #send(peer: Peer, message: ServerMessage, event?: SentEvent): void {
+    peer.send(encode(message), event);
+  }
+}
+
+/** What a change does, for messages: "Cannot edit message: …". */
+const CHANGE_DOING = {
+  edit: "edit message",
+  delete: "delete message",
+  react: "react to message",
+} as const;
+
+/** A refusal worded for the draft's kind: a change says what it was. */
+function changeReason(draft: MessageDraft, reason: string): string {
+  const doing = draft.kind === "edit"
+    ? "edit message"
+    : draft.kind === "delete"
+    ? "delete message"
+    : draft.kind === "reaction"
+    ? "react to message"
+    : undefined;
+  return doing ? reason.replace("send message", doing) : reason;
+}
+
+/** Whether the directory may list a room: never `_…` rooms. */
+function listed(name: string): boolean {
+  return !name.startsWith("_");
 }
 
 /** Whether the messages' JSON takes more than `limit` bytes (counted in UTF-16 units × 3 at most). */

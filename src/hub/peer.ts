@@ -28,19 +28,35 @@ import type { ServerMessage } from "../protocol.ts";
 export interface Peer {
   /** A short connection id, for logs. */
   readonly id: string;
+  /**
+   * The remote address's key (`addressKey`: an IPv4 address, or an IPv6
+   * /64), for budgets per address; absent for peers without one (tests).
+   */
+  readonly address?: string;
   /** `false` once the connection is closing or closed: sends are dropped then. */
   readonly open: boolean;
   /**
    * Queues one JSON-encoded {@linkcode ServerMessage} (see {@linkcode encode}).
    * Never throws and never blocks: a peer that cannot keep up is closed by
-   * its transport (1013), which then tells the hub it left.
+   * its transport (1013), which then tells the hub it left. `event` names
+   * the room and the newest message id the frame brings (a `message`, or a
+   * `welcome`'s history), for transports that number their events (SSE's
+   * `id:` line) without reading the frame again.
    */
-  send(frame: string): void;
+  send(frame: string, event?: SentEvent): void;
   /**
    * Closes the connection with a WebSocket close code and reason, after what
    * was queued for it. The transport tells the hub when it is gone.
    */
   close(code: number, reason: string): void;
+}
+
+/** What a frame brings, for a transport that numbers events: a room's message id. */
+export interface SentEvent {
+  room: string;
+  id: number;
+  /** The store's epoch, on a `welcome`: the ids' store. */
+  epoch?: string;
 }
 
 /** Encodes a server message once, for any number of peers. */

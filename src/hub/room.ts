@@ -1,7 +1,11 @@
 /**
  * A room: its members on this instance (a Set of peers, as the design card
- * says), and a queue that runs the room's events one after another, so
- * every member sees them in the same order.
+ * says, each with who it is), and a queue that runs the room's events one
+ * after another, so every member sees them in the same order.
+ *
+ * Presence is per user: one user with two connections in the room (two tabs
+ * of one account, two devices of one JWT subject) is one member, counted per
+ * connection underneath.
  *
  * @module
  */
@@ -15,6 +19,12 @@ export interface WaitingSay {
   draft: MessageDraft;
   /** The sender: a peer to ack (or refuse), or a callback for a server-side post. */
   sender: Peer | ((result: ChatMessage | Error) => void);
+}
+
+/** One user in a room here: who, and through how many connections. */
+interface Presence {
+  member: Member;
+  connections: number;
 }
 
 /**
@@ -33,14 +43,18 @@ export interface WaitingSay {
 export class Room {
   /** The room's name. */
   readonly name: string;
-  /** The peers in this room on this instance, with who they are. */
-  readonly members: Map<Peer, Member> = new Map();
   /** Highest message id sent to this room's peers; -1 until the room caught up with the store. */
   lastId = -1;
+  /** When the newest message this instance saw was stored, in ms since the epoch (0: unknown). */
+  lastTs = 0;
   /** When this instance last told the others who is here, in ms since the epoch. */
   announced = 0;
   /** `say`s waiting to be stored together, in arrival order. */
   says: WaitingSay[] = [];
+  /** Each connection in the room, with the user it belongs to. */
+  #connections = new Map<Peer, Member>();
+  /** Each user in the room, by user id. */
+  #users = new Map<string, Presence>();
   #tail: Promise<void> = Promise.resolve();
   #pending = 0;
 
@@ -49,14 +63,86 @@ export class Room {
     this.name = name;
   }
 
-  /** The room's peers. */
+  /** The room's connections. */
   get peers(): Iterable<Peer> {
-    return this.members.keys();
+    return this.#connections.keys();
+  }
+
+  /** How many connections the room has here. */
+  get connections(): number {
+    return this.#connections.size;
+  }
+
+  /** The users in the room here, once each, in the order they came. */
+  get members(): Member[] {
+    return [...this.#users.values()].map((p) => p.member);
   }
 
   /** `true` when the room has no members and no queued work: it can be forgotten. */
   get idle(): boolean {
-    return this.members.size === 0 && this.#pending === 0;
+    return this.#connections.size === 0 && this.#pending === 0;
+  }
+
+  /** Whether `peer` is in the room. */
+  has(peer: Peer): boolean {
+    return this.#connections.has(peer);
+  }
+
+  /** Who `peer` is in the room, if it is in it. */
+  memberOf(peer: Peer): Member | undefined {
+    return this.#connections.get(peer);
+  }
+
+  /** The member with user id `userId`, if that user is here. */
+  user(userId: string): Member | undefined {
+    return this.#users.get(userId)?.member;
+  }
+
+  /** The connections of user `userId` in the room. */
+  peersOf(userId: string): Peer[] {
+    return [...this.#connections].filter(([, m]) => m.id === userId).map(([peer]) => peer);
+  }
+
+  /**
+   * Adds a connection as `member`. Returns `true` when that user was not in
+   * the room yet (a presence `join` for the others), `false` for a further
+   * connection of a user already here.
+   */
+  add(peer: Peer, member: Member): boolean {
+    const present = this.#users.get(member.id);
+    this.#connections.set(peer, present?.member ?? member);
+    if (present) {
+      present.connections++;
+      return false;
+    }
+    this.#users.set(member.id, { member, connections: 1 });
+    return true;
+  }
+
+  /**
+   * Removes a connection. Returns its member when that was the user's last
+   * connection here (a presence `leave`), else `undefined`.
+   */
+  remove(peer: Peer): Member | undefined {
+    const member = this.#connections.get(peer);
+    if (!member) return undefined;
+    this.#connections.delete(peer);
+    const present = this.#users.get(member.id)!;
+    if (--present.connections > 0) return undefined;
+    this.#users.delete(member.id);
+    return present.member;
+  }
+
+  /** Gives user `userId` a new name here; returns the member as it was, or `undefined`. */
+  rename(userId: string, name: string): Member | undefined {
+    const present = this.#users.get(userId);
+    if (!present) return undefined;
+    const before = present.member;
+    present.member = { ...before, name };
+    for (const [peer, member] of this.#connections) {
+      if (member.id === userId) this.#connections.set(peer, present.member);
+    }
+    return before;
   }
 
   /**
@@ -69,6 +155,11 @@ export class Room {
       this.#pending--;
       onDone?.();
     });
+  }
+
+  /** Tasks queued and not done yet. */
+  get queued(): number {
+    return this.#pending;
   }
 
   /** Resolves once every task queued so far has run. */

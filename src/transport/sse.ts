@@ -10,10 +10,15 @@
  *   stream joins at once (the query is the first `join` frame); without
  *   them it waits for a `join` sent by `POST`. A `Last-Event-ID` header
  *   (what `EventSource` sends when it reconnects) resumes after that message
- *   id, before `since`.
- * - Every server message is one event, `data: <json>`; chat messages carry
- *   `id: <message id>`, and a `welcome` the id of its newest message, so
- *   `Last-Event-ID` is always the last message the client holds.
+ *   id with its epoch, before `since` and `epoch`.
+ * - Every server message is one event, `data: <json>`. The stream's room
+ *   (the query's, else the first one joined) numbers its events: its chat
+ *   messages carry `id: <message id>:<epoch>`, and its `welcome` the id of
+ *   its newest message, so `Last-Event-ID` is the last message the client
+ *   holds there, with the store's epoch that proves it is the same store
+ *   (just `<message id>` where the store has no epoch). A stream in several
+ *   rooms resumes the others with `since` and `epoch` per `join`, as a
+ *   WebSocket does.
  * - `POST /sse/<id>` with one client frame as the body (the same JSON as on
  *   a WebSocket) answers 202; the frame goes through the same checks
  *   (`inbound.ts`: size, JSON, validation, rate limit), and errors come back
@@ -33,7 +38,8 @@
 
 import { DEFAULTS } from "../config.ts";
 import type { Hub } from "../hub/hub.ts";
-import type { Peer } from "../hub/peer.ts";
+import type { Peer, SentEvent } from "../hub/peer.ts";
+import { addressKey } from "../http/admission.ts";
 import { readCapped } from "../http/body.ts";
 import { plain, SECURITY_HEADERS } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
@@ -43,6 +49,8 @@ import { dispatch, Inbound, type InboundOptions } from "./inbound.ts";
 const ENCODER = new TextEncoder();
 const CONNECTION_ID = /^[A-Za-z0-9_-]{43}$/;
 const DIGITS = /^[0-9]{1,15}$/;
+/** A `Last-Event-ID` this transport wrote: a message id, then the store's epoch. */
+const EVENT_ID = /^([0-9]{1,15})(?::([A-Za-z0-9_-]{1,64}))?$/;
 /** How long a closed stream may take to read its close event before it is cut off, in ms. */
 const CLOSE_DRAIN_MS = 5000;
 /** Query parameters that make the stream's first `join`. */
@@ -80,8 +88,6 @@ interface Owner {
   hub: Hub;
   maxBuffered: number;
   graceMs: number;
-  /** The SSE `id:` of a frame, or `undefined`. */
-  eventId(frame: string): number | undefined;
   /** The peer will not be sent anything more. */
   closing(peer: SsePeer): void;
   /** The stream is over: it was read to its end, cancelled, or aborted. */
@@ -91,6 +97,11 @@ interface Owner {
 /** One event stream as the hub sees it. */
 class SsePeer implements Peer {
   readonly id: string = crypto.randomUUID().slice(0, 8);
+  readonly address: string;
+  /** The room whose message ids number this stream's events; the first one joined by default. */
+  room: string | undefined;
+  /** The store's epoch, from the room's welcome: part of each event id. */
+  #epoch: string | undefined;
   /** The secret that `POST /sse/<connection>` must name. */
   readonly connection: string = toBase64Url(crypto.getRandomValues(new Uint8Array(32)));
   readonly inbound: Inbound;
@@ -112,9 +123,11 @@ class SsePeer implements Peer {
   #ended = false;
   #endTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(owner: Owner, inbound: Inbound) {
+  constructor(owner: Owner, inbound: Inbound, address: string, room?: string) {
     this.#owner = owner;
     this.inbound = inbound;
+    this.address = address;
+    this.room = room;
     this.stream = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#controller = controller;
@@ -128,10 +141,17 @@ class SsePeer implements Peer {
     return !this.#closing;
   }
 
-  send(frame: string): void {
+  send(frame: string, event?: SentEvent): void {
     if (this.#closing) return;
-    const id = this.#owner.eventId(frame);
-    this.#push(`${id === undefined ? "" : `id: ${id}\n`}data: ${frame}\n\n`);
+    let line = "";
+    if (event) {
+      this.room ??= event.room;
+      if (event.room === this.room) {
+        if (event.epoch !== undefined) this.#epoch = event.epoch;
+        line = `id: ${event.id}${this.#epoch === undefined ? "" : `:${this.#epoch}`}\n`;
+      }
+    }
+    this.#push(`${line}data: ${frame}\n\n`);
   }
 
   /** Sends a named event (such as `ready`) or a comment, outside the protocol. */
@@ -271,8 +291,6 @@ export class SseTransport {
   /** Every stream not ended yet (closing ones too), with its slot's release. */
   #streams = new Map<SsePeer, () => void>();
   #drained: (() => void) | null = null;
-  #lastFrame = "";
-  #lastEventId: number | undefined;
   #owner: Owner;
 
   /** Creates the transport; see {@linkcode SseTransportOptions}. */
@@ -288,7 +306,6 @@ export class SseTransport {
       hub: this.#hub,
       maxBuffered: this.#maxBuffered,
       graceMs: this.#graceMs,
-      eventId: (frame) => this.#eventId(frame),
       closing: (peer) => this.#closing(peer),
       ended: (peer) => this.#ended(peer),
     };
@@ -313,7 +330,8 @@ export class SseTransport {
     if (join instanceof Response) return join;
     const admitted = admit();
     if (admitted instanceof Response) return admitted;
-    const peer = new SsePeer(this.#owner, new Inbound(this.#inbound));
+    const room = typeof join?.room === "string" ? join.room : undefined;
+    const peer = new SsePeer(this.#owner, new Inbound(this.#inbound), addressKey(ip), room);
     this.#peers.set(peer.connection, peer);
     this.#streams.set(peer, admitted.release);
     this.#hub.connect(peer);
@@ -371,13 +389,16 @@ export class SseTransport {
   #joinOf(req: Request): Record<string, unknown> | null | Response {
     const params = new URL(req.url).searchParams;
     if (!params.has("room") && !params.has("name")) return null;
+    if (!params.get("name")) return plain(400, "Cannot join room: 'name' is required in the query");
     const join: Record<string, unknown> = { type: "join" };
     for (const field of JOIN_FIELDS) {
       const value = params.get(field);
       if (value !== null) join[field] = value;
     }
-    const lastEventId = req.headers.get("last-event-id")?.trim();
-    const since = lastEventId && DIGITS.test(lastEventId) ? lastEventId : params.get("since");
+    const lastEventId = EVENT_ID.exec(req.headers.get("last-event-id")?.trim() ?? "");
+    if (lastEventId?.[2]) join.epoch = lastEventId[2];
+    else if (lastEventId) delete join.epoch;
+    const since = lastEventId ? lastEventId[1] : params.get("since");
     if (since !== null) {
       if (!DIGITS.test(since)) {
         return plain(400, "Cannot join room: 'since' must be a non-negative integer");
@@ -386,6 +407,7 @@ export class SseTransport {
     }
     const parsed = parseClientMessage(join);
     if (!parsed.ok) return plain(400, parsed.error.message);
+    if (parsed.message.type === "join") join.room = parsed.message.room;
     return join;
   }
 
@@ -434,27 +456,6 @@ export class SseTransport {
       this.#drained?.();
       this.#drained = null;
     }
-  }
-
-  /**
-   * The SSE id of a frame: a chat message's id, or a welcome's newest
-   * message. One frame is sent to every member of a room in a row, so the
-   * last answer is kept.
-   */
-  #eventId(frame: string): number | undefined {
-    if (frame === this.#lastFrame) return this.#lastEventId;
-    let id: number | undefined;
-    if (frame.includes('"type":"message"') || frame.includes('"type":"welcome"')) {
-      const message = JSON.parse(frame);
-      if (message.type === "message" && Number.isSafeInteger(message.id)) id = message.id;
-      else if (message.type === "welcome" && Array.isArray(message.history)) {
-        const last = message.history.at(-1);
-        if (last && Number.isSafeInteger(last.id)) id = last.id;
-      }
-    }
-    this.#lastFrame = frame;
-    this.#lastEventId = id;
-    return id;
   }
 }
 

@@ -12,6 +12,7 @@ import type { Hub } from "../hub/hub.ts";
 import { encode, type Peer } from "../hub/peer.ts";
 import { DEFAULTS } from "../config.ts";
 import type { Logger } from "../log.ts";
+import { addressKey } from "../http/admission.ts";
 import { BatchedSender } from "./batch.ts";
 import { dispatch, Inbound, type InboundOptions } from "./inbound.ts";
 
@@ -61,6 +62,7 @@ export function upgradeProblem(req: Request): string | null {
 /** A WebSocket as the hub sees it. */
 class WebSocketPeer implements Peer {
   readonly id: string = crypto.randomUUID().slice(0, 8);
+  readonly address: string;
   readonly socket: WebSocket;
   readonly inbound: Inbound;
   #sender: BatchedSender;
@@ -68,8 +70,9 @@ class WebSocketPeer implements Peer {
   /** When its last frame arrived (`performance.now()`). */
   lastFrameAt = -Infinity;
 
-  constructor(socket: WebSocket, sender: BatchedSender, inbound: Inbound) {
+  constructor(socket: WebSocket, sender: BatchedSender, inbound: Inbound, address: string) {
     this.socket = socket;
+    this.address = address;
     this.#sender = sender;
     this.inbound = inbound;
   }
@@ -154,7 +157,12 @@ export class WebSocketTransport {
     onClose: () => void = () => {},
     onOversized: () => void = () => {},
   ): void {
-    const peer = new WebSocketPeer(socket, this.#sender, new Inbound(this.#inbound));
+    const peer = new WebSocketPeer(
+      socket,
+      this.#sender,
+      new Inbound(this.#inbound),
+      addressKey(ip),
+    );
     socket.onopen = () => {
       this.#peers.set(socket, peer);
       this.#hub.connect(peer);

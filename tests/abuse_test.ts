@@ -107,6 +107,26 @@ function hostile(
     () => JSON.stringify({ type: "typing", member: { id: ctx.adaId, name: "ada" } }),
     () => JSON.stringify({ type: "history", before: ref(), limit: pick([1, 100, 101, 0, -1]) }),
     () => JSON.stringify({ type: "rooms" }),
+    // Many rooms on one connection: other rooms, no name or another one, rooms it is not in.
+    () =>
+      JSON.stringify({
+        type: "join",
+        room: pick(["lobby", "other", `f${int(80)}`, "_hidden", ""]),
+        ...(rand() < 0.5 ? {} : { name: pick(["ada", "bob", "fuzz", `f${int(9)}`, 7]) }),
+      }),
+    () => JSON.stringify({ type: "leave", room: pick(["other", `f${int(80)}`, "nowhere", "", 5]) }),
+    () => JSON.stringify({ type: "rename", name: pick(["ada", "bob", "ADA", "", "a\u200bb", 7]) }),
+    () =>
+      JSON.stringify({
+        type: pick(["say", "typing", "history", "react", "edit", "delete"]),
+        room: pick(["lobby", "other", `f${int(80)}`, "nowhere", "", 5, null]),
+        text: text(),
+        cid: cid(),
+        ref: ref(),
+        emoji: pick(REACTIONS),
+        before: ref(),
+        ...(rand() < 0.2 ? { userId: ctx.adaId, name: "ada" } : {}),
+      }),
     () => JSON.stringify({ type: "join", room: "lobby", name: "ada", token: "x".repeat(int(300)) }),
   ];
   return pick(cases)();
@@ -249,7 +269,7 @@ Deno.test("a seeded fuzzer in the room cannot crash the server, forge or misattr
   const probe = async (pending: number) => {
     const text = `probe ${probes}`, cid = `probe${probes++}`;
     fuzzerSent.record(JSON.stringify({ type: "say", text }));
-    fuzzer.send({ type: "say", text, cid });
+    fuzzer.send({ type: "say", room: "lobby", text, cid });
     await fuzzer.next("ack", (a) => a.cid === cid);
     confirmed += pending;
     for (const ack of fuzzer.drain("ack")) own.push(ack.id); // Its own messages, to change.

@@ -155,3 +155,54 @@ Deno.test("an unknown type with a lone surrogate is echoed well-formed", () => {
   const result = parseClientMessage({ type: "x\uD800" });
   assert.equal(!result.ok && result.error.message, "Cannot handle message: unknown type 'x\uFFFD'");
 });
+
+Deno.test("multi-room frames: join without a name, leave, rename, and a room on scoped frames", () => {
+  assert.deepEqual(parseClientMessage({ type: "join", room: " design " }), {
+    ok: true,
+    message: { type: "join", room: "design" },
+  });
+  assert.deepEqual(parseClientMessage({ type: "leave", room: " design " }), {
+    ok: true,
+    message: { type: "leave", room: "design" },
+  });
+  assert.deepEqual(parseClientMessage({ type: "rename", name: " ada2 " }), {
+    ok: true,
+    message: { type: "rename", name: "ada2" },
+  });
+  assert.deepEqual(parseClientMessage({ type: "say", room: " ops ", text: "hi", cid: "c1" }), {
+    ok: true,
+    message: { type: "say", room: "ops", text: "hi", cid: "c1" },
+  });
+  assert.deepEqual(parseClientMessage({ type: "typing", room: "ops" }), {
+    ok: true,
+    message: { type: "typing", room: "ops" },
+  });
+  assert.deepEqual(parseClientMessage({ type: "history", room: "ops", before: 9 }), {
+    ok: true,
+    message: { type: "history", room: "ops", before: 9, limit: 50 },
+  });
+  assert.deepEqual(
+    parseClientMessage({ type: "react", room: "ops", ref: 2, emoji: "👍", cid: "r" }),
+    {
+      ok: true,
+      message: { type: "react", room: "ops", ref: 2, emoji: "👍", cid: "r" },
+    },
+  );
+});
+
+Deno.test("a bad room on a scoped frame, leave or rename is invalid_message, worded for the action", () => {
+  const say = parseClientMessage({ type: "say", room: "", text: "hi", cid: "c1" });
+  assert.ok(!say.ok);
+  assert.deepEqual([say.error.code, say.error.cid], ["invalid_message", "c1"]);
+  assert.match(say.error.message, /^Cannot send message: room must be/);
+  const edit = parseClientMessage({ type: "edit", room: 7, ref: 1, text: "x", cid: "c2" });
+  assert.ok(!edit.ok);
+  assert.match(edit.error.message, /^Cannot edit message: room must be/);
+  const leave = parseClientMessage({ type: "leave" });
+  assert.ok(!leave.ok);
+  assert.match(leave.error.message, /^Cannot leave room: room must be/);
+  const rename = parseClientMessage({ type: "rename", name: "a\u200Bb" });
+  assert.ok(!rename.ok);
+  assert.match(rename.error.message, /^Cannot rename: name must be free of/);
+  assert.equal(codeOf({ type: "join", room: "r", name: "" }), "invalid_message");
+});

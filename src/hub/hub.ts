@@ -562,14 +562,13 @@ export class Hub {
     identity: JoinIdentity & { name: string },
     message: JoinMessage,
   ): Promise<void> {
-    connection.joining.delete(room.name);
-    if (connection.cancelled.delete(room.name)) {
-      return this.#send(peer, { type: "left", room: room.name });
-    }
-    if (!peer.open || !this.#connections.has(peer)) return;
     let claimed = false;
     try {
-      const stale = await this.#claimName(room, identity);
+      if (connection.cancelled.has(room.name)) {
+        return this.#send(peer, { type: "left", room: room.name });
+      }
+      if (!peer.open || !this.#connections.has(peer)) return;
+      const stale = await this.#claimName(room, identity, peer);
       if (stale === null) {
         return this.refuse(
           peer,
@@ -589,6 +588,11 @@ export class Hub {
       if (!peer.open || !this.#connections.has(peer)) {
         return this.#releaseUnlessHere(room, identity);
       }
+      if (connection.cancelled.has(room.name)) {
+        // Left while joining: nobody saw it come.
+        this.#releaseUnlessHere(room, identity);
+        return this.#send(peer, { type: "left", room: room.name });
+      }
       this.#admit(peer, connection, room, identity, { ...replay, epoch });
       // The same tab session's older connection goes now: its user stays in this room
       // through the new one, so nobody here sees it leave and come back.
@@ -607,6 +611,10 @@ export class Hub {
         undefined,
         room.name,
       );
+    } finally {
+      // Until here the join counts as in flight: another join of the room is already_joined.
+      connection.joining.delete(room.name);
+      connection.cancelled.delete(room.name);
     }
   }
 
@@ -624,14 +632,18 @@ export class Hub {
    * connections the join replaces (the same tab session's, in this room), or
    * `null` when the name is taken.
    */
-  async #claimName(room: Room, identity: JoinIdentity & { name: string }): Promise<Peer[] | null> {
+  async #claimName(
+    room: Room,
+    identity: JoinIdentity & { name: string },
+    peer: Peer,
+  ): Promise<Peer[] | null> {
     const { userId, name, session } = identity;
     if (!this.#nameFree(room, userId, name)) return null;
     const roster = this.#cluster?.roster;
     if (roster && !await roster.claim(room.name, nameKey(name), userId, this.#claimTtlMs)) {
       return null;
     }
-    return session === undefined ? [] : room.peersOf(userId);
+    return session === undefined ? [] : room.peersOf(userId).filter((p) => p !== peer);
   }
 
   /** Whether no other user holds a name with `name`'s key in the room, here or elsewhere. */
@@ -659,7 +671,9 @@ export class Hub {
     if (since === undefined) return { messages: await recent() };
     // Without its epoch, a resume cannot be told apart from one into a wiped store.
     const sameStore = epoch === undefined || theirs === epoch;
-    if (!sameStore || since > room.lastId || room.lastId - since > this.#maxReplayEvents) {
+    // The store keeps at most `limit` messages and as many changes: a longer gap is pruned.
+    const reach = Math.min(this.#maxReplayEvents, 2 * this.#history.limit);
+    if (!sameStore || since > room.lastId || room.lastId - since > reach) {
       return { messages: await recent(), complete: false };
     }
     const replay = await this.#history.after(room.name, since, this.#maxReplayEvents);

@@ -188,6 +188,12 @@ export interface ChatMessage {
   /** The message a plain message answers. */
   replyTo?: number;
   /**
+   * `true` for a message posted through the server API (a bot or a back
+   * end), not by a member: the page marks it "bot". Its name is never one a
+   * member holds in the room.
+   */
+  bot?: boolean;
+  /**
    * A plain message read from history (a welcome, a `history` page, a
    * replay) comes in its current state, its changes folded in: `edited`
    * when its text was edited (the text is the newest one), `deleted` when

@@ -589,3 +589,25 @@ Deno.test("API: examples/bot.ts posts a message and reads the history", async ()
   assert.match(stdout, /posted message 1/);
   assert.match(stdout, /#1 deploy-bot: Deployed v1\.2\.3/);
 });
+
+Deno.test("API: posts are marked bot, and may not take a name a member holds in the room", async () => {
+  await using server = await startServer({ apiToken: TOKEN });
+  const { client: ada } = await TestClient.join(server.wsUrl, "team", "ada");
+  await using _ada = ada;
+  const posted = await post(server, "team", { text: "deployed", name: "deploy-bot" });
+  assert.equal(posted.status, 201);
+  assert.equal(posted.body.bot, true);
+  assert.equal((await ada.next("message")).bot, true, "members see the mark");
+
+  for (const name of ["ada", "ADA", "\u0430da"]) {
+    assertError(
+      await post(server, "team", { text: "it's me, ada", name }),
+      409,
+      "name_taken",
+      /a member of the room/,
+    );
+  }
+  // The name is free in a room where no member holds it.
+  assert.equal((await post(server, "elsewhere", { text: "hi", name: "ada" })).status, 201);
+  assert.deepEqual(ada.drain("message"), [], "the refused posts never reached the room");
+});

@@ -6,22 +6,23 @@
  *
  * - `POST /api/v1/rooms/{room}/messages` `{"text","name","cid?"}`: posted
  *   through {@linkcode Hub.post}, so members see it like any `say` (same
- *   validation, per-room order, stored once per `cid`). 201 with the stored
- *   message, also for a repeated `cid` (then it is the first one).
+ *   validation, per-room order, stored once per `cid`), marked `bot: true`.
+ *   201 with the stored message, also for a repeated `cid` (then it is the
+ *   first one); 409 when a member of the room holds the name.
  * - `GET /api/v1/rooms/{room}/messages?since=N&limit=M`:
  *   `{"messages":[…],"complete":…}` from the history store.
  * - `GET /api/v1/rooms`: `{"rooms":[{"name","members","lastId","lastTs"}]}`,
  *   the room directory, as the protocol's `rooms` answers it.
  *
  * Errors are `{"error":{"code","message"}}` with 400, 401, 403, 404, 405,
- * 413, 415, 429 or 503.
+ * 409, 413, 415, 429 or 503.
  *
  * @module
  */
 
 import { TokenCheck } from "../auth/token_check.ts";
 import { DEFAULTS } from "../config.ts";
-import type { Hub } from "../hub/hub.ts";
+import { type Hub, NameTakenError } from "../hub/hub.ts";
 import type { Logger } from "../log.ts";
 import { type ChatMessage, checkName, parseClientMessage } from "../protocol.ts";
 import type { HistoryStore } from "../store/history.ts";
@@ -73,6 +74,7 @@ export type ApiErrorCode =
   | "auth_invalid"
   | "not_found"
   | "method_not_allowed"
+  | "name_taken"
   | "too_large"
   | "unsupported_media_type"
   | "rate_limited"
@@ -263,6 +265,7 @@ export class Api {
         cid: say.message.cid,
       });
     } catch (error) {
+      if (error instanceof NameTakenError) return apiError(409, "name_taken", error.message);
       this.#log({ event: "api_error", room, error: String(error) });
       const reason = error instanceof Error && error.message.startsWith("Cannot send message:")
         ? error.message.replace("Cannot send message:", "Cannot post message:")

@@ -864,12 +864,17 @@ export class Hub {
   /**
    * Posts a message from the server side (an API call, a bot) to `room`,
    * as a `say` of a member would be: the same per-room order, store and
-   * dedupe by sender and `cid`. Resolves with the stored message (the
-   * first one, for a repeated `cid`); rejects when the store fails or is
-   * too busy.
+   * dedupe by sender and `cid`, marked `bot: true`. Resolves with the
+   * stored message (the first one, for a repeated `cid`); rejects with a
+   * {@linkcode NameTakenError} when a member holds the name in the room
+   * (here or on another instance), else when the store fails or is too busy.
    */
-  post(roomName: string, draft: Omit<MessageDraft, "room">): Promise<ChatMessage> {
+  post(roomName: string, draft: Omit<MessageDraft, "room" | "bot">): Promise<ChatMessage> {
     const room = this.#roomOf(roomName);
+    if (!this.#nameFree(room, draft.userId, draft.name)) {
+      this.#dropIfIdle(room);
+      return Promise.reject(new NameTakenError(draft.name));
+    }
     if (this.#full(room)) {
       this.#dropIfIdle(room);
       return Promise.reject(new Error("Cannot send message: the server is busy, retry soon"));
@@ -877,7 +882,7 @@ export class Hub {
     const { promise, resolve, reject } = Promise.withResolvers<ChatMessage>();
     const sender = (result: ChatMessage | Error) =>
       result instanceof Error ? reject(result) : resolve(result);
-    this.#wait(room, { draft: { ...draft, room: roomName }, sender });
+    this.#wait(room, { draft: { ...draft, room: roomName, bot: true }, sender });
     return promise;
   }
 
@@ -1182,6 +1187,15 @@ export class Hub {
 
   #send(peer: Peer, message: ServerMessage, event?: SentEvent): void {
     peer.send(encode(message), event);
+  }
+}
+
+/** A server-side post under a name a member of the room holds. */
+export class NameTakenError extends Error {
+  /** Creates the error for `name`. */
+  constructor(name: string) {
+    super(`Cannot post message: a member of the room is called '${name}'`);
+    this.name = "NameTakenError";
   }
 }
 

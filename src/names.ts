@@ -95,73 +95,101 @@ export function normalizeName(value: unknown): string | null {
 const PROTOTYPES: ReadonlyMap<string, string> = new Map(
   Object.entries(CONFUSABLES as Record<string, string>),
 );
-// What nameKey replaces each character with (see prototypeOf), computed once
-// for the table's characters and their lowercase forms.
-const REPLACEMENTS: ReadonlyMap<string, string> = (() => {
-  const replacements = new Map<string, string>();
-  for (const source of PROTOTYPES.keys()) {
-    replacements.set(source, prototypeOf(source));
-    const lower = source.toLowerCase();
-    if (lower !== source && !PROTOTYPES.has(lower)) replacements.set(lower, prototypeOf(lower));
-  }
-  return replacements;
-})();
-// A dot above on i or j merges with its own dot: "i\u0307" looks like "i".
-const SOFT_DOTTED_DOT = /([ij])\u0307/g;
+// How Latin a prototype looks, best first: plain ASCII ("N"), ASCII letters
+// with combining marks ("H\u0329" for Cyrillic "Ң"), other Latin letters
+// ("Ʌ" for Greek "Λ"), anything else.
+const ASCII = 3;
+const ASCII_WITH_MARKS = 2;
+const LATIN = 1;
+const NOT_ASCII = /\P{ASCII}/u;
+const NOT_ASCII_OR_MARK = /[^\p{ASCII}\p{M}]/u;
+const NOT_LATIN = /[^\p{ASCII}\p{M}\p{Script=Latin}]/u;
+// What nameKey replaces each character with (see replacementOf), remembered
+// on first sight for the table's characters and for letters that have a case:
+// some 8,600 code points at most.
+const REPLACEMENTS = new Map<string, string>();
+// A dot above on i or j merges with its own dot: "i\u0307" looks like "i",
+// and "İ" (I and a dot above) is the capital of "i".
+const SOFT_DOTTED_DOT = /([ij])\u0307/gi;
 
 /**
  * The key that decides whether two names are the same name: two users may
  * not hold names with the same key in one room. Pure and fast (it runs on
  * every join).
  *
- * The key is a case-folded confusable skeleton (Unicode TR39): NFKC, invisible
- * characters dropped, full case folding ("İ" and "ß" included), NFD, then each
- * character replaced by its prototype from the Unicode confusables table, so
- * that Cyrillic "а", fullwidth "ａ" and Latin "a" agree. A lowercase letter
- * whose own prototype is not ASCII but whose capital looks like an ASCII
- * capital takes that one (Cyrillic "м" → "M"), so "АDМIN" in Cyrillic capitals
- * is "admin" too. As "I" (capital i) looks like "l" (small L), "i" and "l"
- * share a key. Runs of white space count as one space. The key is for
- * comparison only, never for display.
+ * The key is a case-insensitive confusable skeleton (Unicode TR39): NFKC,
+ * invisible characters dropped, NFD, then each character replaced by its
+ * prototype from the Unicode confusables table and lowercased, so that
+ * Cyrillic "а", fullwidth "ａ" and Latin "a" agree. Where a letter's two cases
+ * have different prototypes, the most Latin one wins for both: Cyrillic "м"
+ * (prototype "ʍ") takes its capital's "M", Greek "Σ" takes "σ"'s "o"; but a
+ * letter whose own prototype is plain ASCII keeps it, so Greek "Ν" is "n" and
+ * "ν" is "v" ("ΝΥ" is "NY", "νυ" is "vu"). As "I" (capital i) looks like "l"
+ * (small L), "i" and "l" share a key. Runs of white space count as one space.
+ * The key is for comparison only, never for display.
  *
  * @example Usage
  * ```ts
  * import { nameKey } from "./names.ts";
  * nameKey("admin") === nameKey("ADMİN"); // true
  * nameKey("admin") === nameKey("\u0430dmin"); // true: Cyrillic "а"
+ * nameKey("NY") === nameKey("\u039D\u03A5"); // true: Greek "ΝΥ"
  * nameKey("bob") === nameKey("rob"); // false
  * ```
  */
 export function nameKey(name: string): string {
-  let key = name.normalize("NFKC").replace(INVISIBLE_ALL, "").toUpperCase().toLowerCase()
-    .normalize("NFD").replace(SOFT_DOTTED_DOT, "$1");
+  const text = name.normalize("NFKC").replace(INVISIBLE_ALL, "").normalize("NFD")
+    .replace(SOFT_DOTTED_DOT, "$1");
   // Twice: a prototype may itself have one ("М" → "M" → "m" → "rn").
-  key = skeleton(skeleton(key));
+  const key = skeleton(skeleton(text));
   return key.replace(SPACE_RUN, " ").trim().replaceAll("i", "l");
 }
 
 function skeleton(text: string): string {
   let out = "";
-  for (const char of text) {
-    out += REPLACEMENTS.get(char) ?? (char.charCodeAt(0) < 0x80 ? char : prototypeOf(char));
-  }
-  return out.toLowerCase().normalize("NFD").replace(SOFT_DOTTED_DOT, "$1");
+  for (const char of text) out += REPLACEMENTS.get(char) ?? replacement(char);
+  return out.normalize("NFD").replace(SOFT_DOTTED_DOT, "$1");
 }
 
-// The character's prototype from the table, or its capital's when only that
-// one is ASCII: lowercase Cyrillic "м" is "ʍ" in the table, but "М" is "M".
-function prototypeOf(char: string): string {
-  const own = PROTOTYPES.get(char) ?? char;
-  if (isAscii(own)) return own;
-  const capital = char.toUpperCase();
-  if (capital !== char) {
-    const prototype = PROTOTYPES.get(capital) ?? capital;
-    if (isAscii(prototype)) return prototype;
-  }
-  return own;
+function replacement(char: string): string {
+  const known = PROTOTYPES.has(char);
+  if (!known && char.charCodeAt(0) < 0x80) return char.toLowerCase();
+  if (!known && char.toUpperCase() === char && char.toLowerCase() === char) return char;
+  const replacement = replacementOf(char);
+  REPLACEMENTS.set(char, replacement);
+  return replacement;
 }
 
-function isAscii(text: string): boolean {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return false;
-  return true;
+// The character's prototype, lowercased, when it is plain ASCII. Otherwise the
+// most Latin of the prototypes of its capital, itself, its lowercase and that
+// one's capital ("ẞ" → "ß" → "SS"), lowercased: one from the table before a
+// character that has none, then the first. When none looks Latin, its
+// lowercase's prototype.
+function replacementOf(char: string): string {
+  const own = prototypes(char);
+  if (!NOT_ASCII.test(own)) return own.toLowerCase();
+  const upper = char.toUpperCase();
+  const lower = upper.toLowerCase();
+  if (upper === char && lower === char) return own;
+  let best = prototypes(lower);
+  let bestScore = 1;
+  for (const other of [upper, char, lower, lower.toUpperCase()]) {
+    const prototype = prototypes(other);
+    const score = 2 * latinRank(prototype) + (prototype === other ? 0 : 1);
+    if (score > bestScore) [best, bestScore] = [prototype, score];
+  }
+  return best.toLowerCase();
+}
+
+// Each character of the text replaced by its prototype.
+function prototypes(text: string): string {
+  let out = "";
+  for (const char of text) out += PROTOTYPES.get(char) ?? char;
+  return out;
+}
+
+function latinRank(text: string): number {
+  if (!NOT_ASCII.test(text)) return ASCII;
+  if (!NOT_ASCII_OR_MARK.test(text)) return ASCII_WITH_MARKS;
+  return NOT_LATIN.test(text) ? 0 : LATIN;
 }

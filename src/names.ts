@@ -14,8 +14,17 @@ export const MAX_NAME_LENGTH = 32;
 // Characters a name or room may not hold: controls, format characters (the
 // bidi controls, zero-width characters, the soft hyphen, U+061C, tags, …),
 // default-ignorable code points (U+034F, variation selectors, Hangul fillers),
-// line and paragraph separators, and the blank Braille pattern U+2800.
-const INVISIBLE = /[\p{Cc}\p{Cf}\p{DI}\p{Zl}\p{Zp}\u115F\u1160\u2800\u3164\uFFA0]/u;
+// line and paragraph separators, and characters that draw nothing: the blank
+// Braille pattern U+2800 and the musical null notehead U+1D159. Also the
+// Specials block U+FFF0-U+FFFF, whose characters stand in for something else:
+// the object replacement character U+FFFC (blank or a box, depending on the
+// font), the replacement character U+FFFD (what a lone surrogate or broken
+// UTF-8 turns into), the interlinear annotation controls U+FFF9-U+FFFB; and
+// every noncharacter (U+FDD0-U+FDEF, U+FFFE, U+1FFFF, …), which is for a
+// program's internal use, never for text. The two- and three-em dashes
+// (U+2E3A, U+2E3B) stand in for omitted words but are visible dashes: allowed.
+const INVISIBLE =
+  /[\p{Cc}\p{Cf}\p{DI}\p{Zl}\p{Zp}\p{NChar}\u115F\u1160\u2800\u3164\uFFA0\uFFF0-\uFFFF\u{1D159}]/u;
 const INVISIBLE_ALL = new RegExp(INVISIBLE.source, "gu");
 // At least one character that shows: a letter, digit, punctuation or symbol.
 const VISIBLE = /[\p{L}\p{N}\p{P}\p{S}]/u;

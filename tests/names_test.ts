@@ -77,6 +77,13 @@ const INVISIBLE: [string, string][] = [
   ["a blank Braille name (U+2800) is refused", "\u2800"],
   ["a name padded with blank Braille is refused", "admin\u2800"],
   ["a name with a control character is refused", "ad\u0007min"],
+  ["a name with an object replacement character (U+FFFC) is refused", "admin\uFFFC"],
+  ["a name with a replacement character (U+FFFD) is refused", "admin\uFFFD"],
+  ["a name with interlinear annotation characters is refused", "\uFFF9admin\uFFFAx\uFFFB"],
+  ["a name with a noncharacter (U+FFFE) is refused", "admin\uFFFE"],
+  ["a name with a noncharacter (U+FDD0) is refused", "ad\uFDD0min"],
+  ["a name with a noncharacter (U+1FFFF) is refused", "admin\u{1FFFF}"],
+  ["a name with a musical null notehead (U+1D159) is refused", "admin\u{1D159}"],
 ];
 
 for (const [label, name] of INVISIBLE) {
@@ -92,6 +99,20 @@ Deno.test("the refusal says which character it found, in Deno's style", () => {
     joinError("ada", "lo\u200Dbby"),
     "Cannot join room: room must be free of control, format, bidi and invisible characters (found U+200D)",
   );
+  assert.equal(
+    joinError("admin\uFFFC"),
+    "Cannot join room: name must be free of control, format, bidi and invisible characters (found U+FFFC)",
+  );
+  assert.equal(
+    joinError("admin\u{1D159}"),
+    "Cannot join room: name must be free of control, format, bidi and invisible characters (found U+1D159)",
+  );
+});
+
+Deno.test("visible placeholders stay allowed: dotted circle, two- and three-em dashes", () => {
+  for (const name of ["a\u25CCb", "ada \u2E3A", "\u2E3B ada"]) {
+    assert.equal(normalizeName(name), name, name);
+  }
 });
 
 Deno.test("a name that is blank or only combining marks is refused", () => {
@@ -272,6 +293,7 @@ Deno.test("nameKey is idempotent and ignores invisible characters", () => {
     assert.equal(nameKey(nameKey(name)), nameKey(name), name);
   }
   assert.equal(nameKey("ad\u200Bmin\uFE0F"), nameKey("admin"));
+  assert.equal(nameKey("admin\uFFFC"), nameKey("admin"));
 });
 
 Deno.test("nameKey takes microseconds", () => {
@@ -312,8 +334,10 @@ Deno.test("a join to a room with a lone surrogate gets invalid_message", async (
     "Cannot join room: room must be well-formed Unicode (no lone surrogates)",
   ]);
   client.send({ type: "join", room: "s\uFFFD", name: "ada" });
+  assert.match((await client.next("error")).message, /\(found U\+FFFD\)$/);
+  client.send({ type: "join", room: "s", name: "ada" });
   const welcome = await client.next("welcome");
-  assert.deepEqual([welcome.room, welcome.history], ["s\uFFFD", []]);
+  assert.deepEqual([welcome.room, welcome.history], ["s", []]);
 });
 
 Deno.test("a lookalike of a member's name is refused in the room as name_taken", async () => {

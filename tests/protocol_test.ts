@@ -121,7 +121,8 @@ Deno.test("a room with a lone surrogate is refused, so it cannot alias another r
       },
     }, JSON.stringify(room));
   }
-  assert.equal(codeOf({ type: "join", room: "s\uFFFD", name: "ada" }), undefined);
+  // Nor is the replacement character a lone surrogate becomes: U+FFFD is refused too.
+  assert.equal(codeOf({ type: "join", room: "s\uFFFD", name: "ada" }), "invalid_message");
   assert.equal(codeOf({ type: "join", room: "s\u{1F995}", name: "ada" }), undefined);
 });
 

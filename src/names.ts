@@ -1,7 +1,9 @@
 /**
  * The rules for nicknames and room names: what is refused
  * ({@linkcode checkName}), how a name is normalised, and the key that
- * decides whether two names are the same ({@linkcode nameKey}). Pure code.
+ * decides whether two names are the same ({@linkcode nameKey}); and the bound
+ * on stacked combining marks that message texts share
+ * ({@linkcode hasStackedMarks}). Pure code.
  *
  * @module
  */
@@ -10,6 +12,20 @@ import CONFUSABLES from "unhomoglyph/data.json" with { type: "json" };
 
 /** Longest nickname or room name, in characters. */
 export const MAX_NAME_LENGTH = 32;
+
+/**
+ * Most combining marks one character may carry in a row, in a name, a room
+ * name or a message text. Four is as many as ordinary text stacks on one
+ * letter: Vietnamese two (ệ decomposed), Hindi three (ज़ूँ: nukta, vowel sign,
+ * candrabindu), Hebrew with niqqud three (שָּׁ) and four with a cantillation
+ * mark or meteg (שִּֽׁ), Tibetan stacks three (བསྒྲུབས, ཧཱུྃ). Zalgo text piles up
+ * dozens, and one letter with hundreds covers the page. Only marks drawn on
+ * the glyph before them count (Mn, Me, and the few Mc that Unicode counts as
+ * Grapheme_Extend); format characters such as the zero-width joiner between
+ * them do not end the run. A spacing mark (most Mc) takes its own width and
+ * ends it: Burmese "လျှော့" has five marks in a row, but three of them spacing.
+ */
+export const MAX_COMBINING_MARKS = 4;
 
 // Characters a name or room may not hold: controls, format characters (the
 // bidi controls, zero-width characters, the soft hyphen, U+061C, tags, …),
@@ -32,9 +48,23 @@ const EDGE_SPACE = /^\p{White_Space}+|\p{White_Space}+$/gu;
 const SPACE_RUN = /\p{White_Space}+/gu;
 // A name longer than this (UTF-16 units, before trimming) is refused unread.
 const MAX_RAW_NAME_LENGTH = 1024;
+// More than MAX_COMBINING_MARKS marks drawn on the glyph before them, with
+// nothing but format characters between them. The two classes are disjoint,
+// so a match that fails has scanned one run from each of its (at most four)
+// marks: linear in the text.
+const STACKED_MARKS = new RegExp(
+  `(?:(?=\\p{M})\\p{Grapheme_Extend}\\p{Cf}*){${MAX_COMBINING_MARKS + 1}}`,
+  "u",
+);
 
 /** Why {@linkcode checkName} refused a name or room. */
-export type NameProblem = "not_string" | "ill_formed" | "length" | "invisible" | "blank";
+export type NameProblem =
+  | "not_string"
+  | "ill_formed"
+  | "length"
+  | "invisible"
+  | "marks"
+  | "blank";
 
 /** The result of {@linkcode checkName}. */
 export type NameCheck =
@@ -45,6 +75,7 @@ export type NameCheck =
  * Validates a nickname or room name, and says why it is refused. A valid name
  * is returned NFKC-normalized and trimmed: 1–32 characters (code points),
  * well-formed, with no control, format, bidi or other invisible character,
+ * at most {@linkcode MAX_COMBINING_MARKS} combining marks on one character,
  * and at least one visible character. `field` names the value in the message
  * (`name` or `room`).
  *
@@ -76,11 +107,32 @@ export function checkName(value: unknown, field: "name" | "room"): NameCheck {
       `free of control, format, bidi and invisible characters (found U+${code})`,
     );
   }
+  if (hasStackedMarks(name)) {
+    const message = `Cannot join room: ${field} must have at most ${MAX_COMBINING_MARKS} ` +
+      "combining marks on one character";
+    return { ok: false, problem: "marks", message };
+  }
   let count = 0;
   for (const _ of name) if (++count > MAX_NAME_LENGTH) break;
   if (count < 1 || count > MAX_NAME_LENGTH) return refuse("length", length);
   if (!VISIBLE.test(name)) return refuse("blank", "visible: it has no letter, digit or symbol");
   return { ok: true, name };
+}
+
+/**
+ * Whether some character of the text carries more than
+ * {@linkcode MAX_COMBINING_MARKS} combining marks in a row (Zalgo text).
+ * Linear in the text's length.
+ *
+ * @example Usage
+ * ```ts
+ * import { hasStackedMarks } from "./names.ts";
+ * hasStackedMarks("Nguye\u0302\u0303n"); // false
+ * hasStackedMarks("Z" + "\u0489".repeat(300)); // true
+ * ```
+ */
+export function hasStackedMarks(text: string): boolean {
+  return STACKED_MARKS.test(text);
 }
 
 /**

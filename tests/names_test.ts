@@ -126,6 +126,24 @@ Deno.test("a name that is blank or only combining marks is refused", () => {
   assert.equal(joinError("  "), "Cannot join room: name must be 1-32 characters");
 });
 
+Deno.test("a name or room with more than 4 combining marks on one character is refused (N9)", () => {
+  const message = "Cannot join room: name must have at most 4 combining marks on one character";
+  assert.equal(joinError("a" + "\u0301".repeat(50)), message);
+  assert.equal(joinError("Z" + "\u0489".repeat(5)), message);
+  assert.equal(joinError("Z\u0300\u0489\u20DD\u0361\u0302 ok"), message);
+  assert.deepEqual(checkName("ada" + "\u0300".repeat(9), "room"), {
+    ok: false,
+    problem: "marks",
+    message: "Cannot join room: room must have at most 4 combining marks on one character",
+  });
+  assert.equal(normalizeName("Z" + "\u0489".repeat(4)), "Z" + "\u0489".repeat(4));
+  // Counted after NFKC, which composes "a" and the first acute into "á".
+  assert.equal(normalizeName("a" + "\u0301".repeat(5)), "\u00E1" + "\u0301".repeat(4));
+  for (const name of ["Nguyễn".normalize("NFD"), "ज़ूँ", "שִּׁ", "བསྒྲུབས"]) {
+    assert.equal(normalizeName(name), name.normalize("NFKC"), name);
+  }
+});
+
 Deno.test("a name that is not well-formed is refused", () => {
   assert.deepEqual(checkName("ad\uD800", "name"), {
     ok: false,

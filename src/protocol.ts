@@ -8,10 +8,11 @@
  * @module
  */
 
-import { checkName } from "./names.ts";
+import { checkName, hasStackedMarks, MAX_COMBINING_MARKS } from "./names.ts";
 
 export {
   checkName,
+  MAX_COMBINING_MARKS,
   MAX_NAME_LENGTH,
   type NameCheck,
   nameKey,
@@ -615,6 +616,13 @@ function checkText(text: unknown, doing: string, cid: string): string | ParseRes
   }
   if (!text.isWellFormed()) {
     return fail("invalid_message", `Cannot ${doing}: text contains a lone surrogate`, cid);
+  }
+  if (hasStackedMarks(text)) {
+    return fail(
+      "invalid_message",
+      `Cannot ${doing}: text has more than ${MAX_COMBINING_MARKS} combining marks on one character`,
+      cid,
+    );
   }
   return text;
 }

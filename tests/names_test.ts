@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { checkName, nameKey, normalizeName, parseClientMessage } from "../src/protocol.ts";
 import { startServer, TestClient } from "./helpers.ts";
+import CONFUSABLES from "unhomoglyph/data.json" with { type: "json" };
 
 /** The error message a join under `name` gets, or `undefined` when it is valid. */
 function joinError(name: string, room = "lobby"): string | undefined {
@@ -76,6 +77,13 @@ const INVISIBLE: [string, string][] = [
   ["a blank Braille name (U+2800) is refused", "\u2800"],
   ["a name padded with blank Braille is refused", "admin\u2800"],
   ["a name with a control character is refused", "ad\u0007min"],
+  ["a name with an object replacement character (U+FFFC) is refused", "admin\uFFFC"],
+  ["a name with a replacement character (U+FFFD) is refused", "admin\uFFFD"],
+  ["a name with interlinear annotation characters is refused", "\uFFF9admin\uFFFAx\uFFFB"],
+  ["a name with a noncharacter (U+FFFE) is refused", "admin\uFFFE"],
+  ["a name with a noncharacter (U+FDD0) is refused", "ad\uFDD0min"],
+  ["a name with a noncharacter (U+1FFFF) is refused", "admin\u{1FFFF}"],
+  ["a name with a musical null notehead (U+1D159) is refused", "admin\u{1D159}"],
 ];
 
 for (const [label, name] of INVISIBLE) {
@@ -91,6 +99,20 @@ Deno.test("the refusal says which character it found, in Deno's style", () => {
     joinError("ada", "lo\u200Dbby"),
     "Cannot join room: room must be free of control, format, bidi and invisible characters (found U+200D)",
   );
+  assert.equal(
+    joinError("admin\uFFFC"),
+    "Cannot join room: name must be free of control, format, bidi and invisible characters (found U+FFFC)",
+  );
+  assert.equal(
+    joinError("admin\u{1D159}"),
+    "Cannot join room: name must be free of control, format, bidi and invisible characters (found U+1D159)",
+  );
+});
+
+Deno.test("visible placeholders stay allowed: dotted circle, two- and three-em dashes", () => {
+  for (const name of ["a\u25CCb", "ada \u2E3A", "\u2E3B ada"]) {
+    assert.equal(normalizeName(name), name, name);
+  }
 });
 
 Deno.test("a name that is blank or only combining marks is refused", () => {
@@ -102,6 +124,24 @@ Deno.test("a name that is blank or only combining marks is refused", () => {
     "Cannot join room: name must be visible: it has no letter, digit or symbol",
   );
   assert.equal(joinError("  "), "Cannot join room: name must be 1-32 characters");
+});
+
+Deno.test("a name or room with more than 4 combining marks on one character is refused (N9)", () => {
+  const message = "Cannot join room: name must have at most 4 combining marks on one character";
+  assert.equal(joinError("a" + "\u0301".repeat(50)), message);
+  assert.equal(joinError("Z" + "\u0489".repeat(5)), message);
+  assert.equal(joinError("Z\u0300\u0489\u20DD\u0361\u0302 ok"), message);
+  assert.deepEqual(checkName("ada" + "\u0300".repeat(9), "room"), {
+    ok: false,
+    problem: "marks",
+    message: "Cannot join room: room must have at most 4 combining marks on one character",
+  });
+  assert.equal(normalizeName("Z" + "\u0489".repeat(4)), "Z" + "\u0489".repeat(4));
+  // Counted after NFKC, which composes "a" and the first acute into "á".
+  assert.equal(normalizeName("a" + "\u0301".repeat(5)), "\u00E1" + "\u0301".repeat(4));
+  for (const name of ["Nguyễn".normalize("NFD"), "ज़ूँ", "שִּׁ", "བསྒྲུབས"]) {
+    assert.equal(normalizeName(name), name.normalize("NFKC"), name);
+  }
 });
 
 Deno.test("a name that is not well-formed is refused", () => {
@@ -122,7 +162,7 @@ Deno.test("common non-Latin names and emoji are accepted", () => {
 
 Deno.test("case variants of a name share a key", () => {
   assertSameKey(["admin", "ADMIN", "Admin", "aDmIn"]);
-  assertSameKey(["Ελένη", "ΕΛΈΝΗ", "ελένη"]);
+  assertSameKey(["Σοφία", "ΣΟΦΊΑ", "σοφία"]);
   assertSameKey(["Мария", "МАРИЯ", "мария"]);
   assertSameKey(["straße", "STRASSE", "Strasse"]);
 });
@@ -139,6 +179,77 @@ Deno.test("a Cyrillic lookalike letter shares the key of the Latin one", () => {
 Deno.test("Cyrillic capitals that look like Latin capitals share its key", () => {
   assertSameKey(["ADMIN", "\u0410D\u041CIN", "admin"]);
   assertSameKey(["HOME", "\u041D\u041E\u041C\u0415", "home"]);
+});
+
+// Every Greek and Cyrillic capital letter that the Unicode confusables table
+// maps to Latin capitals (A-Z, other Latin capitals such as "Ʌ", or "l", the
+// table's prototype for "I"), perhaps with combining marks: "Ν" → "N",
+// "Ң" → "H" + U+0329, "Ю" → "lO". Letters that NFKC changes are left out, as a
+// name never holds them ("ϒ" becomes "Υ").
+const LATIN_CAPITAL_PROTOTYPE = /^(?:(?=\p{Lu})\p{Script=Latin}\p{M}*|l)+$/u;
+const CAPITAL_LOOKALIKES = Object.entries(CONFUSABLES as Record<string, string>).filter((
+  [source, prototype],
+) =>
+  /^(?=\p{Lu})[\p{Script=Greek}\p{Script=Cyrillic}]$/u.test(source) &&
+  source.normalize("NFKC") === source && LATIN_CAPITAL_PROTOTYPE.test(prototype)
+);
+// Every Greek and Cyrillic small letter that the table maps to plain ASCII:
+// "ν" → "v", "а" → "a", "б" → "6".
+const SMALL_LOOKALIKES = Object.entries(CONFUSABLES as Record<string, string>).filter((
+  [source, prototype],
+) =>
+  /^(?=\p{Ll})[\p{Script=Greek}\p{Script=Cyrillic}]$/u.test(source) &&
+  source.normalize("NFKC") === source && /^[\x21-\x7E]+$/.test(prototype)
+);
+
+Deno.test("every Greek and Cyrillic capital that looks Latin shares the Latin key", () => {
+  assert.equal(CAPITAL_LOOKALIKES.length, 65);
+  const different = CAPITAL_LOOKALIKES.filter(([source, prototype]) =>
+    nameKey(source) !== nameKey(prototype)
+  );
+  // "Σ" (prototype "Ʃ", Latin esh) keeps the key of "σ", which looks like "o":
+  // one of the two had to go, and "o" is the one ASCII names hold.
+  assert.deepEqual(different, [["\u03A3", "\u01A9"]]);
+  assert.equal(nameKey("\u03A3"), nameKey("\u03C3"));
+  assert.equal(nameKey("\u03C3"), nameKey("o"));
+});
+
+Deno.test("every Greek and Cyrillic small letter that looks ASCII shares the ASCII key", () => {
+  assert.equal(SMALL_LOOKALIKES.length, 35);
+  for (const [source, prototype] of SMALL_LOOKALIKES) {
+    assert.equal(nameKey(source), nameKey(prototype), `${source} and ${prototype}`);
+  }
+});
+
+Deno.test("Greek capitals that look Latin share the Latin key (N8)", () => {
+  assertSameKey(["NY", "\u039D\u03A5", "ny", "Ny"]);
+  assertSameKey(["NINA", "\u039D\u0399\u039D\u0391", "nina", "Nina"]);
+  assertSameKey(["POMA", "\u03A1\u039F\u039C\u0391", "poma"]);
+  assertSameKey(["ATOM", "\u0410\u0422\u041E\u041C", "\u0391\u03A4\u039F\u039C", "atom"]);
+  assertSameKey(["KEY", "\u039A\u0395\u03A5", "\u041A\u0415\u04AE"]);
+});
+
+Deno.test("small Greek and Cyrillic letters that look Latin share the Latin key", () => {
+  const cyrillic = "\u0430\u0435\u043E\u0440\u0441\u0443\u0445\u0456\u0458\u0455\u0501\u051B\u051D";
+  assertSameKey(["aeopcyxijsdqw", cyrillic, cyrillic.toUpperCase()]);
+  // ο α ν ι κ ρ τ υ χ
+  assertSameKey(["oavikptux", "\u03BF\u03B1\u03BD\u03B9\u03BA\u03C1\u03C4\u03C5\u03C7"]);
+  assertSameKey(["paypal", "p\u0430ypal", "\u0440\u0430\u0443\u0440\u0430l"]);
+  assertSameKey(["vika", "\u03BD\u03B9\u03BA\u03B1"]); // νικα
+});
+
+Deno.test("a Greek or Cyrillic capital like Λ, Л or Ʌ shares the key of its look-alikes", () => {
+  assertSameKey(["\u039B", "\u041B", "\u0245", "\u03BB", "\u043B", "\u028C"]);
+  assertSameKey(["\u0110", "\u00D0", "\u0189"]); // Đ Ð Ɖ
+});
+
+Deno.test("N and ν, Y and υ keep apart: a Greek ν or υ is another name in capitals", () => {
+  // Capital "Ν" looks like "N" and small "ν" like "v"; one key cannot be both
+  // without "nina" and "vina" being one name, so case does not join them.
+  assertDifferentKeys("nina", "vina");
+  assertDifferentKeys("\u039D\u0399\u039D\u0391", "\u03BD\u03B9\u03BD\u03B1");
+  assertDifferentKeys("\u03A5", "\u03C5");
+  assertDifferentKeys("Ελένη", "ΕΛΈΝΗ");
 });
 
 Deno.test("fullwidth and mathematical letters share the key of the plain ones", () => {
@@ -200,6 +311,7 @@ Deno.test("nameKey is idempotent and ignores invisible characters", () => {
     assert.equal(nameKey(nameKey(name)), nameKey(name), name);
   }
   assert.equal(nameKey("ad\u200Bmin\uFE0F"), nameKey("admin"));
+  assert.equal(nameKey("admin\uFFFC"), nameKey("admin"));
 });
 
 Deno.test("nameKey takes microseconds", () => {
@@ -240,14 +352,27 @@ Deno.test("a join to a room with a lone surrogate gets invalid_message", async (
     "Cannot join room: room must be well-formed Unicode (no lone surrogates)",
   ]);
   client.send({ type: "join", room: "s\uFFFD", name: "ada" });
+  assert.match((await client.next("error")).message, /\(found U\+FFFD\)$/);
+  client.send({ type: "join", room: "s", name: "ada" });
   const welcome = await client.next("welcome");
-  assert.deepEqual([welcome.room, welcome.history], ["s\uFFFD", []]);
+  assert.deepEqual([welcome.room, welcome.history], ["s", []]);
 });
 
 Deno.test("a lookalike of a member's name is refused in the room as name_taken", async () => {
   await using server = await startServer();
   await using _admin = (await TestClient.join(server.wsUrl, "lobby", "admin")).client;
   for (const spoof of ["ADMİN", "\u0430dmin", "ａｄｍｉｎ", "Admin"]) {
+    await using client = await TestClient.connect(server.wsUrl);
+    client.send({ type: "join", room: "lobby", name: spoof });
+    assert.equal((await client.next("error")).code, "name_taken", spoof);
+  }
+});
+
+Deno.test("Greek capitals that look like a member's Latin name are refused as name_taken", async () => {
+  await using server = await startServer();
+  await using _nina = (await TestClient.join(server.wsUrl, "lobby", "NINA")).client;
+  await using _ny = (await TestClient.join(server.wsUrl, "lobby", "NY")).client;
+  for (const spoof of ["\u039D\u0399\u039D\u0391", "\u039D\u03A5"]) {
     await using client = await TestClient.connect(server.wsUrl);
     client.send({ type: "join", room: "lobby", name: spoof });
     assert.equal((await client.next("error")).code, "name_taken", spoof);

@@ -5,6 +5,7 @@ import {
   normalizeName,
   parseClientMessage,
 } from "../src/protocol.ts";
+import { startServer, TestClient } from "./helpers.ts";
 
 function codeOf(value: unknown): string | undefined {
   const result = parseClientMessage(value);
@@ -121,7 +122,8 @@ Deno.test("a room with a lone surrogate is refused, so it cannot alias another r
       },
     }, JSON.stringify(room));
   }
-  assert.equal(codeOf({ type: "join", room: "s\uFFFD", name: "ada" }), undefined);
+  // Nor is the replacement character a lone surrogate becomes: U+FFFD is refused too.
+  assert.equal(codeOf({ type: "join", room: "s\uFFFD", name: "ada" }), "invalid_message");
   assert.equal(codeOf({ type: "join", room: "s\u{1F995}", name: "ada" }), undefined);
 });
 
@@ -205,4 +207,72 @@ Deno.test("a bad room on a scoped frame, leave or rename is invalid_message, wor
   assert.ok(!rename.ok);
   assert.match(rename.error.message, /^Cannot rename: name must be free of/);
   assert.equal(codeOf({ type: "join", room: "r", name: "" }), "invalid_message");
+});
+
+Deno.test("a say or edit with more than 4 combining marks on one character is refused (N9)", () => {
+  const zalgo = "Z" + "\u0489".repeat(300);
+  assert.deepEqual(parseClientMessage({ type: "say", text: zalgo, cid: "z1" }), {
+    ok: false,
+    error: {
+      type: "error",
+      code: "invalid_message",
+      message: "Cannot send message: text has more than 4 combining marks on one character",
+      cid: "z1",
+    },
+  });
+  assert.deepEqual(parseClientMessage({ type: "edit", ref: 3, text: zalgo, cid: "z2" }), {
+    ok: false,
+    error: {
+      type: "error",
+      code: "invalid_message",
+      message: "Cannot edit message: text has more than 4 combining marks on one character",
+      cid: "z2",
+    },
+  });
+  const say = (text: string) => codeOf({ type: "say", text, cid: "c" });
+  assert.equal(say("Z" + "\u0301".repeat(4)), undefined, "four marks");
+  assert.equal(say("Z" + "\u0301".repeat(5)), "invalid_message", "five marks");
+  assert.equal(say("ok Z" + "\u0489".repeat(5) + " ok"), "invalid_message", "in the middle");
+  assert.equal(say("\u0301".repeat(5)), "invalid_message", "with no base");
+  assert.equal(say("Z" + "\u0301\u200D".repeat(5)), "invalid_message", "joiners in between");
+  assert.equal(say("Z" + "\u20DD\u0301\u0489\u0300\u0361"), "invalid_message", "mixed Mn, Me");
+  assert.equal(say("Z\u0301\u0301\u0301\u0301 Z\u0301\u0301\u0301\u0301"), undefined, "4 + 4");
+  // A spacing mark takes its own width: the marks after it sit on it.
+  assert.equal(say("\u0995\u0301\u0301\u0301\u0301\u0983\u0301\u0301"), undefined, "spacing mark");
+});
+
+// Real text that stacks marks: each stays within 4 on one character.
+const STACKED_TEXT: [string, string][] = [
+  ["Vietnamese, decomposed (2)", "Tiếng Việt: Nguyễn Thị Phượng ở Huế".normalize("NFD")],
+  ["Hindi (3)", "हिन्दी में ज़ूँ, क्षत्रिय, श्रृंगार और हैं"],
+  ["Hebrew with niqqud and cantillation (3)", "בְּרֵאשִׁ֖ית בָּרָ֣א אֱלֹהִ֑ים אֵ֥ת הַשָּׁמַ֖יִם"],
+  // הַשִּׁשִּֽׁי (Genesis 1:31): the second shin has hiriq, dagesh, meteg and shin dot.
+  [
+    "Hebrew, four on one letter",
+    "י֥וֹם \u05D4\u05B7\u05E9\u05B4\u05BC\u05C1\u05E9\u05B4\u05BC\u05BD\u05C1\u05D9",
+  ],
+  ["Tibetan stacks (3)", "ཨོཾ་མ་ཎི་པདྨེ་ཧཱུྃ། བསྒྲུབས། སྒྲོལ་མ། ཧྲཱིཿ"],
+  ["Burmese, with spacing marks (5 marks, 2 stacked)", "လျှော့ ချွေး မွှေး"],
+  ["Arabic with harakat", "بِسْمِ ٱللَّهِ ٱلرَّحْمَٰنِ ٱلرَّحِيمِ"],
+  ["emoji: keycap, tag flag, ZWJ sequences", "#️⃣ 🏴󠁧󠁢󠁳󠁣󠁴󠁿 👩🏽‍💻 ❤️‍🔥"],
+];
+
+for (const [label, text] of STACKED_TEXT) {
+  Deno.test(`real text with stacked marks is accepted: ${label}`, () => {
+    assert.equal(codeOf({ type: "say", text, cid: "c" }), undefined);
+    assert.equal(codeOf({ type: "edit", ref: 1, text, cid: "c" }), undefined);
+  });
+}
+
+Deno.test("a Zalgo say gets invalid_message with its cid and never reaches the room", async () => {
+  await using server = await startServer();
+  const { client: ada } = await TestClient.join(server.wsUrl, "lobby", "ada");
+  await using _ada = ada;
+  const { client: bob } = await TestClient.join(server.wsUrl, "lobby", "bob");
+  await using _bob = bob;
+  ada.send({ type: "say", text: "Z" + "\u0489".repeat(300), cid: "zalgo" });
+  const error = await ada.next("error");
+  assert.deepEqual([error.code, error.cid], ["invalid_message", "zalgo"]);
+  ada.send({ type: "say", text: "hello", cid: "hello" });
+  assert.equal((await bob.next("message")).text, "hello");
 });

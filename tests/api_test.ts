@@ -8,6 +8,7 @@ import type { ChatMessage } from "../src/protocol.ts";
 import type { HistoryStore, MessageDraft } from "../src/store/history.ts";
 import { KvHistory } from "../src/store/kv_history.ts";
 import type { LogEvent } from "../src/log.ts";
+import { MemoryNetwork, startInstances } from "./memory_bus.ts";
 import { startServer, TestClient, type TestServer } from "./helpers.ts";
 import { SseClient } from "./sse_client.ts";
 
@@ -355,7 +356,9 @@ Deno.test("API: 404 for unknown routes, 405 with Allow for other methods", async
   await using server = await startServer({ apiToken: TOKEN });
   assertError(await call(server, "/api/v1/nothing", { headers: AUTH }), 404, "not_found");
   assertError(await call(server, "/api/v2/rooms", { headers: AUTH }), 404, "not_found");
-  assertError(await call(server, "/api/v1/rooms/lobby", { headers: AUTH }), 404, "not_found");
+  const read = await call(server, "/api/v1/rooms/lobby", { headers: AUTH });
+  assertError(read, 405, "method_not_allowed", /GET/);
+  assert.equal(read.headers.get("allow"), "DELETE");
   assertError(
     await call(server, "/api/v1/rooms/a/b/messages", { headers: AUTH }),
     404,
@@ -610,4 +613,50 @@ Deno.test("API: posts are marked bot, and may not take a name a member holds in 
   // The name is free in a room where no member holds it.
   assert.equal((await post(server, "elsewhere", { text: "hi", name: "ada" })).status, 201);
   assert.deepEqual(ada.drain("message"), [], "the refused posts never reached the room");
+});
+
+Deno.test("API: DELETE /api/v1/rooms/{room} deletes its history and empties it on every instance", async () => {
+  const network = new MemoryNetwork();
+  await using servers = await startInstances(2, network, { apiToken: TOKEN, watchIntervalMs: 50 });
+  const [one, two] = servers;
+  const { client: ada } = await TestClient.join(one.wsUrl, "doomed", "ada");
+  await using _ada = ada;
+  await using bob = await TestClient.connect(two.wsUrl);
+  bob.send({ type: "join", room: "kept", name: "bob" });
+  await bob.next("welcome");
+  bob.send({ type: "join", room: "doomed" });
+  await bob.next("welcome", (w) => w.room === "doomed");
+  ada.send({ type: "say", text: "soon gone", cid: "a1" });
+  await bob.next("message", (m) => m.cid === "a1");
+
+  const deleted = await fetch(`${one.origin}/api/v1/rooms/doomed`, {
+    method: "DELETE",
+    headers: AUTH,
+  });
+  assert.equal(deleted.status, 204);
+  for (const client of [ada, bob]) {
+    assert.deepEqual(await client.next("left"), {
+      type: "left",
+      room: "doomed",
+      reason: "room deleted",
+    });
+  }
+  // Bob is still in his other room; the history is gone, and the room starts again at 1.
+  bob.send({ type: "say", text: "still here", cid: "b1" });
+  assert.equal((await bob.next("ack")).room, "kept");
+  const history = await call(one, "/api/v1/rooms/doomed/messages", { headers: AUTH });
+  assert.deepEqual(history.body.messages, []);
+  const listed = await call(two, "/api/v1/rooms", { headers: AUTH });
+  assert.deepEqual(listed.body.rooms.map((r: { name: string }) => r.name), ["kept"]);
+  const again = await TestClient.join(two.wsUrl, "doomed", "carol");
+  await using _carol = again.client;
+  again.client.send({ type: "say", text: "fresh", cid: "c1" });
+  assert.equal((await again.client.next("ack")).id, 1);
+
+  assertError(
+    await call(one, "/api/v1/rooms/never", { method: "DELETE", headers: AUTH }),
+    404,
+    "not_found",
+  );
+  assertError(await call(one, "/api/v1/rooms/kept", { headers: AUTH }), 405, "method_not_allowed");
 });

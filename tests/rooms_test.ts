@@ -152,3 +152,32 @@ Deno.test("two instances over a bus: rooms are shared per room, with presence pe
   );
   assert.deepEqual([left.room, left.member.name], ["b", "ada"]);
 });
+
+Deno.test("a room deleted on an instance without a bus empties on the others by their store watcher", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chat-delete-" });
+  try {
+    await using one = await startServer({ kvPath: `${dir}/chat.kv`, watchIntervalMs: 50 });
+    await using two = await startServer({ kvPath: `${dir}/chat.kv`, watchIntervalMs: 50 });
+    const { client: ada } = await TestClient.join(one.wsUrl, "doomed", "ada");
+    await using _ada = ada;
+    const { client: bob } = await TestClient.join(two.wsUrl, "doomed", "bob");
+    await using _bob = bob;
+    ada.send({ type: "say", text: "soon gone", cid: "a1" });
+    await bob.next("message"); // found by two's watcher: two now holds id 1
+    await using three = await startServer({
+      kvPath: `${dir}/chat.kv`,
+      apiToken: "a-token-of-sixteen-chars",
+    });
+    const deleted = await fetch(`${three.origin}/api/v1/rooms/doomed`, {
+      method: "DELETE",
+      headers: { authorization: "Bearer a-token-of-sixteen-chars" },
+    });
+    assert.equal(deleted.status, 204);
+    for (const client of [ada, bob]) {
+      const left = await client.next("left");
+      assert.deepEqual([left.room, left.reason], ["doomed", "room deleted"]);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -21,11 +21,28 @@ import type { ServiceState } from "../state.ts";
 
 export { CLOSED, OK } from "../state.ts";
 
+/**
+ * A command every instance carries out on its own connections in a room:
+ * the hub's one control kind, taking the same path whether it starts here
+ * or on another instance.
+ */
+export interface Control {
+  /** `evict`: connections leave the room (each gets `left` with the reason). */
+  action: "evict";
+  /** The user whose connections leave; absent: every connection (the room is gone). */
+  user?: string;
+  /** Said to the evicted connections, in `left`. */
+  reason: string;
+  /** The room's ids start again (it was deleted): instances forget its last id. */
+  reset?: boolean;
+}
+
 /** What an instance publishes; the bus adds its `origin`. */
 export type BusPayload =
   | { kind: "message"; room: string; message: ChatMessage }
   | { kind: "presence"; room: string; members: Member[]; expiresAt: number }
-  | { kind: "typing"; room: string; member: Member };
+  | { kind: "typing"; room: string; member: Member }
+  | { kind: "control"; room: string; control: Control };
 
 /** What instances tell each other. `origin` is the sending instance's id. */
 export type BusEvent = BusPayload & { origin: string };
@@ -121,6 +138,12 @@ function isMember(value: unknown): value is Member {
   return isRecord(value) && typeof value.id === "string" && typeof value.name === "string";
 }
 
+function isControl(value: unknown): value is Control {
+  return isRecord(value) && value.action === "evict" && typeof value.reason === "string" &&
+    (value.user === undefined || typeof value.user === "string") &&
+    (value.reset === undefined || typeof value.reset === "boolean");
+}
+
 /** `value` as a {@linkcode BusEvent}, or `null` when it is not one. */
 function toBusEvent(value: unknown): BusEvent | null {
   if (!isRecord(value) || typeof value.origin !== "string" || typeof value.room !== "string") {
@@ -140,6 +163,8 @@ function toBusEvent(value: unknown): BusEvent | null {
     }
     case "typing":
       return isMember(value.member) ? value as BusEvent : null;
+    case "control":
+      return isControl(value.control) ? value as BusEvent : null;
     default:
       return null;
   }

@@ -13,6 +13,8 @@
  *   `{"messages":[…],"complete":…}` from the history store.
  * - `GET /api/v1/rooms`: `{"rooms":[{"name","members","lastId","lastTs"}]}`,
  *   the room directory, as the protocol's `rooms` answers it.
+ * - `DELETE /api/v1/rooms/{room}`: deletes the room's history, and every
+ *   member on every instance leaves it; 204, or 404 when it had none.
  *
  * Errors are `{"error":{"code","message"}}` with 400, 401, 403, 404, 405,
  * 409, 413, 415, 429 or 503.
@@ -34,6 +36,7 @@ import { SECURITY_HEADERS } from "./responses.ts";
 export const MAX_PAGE = 100;
 const PREFIX = "/api/v1/";
 const ROOM_MESSAGES = /^\/api\/v1\/rooms\/([^/]+)\/messages$/;
+const ROOM = /^\/api\/v1\/rooms\/([^/]+)$/;
 const DIGITS = /^[0-9]{1,15}$/;
 
 /** Options for {@linkcode Api}. */
@@ -159,6 +162,11 @@ export class Api {
       if (req.method === "POST") return await this.#post(req, route[1]);
       if (req.method === "GET") return await this.#messages(route[1], searchParams);
       return this.#notAllowed(req, "GET, POST");
+    }
+    const room = pathname.match(ROOM);
+    if (room) {
+      if (req.method === "DELETE") return await this.#deleteRoom(room[1]);
+      return this.#notAllowed(req, "DELETE");
     }
     if (pathname === `${PREFIX}rooms`) {
       if (req.method === "GET") return await this.#rooms();
@@ -302,6 +310,22 @@ export class Api {
       this.#log({ event: "api_error", room, error: String(error) });
       return unavailable("Cannot read messages: history is unavailable, retry soon");
     }
+  }
+
+  /** Deletes a room's history and empties it everywhere: 204, or 404 when there was nothing. */
+  async #deleteRoom(rawRoom: string): Promise<Response> {
+    const room = roomOf(rawRoom, "delete room");
+    if (room instanceof Response) return room;
+    try {
+      if (!await this.#hub.deleteRoom(room)) {
+        return apiError(404, "not_found", "Cannot delete room: it has no history and no member");
+      }
+    } catch (error) {
+      this.#log({ event: "api_error", room, error: String(error) });
+      return unavailable("Cannot delete room: history is unavailable, retry soon");
+    }
+    this.#log({ event: "room_deleted", room });
+    return new Response(null, { status: 204, headers: SECURITY_HEADERS });
   }
 
   async #rooms(): Promise<Response> {

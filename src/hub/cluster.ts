@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Bus, BusEvent, BusPayload } from "../bus/bus.ts";
+import type { Bus, BusEvent, BusPayload, Control } from "../bus/bus.ts";
 import { DEFAULTS } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { ChatMessage, Member } from "../protocol.ts";
@@ -31,6 +31,8 @@ export interface ClusterHost {
   showPresence(room: Room, change: PresenceChange): void;
   /** Shows another instance's typing notice to the room's members here. */
   showTyping(room: Room, member: Member): void;
+  /** Carries out a command on this instance's connections in the room named `room`. */
+  control(room: string, control: Control): void;
 }
 
 /** Options for {@linkcode Cluster}. */
@@ -171,6 +173,14 @@ export class Cluster {
     if (this.#remote.members(payload.room).length > 0) this.#bus.publish(payload);
   }
 
+  /**
+   * Sends a command to every other instance (whether or not it has members
+   * in the room as far as this one knows): they carry it out as this one did.
+   */
+  command(room: string, control: Control): void {
+    this.#bus.publish({ kind: "control", room, control });
+  }
+
   /** Tells the other instances who is in `room` here, for the presence TTL. */
   announce(room: Room): void {
     room.announced = Date.now();
@@ -213,6 +223,7 @@ export class Cluster {
       if (room) host.showPresence(room, change);
       return;
     }
+    if (event.kind === "control") return host.control(event.room, event.control);
     const room = host.room(event.room);
     if (!room || room.connections === 0) return;
     if (event.kind === "typing") host.showTyping(room, event.member);
@@ -236,7 +247,12 @@ export class Cluster {
     if (this.#watchStore) this.#rewatch();
     for (const room of active) {
       if (now - room.announced >= this.#heartbeatMs) this.announce(room);
-      if (await this.#history.latest(room.name) > room.lastId) host.catchUp(room);
+      const latest = await this.#history.latest(room.name);
+      if (latest > room.lastId) host.catchUp(room);
+      // The store lost ids this instance sent: the room was deleted (or the store wiped).
+      else if (latest < room.lastId) {
+        host.control(room.name, { action: "evict", reason: "room deleted", reset: true });
+      }
     }
   }
 

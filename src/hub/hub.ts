@@ -49,6 +49,7 @@ import {
   type StoredRoom,
 } from "../store/history.ts";
 import { type ChangeRequest, decideChange } from "./changes.ts";
+import type { Control } from "../bus/bus.ts";
 import type { Cluster } from "./cluster.ts";
 import type { PresenceChange } from "./presence.ts";
 import { encode, type Peer, type SentEvent } from "./peer.ts";
@@ -250,6 +251,7 @@ export class Hub {
       showPresence: (room, change) => this.#showRemote(room, change),
       showTyping: (room, member) =>
         this.#deliver({ room }, { type: "typing", room: room.name, member }),
+      control: (room, control) => this.#control(room, control),
     });
   }
 
@@ -399,6 +401,22 @@ export class Hub {
       this.#leaveAll(peer, connection, true);
     }
     peer.close(code, reason);
+  }
+
+  /**
+   * Deletes a room: its whole history in the store, and every member on
+   * every instance leaves it (`left` with the reason "room deleted"). A
+   * later join or message starts it afresh at id 1. Resolves `false` when
+   * there was nothing to delete (no history, no member here).
+   */
+  async deleteRoom(name: string): Promise<boolean> {
+    const held = (this.#rooms.get(name)?.connections ?? 0) > 0;
+    const stored = await this.#history.deleteRoom(name);
+    const control: Control = { action: "evict", reason: "room deleted", reset: true };
+    this.#control(name, control);
+    this.#cluster?.command(name, control);
+    this.#directory = null;
+    return stored || held;
   }
 
   /** Resolves once every room's queued work is done. */
@@ -1091,6 +1109,24 @@ export class Hub {
       this.#cluster?.announce(room);
     }
     this.#dropIfIdle(room);
+  }
+
+  /**
+   * Carries out a command on this instance's connections in room `name`,
+   * whether it started here or on another instance: the evicted connections
+   * leave the room (the others see them go) and are told why.
+   */
+  #control(name: string, control: Control): void {
+    const room = this.#rooms.get(name);
+    if (!room) return;
+    const target: Target = control.user === undefined ? { room } : { user: control.user, room };
+    for (const peer of [...this.#targets(target)]) {
+      const connection = this.#connections.get(peer);
+      if (!connection) continue;
+      this.#exit(peer, connection, room, true);
+      this.#send(peer, { type: "left", room: name, reason: control.reason });
+    }
+    if (control.reset) room.lastId = -1;
   }
 
   /** Shows the other instances' joins and leaves to this instance's peers. */

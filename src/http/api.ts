@@ -304,8 +304,8 @@ export class Api {
     }
     const limit = Math.min(MAX_PAGE, Number(limitText));
     try {
-      const replay = await this.#history.after(room, Number(since));
-      return json(200, { messages: replay.messages.slice(0, limit), complete: replay.complete });
+      const replay = await this.#history.after(room, Number(since), limit);
+      return json(200, { messages: replay.messages, complete: replay.complete });
     } catch (error) {
       this.#log({ event: "api_error", room, error: String(error) });
       return unavailable("Cannot read messages: history is unavailable, retry soon");

@@ -1,6 +1,6 @@
 /** Unit tests of the token bucket, on a fake clock. */
 import assert from "node:assert/strict";
-import { TokenBucket } from "../src/transport/rate_limit.ts";
+import { TokenBucket } from "../src/rate_limit.ts";
 
 function bucket(burst: number, perSecond: number) {
   let time = 5_000;

@@ -25,7 +25,7 @@ import type { Hub } from "../hub/hub.ts";
 import type { Logger } from "../log.ts";
 import { type ChatMessage, checkName, parseClientMessage } from "../protocol.ts";
 import type { HistoryStore } from "../store/history.ts";
-import { TokenBucket } from "../transport/rate_limit.ts";
+import { TokenBucket } from "../rate_limit.ts";
 import { readCapped } from "./body.ts";
 import { SECURITY_HEADERS } from "./responses.ts";
 

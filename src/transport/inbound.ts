@@ -15,7 +15,7 @@ import {
   type ErrorMessage,
   errorMessage,
 } from "../protocol.ts";
-import { TokenBucket } from "./rate_limit.ts";
+import { TokenBucket } from "../rate_limit.ts";
 
 /** What to do with one inbound frame. */
 export type Verdict =

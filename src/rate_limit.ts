@@ -1,5 +1,12 @@
 /**
- * A token bucket: a burst of `burst` messages, refilled at `perSecond`.
+ * A token bucket: a burst of `burst` messages, refilled at `perSecond`. The
+ * transports keep one per connection and the server API one per token.
+ *
+ * It lives at the top of `src/`, beside the other leaves (`log.ts`,
+ * `stats.ts`), because both `src/transport/` and `src/http/` use it and
+ * `src/transport/` already imports from `src/http/` (bodies, responses):
+ * kept in `src/transport/`, it made `src/http/api.ts` import from the layer
+ * above it. It imports nothing, so every arrow to it points down.
  *
  * @module
  */

@@ -65,6 +65,8 @@ export const DEFAULTS = {
   apiRatePerSecond: 10,
   /** How often an idle event stream (`/sse`) gets a comment line, in ms. */
   sseHeartbeatMs: 15_000,
+  /** How long a request body (the API's, an SSE `POST`'s) may take to arrive in full, in ms. */
+  bodyTimeoutMs: 10_000,
 } as const;
 
 /** The shortest `API_TOKEN` accepted. */

@@ -242,3 +242,29 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * Sends `head` (a request line and headers, without the blank line) with a
+ * `Content-Length` of 100 and only the first bytes of that body, never the
+ * rest, over a raw connection to 127.0.0.1; resolves with what the server
+ * answered (at least the response head). The connection is closed after.
+ */
+export async function stalledRequest(port: number, head: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(`${head}\r\nContent-Length: 100\r\n\r\n{"type":`));
+    const reading = (async () => {
+      const buffer = new Uint8Array(4096);
+      let text = "";
+      while (!text.includes("\r\n\r\n")) {
+        const read = await conn.read(buffer);
+        if (read === null) break;
+        text += new TextDecoder().decode(buffer.subarray(0, read));
+      }
+      return text;
+    })();
+    return await within(reading, "an answer to a request whose body never ends");
+  } finally {
+    conn.close();
+  }
+}

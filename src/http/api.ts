@@ -14,7 +14,7 @@
  *   (here and on other instances; never one named `_…`).
  *
  * Errors are `{"error":{"code","message"}}` with 400, 401, 403, 404, 405,
- * 413, 415, 429 or 503.
+ * 408, 413, 415, 429 or 503.
  *
  * @module
  */
@@ -49,6 +49,12 @@ export interface ApiOptions {
    */
   maxFrameBytes?: number;
   /**
+   * How long a request body may take to arrive in full, in ms; a later one
+   * gets 408 and its connection is closed.
+   * @default {DEFAULTS.bodyTimeoutMs}
+   */
+  bodyTimeoutMs?: number;
+  /**
    * Requests the token may make at once.
    * @default {DEFAULTS.apiRateBurst}
    */
@@ -73,6 +79,7 @@ export type ApiErrorCode =
   | "auth_invalid"
   | "not_found"
   | "method_not_allowed"
+  | "timeout"
   | "too_large"
   | "unsupported_media_type"
   | "rate_limited"
@@ -116,6 +123,7 @@ export class Api {
   #history: HistoryStore;
   #check: TokenCheck | null;
   #maxBodyBytes: number;
+  #bodyTimeoutMs: number;
   #bucket: TokenBucket;
   #perSecond: number;
   /** Wrong tokens: guessing is slowed to a few tries a second, whoever tries. */
@@ -128,6 +136,7 @@ export class Api {
     this.#history = options.history;
     this.#check = options.apiToken ? new TokenCheck(options.apiToken) : null;
     this.#maxBodyBytes = options.maxFrameBytes ?? DEFAULTS.maxFrameBytes;
+    this.#bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs;
     this.#perSecond = options.apiRatePerSecond ?? DEFAULTS.apiRatePerSecond;
     this.#bucket = new TokenBucket({
       burst: options.apiRateBurst ?? DEFAULTS.apiRateBurst,
@@ -226,8 +235,16 @@ export class Api {
       await req.body?.cancel().catch(() => {});
       return room;
     }
-    const body = await readCapped(req, this.#maxBodyBytes);
+    const body = await readCapped(req, this.#maxBodyBytes, { timeoutMs: this.#bodyTimeoutMs });
     if (!body.ok) {
+      if (body.problem === "timeout") {
+        return apiError(
+          408,
+          "timeout",
+          `Cannot post message: the body did not arrive within ${this.#bodyTimeoutMs} ms`,
+          { connection: "close" },
+        );
+      }
       return body.problem === "too_large"
         ? apiError(
           413,

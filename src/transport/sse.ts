@@ -73,6 +73,12 @@ export interface SseTransportOptions extends InboundOptions {
    * @default {DEFAULTS.sseHeartbeatMs}
    */
   sseHeartbeatMs?: number;
+  /**
+   * How long a `POST`'s body may take to arrive in full, in ms; a later one
+   * gets 408 and its connection is closed (the stream stays open).
+   * @default {DEFAULTS.bodyTimeoutMs}
+   */
+  bodyTimeoutMs?: number;
 }
 
 /** What the transport needs of a peer's owner. */
@@ -265,6 +271,7 @@ export class SseTransport {
   #maxBuffered: number;
   #graceMs: number;
   #heartbeatMs: number;
+  #bodyTimeoutMs: number;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   /** Open streams by connection id. */
   #peers = new Map<string, SsePeer>();
@@ -284,6 +291,7 @@ export class SseTransport {
     this.#maxBuffered = options.maxBufferedBytes ?? DEFAULTS.maxBufferedBytes;
     this.#graceMs = options.slowGraceMs ?? DEFAULTS.slowGraceMs;
     this.#heartbeatMs = options.sseHeartbeatMs ?? DEFAULTS.sseHeartbeatMs;
+    this.#bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs;
     this.#owner = {
       hub: this.#hub,
       maxBuffered: this.#maxBuffered,
@@ -343,8 +351,13 @@ export class SseTransport {
       await req.body?.cancel().catch(() => {});
       return plain(405, "Method not allowed", { allow: "POST" });
     }
-    const body = await readCapped(req, this.#maxFrameBytes);
+    const body = await readCapped(req, this.#maxFrameBytes, { timeoutMs: this.#bodyTimeoutMs });
     if (!body.ok) {
+      if (body.problem === "timeout") {
+        const message =
+          `Cannot send message: the frame did not arrive within ${this.#bodyTimeoutMs} ms`;
+        return plain(408, message, { connection: "close" });
+      }
       if (body.problem === "too_large") {
         this.#hub.violate(peer, 1009, "frame too large");
         return plain(413, `Frame larger than ${this.#maxFrameBytes} bytes`);

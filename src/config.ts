@@ -134,7 +134,8 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
   {
     name: "MAX_FRAME_BYTES",
     shown: shown(DEFAULTS.maxFrameBytes),
-    meaning: "Larger frames close the socket with 1009, and its address gets HTTP 429 for 60 s.",
+    meaning: "Larger frames close the socket with 1009; after 3 from one address within 60 s, " +
+      "that address gets HTTP 429 for 60 s.",
   },
   {
     name: "MAX_BUFFERED_BYTES",

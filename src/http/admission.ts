@@ -26,10 +26,19 @@ import type { Stats } from "../stats.ts";
 import { connectionsThatFit, fdReserve, probeFreeFds, readFdLimit } from "./fd_limit.ts";
 import { plain } from "./responses.ts";
 
-/** How long an address that sent an oversized frame is refused, in ms. */
+/**
+ * How long an address that sent {@linkcode OVERSIZE_STRIKES} oversized frames
+ * is refused, in ms; also the window those frames must fall in.
+ */
 export const OVERSIZE_COOLDOWN_MS = 60_000;
-/** Addresses remembered for their cooldown at most; the oldest are forgotten first. */
-const MAX_COOLDOWNS = 10_000;
+/**
+ * Oversized frames from one address within {@linkcode OVERSIZE_COOLDOWN_MS}
+ * that make it refused. Fewer cost the offending connections only (1009):
+ * behind a NAT one careless client must not lock everyone out.
+ */
+export const OVERSIZE_STRIKES = 3;
+/** Addresses remembered for their offences at most; the oldest are forgotten first. */
+const MAX_OFFENDERS = 10_000;
 
 /** Options for {@linkcode Admission}. */
 export interface AdmissionOptions {
@@ -74,11 +83,18 @@ export interface AdmissionOptions {
    */
   fdLimit?: number | null;
   /**
-   * How long an address is refused (429) after one of its connections sent
-   * a frame over the size limit, in ms.
+   * How long an address is refused (429) after `oversizeStrikes` frames over
+   * the size limit from its connections, in ms; also the window those frames
+   * must fall in. 0 never refuses.
    * @default {OVERSIZE_COOLDOWN_MS}
    */
   oversizeCooldownMs?: number;
+  /**
+   * Frames over the size limit from one address, within `oversizeCooldownMs`,
+   * that make it refused for `oversizeCooldownMs`.
+   * @default {OVERSIZE_STRIKES}
+   */
+  oversizeStrikes?: number;
   /**
    * The clock for cooldowns, in ms.
    * @default {() => performance.now()}
@@ -112,7 +128,10 @@ export interface TrustedOrigins {
 export interface Slot {
   /** Frees the slot; later calls do nothing. */
   release(): void;
-  /** The connection sent a frame over the size limit: refuse its address for a while. */
+  /**
+   * The connection sent a frame over the size limit: a strike against its
+   * address, which is refused for a while after {@linkcode OVERSIZE_STRIKES}.
+   */
   oversized(): void;
 }
 
@@ -133,10 +152,12 @@ export class Admission {
   #max: number;
   #maxPerIp: number;
   #cooldownMs: number;
+  #strikes: number;
   #now: () => number;
   #open = 0;
   #perIp = new Map<string, number>();
-  #cooldowns = new Map<string, number>();
+  /** Addresses with recent oversized frames, in the order of their last one. */
+  #offenders = new Map<string, Offences>();
   #closing = false;
 
   /** Creates the caps; see {@linkcode AdmissionOptions}. */
@@ -149,6 +170,7 @@ export class Admission {
     ]);
     this.#maxPerIp = options.maxConnectionsPerIp ?? DEFAULTS.maxConnectionsPerIp;
     this.#cooldownMs = options.oversizeCooldownMs ?? OVERSIZE_COOLDOWN_MS;
+    this.#strikes = Math.max(1, options.oversizeStrikes ?? OVERSIZE_STRIKES);
     this.#now = options.clock ?? (() => performance.now());
     const configured = options.maxConnections ?? DEFAULTS.maxConnections;
     this.#max = configured;
@@ -213,7 +235,12 @@ export class Admission {
     if (refused) return refused;
     const key = addressKey(ip);
     if (this.#coolingDown(key)) {
-      return this.#refuse(ip, 429, "oversized frame", "Refused for a while: a frame was too large");
+      return this.#refuse(
+        ip,
+        429,
+        "oversized frames",
+        "Refused for a while: frames were too large",
+      );
     }
     if (this.#open >= this.#max) {
       return this.#refuse(ip, 503, "server full", "Server is full, try again later");
@@ -239,25 +266,33 @@ export class Admission {
         if (left === 0) this.#perIp.delete(key);
         else this.#perIp.set(key, left);
       },
-      oversized: () => this.#coolDown(key),
+      oversized: () => this.#strike(key),
     };
   }
 
   #coolingDown(key: string): boolean {
-    const until = this.#cooldowns.get(key);
-    if (until === undefined) return false;
-    if (until > this.#now()) return true;
-    this.#cooldowns.delete(key);
-    return false;
+    const offences = this.#offenders.get(key);
+    return offences !== undefined && offences.until > this.#now();
   }
 
-  #coolDown(key: string): void {
+  /** One oversized frame from `key`; the strike that fills the window starts its cooldown. */
+  #strike(key: string): void {
     if (this.#cooldownMs <= 0) return;
-    this.#cooldowns.delete(key); // Re-inserted last: the Map stays ordered by expiry.
-    this.#cooldowns.set(key, this.#now() + this.#cooldownMs);
-    for (const [oldest, until] of this.#cooldowns) {
-      if (this.#cooldowns.size <= MAX_COOLDOWNS && until > this.#now()) break;
-      this.#cooldowns.delete(oldest);
+    const now = this.#now();
+    const offences = this.#offenders.get(key) ?? { times: [], until: -Infinity };
+    this.#offenders.delete(key); // Re-inserted last: the Map stays ordered by the last offence.
+    offences.times = offences.times.filter((at) => now - at < this.#cooldownMs);
+    offences.times.push(now);
+    if (offences.times.length >= this.#strikes) {
+      offences.until = now + this.#cooldownMs;
+      offences.times = []; // After its cooldown the address starts with no strikes.
+    }
+    this.#offenders.set(key, offences);
+    // Forgotten oldest first: those whose offences are all older than the window, and past the cap.
+    for (const [oldest, { times, until }] of this.#offenders) {
+      const over = until <= now && now - (times.at(-1) ?? -Infinity) >= this.#cooldownMs;
+      if (this.#offenders.size <= MAX_OFFENDERS && !over) break;
+      this.#offenders.delete(oldest);
     }
   }
 
@@ -266,6 +301,12 @@ export class Admission {
     this.#stats.count(this.#stats.refusals, status);
     return refusal(status, body, "10");
   }
+}
+
+/** An address's recent oversized frames (times, in ms) and the end of its cooldown. */
+interface Offences {
+  times: number[];
+  until: number;
 }
 
 /**

@@ -23,6 +23,10 @@ export const DEFAULTS = {
   rateBurst: 20,
   /** Sustained frames per second per connection. */
   ratePerSecond: 5,
+  /** Frames all connections from one address may send at once (kept after they close). */
+  ratePerAddressBurst: 100,
+  /** Sustained frames per second from one address, all its connections together. */
+  ratePerAddressPerSecond: 25,
   /** Largest frame accepted, in bytes. */
   maxFrameBytes: 64 * 1024,
   /** Unsent bytes a connection may hold for `slowGraceMs` before it is closed with 1013. */
@@ -132,6 +136,18 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
     meaning: "Sustained frames per second per connection.",
   },
   {
+    name: "RATE_PER_ADDRESS_BURST",
+    shown: shown(DEFAULTS.ratePerAddressBurst),
+    meaning: "Frames all connections from one address (per /64 for IPv6) may send at once, " +
+      "WebSockets and event streams together. Kept after they close: reconnecting does not " +
+      "refill it.",
+  },
+  {
+    name: "RATE_PER_ADDRESS_PER_SECOND",
+    shown: shown(DEFAULTS.ratePerAddressPerSecond),
+    meaning: "Sustained frames per second from one address, all its connections together.",
+  },
+  {
     name: "MAX_FRAME_BYTES",
     shown: shown(DEFAULTS.maxFrameBytes),
     meaning: "Larger frames close the socket with 1009; after 3 from one address within 60 s, " +
@@ -218,6 +234,8 @@ export interface Config {
   allowedOrigins: string[];
   rateBurst: number;
   ratePerSecond: number;
+  ratePerAddressBurst: number;
+  ratePerAddressPerSecond: number;
   maxFrameBytes: number;
   maxBufferedBytes: number;
   idleTimeoutSeconds: number;
@@ -259,6 +277,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     allowedOrigins: (env.ALLOWED_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean),
     rateBurst: int("RATE_BURST", DEFAULTS.rateBurst),
     ratePerSecond: int("RATE_PER_SECOND", DEFAULTS.ratePerSecond),
+    ratePerAddressBurst: int("RATE_PER_ADDRESS_BURST", DEFAULTS.ratePerAddressBurst),
+    ratePerAddressPerSecond: int("RATE_PER_ADDRESS_PER_SECOND", DEFAULTS.ratePerAddressPerSecond),
     maxFrameBytes: int("MAX_FRAME_BYTES", DEFAULTS.maxFrameBytes),
     maxBufferedBytes: int("MAX_BUFFERED_BYTES", DEFAULTS.maxBufferedBytes),
     idleTimeoutSeconds: int("IDLE_TIMEOUT", DEFAULTS.idleTimeoutSeconds),

@@ -9,7 +9,14 @@ import assert from "node:assert/strict";
 import { addressKey, Admission, OVERSIZE_STRIKES } from "../src/http/admission.ts";
 import { type ChatMessage, type Member, REACTIONS } from "../src/protocol.ts";
 import { Stats } from "../src/stats.ts";
-import { seededRandom, startServer, TestClient, type TestServer, within } from "./helpers.ts";
+import {
+  ONE_ADDRESS_LIFTED,
+  seededRandom,
+  startServer,
+  TestClient,
+  type TestServer,
+  within,
+} from "./helpers.ts";
 import { startProcess } from "./process.ts";
 
 type Case = string | Uint8Array;
@@ -216,6 +223,7 @@ Deno.test("a seeded fuzzer in the room cannot crash the server, forge or misattr
   await using server = await startServer({
     rateBurst: 1_000_000,
     ratePerSecond: 1_000_000,
+    ...ONE_ADDRESS_LIFTED,
     oversizeCooldownMs: 0, // The fuzzer's oversized frames must not lock its address out.
   });
   const { client: ada, welcome: adaWelcome } = await TestClient.join(server.wsUrl, "lobby", "ada");

@@ -13,6 +13,23 @@ import type { ServerMessage } from "../src/protocol.ts";
 /** How long a helper waits before failing. */
 export const WAIT_MS = 5000;
 
+/**
+ * Every test client connects from 127.0.0.1, one address: a test whose
+ * clients together send more than an address may (`RATE_PER_ADDRESS_BURST`
+ * at once, then `RATE_PER_ADDRESS_PER_SECOND`) lifts that budget with these
+ * options, as the benchmark does with {@linkcode ONE_ADDRESS_LIFTED_ENV}.
+ */
+export const ONE_ADDRESS_LIFTED = {
+  ratePerAddressBurst: 1_000_000,
+  ratePerAddressPerSecond: 1_000_000,
+} as const;
+
+/** {@linkcode ONE_ADDRESS_LIFTED} as environment variables, for `main.ts` in a process. */
+export const ONE_ADDRESS_LIFTED_ENV = {
+  RATE_PER_ADDRESS_BURST: "1000000",
+  RATE_PER_ADDRESS_PER_SECOND: "1000000",
+} as const;
+
 /** A chat server listening on 127.0.0.1 with a fresh in-memory KV. */
 export interface TestServer extends AsyncDisposable {
   /** `http://127.0.0.1:PORT` */

@@ -4,7 +4,14 @@
  */
 import assert from "node:assert/strict";
 import type { Bus, BusEvent, BusHandler, BusPayload, BusState } from "../src/bus/bus.ts";
-import { seededRandom, startServer, TestClient, type TestServer, within } from "./helpers.ts";
+import {
+  ONE_ADDRESS_LIFTED,
+  seededRandom,
+  startServer,
+  TestClient,
+  type TestServer,
+  within,
+} from "./helpers.ts";
 
 /** Buses that reach each other in memory, losing `dropRate` of the events. */
 class MemoryNetwork {
@@ -85,7 +92,7 @@ async function startInstances(
 
 Deno.test("a bus that loses 40% of events: every client still gets every message once, in order", async () => {
   const network = new MemoryNetwork(0.4, seededRandom(Number(Deno.env.get("LOSSY_SEED") ?? 3)));
-  const LIFTED = { rateBurst: 1e6, ratePerSecond: 1e6, watchIntervalMs: 50 };
+  const LIFTED = { rateBurst: 1e6, ratePerSecond: 1e6, ...ONE_ADDRESS_LIFTED, watchIntervalMs: 50 };
   await using servers = await startInstances(3, network, LIFTED);
   const clients: { name: string; client: TestClient; ids: number[] }[] = [];
   for (let i = 0; i < 6; i++) {

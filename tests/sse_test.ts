@@ -6,11 +6,11 @@
  */
 import assert from "node:assert/strict";
 import type { LogEvent } from "../src/log.ts";
-import { stalledRequest, startServer, TestClient, within } from "./helpers.ts";
+import { ONE_ADDRESS_LIFTED, stalledRequest, startServer, TestClient, within } from "./helpers.ts";
 import { SseClient } from "./sse_client.ts";
 import { ChatClient } from "../static/chat_client.js";
 
-const LIFTED = { rateBurst: 1_000_000, ratePerSecond: 1_000_000 };
+const LIFTED = { rateBurst: 1_000_000, ratePerSecond: 1_000_000, ...ONE_ADDRESS_LIFTED };
 
 Deno.test("SSE: join from the query, say by POST, and chat with a WebSocket member", async () => {
   await using server = await startServer();

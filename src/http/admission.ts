@@ -96,7 +96,8 @@ export interface AdmissionOptions {
    */
   oversizeStrikes?: number;
   /**
-   * The clock for cooldowns, in ms.
+   * The clock for cooldowns, in ms (`createChat` gives the same to the
+   * per-address rate budgets).
    * @default {() => performance.now()}
    */
   clock?: () => number;

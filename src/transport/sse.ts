@@ -38,6 +38,7 @@ import { readCapped } from "../http/body.ts";
 import { plain, SECURITY_HEADERS } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 import { parseClientMessage } from "../protocol.ts";
+import { AddressBudgets } from "./address_budget.ts";
 import { dispatch, Inbound, type InboundOptions } from "./inbound.ts";
 
 const ENCODER = new TextEncoder();
@@ -267,6 +268,7 @@ export class SseTransport {
   #hub: Hub;
   #log: Logger;
   #inbound: InboundOptions;
+  #addresses: AddressBudgets;
   #maxFrameBytes: number;
   #maxBuffered: number;
   #graceMs: number;
@@ -287,6 +289,7 @@ export class SseTransport {
     this.#hub = options.hub;
     this.#log = options.log ?? (() => {});
     this.#inbound = options;
+    this.#addresses = options.addressBudgets ?? new AddressBudgets(options);
     this.#maxFrameBytes = options.maxFrameBytes ?? DEFAULTS.maxFrameBytes;
     this.#maxBuffered = options.maxBufferedBytes ?? DEFAULTS.maxBufferedBytes;
     this.#graceMs = options.slowGraceMs ?? DEFAULTS.slowGraceMs;
@@ -321,7 +324,7 @@ export class SseTransport {
     if (join instanceof Response) return join;
     const admitted = admit();
     if (admitted instanceof Response) return admitted;
-    const peer = new SsePeer(this.#owner, new Inbound(this.#inbound));
+    const peer = new SsePeer(this.#owner, new Inbound(this.#inbound, this.#addresses.of(ip)));
     this.#peers.set(peer.connection, peer);
     this.#streams.set(peer, admitted.release);
     this.#hub.connect(peer);

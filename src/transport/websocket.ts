@@ -12,6 +12,7 @@ import type { Hub } from "../hub/hub.ts";
 import { encode, type Peer } from "../hub/peer.ts";
 import { DEFAULTS } from "../config.ts";
 import type { Logger } from "../log.ts";
+import { AddressBudgets } from "./address_budget.ts";
 import { BatchedSender } from "./batch.ts";
 import { dispatch, Inbound, type InboundOptions } from "./inbound.ts";
 
@@ -113,6 +114,7 @@ export class WebSocketTransport {
   #hub: Hub;
   #log: Logger;
   #inbound: InboundOptions;
+  #addresses: AddressBudgets;
   #sender: BatchedSender;
   #peers = new Map<WebSocket, WebSocketPeer>();
   #draining = false;
@@ -123,6 +125,7 @@ export class WebSocketTransport {
     this.#hub = options.hub;
     this.#log = options.log ?? (() => {});
     this.#inbound = options;
+    this.#addresses = options.addressBudgets ?? new AddressBudgets(options);
     this.#sender = new BatchedSender({
       maxBufferedBytes: options.maxBufferedBytes ?? DEFAULTS.maxBufferedBytes,
       slowGraceMs: options.slowGraceMs ?? DEFAULTS.slowGraceMs,
@@ -154,7 +157,8 @@ export class WebSocketTransport {
     onClose: () => void = () => {},
     onOversized: () => void = () => {},
   ): void {
-    const peer = new WebSocketPeer(socket, this.#sender, new Inbound(this.#inbound));
+    const inbound = new Inbound(this.#inbound, this.#addresses.of(ip));
+    const peer = new WebSocketPeer(socket, this.#sender, inbound);
     socket.onopen = () => {
       this.#peers.set(socket, peer);
       this.#hub.connect(peer);

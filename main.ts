@@ -63,10 +63,11 @@ export function createChat(options: ChatOptions): Chat {
     const { pathname } = new URL(req.url);
     const ip = info && "hostname" in info.remoteAddr ? info.remoteAddr.hostname : "unknown";
     switch (pathname) {
+      // Every route a page can reach goes through the browser policy first (admission.ts).
       case "/ws": {
         const problem = upgradeProblem(req);
         if (problem) return plain(400, problem);
-        const admitted = admission.admit(req, ip); // Origin and connection caps
+        const admitted = admission.admit(req, ip, "websocket"); // Browser policy, connection caps
         if (admitted instanceof Response) return admitted;
         const { socket, response } = Deno.upgradeWebSocket(req, {
           idleTimeout: parts.idleTimeout,
@@ -74,15 +75,22 @@ export function createChat(options: ChatOptions): Chat {
         websockets.attach(socket, ip, admitted.release, admitted.oversized);
         return response;
       }
-      case "/sse":
-        return sse.open(req, ip, () => admission.admit(req, ip));
+      case "/sse": // The slot (and the browser policy) comes before the query's join.
+        return sse.open(req, ip, () => admission.admit(req, ip, "event-stream"));
       case "/healthz":
         return parts.health();
       case "/metrics":
         return parts.metrics(req);
       default:
         if (pathname.startsWith("/api/")) return await api.handle(req);
-        if (pathname.startsWith("/sse/")) return await sse.post(req, pathname.slice(5));
+        if (pathname.startsWith("/sse/")) {
+          const refused = admission.screen(req, ip, "post");
+          if (refused) {
+            await req.body?.cancel().catch(() => {});
+            return refused;
+          }
+          return await sse.post(req, pathname.slice(5));
+        }
         return await serveStatic(req, STATIC_ROOT);
     }
   }

@@ -18,10 +18,13 @@ import { connectRedis, type RedisConnection } from "./redis/connection.ts";
 import { CLOSED, type ServiceState } from "./state.ts";
 import type { HistoryStore } from "./store/history.ts";
 import { KvHistory } from "./store/kv_history.ts";
+import { KvQuota } from "./store/kv_quota.ts";
 import { backoff, isLocked } from "./store/kv_contention.ts";
 import { RedisHistory } from "./store/redis_history.ts";
+import { RedisQuota } from "./store/redis_quota.ts";
 import { KvRoster } from "./store/kv_roster.ts";
 import { RedisRoster } from "./store/redis_roster.ts";
+import type { Quota } from "./store/quota.ts";
 import type { Roster } from "./store/roster.ts";
 
 /** The opened backends. */
@@ -29,6 +32,8 @@ export interface Backends {
   history: HistoryStore;
   /** Name claims and presence in the shared store. */
   roster: Roster;
+  /** Counters per key and time window in the shared store, so every instance counts alike. */
+  quota: Quota;
   /** Whether the store's change notifications cross instances (Deno Deploy's KV). */
   watchStore: boolean;
   bus: Bus;
@@ -89,6 +94,7 @@ async function openRedis(config: Config, url: string, log: Logger): Promise<Back
       maxRooms: config.maxRooms,
     }),
     roster: new RedisRoster(redis.client),
+    quota: new RedisQuota(redis.client),
     watchStore: false,
     bus,
     storeState: () => redis.state,
@@ -121,6 +127,7 @@ async function openKv(config: Config): Promise<Backends> {
         maxChecks: config.kvPath === undefined ? 10 : 100,
       }),
       roster: new KvRoster(kv),
+      quota: new KvQuota(kv),
       // The platform's KV (no path) pushes other instances' writes; a local file does not.
       watchStore: config.kvPath === undefined,
       bus,

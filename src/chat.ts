@@ -23,6 +23,8 @@ import { consoleLogger, type Logger } from "./log.ts";
 import type { ServiceState } from "./state.ts";
 import { Stats } from "./stats.ts";
 import type { HistoryStore } from "./store/history.ts";
+import type { Quota } from "./store/quota.ts";
+import { AddressBudgets } from "./transport/address_budget.ts";
 import { SseTransport, type SseTransportOptions } from "./transport/sse.ts";
 import { WebSocketTransport, type WebSocketTransportOptions } from "./transport/websocket.ts";
 
@@ -30,13 +32,20 @@ import { WebSocketTransport, type WebSocketTransportOptions } from "./transport/
 export type ChatOptions =
   & Omit<HubOptions, "identify" | "cluster" | "stats" | "log">
   & Omit<ClusterOptions, "bus" | "history" | "log">
-  & Omit<WebSocketTransportOptions, "hub" | "log">
+  & Omit<WebSocketTransportOptions, "hub" | "log" | "addressBudgets">
   & Omit<AdmissionOptions, "stats" | "log">
   & Omit<ApiOptions, "hub" | "history" | "log">
-  & Omit<SseTransportOptions, "hub" | "log">
+  & Omit<SseTransportOptions, "hub" | "log" | "addressBudgets">
   & {
     /** Where room history lives. */
     history: HistoryStore;
+    /**
+     * Counters per key and time window in the shared store (`openBackends`
+     * opens one), for limits every instance must count alike, such as new
+     * rooms per address per hour. Nothing uses it yet.
+     * @default {undefined}
+     */
+    quota?: Quota;
     /** Fan-out to other instances. @default {new LocalBus()} */
     bus?: Bus;
     /** Whether the store is reachable, for `/healthz`. @default {() => ({ ok: true })} */
@@ -92,8 +101,10 @@ export function assembleChat(options: ChatOptions): ChatParts {
   const cluster = new Cluster({ ...options, bus, history, log });
   const authenticated = !!options.authenticate;
   const hub = new Hub({ ...options, identify, cluster, log, stats, authenticated });
-  const websockets = new WebSocketTransport({ ...options, hub, log });
-  const sse = new SseTransport({ ...options, hub, log });
+  // One budget per address for both transports: its sockets and streams share it.
+  const addressBudgets = new AddressBudgets(options);
+  const websockets = new WebSocketTransport({ ...options, hub, log, addressBudgets });
+  const sse = new SseTransport({ ...options, hub, log, addressBudgets });
   const admission = new Admission({ ...options, stats, log });
   const api = new Api({ ...options, hub, history, log });
   const startedAt = Date.now();

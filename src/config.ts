@@ -23,6 +23,10 @@ export const DEFAULTS = {
   rateBurst: 20,
   /** Sustained frames per second per connection. */
   ratePerSecond: 5,
+  /** Frames all connections from one address may send at once (kept after they close). */
+  ratePerAddressBurst: 100,
+  /** Sustained frames per second from one address, all its connections together. */
+  ratePerAddressPerSecond: 25,
   /** Largest frame accepted, in bytes. */
   maxFrameBytes: 64 * 1024,
   /** Unsent bytes a connection may hold for `slowGraceMs` before it is closed with 1013. */
@@ -71,6 +75,8 @@ export const DEFAULTS = {
   apiRatePerSecond: 10,
   /** How often an idle event stream (`/sse`) gets a comment line, in ms. */
   sseHeartbeatMs: 15_000,
+  /** How long a request body (the API's, an SSE `POST`'s) may take to arrive in full, in ms. */
+  bodyTimeoutMs: 10_000,
 } as const;
 
 /** The shortest `API_TOKEN` accepted. */
@@ -141,9 +147,22 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
     meaning: "Sustained frames per second per connection.",
   },
   {
+    name: "RATE_PER_ADDRESS_BURST",
+    shown: shown(DEFAULTS.ratePerAddressBurst),
+    meaning: "Frames all connections from one address (per /64 for IPv6) may send at once, " +
+      "WebSockets and event streams together. Kept after they close: reconnecting does not " +
+      "refill it.",
+  },
+  {
+    name: "RATE_PER_ADDRESS_PER_SECOND",
+    shown: shown(DEFAULTS.ratePerAddressPerSecond),
+    meaning: "Sustained frames per second from one address, all its connections together.",
+  },
+  {
     name: "MAX_FRAME_BYTES",
     shown: shown(DEFAULTS.maxFrameBytes),
-    meaning: "Larger frames close the socket with 1009, and its address gets HTTP 429 for 60 s.",
+    meaning: "Larger frames close the socket with 1009; after 3 from one address within 60 s, " +
+      "that address gets HTTP 429 for 60 s.",
   },
   {
     name: "MAX_BUFFERED_BYTES",
@@ -227,6 +246,8 @@ export interface Config {
   allowedOrigins: string[];
   rateBurst: number;
   ratePerSecond: number;
+  ratePerAddressBurst: number;
+  ratePerAddressPerSecond: number;
   maxFrameBytes: number;
   maxBufferedBytes: number;
   idleTimeoutSeconds: number;
@@ -269,6 +290,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     allowedOrigins: (env.ALLOWED_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean),
     rateBurst: int("RATE_BURST", DEFAULTS.rateBurst),
     ratePerSecond: int("RATE_PER_SECOND", DEFAULTS.ratePerSecond),
+    ratePerAddressBurst: int("RATE_PER_ADDRESS_BURST", DEFAULTS.ratePerAddressBurst),
+    ratePerAddressPerSecond: int("RATE_PER_ADDRESS_PER_SECOND", DEFAULTS.ratePerAddressPerSecond),
     maxFrameBytes: int("MAX_FRAME_BYTES", DEFAULTS.maxFrameBytes),
     maxBufferedBytes: int("MAX_BUFFERED_BYTES", DEFAULTS.maxBufferedBytes),
     idleTimeoutSeconds: int("IDLE_TIMEOUT", DEFAULTS.idleTimeoutSeconds),

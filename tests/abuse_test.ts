@@ -2,14 +2,21 @@
  * Hostile input: a seeded fuzzer sends every case from inside the room while
  * a normal conversation goes on, and nobody else receives anything forged or
  * misattributed; connection floods meet the caps; oversized frames close
- * with 1009 and refuse their address for a while, and what they cost in
- * memory is measured.
+ * with 1009, and after a few refuse their address for a while, and what they
+ * cost in memory is measured.
  */
 import assert from "node:assert/strict";
-import { addressKey, Admission } from "../src/http/admission.ts";
+import { addressKey, Admission, OVERSIZE_STRIKES } from "../src/http/admission.ts";
 import { type ChatMessage, type Member, REACTIONS } from "../src/protocol.ts";
 import { Stats } from "../src/stats.ts";
-import { seededRandom, startServer, TestClient, within } from "./helpers.ts";
+import {
+  ONE_ADDRESS_LIFTED,
+  seededRandom,
+  startServer,
+  TestClient,
+  type TestServer,
+  within,
+} from "./helpers.ts";
 import { startProcess } from "./process.ts";
 
 type Case = string | Uint8Array;
@@ -236,6 +243,7 @@ Deno.test("a seeded fuzzer in the room cannot crash the server, forge or misattr
   await using server = await startServer({
     rateBurst: 1_000_000,
     ratePerSecond: 1_000_000,
+    ...ONE_ADDRESS_LIFTED,
     oversizeCooldownMs: 0, // The fuzzer's oversized frames must not lock its address out.
   });
   const { client: ada, welcome: adaWelcome } = await TestClient.join(server.wsUrl, "lobby", "ada");
@@ -471,14 +479,40 @@ Deno.test("IPv6 addresses count per /64: a host cannot step around the per-IP ca
   assert.ok(!(admission.admit(request, "2001:db8:1:3::a") instanceof Response), "another /64");
 });
 
-Deno.test("an oversized frame closes with 1009 and its address gets 429 until the cooldown ends", async () => {
+/** Opens a socket from 127.0.0.1 and sends one frame over 64 KiB; resolves once it closed 1009. */
+async function oversize(server: TestServer): Promise<void> {
+  const mallory = await TestClient.connect(server.wsUrl);
+  mallory.send("x".repeat(64 * 1024 + 1));
+  assert.equal((await mallory.waitClosed()).code, 1009);
+}
+
+Deno.test("one oversized frame costs its own connection only; the address may connect again (N12)", async () => {
   let now = 0;
   await using server = await startServer({ oversizeCooldownMs: 60_000, clock: () => now });
   const { client: ada } = await TestClient.join(server.wsUrl, "lobby", "ada");
   await using _ada = ada;
-  const mallory = await TestClient.connect(server.wsUrl);
-  mallory.send("x".repeat(64 * 1024 + 1));
-  assert.equal((await mallory.waitClosed()).code, 1009);
+  await oversize(server);
+  assert.equal(await rawUpgrade(server.origin), 101, "one strike: the address is not refused");
+  now += 30_000;
+  await oversize(server);
+  assert.equal(await rawUpgrade(server.origin), 101, "two strikes: still not refused");
+  // A strike older than the window does not count: this third one makes two within 60 s.
+  now += 30_000;
+  await oversize(server);
+  assert.equal(await rawUpgrade(server.origin), 101, "the first strike left the window");
+  ada.send({ type: "say", text: "still here", cid: "c1" });
+  await ada.next("ack", (a) => a.cid === "c1");
+});
+
+Deno.test(`${OVERSIZE_STRIKES} oversized frames within 60 s refuse the address with 429 until the cooldown ends`, async () => {
+  let now = 0;
+  await using server = await startServer({ oversizeCooldownMs: 60_000, clock: () => now });
+  const { client: ada } = await TestClient.join(server.wsUrl, "lobby", "ada");
+  await using _ada = ada;
+  for (let strike = 1; strike <= OVERSIZE_STRIKES; strike++) {
+    now += 1000;
+    await oversize(server);
+  }
   assert.equal(await rawUpgrade(server.origin), 429);
   now += 59_999;
   assert.equal(await rawUpgrade(server.origin), 429);
@@ -487,6 +521,9 @@ Deno.test("an oversized frame closes with 1009 and its address gets 429 until th
   now += 1;
   await using again = await TestClient.connect(server.wsUrl);
   assert.equal(again.socket.readyState, WebSocket.OPEN, "refused only for the cooldown");
+  // After the cooldown the address starts again with no strikes.
+  await oversize(server);
+  assert.equal(await rawUpgrade(server.origin), 101);
 });
 
 /** The children of this process, by pid. */

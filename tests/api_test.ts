@@ -9,7 +9,7 @@ import type { HistoryStore, MessageDraft } from "../src/store/history.ts";
 import { KvHistory } from "../src/store/kv_history.ts";
 import type { LogEvent } from "../src/log.ts";
 import { MemoryNetwork, startInstances } from "./memory_bus.ts";
-import { startServer, TestClient, type TestServer } from "./helpers.ts";
+import { stalledRequest, startServer, TestClient, type TestServer } from "./helpers.ts";
 import { SseClient } from "./sse_client.ts";
 
 const TOKEN = "test-api-token-0123456789abcdef";
@@ -545,6 +545,22 @@ Deno.test("API: an endless chunked body is answered 413 without being read to it
   conn.close();
   assert.match(status, / 413 /);
   assert.ok(sent < 64 * 1024 * 1024, `the server answered after ${sent} bytes`);
+});
+
+Deno.test("API: a body that does not arrive within bodyTimeoutMs gets 408 with connection: close", async () => {
+  await using server = await startServer({ apiToken: TOKEN, bodyTimeoutMs: 50 });
+  const answer = await stalledRequest(
+    server.port,
+    `POST /api/v1/rooms/lobby/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+      `Authorization: Bearer ${TOKEN}\r\nContent-Type: application/json`,
+  );
+  assert.match(answer, /^HTTP\/1\.1 408 /);
+  assert.match(answer, /\r\nconnection: close\r\n/i);
+  // The server goes on serving, and nothing was posted.
+  const { body } = await call(server, "/api/v1/rooms/lobby/messages", { headers: AUTH });
+  assert.deepEqual(body.messages, []);
+  const posted = await post(server, "lobby", { text: "in time", name: "bot" });
+  assert.equal(posted.status, 201);
 });
 
 Deno.test("API: 429 with Retry-After past the token's rate", async () => {

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import type { LogEvent } from "../src/log.ts";
 import type { ChatMessage } from "../src/protocol.ts";
-import { startServer, TestClient, within } from "./helpers.ts";
+import { ONE_ADDRESS_LIFTED, startServer, TestClient, within } from "./helpers.ts";
 import { RawClient } from "./raw_socket.ts";
 
-const LIFTED = { rateBurst: 1_000_000, ratePerSecond: 1_000_000 };
+const LIFTED = { rateBurst: 1_000_000, ratePerSecond: 1_000_000, ...ONE_ADDRESS_LIFTED };
 
 Deno.test("events are batched into array frames under load, in order, with nothing lost", async () => {
   await using server = await startServer(LIFTED);

@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
+import { ONE_ADDRESS_LIFTED_ENV } from "./helpers.ts";
 import { startProcess } from "./process.ts";
 import {
   checkAxe,
@@ -88,7 +89,11 @@ Deno.test({
   ignore: skip,
   async fn(t) {
     const dir = await Deno.makeTempDir({ prefix: "chat-features-" });
-    await using server = await startProcess({ KV_PATH: `${dir}/chat.kv`, RATE_BURST: "300" });
+    await using server = await startProcess({
+      KV_PATH: `${dir}/chat.kv`,
+      RATE_BURST: "300",
+      ...ONE_ADDRESS_LIFTED_ENV,
+    });
     await seed(server.wsUrl, "history", 120);
     const browser = await launch();
     const shots: string[] = [];

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { startServer, TestClient } from "./helpers.ts";
+import { ONE_ADDRESS_LIFTED, startServer, TestClient } from "./helpers.ts";
 
 Deno.test("two clients in a room receive each other's messages, in order", async () => {
   await using server = await startServer();
@@ -61,7 +61,7 @@ Deno.test("rooms are isolated from each other", async () => {
 });
 
 Deno.test("joining a room returns the last 50 messages as history", async () => {
-  await using server = await startServer({ rateBurst: 100 });
+  await using server = await startServer({ rateBurst: 100, ...ONE_ADDRESS_LIFTED });
   const { client: ada } = await TestClient.join(server.wsUrl, "lobby", "ada");
   await using _ada = ada;
   for (let i = 1; i <= 55; i++) ada.send({ type: "say", text: `m${i}`, cid: `c${i}` });

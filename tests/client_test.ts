@@ -14,7 +14,7 @@ import {
 } from "../static/chat_client.js";
 import { Conversation } from "../static/conversation.js";
 import { mentionsName, parseText } from "../static/rich_text.js";
-import { startServer, TestClient, within } from "./helpers.ts";
+import { ONE_ADDRESS_LIFTED, startServer, TestClient, within } from "./helpers.ts";
 
 // deno-lint-ignore no-explicit-any
 type Detail = any;
@@ -727,7 +727,7 @@ async function joined(url: string, room: string, name: string, options = {}) {
 }
 
 Deno.test("history(): pages back to the oldest message, then says there is no more", async () => {
-  await using server = await startServer({ rateBurst: 200 });
+  await using server = await startServer({ rateBurst: 200, ...ONE_ADDRESS_LIFTED });
   const { client: bot } = await TestClient.join(server.wsUrl, "h1", "bot");
   await using _bot = bot;
   for (let i = 1; i <= 120; i++) bot.send({ type: "say", text: `m${i}`, cid: `c${i}` });
@@ -762,7 +762,11 @@ Deno.test("history(): pages back to the oldest message, then says there is no mo
 });
 
 Deno.test("history(): a room pruned by the retention ends where the store ends", async () => {
-  await using server = await startServer({ rateBurst: 200, historyLimit: 60 });
+  await using server = await startServer({
+    rateBurst: 200,
+    ...ONE_ADDRESS_LIFTED,
+    historyLimit: 60,
+  });
   const { client: bot } = await TestClient.join(server.wsUrl, "h2", "bot");
   await using _bot = bot;
   for (let i = 1; i <= 100; i++) bot.send({ type: "say", text: `m${i}`, cid: `c${i}` });

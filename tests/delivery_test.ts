@@ -4,7 +4,14 @@
  */
 import assert from "node:assert/strict";
 import type { ChatMessage } from "../src/protocol.ts";
-import { seededRandom, startServer, TestClient, within } from "./helpers.ts";
+import {
+  ONE_ADDRESS_LIFTED,
+  ONE_ADDRESS_LIFTED_ENV,
+  seededRandom,
+  startServer,
+  TestClient,
+  within,
+} from "./helpers.ts";
 import { startProcess } from "./process.ts";
 
 /** Checks that every sequence is exactly 1..n; reports the first difference. */
@@ -87,7 +94,7 @@ Deno.test("a since beyond the room's sequence answers recovered: false", async (
 
 Deno.test("after a SIGKILL and restart, every acknowledged message is kept and resumes are exact", async () => {
   const dir = await Deno.makeTempDir({ prefix: "chat-restart-" });
-  const env = { KV_PATH: `${dir}/chat.kv`, RATE_BURST: "1000" };
+  const env = { KV_PATH: `${dir}/chat.kv`, RATE_BURST: "1000", ...ONE_ADDRESS_LIFTED_ENV };
   let server = await startProcess(env);
   const { client: ada } = await TestClient.join(server.wsUrl, "lobby", "ada");
   const { client: bob } = await TestClient.join(server.wsUrl, "lobby", "bob");
@@ -136,7 +143,11 @@ Deno.test("after a SIGKILL and restart, every acknowledged message is kept and r
 Deno.test("storm: senders and flaky readers all end with the identical gap-free sequence", async () => {
   const seed = Number(Deno.env.get("STORM_SEED") ?? 42);
   const rand = seededRandom(seed);
-  await using server = await startServer({ rateBurst: 10_000, ratePerSecond: 10_000 });
+  await using server = await startServer({
+    rateBurst: 10_000,
+    ratePerSecond: 10_000,
+    ...ONE_ADDRESS_LIFTED,
+  });
   const room = "storm";
   const SENDERS = 3, READERS = 4, PER_SENDER = 200;
 

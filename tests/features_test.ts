@@ -7,10 +7,10 @@ import assert from "node:assert/strict";
 import { decideChange } from "../src/hub/changes.ts";
 import { fold } from "../src/store/fold.ts";
 import type { ChatMessage } from "../src/protocol.ts";
-import { startServer, TestClient } from "./helpers.ts";
+import { ONE_ADDRESS_LIFTED, startServer, TestClient } from "./helpers.ts";
 
 Deno.test("history pages back through older messages and says when there are no more", async () => {
-  await using server = await startServer({ rateBurst: 200 });
+  await using server = await startServer({ rateBurst: 200, ...ONE_ADDRESS_LIFTED });
   const { client: ada } = await TestClient.join(server.wsUrl, "lobby", "ada");
   await using _ada = ada;
   for (let i = 1; i <= 120; i++) ada.send({ type: "say", text: `m${i}`, cid: `c${i}` });

@@ -13,6 +13,23 @@ import type { ServerMessage } from "../src/protocol.ts";
 /** How long a helper waits before failing. */
 export const WAIT_MS = 5000;
 
+/**
+ * Every test client connects from 127.0.0.1, one address: a test whose
+ * clients together send more than an address may (`RATE_PER_ADDRESS_BURST`
+ * at once, then `RATE_PER_ADDRESS_PER_SECOND`) lifts that budget with these
+ * options, as the benchmark does with {@linkcode ONE_ADDRESS_LIFTED_ENV}.
+ */
+export const ONE_ADDRESS_LIFTED = {
+  ratePerAddressBurst: 1_000_000,
+  ratePerAddressPerSecond: 1_000_000,
+} as const;
+
+/** {@linkcode ONE_ADDRESS_LIFTED} as environment variables, for `main.ts` in a process. */
+export const ONE_ADDRESS_LIFTED_ENV = {
+  RATE_PER_ADDRESS_BURST: "1000000",
+  RATE_PER_ADDRESS_PER_SECOND: "1000000",
+} as const;
+
 /** A chat server listening on 127.0.0.1 with a fresh in-memory KV. */
 export interface TestServer extends AsyncDisposable {
   /** `http://127.0.0.1:PORT` */
@@ -241,4 +258,30 @@ export function seededRandom(seed: number): () => number {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * Sends `head` (a request line and headers, without the blank line) with a
+ * `Content-Length` of 100 and only the first bytes of that body, never the
+ * rest, over a raw connection to 127.0.0.1; resolves with what the server
+ * answered (at least the response head). The connection is closed after.
+ */
+export async function stalledRequest(port: number, head: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(`${head}\r\nContent-Length: 100\r\n\r\n{"type":`));
+    const reading = (async () => {
+      const buffer = new Uint8Array(4096);
+      let text = "";
+      while (!text.includes("\r\n\r\n")) {
+        const read = await conn.read(buffer);
+        if (read === null) break;
+        text += new TextDecoder().decode(buffer.subarray(0, read));
+      }
+      return text;
+    })();
+    return await within(reading, "an answer to a request whose body never ends");
+  } finally {
+    conn.close();
+  }
 }

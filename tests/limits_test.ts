@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { startServer, TestClient } from "./helpers.ts";
+import { SseClient } from "./sse_client.ts";
 
 const BAD_INPUTS: [string, unknown, string][] = [
   ["non-JSON", "{not json", "invalid_json"],
@@ -92,4 +93,36 @@ Deno.test("the server's own origin and ALLOWED_ORIGINS entries may connect", asy
   await using listed = await TestClient.connect(server.wsUrl, { origin: "https://chat.example" });
   assert.equal(own.socket.readyState, WebSocket.OPEN);
   assert.equal(listed.socket.readyState, WebSocket.OPEN);
+});
+
+Deno.test("one budget per address: reconnecting does not refill it, and event streams share it (N2)", async () => {
+  let now = 0; // A still clock: no token comes back until the test moves it.
+  await using server = await startServer({
+    ratePerAddressBurst: 4,
+    ratePerAddressPerSecond: 1,
+    clock: () => now,
+  });
+  // A WebSocket joins and says something (2 tokens), and leaves.
+  const { client: first } = await TestClient.join(server.wsUrl, "lobby", "ada");
+  first.send({ type: "say", text: "one", cid: "w1" });
+  await first.next("ack");
+  await first.close();
+  // An event stream from the same address: its join and one say take the last 2.
+  const { client: sse } = await SseClient.join(server.origin, "lobby", "bob");
+  await using _sse = sse;
+  assert.equal(await sse.post({ type: "say", text: "two", cid: "s1" }), 202);
+  await sse.next("ack");
+  assert.equal(await sse.post({ type: "say", text: "three", cid: "s2" }), 202);
+  const refused = await sse.next("error");
+  assert.equal(refused.code, "rate_limited");
+  assert.equal(refused.cid, "s2");
+  assert.equal(refused.retryAfterMs, 1000);
+  // A new connection finds the bucket as the others left it: its join is refused.
+  await using again = await TestClient.connect(server.wsUrl);
+  again.send({ type: "join", room: "lobby", name: "ada" });
+  const error = await again.next("error");
+  assert.equal(error.code, "rate_limited");
+  now += 1000;
+  again.send({ type: "join", room: "lobby", name: "ada" });
+  assert.equal((await again.next("welcome")).name, "ada", "a token came back after a second");
 });

@@ -3,7 +3,7 @@
  * going away and coming back, and `deno serve --parallel`.
  */
 import assert from "node:assert/strict";
-import { TestClient, within } from "./helpers.ts";
+import { ONE_ADDRESS_LIFTED_ENV, TestClient, within } from "./helpers.ts";
 import { type ServerProcess, startProcess } from "./process.ts";
 import { freePort, skipRedis, startRedis } from "./redis.ts";
 
@@ -171,7 +171,7 @@ Deno.test({
 Deno.test("deno serve --parallel on 2 isolates: 8 clients see every message once, in order", async () => {
   const dir = await Deno.makeTempDir({ prefix: "chat-parallel-" });
   await using server = await startProcess(
-    { KV_PATH: `${dir}/chat.kv`, DENO_JOBS: "2", RATE_BURST: "100" },
+    { KV_PATH: `${dir}/chat.kv`, DENO_JOBS: "2", RATE_BURST: "100", ...ONE_ADDRESS_LIFTED_ENV },
     freePort(),
     ["--parallel"],
   );

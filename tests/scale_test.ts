@@ -4,11 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { MemoryNetwork, startInstances } from "./memory_bus.ts";
-import { seededRandom, TestClient, within } from "./helpers.ts";
+import { ONE_ADDRESS_LIFTED, seededRandom, TestClient, within } from "./helpers.ts";
 
 Deno.test("a bus that loses 40% of events: every client still gets every message once, in order", async () => {
   const network = new MemoryNetwork(0.4, seededRandom(Number(Deno.env.get("LOSSY_SEED") ?? 3)));
-  const LIFTED = { rateBurst: 1e6, ratePerSecond: 1e6, watchIntervalMs: 50 };
+  const LIFTED = { rateBurst: 1e6, ratePerSecond: 1e6, ...ONE_ADDRESS_LIFTED, watchIntervalMs: 50 };
   await using servers = await startInstances(3, network, LIFTED);
   const clients: { name: string; client: TestClient; ids: number[] }[] = [];
   for (let i = 0; i < 6; i++) {

@@ -6,11 +6,11 @@
  */
 import assert from "node:assert/strict";
 import type { LogEvent } from "../src/log.ts";
-import { startServer, TestClient, within } from "./helpers.ts";
+import { ONE_ADDRESS_LIFTED, stalledRequest, startServer, TestClient, within } from "./helpers.ts";
 import { SseClient } from "./sse_client.ts";
 import { ChatClient } from "../static/chat_client.js";
 
-const LIFTED = { rateBurst: 1_000_000, ratePerSecond: 1_000_000 };
+const LIFTED = { rateBurst: 1_000_000, ratePerSecond: 1_000_000, ...ONE_ADDRESS_LIFTED };
 
 Deno.test("SSE: join from the query, say by POST, and chat with a WebSocket member", async () => {
   await using server = await startServer();
@@ -187,6 +187,20 @@ Deno.test("SSE: POSTed frames get the WebSocket's checks: JSON, validation, size
       assert.match(await response.text(), /^Cannot join room/);
     }
   });
+});
+
+Deno.test("SSE: a POST whose body does not arrive within bodyTimeoutMs gets 408; the stream stays", async () => {
+  await using server = await startServer({ bodyTimeoutMs: 50 });
+  const { client: sse } = await SseClient.join(server.origin, "lobby", "ada");
+  await using _sse = sse;
+  const answer = await stalledRequest(
+    server.port,
+    `POST /sse/${sse.connection} HTTP/1.1\r\nHost: 127.0.0.1`,
+  );
+  assert.match(answer, /^HTTP\/1\.1 408 /);
+  assert.match(answer, /\r\nconnection: close\r\n/i);
+  assert.equal(await sse.post({ type: "say", text: "in time", cid: "t1" }), 202);
+  assert.equal((await sse.next("message")).id, 1, "the stalled frame was never handled");
 });
 
 Deno.test("SSE: a reader that stops reading is closed with 1013, others get everything, and it resumes", async () => {

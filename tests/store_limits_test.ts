@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { KvHistory } from "../src/store/kv_history.ts";
-import { startServer, TestClient } from "./helpers.ts";
+import { ONE_ADDRESS_LIFTED, startServer, TestClient } from "./helpers.ts";
 
 Deno.test("two senders who pick the same cid both get their message stored", async () => {
   await using server = await startServer();
@@ -80,7 +80,11 @@ Deno.test("the store holds at most MAX_ROOMS rooms: one more gets room_limit, ex
 });
 
 Deno.test("a resume too far back for one welcome gets the newest 50 and recovered: false", async () => {
-  await using server = await startServer({ rateBurst: 1000, maxReplayBytes: 64 * 1024 });
+  await using server = await startServer({
+    rateBurst: 1000,
+    ...ONE_ADDRESS_LIFTED,
+    maxReplayBytes: 64 * 1024,
+  });
   const { client: ada } = await TestClient.join(server.wsUrl, "lobby", "ada");
   await using _ada = ada;
   const text = "y".repeat(1500);

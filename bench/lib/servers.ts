@@ -119,6 +119,8 @@ export function oursEnv(store: { kvPath?: string; redisUrl?: string }): Record<s
     ...(store.redisUrl ? { REDIS_URL: store.redisUrl } : {}),
     RATE_BURST: "1000000",
     RATE_PER_SECOND: "1000000",
+    RATE_PER_ADDRESS_BURST: "1000000",
+    RATE_PER_ADDRESS_PER_SECOND: "1000000",
     MAX_CONNECTIONS: "1000000",
     MAX_CONNECTIONS_PER_IP: "1000000",
     NO_COLOR: "1",

@@ -17,7 +17,7 @@
  *   member on every instance leaves it; 204, or 404 when it had none.
  *
  * Errors are `{"error":{"code","message"}}` with 400, 401, 403, 404, 405,
- * 409, 413, 415, 429 or 503.
+ * 408, 409, 413, 415, 429 or 503.
  *
  * @module
  */
@@ -28,7 +28,7 @@ import { type Hub, NameTakenError } from "../hub/hub.ts";
 import type { Logger } from "../log.ts";
 import { type ChatMessage, checkName, parseClientMessage } from "../protocol.ts";
 import type { HistoryStore } from "../store/history.ts";
-import { TokenBucket } from "../transport/rate_limit.ts";
+import { TokenBucket } from "../rate_limit.ts";
 import { readCapped } from "./body.ts";
 import { SECURITY_HEADERS } from "./responses.ts";
 
@@ -52,6 +52,12 @@ export interface ApiOptions {
    * @default {DEFAULTS.maxFrameBytes}
    */
   maxFrameBytes?: number;
+  /**
+   * How long a request body may take to arrive in full, in ms; a later one
+   * gets 408 and its connection is closed.
+   * @default {DEFAULTS.bodyTimeoutMs}
+   */
+  bodyTimeoutMs?: number;
   /**
    * Requests the token may make at once.
    * @default {DEFAULTS.apiRateBurst}
@@ -78,6 +84,7 @@ export type ApiErrorCode =
   | "not_found"
   | "method_not_allowed"
   | "name_taken"
+  | "timeout"
   | "too_large"
   | "unsupported_media_type"
   | "rate_limited"
@@ -121,6 +128,7 @@ export class Api {
   #history: HistoryStore;
   #check: TokenCheck | null;
   #maxBodyBytes: number;
+  #bodyTimeoutMs: number;
   #bucket: TokenBucket;
   #perSecond: number;
   /** Wrong tokens: guessing is slowed to a few tries a second, whoever tries. */
@@ -133,6 +141,7 @@ export class Api {
     this.#history = options.history;
     this.#check = options.apiToken ? new TokenCheck(options.apiToken) : null;
     this.#maxBodyBytes = options.maxFrameBytes ?? DEFAULTS.maxFrameBytes;
+    this.#bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs;
     this.#perSecond = options.apiRatePerSecond ?? DEFAULTS.apiRatePerSecond;
     this.#bucket = new TokenBucket({
       burst: options.apiRateBurst ?? DEFAULTS.apiRateBurst,
@@ -236,8 +245,16 @@ export class Api {
       await req.body?.cancel().catch(() => {});
       return room;
     }
-    const body = await readCapped(req, this.#maxBodyBytes);
+    const body = await readCapped(req, this.#maxBodyBytes, { timeoutMs: this.#bodyTimeoutMs });
     if (!body.ok) {
+      if (body.problem === "timeout") {
+        return apiError(
+          408,
+          "timeout",
+          `Cannot post message: the body did not arrive within ${this.#bodyTimeoutMs} ms`,
+          { connection: "close" },
+        );
+      }
       return body.problem === "too_large"
         ? apiError(
           413,

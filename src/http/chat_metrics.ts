@@ -80,7 +80,7 @@ function families(numbers: ChatNumbers): MetricFamily[] {
     },
     {
       name: "chat_refused_total",
-      help: "Upgrades refused by the connection caps, by HTTP status",
+      help: "Connections and page requests refused by admission, by HTTP status",
       type: "counter",
       samples: byKey(stats.refusals, "status"),
     },

@@ -1,7 +1,7 @@
 /**
  * What every transport does with a frame a client sent, before the hub
  * sees it: the size limit, text only, JSON and protocol validation, and the
- * per-connection rate limit (a warning, then a close).
+ * rate limits, per connection and per address (a warning, then a close).
  *
  * @module
  */
@@ -15,7 +15,8 @@ import {
   type ErrorMessage,
   errorMessage,
 } from "../protocol.ts";
-import { TokenBucket } from "./rate_limit.ts";
+import { TokenBucket } from "../rate_limit.ts";
+import type { AddressBudgets, AddressBudgetsOptions } from "./address_budget.ts";
 
 /** What to do with one inbound frame. */
 export type Verdict =
@@ -23,8 +24,9 @@ export type Verdict =
   | { kind: "error"; error: ErrorMessage }
   | { kind: "close"; code: number; reason: string };
 
-/** Options for {@linkcode Inbound}. */
-export interface InboundOptions {
+/** Options for {@linkcode Inbound}, and for the transports that make them. */
+export interface InboundOptions
+  extends Pick<AddressBudgetsOptions, "ratePerAddressBurst" | "ratePerAddressPerSecond"> {
   /**
    * Largest frame accepted, in bytes; larger ones close with 1009.
    * @default {DEFAULTS.maxFrameBytes}
@@ -45,10 +47,20 @@ export interface InboundOptions {
    * @default {DEFAULTS.rateLimitStrikes}
    */
   rateLimitStrikes?: number;
+  /**
+   * The per-address buckets, for a transport: every transport of one chat
+   * must share the same (`chat.ts` makes it), so streams and sockets of an
+   * address draw on one budget.
+   * @default {new AddressBudgets(options), the transport's own}
+   */
+  addressBudgets?: AddressBudgets;
 }
 
 /**
- * The inbound checks of one connection.
+ * The inbound checks of one connection. Each frame takes a token from the
+ * connection's bucket and from its address's (`address`, shared with the
+ * address's other connections); over either it is refused with
+ * `rate_limited`, and the strikes count towards 1008 alike.
  *
  * @example Usage
  * ```ts
@@ -62,16 +74,30 @@ export class Inbound {
   #maxFrameBytes: number;
   #strikesAllowed: number;
   #bucket: TokenBucket;
+  #address: () => TokenBucket;
   #strikes = 0;
 
-  /** Creates the checks for one connection; see {@linkcode InboundOptions}. */
-  constructor(options: InboundOptions = {}) {
+  /**
+   * Creates the checks for one connection; see {@linkcode InboundOptions}.
+   * `address` finds the bucket of the connection's address (see
+   * `AddressBudgets.of`); without it the connection has one of its own.
+   */
+  constructor(options: InboundOptions = {}, address?: () => TokenBucket) {
     this.#maxFrameBytes = options.maxFrameBytes ?? DEFAULTS.maxFrameBytes;
     this.#strikesAllowed = options.rateLimitStrikes ?? DEFAULTS.rateLimitStrikes;
     this.#bucket = new TokenBucket({
       burst: options.rateBurst ?? DEFAULTS.rateBurst,
       perSecond: options.ratePerSecond ?? DEFAULTS.ratePerSecond,
     });
+    if (address) {
+      this.#address = address;
+    } else {
+      const own = new TokenBucket({
+        burst: options.ratePerAddressBurst ?? DEFAULTS.ratePerAddressBurst,
+        perSecond: options.ratePerAddressPerSecond ?? DEFAULTS.ratePerAddressPerSecond,
+      });
+      this.#address = () => own;
+    }
   }
 
   /** Checks one frame: a text `string`, or binary data. */
@@ -97,7 +123,8 @@ export class Inbound {
       return { kind: "close", code: 1009, reason: "frame too large" };
     }
     const parsed = decodeClientMessage(data);
-    if (!this.#bucket.take()) {
+    const waitMs = this.#take();
+    if (waitMs > 0) {
       this.#strikes++;
       if (this.#strikes > this.#strikesAllowed) {
         return { kind: "close", code: 1008, reason: "rate limit exceeded" };
@@ -109,12 +136,24 @@ export class Inbound {
         "Cannot send message: rate limit exceeded, slow down",
         cid,
       );
-      return { kind: "error", error: { ...error, retryAfterMs: this.#bucket.waitMs } };
+      return { kind: "error", error: { ...error, retryAfterMs: waitMs } };
     }
     this.#strikes = 0;
     return parsed.ok
       ? { kind: "message", message: parsed.message }
       : { kind: "error", error: parsed.error };
+  }
+
+  /**
+   * Takes a token from the connection's bucket and from its address's, or
+   * none when either is empty: then the milliseconds until that one has one.
+   */
+  #take(): number {
+    if (!this.#bucket.canTake()) return this.#bucket.waitMs;
+    const address = this.#address();
+    if (!address.take()) return address.waitMs;
+    this.#bucket.take();
+    return 0;
   }
 }
 

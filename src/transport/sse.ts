@@ -44,6 +44,7 @@ import { readCapped } from "../http/body.ts";
 import { plain, SECURITY_HEADERS } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 import { parseClientMessage } from "../protocol.ts";
+import { AddressBudgets } from "./address_budget.ts";
 import { dispatch, Inbound, type InboundOptions } from "./inbound.ts";
 
 const ENCODER = new TextEncoder();
@@ -81,6 +82,12 @@ export interface SseTransportOptions extends InboundOptions {
    * @default {DEFAULTS.sseHeartbeatMs}
    */
   sseHeartbeatMs?: number;
+  /**
+   * How long a `POST`'s body may take to arrive in full, in ms; a later one
+   * gets 408 and its connection is closed (the stream stays open).
+   * @default {DEFAULTS.bodyTimeoutMs}
+   */
+  bodyTimeoutMs?: number;
 }
 
 /** What the transport needs of a peer's owner. */
@@ -281,10 +288,12 @@ export class SseTransport {
   #hub: Hub;
   #log: Logger;
   #inbound: InboundOptions;
+  #addresses: AddressBudgets;
   #maxFrameBytes: number;
   #maxBuffered: number;
   #graceMs: number;
   #heartbeatMs: number;
+  #bodyTimeoutMs: number;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   /** Open streams by connection id. */
   #peers = new Map<string, SsePeer>();
@@ -298,10 +307,12 @@ export class SseTransport {
     this.#hub = options.hub;
     this.#log = options.log ?? (() => {});
     this.#inbound = options;
+    this.#addresses = options.addressBudgets ?? new AddressBudgets(options);
     this.#maxFrameBytes = options.maxFrameBytes ?? DEFAULTS.maxFrameBytes;
     this.#maxBuffered = options.maxBufferedBytes ?? DEFAULTS.maxBufferedBytes;
     this.#graceMs = options.slowGraceMs ?? DEFAULTS.slowGraceMs;
     this.#heartbeatMs = options.sseHeartbeatMs ?? DEFAULTS.sseHeartbeatMs;
+    this.#bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs;
     this.#owner = {
       hub: this.#hub,
       maxBuffered: this.#maxBuffered,
@@ -331,7 +342,8 @@ export class SseTransport {
     const admitted = admit();
     if (admitted instanceof Response) return admitted;
     const room = typeof join?.room === "string" ? join.room : undefined;
-    const peer = new SsePeer(this.#owner, new Inbound(this.#inbound), addressKey(ip), room);
+    const inbound = new Inbound(this.#inbound, this.#addresses.of(ip));
+    const peer = new SsePeer(this.#owner, inbound, addressKey(ip), room);
     this.#peers.set(peer.connection, peer);
     this.#streams.set(peer, admitted.release);
     this.#hub.connect(peer);
@@ -361,8 +373,13 @@ export class SseTransport {
       await req.body?.cancel().catch(() => {});
       return plain(405, "Method not allowed", { allow: "POST" });
     }
-    const body = await readCapped(req, this.#maxFrameBytes);
+    const body = await readCapped(req, this.#maxFrameBytes, { timeoutMs: this.#bodyTimeoutMs });
     if (!body.ok) {
+      if (body.problem === "timeout") {
+        const message =
+          `Cannot send message: the frame did not arrive within ${this.#bodyTimeoutMs} ms`;
+        return plain(408, message, { connection: "close" });
+      }
       if (body.problem === "too_large") {
         this.#hub.violate(peer, 1009, "frame too large");
         return plain(413, `Frame larger than ${this.#maxFrameBytes} bytes`);

@@ -13,6 +13,7 @@ import { encode, type Peer } from "../hub/peer.ts";
 import { DEFAULTS } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { addressKey } from "../http/admission.ts";
+import { AddressBudgets } from "./address_budget.ts";
 import { BatchedSender } from "./batch.ts";
 import { dispatch, Inbound, type InboundOptions } from "./inbound.ts";
 
@@ -116,6 +117,7 @@ export class WebSocketTransport {
   #hub: Hub;
   #log: Logger;
   #inbound: InboundOptions;
+  #addresses: AddressBudgets;
   #sender: BatchedSender;
   #peers = new Map<WebSocket, WebSocketPeer>();
   #draining = false;
@@ -126,6 +128,7 @@ export class WebSocketTransport {
     this.#hub = options.hub;
     this.#log = options.log ?? (() => {});
     this.#inbound = options;
+    this.#addresses = options.addressBudgets ?? new AddressBudgets(options);
     this.#sender = new BatchedSender({
       maxBufferedBytes: options.maxBufferedBytes ?? DEFAULTS.maxBufferedBytes,
       slowGraceMs: options.slowGraceMs ?? DEFAULTS.slowGraceMs,
@@ -157,12 +160,8 @@ export class WebSocketTransport {
     onClose: () => void = () => {},
     onOversized: () => void = () => {},
   ): void {
-    const peer = new WebSocketPeer(
-      socket,
-      this.#sender,
-      new Inbound(this.#inbound),
-      addressKey(ip),
-    );
+    const inbound = new Inbound(this.#inbound, this.#addresses.of(ip));
+    const peer = new WebSocketPeer(socket, this.#sender, inbound, addressKey(ip));
     socket.onopen = () => {
       this.#peers.set(socket, peer);
       this.#hub.connect(peer);

@@ -23,7 +23,6 @@ import { consoleLogger, type Logger } from "./log.ts";
 import type { ServiceState } from "./state.ts";
 import { Stats } from "./stats.ts";
 import type { HistoryStore } from "./store/history.ts";
-import type { Quota } from "./store/quota.ts";
 import { AddressBudgets } from "./transport/address_budget.ts";
 import { SseTransport, type SseTransportOptions } from "./transport/sse.ts";
 import { WebSocketTransport, type WebSocketTransportOptions } from "./transport/websocket.ts";
@@ -39,13 +38,6 @@ export type ChatOptions =
   & {
     /** Where room history lives. */
     history: HistoryStore;
-    /**
-     * Counters per key and time window in the shared store (`openBackends`
-     * opens one), for limits every instance must count alike, such as new
-     * rooms per address per hour. Nothing uses it yet.
-     * @default {undefined}
-     */
-    quota?: Quota;
     /** Fan-out to other instances. @default {new LocalBus()} */
     bus?: Bus;
     /** Whether the store is reachable, for `/healthz`. @default {() => ({ ok: true })} */

@@ -51,6 +51,8 @@ export const DEFAULTS = {
   maxRooms: 10_000,
   /** Rooms one connection may be in at once. */
   maxRoomsPerConnection: 50,
+  /** Rooms one address may create per hour (their first message), counted in the store; 0: no limit. */
+  newRoomsPerAddressPerHour: 30,
   /** Rate-limited frames tolerated after the warning, before closing with 1008. */
   rateLimitStrikes: 10,
   /** Shortest time between two forwarded `typing` notices of one connection, in ms. */
@@ -121,6 +123,13 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
     name: "MAX_ROOMS_PER_CONNECTION",
     shown: shown(DEFAULTS.maxRoomsPerConnection),
     meaning: "Rooms one connection may be in at once; one more join gets `too_many_rooms`.",
+  },
+  {
+    name: "NEW_ROOMS_PER_ADDRESS_PER_HOUR",
+    shown: shown(DEFAULTS.newRoomsPerAddressPerHour),
+    meaning: "Rooms one address (per /64 for IPv6) may create in an hour, by their first " +
+      "message, counted in the store so instances share it; more get `rate_limited`. `0` " +
+      "turns it off.",
   },
   {
     name: "ALLOWED_ORIGINS",
@@ -243,6 +252,7 @@ export interface Config {
   historyLimit: number;
   maxRooms: number;
   maxRoomsPerConnection: number;
+  newRoomsPerAddressPerHour: number;
   allowedOrigins: string[];
   rateBurst: number;
   ratePerSecond: number;
@@ -287,6 +297,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     historyLimit: int("HISTORY_LIMIT", DEFAULTS.historyLimit),
     maxRooms: int("MAX_ROOMS", DEFAULTS.maxRooms),
     maxRoomsPerConnection: int("MAX_ROOMS_PER_CONNECTION", DEFAULTS.maxRoomsPerConnection),
+    newRoomsPerAddressPerHour: int(
+      "NEW_ROOMS_PER_ADDRESS_PER_HOUR",
+      DEFAULTS.newRoomsPerAddressPerHour,
+    ),
     allowedOrigins: (env.ALLOWED_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean),
     rateBurst: int("RATE_BURST", DEFAULTS.rateBurst),
     ratePerSecond: int("RATE_PER_SECOND", DEFAULTS.ratePerSecond),

@@ -48,9 +48,13 @@ export class FakePeer implements Peer {
   #waiters = new Set<Waiter>();
   #closed = Promise.withResolvers<CloseCall>();
 
+  /** The remote address's key, when the test gives one (budgets per address). */
+  readonly address?: string;
+
   /** A new, open peer; `id` defaults to `peer1`, `peer2`, … */
-  constructor(id = `peer${++count}`) {
+  constructor(id = `peer${++count}`, address?: string) {
     this.id = id;
+    if (address !== undefined) this.address = address;
   }
 
   /** `false` once `close` was called, as for a closing WebSocket. */

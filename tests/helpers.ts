@@ -22,12 +22,14 @@ export const WAIT_MS = 5000;
 export const ONE_ADDRESS_LIFTED = {
   ratePerAddressBurst: 1_000_000,
   ratePerAddressPerSecond: 1_000_000,
+  newRoomsPerAddressPerHour: 0,
 } as const;
 
 /** {@linkcode ONE_ADDRESS_LIFTED} as environment variables, for `main.ts` in a process. */
 export const ONE_ADDRESS_LIFTED_ENV = {
   RATE_PER_ADDRESS_BURST: "1000000",
   RATE_PER_ADDRESS_PER_SECOND: "1000000",
+  NEW_ROOMS_PER_ADDRESS_PER_HOUR: "0",
 } as const;
 
 /** A chat server listening on 127.0.0.1 with a fresh in-memory KV. */

@@ -19,7 +19,7 @@ export interface TestHub extends AsyncDisposable {
   /** Every `appendMany` call the hub made: the number of drafts in each. */
   commits: number[];
   /** Connects a new fake peer. */
-  peer(id?: string): FakePeer;
+  peer(id?: string, address?: string): FakePeer;
   /** Sends `message` from `peer`. */
   send(peer: FakePeer, message: ClientMessage): void;
   /** Joins `room` as `name` and resolves with the welcome; an error rejects. */
@@ -69,8 +69,8 @@ export async function openHub(
     hub,
     kv,
     commits,
-    peer(id) {
-      const peer = new FakePeer(id);
+    peer(id, address) {
+      const peer = new FakePeer(id, address);
       hub.connect(peer);
       return peer;
     },

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import type { JoinIdentity } from "../src/auth/identity.ts";
 import type { ChatMessage, JoinMessage } from "../src/protocol.ts";
 import type { HistoryStore } from "../src/store/history.ts";
+import { KvQuota } from "../src/store/kv_quota.ts";
 import { ids, openHub, seed } from "./hub_fixture.ts";
 
 /** JWT-like identities: the same name is the same user, with no tab session to replace. */
@@ -453,4 +454,34 @@ Deno.test("a leave while the join is in flight: the join ends in left, and nobod
   assert.deepEqual(bob.all("presence"), [], "bob saw no join and no leave");
   // And the room can be joined again afterwards.
   assert.equal((await t.join(ada, "other")).room, "other");
+});
+
+Deno.test("an address may create a few rooms an hour; past that its first messages get rate_limited", async () => {
+  const db = await Deno.openKv(":memory:");
+  try {
+    await using t = await openHub({ quota: new KvQuota(db), newRoomsPerAddressPerHour: 2 });
+    const spammer = t.peer("spam", "198.51.100.7");
+    await t.join(spammer, "s1", "spam");
+    for (const room of ["s2", "s3"]) await t.join(spammer, room);
+    for (const room of ["s1", "s2", "s3"]) {
+      t.send(spammer, { type: "say", room, text: "first!", cid: `c-${room}` });
+    }
+    // The rooms' queues run side by side: any two of the three get made.
+    const acks = [await spammer.next("ack"), await spammer.next("ack")];
+    const refused = await spammer.next("error");
+    const made = acks.map((a) => a.room);
+    assert.equal(new Set([...made, refused.room]).size, 3);
+    assert.deepEqual([refused.code, refused.cid], ["rate_limited", `c-${refused.room}`]);
+    assert.ok(refused.retryAfterMs! > 0 && refused.retryAfterMs! <= 3_600_000);
+    assert.match(refused.message, /^Cannot create room: your address created 2 rooms this hour/);
+    // Existing rooms take its messages as before, and another address creates rooms.
+    t.send(spammer, { type: "say", room: made[0], text: "again", cid: "again" });
+    assert.equal((await spammer.next("ack")).cid, "again");
+    const other = t.peer("other", "203.0.113.9");
+    await t.join(other, refused.room!, "other");
+    t.send(other, { type: "say", text: "mine", cid: "o1" });
+    assert.equal((await other.next("ack")).id, 1);
+  } finally {
+    db.close();
+  }
 });

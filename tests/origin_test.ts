@@ -236,7 +236,11 @@ async function watchedRoom(server: TestServer) {
       await ada.next("presence", (p) => p.member.name === "marker");
       assert.deepEqual(ada.drain("presence"), [], "no one else joined or left the room");
       marker.send({ type: "say", text: "marker", cid: "m1" });
-      assert.deepEqual(await marker.next("ack"), { type: "ack", cid: "m1", id: 1 }, "no message");
+      assert.deepEqual(
+        await marker.next("ack"),
+        { type: "ack", room: "lobby", cid: "m1", id: 1 },
+        "no message",
+      );
     },
     async [Symbol.asyncDispose]() {
       await ada.close();

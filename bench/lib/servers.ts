@@ -121,6 +121,7 @@ export function oursEnv(store: { kvPath?: string; redisUrl?: string }): Record<s
     RATE_PER_SECOND: "1000000",
     RATE_PER_ADDRESS_BURST: "1000000",
     RATE_PER_ADDRESS_PER_SECOND: "1000000",
+    NEW_ROOMS_PER_ADDRESS_PER_HOUR: "0",
     MAX_CONNECTIONS: "1000000",
     MAX_CONNECTIONS_PER_IP: "1000000",
     NO_COLOR: "1",

@@ -50,6 +50,7 @@ import {
 } from "../store/history.ts";
 import { type ChangeRequest, decideChange } from "./changes.ts";
 import type { Control } from "../bus/bus.ts";
+import type { Quota } from "../store/quota.ts";
 import type { Cluster } from "./cluster.ts";
 import type { PresenceChange } from "./presence.ts";
 import { encode, type Peer, type SentEvent } from "./peer.ts";
@@ -63,6 +64,7 @@ const AUTH_CLOSE_REASONS: Record<AuthError["code"], string> = {
 };
 /** The longest delay `setTimeout` takes (2^31 - 1 ms, about 24.8 days). */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+const HOUR_MS = 3_600_000;
 /** Most rooms the `rooms` answer lists. */
 export const DIRECTORY_LIMIT = 200;
 /** How long the store's room list is reused for the directory, in ms. */
@@ -148,6 +150,18 @@ export interface HubOptions {
    */
   claimTtlMs?: number;
   /**
+   * Counters shared by every instance, for the new rooms each address may
+   * create; `null` for no limit.
+   * @default {null}
+   */
+  quota?: Quota | null;
+  /**
+   * Rooms one address may create per hour (a room is created by its first
+   * message); 0 for no limit.
+   * @default {DEFAULTS.newRoomsPerAddressPerHour}
+   */
+  newRoomsPerAddressPerHour?: number;
+  /**
    * The clock, in ms since the epoch.
    * @default {Date.now}
    */
@@ -213,6 +227,8 @@ export class Hub {
   #maxReplayBytes: number;
   #maxReplayEvents: number;
   #now: () => number;
+  #quota: Quota | null;
+  #newRoomsPerHour: number;
   #rooms = new Map<string, Room>();
   #connections = new Map<Peer, Connection>();
   /** Each user's identified connections: the user index. */
@@ -243,6 +259,9 @@ export class Hub {
     this.#maxReplayBytes = options.maxReplayBytes ?? DEFAULTS.maxReplayBytes;
     this.#maxReplayEvents = options.maxReplayEvents ?? DEFAULTS.maxReplayEvents;
     this.#now = options.now ?? Date.now;
+    this.#quota = options.quota ?? null;
+    this.#newRoomsPerHour = options.newRoomsPerAddressPerHour ??
+      DEFAULTS.newRoomsPerAddressPerHour;
     this.#cluster?.start({
       rooms: () => this.#rooms.values(),
       room: (name) => this.#rooms.get(name),
@@ -924,6 +943,8 @@ export class Hub {
    * the room's queue.
    */
   async #commit(room: Room, batch: WaitingSay[]): Promise<void> {
+    if (room.lastId === 0) batch = await this.#mayCreate(room, batch);
+    if (batch.length === 0) return;
     let results;
     try {
       results = await this.#history.appendMany(room.name, batch.map((say) => say.draft));
@@ -952,6 +973,41 @@ export class Hub {
       await this.#deliverUpTo(room, message);
       this.#cluster?.forward({ kind: "message", room: room.name, message });
     }
+  }
+
+  /**
+   * The first message of a room creates it in the store: its sender's
+   * address takes one of its new rooms for the hour (counted in the store,
+   * so every instance shares the count). Senders whose address has none
+   * left get `rate_limited` with `retryAfterMs`; the batch goes on from the
+   * first sender allowed (the room then exists for the others). Server-side
+   * posts and peers without an address are not counted.
+   */
+  async #mayCreate(room: Room, batch: WaitingSay[]): Promise<WaitingSay[]> {
+    const quota = this.#quota;
+    if (!quota || this.#newRoomsPerHour === 0) return batch;
+    for (let i = 0; i < batch.length; i++) {
+      const { sender, draft } = batch[i];
+      if (typeof sender === "function" || sender.address === undefined) return batch.slice(i);
+      let wait: number;
+      try {
+        wait = await quota.take(`new-rooms:${sender.address}`, this.#newRoomsPerHour, HOUR_MS);
+      } catch (error) {
+        this.#log({ event: "error", room: room.name, error: `quota: ${error}` });
+        return batch.slice(i); // the store will answer for itself
+      }
+      if (wait === 0) return batch.slice(i);
+      this.reject(sender, {
+        ...errorMessage(
+          "rate_limited",
+          `Cannot create room: your address created ${this.#newRoomsPerHour} rooms this hour`,
+          draft.cid,
+          room.name,
+        ),
+        retryAfterMs: wait,
+      });
+    }
+    return [];
   }
 
   /**

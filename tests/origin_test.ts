@@ -298,6 +298,21 @@ Deno.test("a DNS-rebinding page can neither read nor post over SSE, nor open a W
   await room.noJoinNorMessage();
 });
 
+Deno.test("over plain HTTP a rebinding page sends no Origin and no Sec-Fetch-*: its query join is refused by Host alone", async () => {
+  await using server = await startServer();
+  const p = server.port;
+  await using room = await watchedRoom(server);
+  // What Chromium 156 sent from http://evil.example:PORT, rebound to this server.
+  const plain = { host: `evil.example:${p}`, accept: "text/event-stream" };
+  assert.equal(await rawStatus(p, "GET", "/sse?room=lobby&name=victim", plain), 403, "no join");
+  assert.notEqual(await rawStatus(p, "GET", "/sse?name=victim", plain), 200);
+  // A bare stream joins nothing: a bot on another host name posts its join instead.
+  assert.equal(await rawStatus(p, "GET", "/sse", plain), 200);
+  const own = { host: `127.0.0.1:${p}`, accept: "text/event-stream" };
+  assert.equal(await rawStatus(p, "GET", "/sse?room=elsewhere&name=tool", own), 200);
+  await room.noJoinNorMessage();
+});
+
 Deno.test("the browser policy lets the page, listed sites, proxies and non-browsers through", async (t) => {
   await using server = await startServer({
     publicOrigins: ["https://chat.example.com"],

@@ -404,7 +404,13 @@ export function browserRequestProblem(
   }
   const fromBrowser = origin !== null ||
     [...headers.keys()].some((name) => name.startsWith("sec-fetch-"));
-  if (fromBrowser && !listed) {
+  // A stream whose query joins a room does so only on the server's own host names, whoever
+  // asks: a page that rebinds a host name to this server over plain HTTP sends neither Origin
+  // nor Sec-Fetch-* (Chromium sends them only to HTTPS and loopback), so Host is all there is.
+  // A bot on another host name opens a bare stream and POSTs its join instead.
+  const query = route === "event-stream" ? new URL(req.url).searchParams : null;
+  const joins = query !== null && (query.has("room") || query.has("name"));
+  if ((fromBrowser || joins) && !listed) {
     const host = requestHost(req);
     if (host === null || !(rebindProof(host) || trusted.hosts.has(host))) {
       return {

@@ -633,3 +633,48 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   },
 });
+
+Deno.test("45 sockets reacting to the oldest of 1,000 messages cannot delay another member's ack past 500 ms (N1)", async () => {
+  // As if from 45 addresses: the per-address budget would otherwise stop the flood first.
+  await using server = await startServer({ rateBurst: 10_000, ...ONE_ADDRESS_LIFTED });
+  const { client: seeder } = await TestClient.join(server.wsUrl, "busy", "seeder");
+  await using _seeder = seeder;
+  for (let i = 1; i <= 1000; i++) seeder.send({ type: "say", text: `m${i}`, cid: `m${i}` });
+  await seeder.next("ack", (a) => a.cid === "m1000");
+  const { client: victim } = await TestClient.join(server.wsUrl, "busy", "victim");
+  await using _victim = victim;
+  const reactors = await Promise.all(
+    Array.from({ length: 45 }, (_, i) => TestClient.join(server.wsUrl, "busy", `r${i}`)),
+  );
+  try {
+    const FLOOD_MS = 3000, EVERY_MS = 200;
+    let stop = false;
+    const flood = reactors.map(async ({ client }, i) => {
+      for (let n = 0; !stop; n++) {
+        client.send({ type: "react", ref: 1, emoji: "👍", cid: `r${i}-${n}` });
+        client.send({ type: "edit", ref: 2, text: "not yours", cid: `e${i}-${n}` }); // refused
+        await new Promise((resolve) => setTimeout(resolve, EVERY_MS));
+      }
+    });
+    const waits: number[] = [];
+    const started = performance.now();
+    for (let n = 0; performance.now() - started < FLOOD_MS; n++) {
+      const sent = performance.now();
+      victim.send({ type: "say", text: `still here ${n}`, cid: `v${n}` });
+      await victim.next("ack", (a) => a.cid === `v${n}`);
+      waits.push(performance.now() - sent);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    stop = true;
+    await Promise.all(flood);
+    const worst = Math.max(...waits);
+    console.log(
+      `reaction flood: ${waits.length} acks, median ${
+        waits.sort((a, b) => a - b)[waits.length >> 1].toFixed(1)
+      } ms, worst ${worst.toFixed(1)} ms`,
+    );
+    assert.ok(worst < 500, `an ack took ${worst.toFixed(0)} ms under the flood`);
+  } finally {
+    await Promise.all(reactors.map(({ client }) => client.close()));
+  }
+});

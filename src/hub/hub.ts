@@ -46,12 +46,12 @@ import {
   type MessageDraft,
   type Replay,
   RoomLimitError,
-  type StoredRoom,
 } from "../store/history.ts";
 import { type ChangeRequest, decideChange } from "./changes.ts";
 import type { Control } from "../bus/bus.ts";
 import type { Quota } from "../store/quota.ts";
 import type { Cluster } from "./cluster.ts";
+import { RoomDirectory } from "./directory.ts";
 import type { PresenceChange } from "./presence.ts";
 import { encode, type Peer, type SentEvent } from "./peer.ts";
 import { Room, type WaitingSay } from "./room.ts";
@@ -65,10 +65,6 @@ const AUTH_CLOSE_REASONS: Record<AuthError["code"], string> = {
 /** The longest delay `setTimeout` takes (2^31 - 1 ms, about 24.8 days). */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 const HOUR_MS = 3_600_000;
-/** Most rooms the `rooms` answer lists. */
-export const DIRECTORY_LIMIT = 200;
-/** How long the store's room list is reused for the directory, in ms. */
-const DIRECTORY_TTL_MS = 5000;
 /** How long a user who sent an oversized frame must wait before joining again, in ms. */
 export const OFFENDER_COOLDOWN_MS = 60_000;
 /** Offenders remembered at most; the oldest are forgotten first. */
@@ -235,8 +231,7 @@ export class Hub {
   #users = new Map<string, Set<Peer>>();
   /** Users who sent an oversized frame, until when they may join again. */
   #offenders = new Map<string, number>();
-  #directory: { rooms: StoredRoom[]; at: number } | null = null;
-  #directoryLoading: Promise<StoredRoom[]> | null = null;
+  #directory: RoomDirectory;
   /** Counters for `/metrics`. */
   readonly stats: Stats;
 
@@ -262,6 +257,12 @@ export class Hub {
     this.#quota = options.quota ?? null;
     this.#newRoomsPerHour = options.newRoomsPerAddressPerHour ??
       DEFAULTS.newRoomsPerAddressPerHour;
+    const cluster = this.#cluster;
+    this.#directory = new RoomDirectory(this.#history, {
+      live: () => this.#rooms.values(),
+      remoteRooms: () => cluster?.remoteRooms() ?? new Map(),
+      remoteMembers: (room) => cluster?.remoteMembers(room) ?? [],
+    }, this.#log, this.#now);
     this.#cluster?.start({
       rooms: () => this.#rooms.values(),
       room: (name) => this.#rooms.get(name),
@@ -294,41 +295,12 @@ export class Hub {
   }
 
   /**
-   * The room directory, as `rooms` answers it: rooms with members here or
-   * on other instances, then rooms with stored history, each group most
-   * recently active first; at most {@linkcode DIRECTORY_LIMIT}. Never a room
-   * named `_…`, and only those in `allowed` when given (a token's `rooms`
-   * claim). The store's list is read at most every few seconds.
+   * The room directory, as `rooms` answers it (see `directory.ts`): rooms
+   * with members here or on other instances, then rooms with stored
+   * history, most recently active first, only those in `allowed` when given.
    */
-  async directory(allowed?: string[]): Promise<RoomInfo[]> {
-    const rooms = new Map<string, RoomInfo>();
-    for (const stored of await this.#storedRooms()) {
-      rooms.set(stored.name, { ...stored, members: 0 });
-    }
-    for (const [name, members] of this.#cluster?.remoteRooms() ?? []) {
-      const info = rooms.get(name) ?? { name, members: 0, lastId: 0, lastTs: 0 };
-      rooms.set(name, { ...info, members });
-    }
-    for (const room of this.#rooms.values()) {
-      const here = room.members;
-      if (here.length === 0) continue;
-      const info = rooms.get(room.name) ?? { name: room.name, members: 0, lastId: 0, lastTs: 0 };
-      const remote = this.#cluster?.remoteMembers(room.name) ?? [];
-      const ids = new Set([...here, ...remote].map((m) => m.id));
-      rooms.set(room.name, {
-        name: room.name,
-        members: ids.size,
-        lastId: Math.max(info.lastId, room.lastId),
-        lastTs: Math.max(info.lastTs, room.lastTs),
-      });
-    }
-    return [...rooms.values()]
-      .filter(({ name }) => listed(name) && (!allowed || allowed.includes(name)))
-      .sort((a, b) =>
-        Number(b.members > 0) - Number(a.members > 0) || b.lastTs - a.lastTs ||
-        b.members - a.members || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
-      )
-      .slice(0, DIRECTORY_LIMIT);
+  directory(allowed?: string[]): Promise<RoomInfo[]> {
+    return this.#directory.list(allowed);
   }
 
   /** Starts tracking a peer; call {@linkcode Hub.disconnect} when it is gone. */
@@ -434,7 +406,7 @@ export class Hub {
     const control: Control = { action: "evict", reason: "room deleted", reset: true };
     this.#control(name, control);
     this.#cluster?.command(name, control);
-    this.#directory = null;
+    this.#directory.invalidate();
     return stored || held;
   }
 
@@ -968,7 +940,7 @@ export class Hub {
       if (typeof sender === "function") sender(message);
       else this.#send(sender, { type: "ack", room: room.name, cid: message.cid, id: message.id });
       if (duplicate) continue;
-      if (message.id === 1) this.#directory = null; // a new room: list it at once
+      if (message.id === 1) this.#directory.invalidate(); // a new room: list it at once
       this.stats.stored++;
       await this.#deliverUpTo(room, message);
       this.#cluster?.forward({ kind: "message", room: room.name, message });
@@ -1109,20 +1081,6 @@ export class Hub {
       );
     }
     this.#send(peer, { type: "rooms", rooms: await this.directory(connection.identity?.rooms) });
-  }
-
-  /** The store's rooms, read again at most every {@linkcode DIRECTORY_TTL_MS}. */
-  async #storedRooms(): Promise<StoredRoom[]> {
-    const cached = this.#directory;
-    if (cached && this.#now() - cached.at < DIRECTORY_TTL_MS) return cached.rooms;
-    this.#directoryLoading ??= this.#history.rooms().then((rooms) => {
-      this.#directory = { rooms, at: this.#now() };
-      return rooms;
-    }, (error) => {
-      this.#log({ event: "error", error: `directory: ${error}` });
-      return cached?.rooms ?? [];
-    }).finally(() => this.#directoryLoading = null);
-    return await this.#directoryLoading;
   }
 
   // --- typing and leaving --------------------------------------------------
@@ -1308,11 +1266,6 @@ function changeReason(draft: MessageDraft, reason: string): string {
     ? "react to message"
     : undefined;
   return doing ? reason.replace("send message", doing) : reason;
-}
-
-/** Whether the directory may list a room: never `_…` rooms. */
-function listed(name: string): boolean {
-  return !name.startsWith("_");
 }
 
 /** Whether the messages' JSON takes more than `limit` bytes (counted in UTF-16 units × 3 at most). */

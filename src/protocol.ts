@@ -8,7 +8,7 @@
  * @module
  */
 
-import { checkName, hasStackedMarks, MAX_COMBINING_MARKS } from "./names.ts";
+import { checkName, hasStackedMarks, MAX_COMBINING_MARKS, type NameCheck } from "./names.ts";
 
 export {
   checkName,
@@ -147,11 +147,38 @@ export interface TypingMessage extends RoomScoped {
   type: "typing";
 }
 
+/**
+ * Open the direct conversation with the user called `name` (an account, or
+ * a guest online now): answered with the conversation's `welcome`, whose
+ * `room` is `dm:<id>:<id>` (the two user ids, sorted) and whose `peer` is
+ * the other person. From then on it is a room like any other.
+ */
+export interface DirectMessageRequest {
+  type: "dm";
+  name: string;
+}
+
+/** Stop (or start again) receiving direct messages from a user. Answered with `blocks`. */
+export interface BlockMessage {
+  type: "block" | "unblock";
+  userId: string;
+}
+
+/** You have read room `room` up to message `id`: your other connections are told. */
+export interface ReadMessage {
+  type: "read";
+  room: string;
+  id: number;
+}
+
 /** Everything a client may send. */
 export type ClientMessage =
   | JoinMessage
   | LeaveMessage
   | RenameMessage
+  | DirectMessageRequest
+  | BlockMessage
+  | ReadMessage
   | SayMessage
   | TypingMessage
   | HistoryRequest
@@ -231,6 +258,10 @@ export interface WelcomeMessage {
   recovered?: boolean;
   /** The history store's epoch: send it back with `since` to resume. */
   epoch?: string;
+  /** The newest message id you have read in the room (0: none yet), kept for your user. */
+  readId?: number;
+  /** In a direct conversation: the other person. */
+  peer?: { userId: string; name: string };
 }
 
 /** The server stored your `say` (or change): it is now delivered to the whole room. */
@@ -276,6 +307,19 @@ export interface RenamedMessage {
   name: string;
 }
 
+/** You (on another connection) read room `room` up to message `id`. */
+export interface ReadNotice {
+  type: "read";
+  room: string;
+  id: number;
+}
+
+/** The users you block, after a `block` or `unblock`. */
+export interface BlocksMessage {
+  type: "blocks";
+  users: string[];
+}
+
 /** Stable error codes, one per kind of refusal. */
 export type ErrorCode =
   | "invalid_json"
@@ -286,6 +330,8 @@ export type ErrorCode =
   | "already_joined"
   | "too_many_rooms"
   | "name_taken"
+  | "name_reserved"
+  | "blocked"
   | "rate_limited"
   | "auth_required"
   | "auth_invalid"
@@ -356,6 +402,8 @@ export type ServerMessage =
   | TypingNotice
   | LeftMessage
   | RenamedMessage
+  | ReadNotice
+  | BlocksMessage
   | HistoryPage
   | RoomsMessage
   | ErrorMessage
@@ -367,6 +415,8 @@ export type ParseResult =
   | { ok: false; error: ErrorMessage };
 
 const CID_PATTERN = /^[A-Za-z0-9_-]+$/;
+const USER_ID = /^[A-Za-z0-9_.@-]{1,64}$/;
+const DM_ROOM = /^dm:([A-Za-z0-9_.@-]{1,64}):([A-Za-z0-9_.@-]{1,64})$/;
 
 /**
  * Validates one decoded client frame. Takes anything `JSON.parse` may return
@@ -390,6 +440,13 @@ export function parseClientMessage(value: unknown): ParseResult {
       return parseLeave(value);
     case "rename":
       return parseRename(value);
+    case "dm":
+      return parseDirect(value);
+    case "block":
+    case "unblock":
+      return parseBlock(value);
+    case "read":
+      return parseRead(value);
     case "say":
       return scoped(value, "send message", parseSay(value));
     case "typing":
@@ -455,7 +512,7 @@ const CHANGE_ACTIONS = {
  */
 function scoped(value: Record<string, unknown>, doing: string, parsed: ParseResult): ParseResult {
   if (!parsed.ok || value.room === undefined) return parsed;
-  const room = checkName(value.room, "room");
+  const room = checkRoom(value.room);
   const cid = "cid" in parsed.message ? parsed.message.cid : undefined;
   if (!room.ok) {
     return fail(
@@ -468,11 +525,74 @@ function scoped(value: Record<string, unknown>, doing: string, parsed: ParseResu
 }
 
 function parseLeave(value: Record<string, unknown>): ParseResult {
-  const room = checkName(value.room, "room");
+  const room = checkRoom(value.room);
   if (!room.ok) {
     return fail("invalid_message", room.message.replace("Cannot join room:", "Cannot leave room:"));
   }
   return { ok: true, message: { type: "leave", room: room.name } };
+}
+
+function parseDirect(value: Record<string, unknown>): ParseResult {
+  const name = checkName(value.name, "name");
+  if (!name.ok) {
+    return fail(
+      "invalid_message",
+      name.message.replace("Cannot join room:", "Cannot open conversation:"),
+    );
+  }
+  return { ok: true, message: { type: "dm", name: name.name } };
+}
+
+function parseBlock(value: Record<string, unknown>): ParseResult {
+  const type = value.type as "block" | "unblock";
+  if (!isUserId(value.userId)) {
+    return fail("invalid_message", `Cannot ${type} user: 'userId' must be a user id`);
+  }
+  return { ok: true, message: { type, userId: value.userId } };
+}
+
+function parseRead(value: Record<string, unknown>): ParseResult {
+  const room = checkRoom(value.room);
+  if (!room.ok) {
+    return fail("invalid_message", room.message.replace("Cannot join room:", "Cannot mark read:"));
+  }
+  if (!isId(value.id)) {
+    return fail("invalid_message", "Cannot mark read: 'id' must be a message id");
+  }
+  return { ok: true, message: { type: "read", room: room.name, id: value.id } };
+}
+
+/**
+ * A room name as {@linkcode checkName} reads it, or a direct conversation's
+ * id (`dm:<id>:<id>`, two user ids in order), which is longer than a name
+ * may be and is checked by its shape instead. Every room whose name starts
+ * with `dm:` is a direct conversation.
+ */
+export function checkRoom(value: unknown): NameCheck {
+  if (typeof value === "string" && value.startsWith("dm:")) {
+    return dmUsers(value) ? { ok: true, name: value } : {
+      ok: false,
+      problem: "not_string",
+      message: "Cannot join room: a 'dm:' room is a conversation of two user ids, 'dm:<id>:<id>'",
+    };
+  }
+  return checkName(value, "room");
+}
+
+/** The two user ids of a direct conversation's room, in order, or `null` for another name. */
+export function dmUsers(room: string): [string, string] | null {
+  const match = DM_ROOM.exec(room);
+  return match && match[1] < match[2] ? [match[1], match[2]] : null;
+}
+
+/** The room of the direct conversation between two users. */
+export function dmRoom(a: string, b: string): string {
+  return a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`;
+}
+
+/** Whether a user id can name a direct conversation (the server's ids, or a JWT's `sub`). */
+export function isUserId(value: unknown): value is string {
+  return typeof value === "string" && USER_ID.test(value);
 }
 
 function parseRename(value: Record<string, unknown>): ParseResult {
@@ -484,7 +604,7 @@ function parseRename(value: Record<string, unknown>): ParseResult {
 }
 
 function parseJoin(value: Record<string, unknown>): ParseResult {
-  const room = checkName(value.room, "room");
+  const room = checkRoom(value.room);
   if (!room.ok) return fail("invalid_message", room.message);
   const message: JoinMessage = { type: "join", room: room.name };
   if (value.name !== undefined) {

@@ -276,3 +276,30 @@ Deno.test("a Zalgo say gets invalid_message with its cid and never reaches the r
   ada.send({ type: "say", text: "hello", cid: "hello" });
   assert.equal((await bob.next("message")).text, "hello");
 });
+
+Deno.test("direct conversations: dm by name, block and read frames, and dm: rooms by their shape", () => {
+  assert.deepEqual(parseClientMessage({ type: "dm", name: " bob " }), {
+    ok: true,
+    message: { type: "dm", name: "bob" },
+  });
+  assert.deepEqual(parseClientMessage({ type: "block", userId: "0123abcd" }), {
+    ok: true,
+    message: { type: "block", userId: "0123abcd" },
+  });
+  assert.deepEqual(parseClientMessage({ type: "read", room: "dm:a1:b2", id: 4 }), {
+    ok: true,
+    message: { type: "read", room: "dm:a1:b2", id: 4 },
+  });
+  const long = `dm:${"a".repeat(16)}:${"b".repeat(16)}`; // longer than a room name may be
+  assert.deepEqual(parseClientMessage({ type: "join", room: long }), {
+    ok: true,
+    message: { type: "join", room: long },
+  });
+  for (const room of ["dm:zzz:aaa", "dm:a:a", "dm:a", "dm:a:b:c", "dm:a b:c", "dm:"]) {
+    assert.equal(codeOf({ type: "join", room }), "invalid_message", room);
+    assert.equal(codeOf({ type: "say", room, text: "x", cid: "c" }), "invalid_message", room);
+  }
+  assert.equal(codeOf({ type: "block", userId: "a:b" }), "invalid_message");
+  assert.equal(codeOf({ type: "read", room: "lobby", id: 0 }), "invalid_message");
+  assert.equal(codeOf({ type: "dm", name: "" }), "invalid_message");
+});

@@ -26,16 +26,24 @@ export { CLOSED, OK } from "../state.ts";
  * the hub's one control kind, taking the same path whether it starts here
  * or on another instance.
  */
-export interface Control {
-  /** `evict`: connections leave the room (each gets `left` with the reason). */
-  action: "evict";
-  /** The user whose connections leave; absent: every connection (the room is gone). */
-  user?: string;
-  /** Said to the evicted connections, in `left`. */
-  reason: string;
-  /** The room's ids start again (it was deleted): instances forget its last id. */
-  reset?: boolean;
-}
+export type Control =
+  | {
+    /** `evict`: connections leave the room (each gets `left` with the reason). */
+    action: "evict";
+    /** The user whose connections leave; absent: every connection (the room is gone). */
+    user?: string;
+    /** Said to the evicted connections, in `left`. */
+    reason: string;
+    /** The room's ids start again (it was deleted): instances forget its last id. */
+    reset?: boolean;
+  }
+  | {
+    /**
+     * `pull`: a direct conversation got a message; its two people's
+     * connections that are not in it join it by themselves.
+     */
+    action: "pull";
+  };
 
 /** What an instance publishes; the bus adds its `origin`. */
 export type BusPayload =
@@ -139,7 +147,9 @@ function isMember(value: unknown): value is Member {
 }
 
 function isControl(value: unknown): value is Control {
-  return isRecord(value) && value.action === "evict" && typeof value.reason === "string" &&
+  if (!isRecord(value)) return false;
+  if (value.action === "pull") return true;
+  return value.action === "evict" && typeof value.reason === "string" &&
     (value.user === undefined || typeof value.user === "string") &&
     (value.reset === undefined || typeof value.reset === "boolean");
 }

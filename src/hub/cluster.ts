@@ -159,6 +159,11 @@ export class Cluster {
     return this.#remote.rooms();
   }
 
+  /** A member other instances hold in any room that `match`es (a user to talk to), if any. */
+  findMember(match: (member: Member) => boolean): Member | undefined {
+    return this.#remote.find(match);
+  }
+
   /** The members other instances hold in `room`. */
   remoteMembers(room: string): Member[] {
     return this.#remote.members(room);

@@ -25,8 +25,11 @@ import type { Identify, JoinIdentity } from "../auth/identity.ts";
 import { DEFAULTS } from "../config.ts";
 import type { Logger } from "../log.ts";
 import {
+  type BlockMessage,
   type ChatMessage,
   type ClientMessage,
+  dmRoom,
+  dmUsers,
   type ErrorCode,
   type ErrorMessage,
   errorMessage,
@@ -34,6 +37,7 @@ import {
   type JoinMessage,
   type Member,
   nameKey,
+  type ReadMessage,
   type RenameMessage,
   type RoomInfo,
   type SayMessage,
@@ -55,6 +59,7 @@ import { RoomDirectory } from "./directory.ts";
 import type { PresenceChange } from "./presence.ts";
 import { encode, type Peer, type SentEvent } from "./peer.ts";
 import { Room, type WaitingSay } from "./room.ts";
+import { UserState } from "./user_state.ts";
 
 /** Close reasons for refused authentication. */
 const AUTH_CLOSE_REASONS: Record<AuthError["code"], string> = {
@@ -65,6 +70,8 @@ const AUTH_CLOSE_REASONS: Record<AuthError["code"], string> = {
 /** The longest delay `setTimeout` takes (2^31 - 1 ms, about 24.8 days). */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 const HOUR_MS = 3_600_000;
+/** User names remembered for conversations' `peer` at most. */
+const MAX_NAMES = 10_000;
 /** How long a user who sent an oversized frame must wait before joining again, in ms. */
 export const OFFENDER_COOLDOWN_MS = 60_000;
 /** Offenders remembered at most; the oldest are forgotten first. */
@@ -229,6 +236,10 @@ export class Hub {
   #connections = new Map<Peer, Connection>();
   /** Each user's identified connections: the user index. */
   #users = new Map<string, Set<Peer>>();
+  /** What each user blocks and has read (in memory; accounts keep theirs in the store). */
+  #userState = new UserState();
+  /** The names of users this instance has seen, for a conversation's `peer`. */
+  #names = new Map<string, string>();
   /** Users who sent an oversized frame, until when they may join again. */
   #offenders = new Map<string, number>();
   #directory: RoomDirectory;
@@ -258,11 +269,16 @@ export class Hub {
     this.#newRoomsPerHour = options.newRoomsPerAddressPerHour ??
       DEFAULTS.newRoomsPerAddressPerHour;
     const cluster = this.#cluster;
-    this.#directory = new RoomDirectory(this.#history, {
-      live: () => this.#rooms.values(),
-      remoteRooms: () => cluster?.remoteRooms() ?? new Map(),
-      remoteMembers: (room) => cluster?.remoteMembers(room) ?? [],
-    }, this.#log, this.#now);
+    this.#directory = new RoomDirectory(
+      this.#history,
+      {
+        live: () => this.#rooms.values(),
+        remoteRooms: () => cluster?.remoteRooms() ?? new Map(),
+        remoteMembers: (room) => cluster?.remoteMembers(room) ?? [],
+      },
+      this.#log,
+      this.#now,
+    );
     this.#cluster?.start({
       rooms: () => this.#rooms.values(),
       room: (name) => this.#rooms.get(name),
@@ -352,6 +368,16 @@ export class Hub {
           this.#log({ event: "error", id: peer.id, error: `rename: ${error}` });
           this.refuse(peer, "unavailable", "Cannot rename: the store is unavailable, retry soon");
         });
+      case "dm":
+        return void this.#direct(peer, connection, message.name).catch((error) => {
+          this.#log({ event: "error", id: peer.id, error: `dm: ${error}` });
+          this.refuse(peer, "internal", "Cannot open conversation: internal error");
+        });
+      case "block":
+      case "unblock":
+        return this.#block(peer, connection, message);
+      case "read":
+        return this.#read(peer, connection, message);
       case "say":
         return this.#say(peer, connection, message);
       case "typing":
@@ -458,7 +484,18 @@ export class Hub {
         retryAfterMs: wait,
       });
     }
-    if (identity.rooms && !identity.rooms.includes(name)) {
+    const pair = dmUsers(name);
+    if (pair && !pair.includes(identity.userId)) {
+      connection.joining.delete(name);
+      return this.refuse(
+        peer,
+        "room_forbidden",
+        "Cannot join room: this conversation is someone else's",
+        undefined,
+        name,
+      );
+    }
+    if (!pair && identity.rooms && !identity.rooms.includes(name)) {
       connection.joining.delete(name);
       return this.refuse(
         peer,
@@ -552,6 +589,7 @@ export class Hub {
     if (!this.#connections.has(peer)) return null;
     const named = { ...identity, name };
     connection.identity = named;
+    this.#remember(named.userId, name);
     let peers = this.#users.get(named.userId);
     if (!peers) this.#users.set(named.userId, peers = new Set());
     peers.add(peer);
@@ -647,12 +685,14 @@ export class Hub {
     peer: Peer,
   ): Promise<Peer[] | null> {
     const { userId, name, session } = identity;
+    const stale = () => session === undefined ? [] : room.peersOf(userId).filter((p) => p !== peer);
+    if (dmUsers(room.name)) return stale(); // two people, known by id: no names to claim
     if (!this.#nameFree(room, userId, name)) return null;
     const roster = this.#cluster?.roster;
     if (roster && !await roster.claim(room.name, nameKey(name), userId, this.#claimTtlMs)) {
       return null;
     }
-    return session === undefined ? [] : room.peersOf(userId).filter((p) => p !== peer);
+    return stale();
   }
 
   /** Whether no other user holds a name with `name`'s key in the room, here or elsewhere. */
@@ -717,6 +757,8 @@ export class Hub {
       history,
       ...(replay.complete === undefined ? {} : { recovered: replay.complete }),
       ...(replay.epoch === undefined ? {} : { epoch: replay.epoch }),
+      readId: this.#userState.readId(member.id, room.name),
+      ...this.#peerOf(room.name, member.id),
     }, {
       room: room.name,
       id: newest?.id ?? room.lastId,
@@ -787,6 +829,7 @@ export class Hub {
       }
     }
     identity.name = name;
+    this.#remember(userId, name);
     for (const room of connection.rooms.values()) {
       const previous = room.rename(userId, name);
       if (!previous) continue;
@@ -842,6 +885,10 @@ export class Hub {
     const room = this.#roomFor(peer, connection, name, "send message", cid);
     const member = room?.memberOf(peer);
     if (!room || !member) return;
+    if (this.#blockedIn(room.name, member.id)) {
+      const reason = "Cannot send message: you are blocked in this conversation";
+      return this.refuse(peer, "blocked", reason, cid, room.name);
+    }
     if (this.#full(room)) {
       // The store cannot keep up: refuse rather than queue without bound.
       const reason = "Cannot send message: the server is busy, retry soon";
@@ -944,6 +991,7 @@ export class Hub {
       this.stats.stored++;
       await this.#deliverUpTo(room, message);
       this.#cluster?.forward({ kind: "message", room: room.name, message });
+      if (message.kind === undefined && dmUsers(room.name)) this.#pullIn(room.name, true);
     }
   }
 
@@ -1131,9 +1179,11 @@ export class Hub {
    * leave the room (the others see them go) and are told why.
    */
   #control(name: string, control: Control): void {
+    if (control.action === "pull") return this.#pullIn(name, false);
     const room = this.#rooms.get(name);
     if (!room) return;
-    const target: Target = control.user === undefined ? { room } : { user: control.user, room };
+    const user = control.user;
+    const target: Target = user === undefined ? { room } : { user, room };
     for (const peer of [...this.#targets(target)]) {
       const connection = this.#connections.get(peer);
       if (!connection) continue;
@@ -1154,6 +1204,135 @@ export class Hub {
     };
     for (const member of joined) show("join", member);
     for (const member of left) show("leave", member);
+  }
+
+  // --- direct conversations, blocks, read positions ----------------------------
+
+  /**
+   * Answers `dm {name}`: the conversation with the user called `name` (an
+   * account, or a guest online here or on another instance), joined like
+   * any room. Refused when it is you, nobody of that name is known, or they
+   * block you.
+   */
+  async #direct(peer: Peer, connection: Connection, name: string): Promise<void> {
+    const me = connection.identity;
+    if (!me) return this.refuse(peer, "not_joined", "Cannot open conversation: join a room first");
+    const found = this.#findUser(name);
+    if (found) this.#remember(found.id, found.name);
+    const other = found?.id;
+    if (other === me.userId) {
+      return this.refuse(peer, "invalid_message", "Cannot open conversation: that is you");
+    }
+    if (other === undefined) {
+      return this.refuse(
+        peer,
+        "not_found",
+        `Cannot open conversation: nobody called '${name}' is online`,
+      );
+    }
+    const room = dmRoom(me.userId, other);
+    if (this.#userState.blocks(other, me.userId)) {
+      return this.refuse(
+        peer,
+        "blocked",
+        "Cannot open conversation: they block you",
+        undefined,
+        room,
+      );
+    }
+    await this.#join(peer, connection, { type: "join", room });
+  }
+
+  /** The user called `name` (by its key), here or on another instance. */
+  #findUser(name: string): Member | undefined {
+    const key = nameKey(name);
+    for (const connection of this.#connections.values()) {
+      const identity = connection.identity;
+      if (identity && nameKey(identity.name) === key) {
+        return { id: identity.userId, name: identity.name };
+      }
+    }
+    return this.#cluster?.findMember((m) => nameKey(m.name) === key);
+  }
+
+  /**
+   * A direct conversation got a message: each of its two people's
+   * connections here that is not in it joins it by itself (its welcome
+   * brings the message). `tellOthers`: and so do the other instances'.
+   */
+  #pullIn(name: string, tellOthers: boolean): void {
+    const pair = dmUsers(name);
+    if (!pair) return;
+    for (const userId of pair) {
+      for (const peer of this.#users.get(userId) ?? []) {
+        const connection = this.#connections.get(peer);
+        if (!connection || connection.rooms.has(name) || connection.joining.has(name)) continue;
+        const other = pair[0] === userId ? pair[1] : pair[0];
+        if (this.#userState.blocks(userId, other)) continue;
+        void this.#join(peer, connection, { type: "join", room: name }).catch((error) =>
+          this.#log({ event: "error", id: peer.id, error: `dm: ${error}` })
+        );
+      }
+    }
+    if (tellOthers) this.#cluster?.command(name, { action: "pull" });
+  }
+
+  /** Whether room `name` is a conversation whose other person blocks `userId`. */
+  #blockedIn(name: string, userId: string): boolean {
+    const pair = dmUsers(name);
+    if (!pair) return false;
+    const other = pair[0] === userId ? pair[1] : pair[0];
+    return this.#userState.blocks(other, userId);
+  }
+
+  /** Answers `block` and `unblock` with the user's list of blocked users. */
+  #block(peer: Peer, connection: Connection, { type, userId }: BlockMessage): void {
+    const me = connection.identity;
+    if (!me) return this.refuse(peer, "not_joined", `Cannot ${type} user: join a room first`);
+    if (userId === me.userId) {
+      return this.refuse(peer, "invalid_message", `Cannot ${type} user: that is you`);
+    }
+    if (type === "unblock") this.#userState.unblock(me.userId, userId);
+    else if (!this.#userState.block(me.userId, userId)) {
+      return this.refuse(peer, "invalid_message", "Cannot block user: you block too many already");
+    }
+    this.#deliver({ user: me.userId }, {
+      type: "blocks",
+      users: this.#userState.blocked(me.userId),
+    });
+  }
+
+  /** Answers `read`: the position moves forward, and the user's other connections are told. */
+  #read(peer: Peer, connection: Connection, { room: name, id }: ReadMessage): void {
+    const room = this.#roomFor(peer, connection, name, "mark read");
+    const member = room?.memberOf(peer);
+    if (!room || !member) return;
+    if (!this.#userState.read(member.id, room.name, Math.min(id, Math.max(room.lastId, 0)))) {
+      return;
+    }
+    const read: ServerMessage = {
+      type: "read",
+      room: room.name,
+      id: this.#userState.readId(member.id, room.name),
+    };
+    for (const other of this.#users.get(member.id) ?? []) {
+      if (other !== peer) this.#send(other, read);
+    }
+  }
+
+  /** A conversation's `peer` for its welcome: the other person, with the name last seen. */
+  #peerOf(name: string, userId: string): { peer?: { userId: string; name: string } } {
+    const pair = dmUsers(name);
+    if (!pair) return {};
+    const other = pair[0] === userId ? pair[1] : pair[0];
+    return { peer: { userId: other, name: this.#names.get(other) ?? "" } };
+  }
+
+  /** Remembers a user's name, for conversations' `peer`. */
+  #remember(userId: string, name: string): void {
+    this.#names.delete(userId);
+    this.#names.set(userId, name);
+    if (this.#names.size > MAX_NAMES) this.#names.delete(this.#names.keys().next().value!);
   }
 
   // --- users, rooms and targets ----------------------------------------------

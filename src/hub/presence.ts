@@ -61,6 +61,17 @@ export class RemotePresence {
     return counts;
   }
 
+  /** A member other instances hold in any room that `match`es, if any. */
+  find(match: (member: Member) => boolean): Member | undefined {
+    for (const instances of this.#rooms.values()) {
+      for (const { members } of instances.values()) {
+        const found = members.find(match);
+        if (found) return found;
+      }
+    }
+    return undefined;
+  }
+
   /** Every member other instances hold in `room`, once each. */
   members(room: string): Member[] {
     const seen = new Map<string, Member>();

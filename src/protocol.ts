@@ -187,8 +187,41 @@ export type ClientMessage =
   | ReactMessage
   | RoomsRequest;
 
-/** What a change to an earlier message is; a plain message has no `kind`. */
-export type MessageKind = "edit" | "delete" | "reaction";
+/**
+ * What an event that is not a plain message is: a change to an earlier
+ * message, or a moderation act. A plain message has no `kind`.
+ */
+export type MessageKind = "edit" | "delete" | "reaction" | "moderation";
+
+/** What a moderator (or the room's owner, or an operator) can do; see `mod`. */
+export type ModAction =
+  | "kick"
+  | "mute"
+  | "unmute"
+  | "ban"
+  | "unban"
+  | "delete"
+  | "slow"
+  | "topic"
+  | "promote"
+  | "demote"
+  | "owner"
+  | "dismiss";
+
+/** The moderation acts a client may send in `mod` (`owner` is the operator's, through the API). */
+export const MOD_ACTIONS: readonly ModAction[] = [
+  "kick",
+  "mute",
+  "unmute",
+  "ban",
+  "unban",
+  "delete",
+  "slow",
+  "topic",
+  "promote",
+  "demote",
+  "dismiss",
+];
 
 /** A chat message, as stored and broadcast. */
 export interface ChatMessage {
@@ -233,6 +266,18 @@ export interface ChatMessage {
   deleted?: boolean;
   /** See `edited`: the reactions it has, the first given first. */
   reactions?: Reaction[];
+  /** A moderation event (`kind: "moderation"`): what was done. */
+  action?: ModAction;
+  /** A moderation event: whom it was done to. */
+  target?: Member;
+  /** A moderation event: who did it (a member, or `{id: "operator"}` through the API). */
+  by?: Member;
+  /** A moderation event: why, as its author said. */
+  reason?: string;
+  /** A moderation event: until when a mute or ban holds, in ms since the epoch (absent: for good). */
+  until?: number;
+  /** A moderation event `slow`: the shortest time between two says of a member, in ms (0: off). */
+  durationMs?: number;
 }
 
 /** The answer to `join`. */

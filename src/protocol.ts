@@ -41,6 +41,8 @@ export interface Member {
   id: string;
   /** Display name, unique within the room. */
   name: string;
+  /** In a welcome's member list: the member's role, when they have one. */
+  role?: "owner" | "moderator" | "operator";
 }
 
 /** One emoji on a message, and who gave it, in the order they did. */
@@ -171,6 +173,39 @@ export interface ReadMessage {
   id: number;
 }
 
+/**
+ * A moderation act in a room: by its owner, its moderators, or an
+ * operator. Every act is an event in the room's sequence (`kind:
+ * "moderation"`). Idempotent per `cid`.
+ */
+export interface ModMessage extends RoomScoped {
+  type: "mod";
+  action: ModAction;
+  /** The user acted on: `kick`, `mute`, `unmute`, `ban`, `unban`, `promote`, `demote`. */
+  userId?: string;
+  /** The message acted on: `delete`, `dismiss` (its reports). */
+  ref?: number;
+  /** A mute's or ban's length (absent: for good), or slow mode's interval (0: off). */
+  durationMs?: number;
+  /** Why (kept in the audit log), up to 300 characters. */
+  reason?: string;
+  /** The room's topic, for `topic` (empty: none). */
+  topic?: string;
+  cid: string;
+}
+
+/** Flag a message for the room's moderators. */
+export interface ReportMessage extends RoomScoped {
+  type: "report";
+  ref: number;
+  reason: string;
+}
+
+/** Ask for a room's open reports (moderators). */
+export interface ReportsRequest extends RoomScoped {
+  type: "reports";
+}
+
 /** Everything a client may send. */
 export type ClientMessage =
   | JoinMessage
@@ -179,6 +214,9 @@ export type ClientMessage =
   | DirectMessageRequest
   | BlockMessage
   | ReadMessage
+  | ModMessage
+  | ReportMessage
+  | ReportsRequest
   | SayMessage
   | TypingMessage
   | HistoryRequest
@@ -307,6 +345,10 @@ export interface WelcomeMessage {
   readId?: number;
   /** In a direct conversation: the other person. */
   peer?: { userId: string; name: string };
+  /** The room's topic, when it has one. */
+  topic?: string;
+  /** Your role in the room, when you have one: `owner`, `moderator` or `operator`. */
+  role?: "owner" | "moderator" | "operator";
 }
 
 /** The server stored your `say` (or change): it is now delivered to the whole room. */
@@ -359,6 +401,37 @@ export interface ReadNotice {
   id: number;
 }
 
+/** A moderator muted you in `room`, until `until` (absent: for good). */
+export interface MutedNotice {
+  type: "muted";
+  room: string;
+  until?: number;
+  reason?: string;
+}
+
+/** A report, as moderators see it. */
+export interface ReportInfo {
+  id: string;
+  ref: number;
+  reason: string;
+  by: Member;
+  at: number;
+}
+
+/** To the room's moderators online: a member flagged a message. */
+export interface ReportNotice {
+  type: "report";
+  room: string;
+  report: ReportInfo;
+}
+
+/** The answer to `reports`: the room's open reports, oldest first. */
+export interface ReportsMessage {
+  type: "reports";
+  room: string;
+  reports: ReportInfo[];
+}
+
 /** The users you block, after a `block` or `unblock`. */
 export interface BlocksMessage {
   type: "blocks";
@@ -377,6 +450,9 @@ export type ErrorCode =
   | "name_taken"
   | "name_reserved"
   | "blocked"
+  | "muted"
+  | "banned"
+  | "slow_mode"
   | "rate_limited"
   | "auth_required"
   | "auth_invalid"
@@ -424,8 +500,12 @@ export interface ErrorMessage {
   room?: string;
   /** The `cid` of the refused `say`, when there was one. */
   cid?: string;
-  /** With `rate_limited`: how long to wait before the next frame, in milliseconds. */
+  /** With `rate_limited` and `slow_mode`: how long to wait before the next frame, in ms. */
   retryAfterMs?: number;
+  /** With `muted` and `banned`: until when, in ms since the epoch (absent: for good). */
+  until?: number;
+  /** With `muted` and `banned`: the moderator's reason, when given. */
+  reason?: string;
 }
 
 /**
@@ -449,6 +529,9 @@ export type ServerMessage =
   | RenamedMessage
   | ReadNotice
   | BlocksMessage
+  | MutedNotice
+  | ReportNotice
+  | ReportsMessage
   | HistoryPage
   | RoomsMessage
   | ErrorMessage
@@ -492,6 +575,12 @@ export function parseClientMessage(value: unknown): ParseResult {
       return parseBlock(value);
     case "read":
       return parseRead(value);
+    case "mod":
+      return scoped(value, "moderate", parseMod(value));
+    case "report":
+      return scoped(value, "report message", parseReport(value));
+    case "reports":
+      return scoped(value, "list reports", { ok: true, message: { type: "reports" } });
     case "say":
       return scoped(value, "send message", parseSay(value));
     case "typing":
@@ -638,6 +727,80 @@ export function dmRoom(a: string, b: string): string {
 /** Whether a user id can name a direct conversation (the server's ids, or a JWT's `sub`). */
 export function isUserId(value: unknown): value is string {
   return typeof value === "string" && USER_ID.test(value);
+}
+
+/** Longest `reason` of a moderation act or a report, in characters. */
+export const MAX_REASON_LENGTH = 300;
+
+function parseMod(value: Record<string, unknown>): ParseResult {
+  const cid = value.cid;
+  if (!isCid(cid)) {
+    return fail(
+      "invalid_message",
+      `Cannot moderate: 'cid' must be 1-${MAX_CID_LENGTH} letters, digits, '_' or '-'`,
+    );
+  }
+  const action = value.action;
+  if (typeof action !== "string" || !MOD_ACTIONS.includes(action as ModAction)) {
+    return fail(
+      "invalid_message",
+      `Cannot moderate: 'action' must be one of ${MOD_ACTIONS.join(", ")}`,
+      cid,
+    );
+  }
+  const message: ModMessage = { type: "mod", action: action as ModAction, cid };
+  if (value.userId !== undefined) {
+    if (!isUserId(value.userId)) {
+      return fail("invalid_message", "Cannot moderate: 'userId' must be a user id", cid);
+    }
+    message.userId = value.userId;
+  }
+  if (value.ref !== undefined) {
+    if (!isId(value.ref)) {
+      return fail("invalid_message", "Cannot moderate: 'ref' must be a message id", cid);
+    }
+    message.ref = value.ref;
+  }
+  if (value.durationMs !== undefined) {
+    if (!Number.isSafeInteger(value.durationMs) || (value.durationMs as number) < 0) {
+      return fail(
+        "invalid_message",
+        "Cannot moderate: 'durationMs' must be a non-negative integer",
+        cid,
+      );
+    }
+    message.durationMs = value.durationMs as number;
+  }
+  for (const field of ["reason", "topic"] as const) {
+    const text = value[field];
+    if (text === undefined) continue;
+    if (typeof text !== "string" || !text.isWellFormed() || [...text].length > MAX_REASON_LENGTH) {
+      return fail(
+        "invalid_message",
+        `Cannot moderate: '${field}' must be text of at most ${MAX_REASON_LENGTH} characters`,
+        cid,
+      );
+    }
+    message[field] = text;
+  }
+  return { ok: true, message };
+}
+
+function parseReport(value: Record<string, unknown>): ParseResult {
+  if (!isId(value.ref)) {
+    return fail("invalid_message", "Cannot report message: 'ref' must be a message id");
+  }
+  const reason = value.reason;
+  if (
+    typeof reason !== "string" || !reason.trim() || !reason.isWellFormed() ||
+    [...reason].length > MAX_REASON_LENGTH
+  ) {
+    return fail(
+      "invalid_message",
+      `Cannot report message: 'reason' must be text of 1-${MAX_REASON_LENGTH} characters`,
+    );
+  }
+  return { ok: true, message: { type: "report", ref: value.ref, reason: reason.trim() } };
 }
 
 function parseRename(value: Record<string, unknown>): ParseResult {

@@ -23,6 +23,10 @@ export interface JoinIdentity {
    * noticed yet). Absent for a JWT subject, whose connections coexist.
    */
   session?: string;
+  /** Whether the user is an account (a passkey account): only accounts own or moderate rooms. */
+  account?: boolean;
+  /** Moderation rights in every room, from a JWT's `role` claim. */
+  role?: "admin" | "moderator";
   /** A session token to hand back in the `welcome` (none with JWT auth). */
   token?: string;
   /** The rooms the JWT allows; `undefined` means every room. */

@@ -1,8 +1,9 @@
 /**
  * Optional JWT authentication, verified with `jose`. A key comes from an HS256
  * secret, a PEM public key, or a JWKS URL; the token's `sub` becomes the user
- * id, its `name` claim the display name, and its `rooms` claim (when present)
- * the rooms the user may join: an array of room names. A `rooms` claim of any
+ * id, its `name` claim the display name, its `rooms` claim (when present)
+ * the rooms the user may join: an array of room names, and its `role` claim
+ * (`admin` or `moderator`) its moderation rights in every room. A `rooms` claim of any
  * other shape is refused (`auth_invalid`); only an absent one allows every room.
  *
  * @module
@@ -35,6 +36,11 @@ export interface Identity {
   rooms?: string[];
   /** Expiry in milliseconds since the epoch, if the token has one. */
   expiresAt?: number;
+  /**
+   * The `role` claim: `admin` (an operator: moderates every room) or
+   * `moderator` (moderator rights in every room); any other value is none.
+   */
+  role?: "admin" | "moderator";
 }
 
 /** Why a token was refused; `code` is the protocol's error code. */
@@ -99,7 +105,7 @@ export async function createAuthenticator(options: AuthOptions): Promise<Authent
 }
 
 function identityOf(payload: JWTPayload): Identity {
-  const { sub, name, rooms, exp } = payload;
+  const { sub, name, rooms, exp, role } = payload;
   if (typeof sub !== "string" || sub.length === 0 || sub.length > 128 || !sub.isWellFormed()) {
     throw new AuthError("auth_invalid", "Cannot join room: the token has no valid 'sub'");
   }
@@ -108,6 +114,7 @@ function identityOf(payload: JWTPayload): Identity {
     name: typeof name === "string" ? name : undefined,
     rooms: roomsOf(rooms),
     expiresAt: typeof exp === "number" ? exp * 1000 : undefined,
+    ...(role === "admin" || role === "moderator" ? { role } : {}),
   };
 }
 

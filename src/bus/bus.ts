@@ -16,7 +16,7 @@
  * @module
  */
 
-import type { ChatMessage, Member } from "../protocol.ts";
+import type { ChatMessage, Member, ReportInfo } from "../protocol.ts";
 import type { ServiceState } from "../state.ts";
 
 export { CLOSED, OK } from "../state.ts";
@@ -43,6 +43,11 @@ export type Control =
      * connections that are not in it join it by themselves.
      */
     action: "pull";
+  }
+  | {
+    /** `report`: a member flagged a message; the room's moderators online are told. */
+    action: "report";
+    report: ReportInfo;
   };
 
 /** What an instance publishes; the bus adds its `origin`. */
@@ -149,6 +154,11 @@ function isMember(value: unknown): value is Member {
 function isControl(value: unknown): value is Control {
   if (!isRecord(value)) return false;
   if (value.action === "pull") return true;
+  if (value.action === "report") {
+    const report = value.report;
+    return isRecord(report) && typeof report.id === "string" && Number.isSafeInteger(report.ref) &&
+      typeof report.reason === "string" && isMember(report.by) && Number.isFinite(report.at);
+  }
   return value.action === "evict" && typeof value.reason === "string" &&
     (value.user === undefined || typeof value.user === "string") &&
     (value.reset === undefined || typeof value.reset === "boolean");

@@ -36,9 +36,11 @@ import {
   type HistoryRequest,
   type JoinMessage,
   type Member,
+  type ModMessage,
   nameKey,
   type ReadMessage,
   type RenameMessage,
+  type ReportMessage,
   type RoomInfo,
   type SayMessage,
   type ServerMessage,
@@ -60,6 +62,13 @@ import type { PresenceChange } from "./presence.ts";
 import { encode, type Peer, type SentEvent } from "./peer.ts";
 import { Room, type WaitingSay } from "./room.ts";
 import { UserState } from "./user_state.ts";
+import { applyAct, decideAct, mayPost, type ModRequest, type Role, roleOf } from "./moderation.ts";
+import {
+  emptyPolicy,
+  inForce,
+  type ModerationStore,
+  type RoomPolicy,
+} from "../store/moderation.ts";
 
 /** Close reasons for refused authentication. */
 const AUTH_CLOSE_REASONS: Record<AuthError["code"], string> = {
@@ -153,6 +162,19 @@ export interface HubOptions {
    */
   claimTtlMs?: number;
   /**
+   * Where moderation lives (owners, moderators, mutes, bans, slow mode,
+   * topic, reports, audit log); `null` turns moderation off (`mod` gets
+   * `forbidden`).
+   * @default {null}
+   */
+  moderation?: ModerationStore | null;
+  /**
+   * Whether a user id is an account's (only accounts own or moderate
+   * rooms). Without it, only a connected user's own identity says so.
+   * @default {undefined}
+   */
+  isAccount?: (userId: string) => Promise<boolean>;
+  /**
    * Counters shared by every instance, for the new rooms each address may
    * create; `null` for no limit.
    * @default {null}
@@ -231,6 +253,8 @@ export class Hub {
   #maxReplayEvents: number;
   #now: () => number;
   #quota: Quota | null;
+  #moderation: ModerationStore | null;
+  #isAccount: ((userId: string) => Promise<boolean>) | undefined;
   #newRoomsPerHour: number;
   #rooms = new Map<string, Room>();
   #connections = new Map<Peer, Connection>();
@@ -266,6 +290,8 @@ export class Hub {
     this.#maxReplayEvents = options.maxReplayEvents ?? DEFAULTS.maxReplayEvents;
     this.#now = options.now ?? Date.now;
     this.#quota = options.quota ?? null;
+    this.#moderation = options.moderation ?? null;
+    this.#isAccount = options.isAccount;
     this.#newRoomsPerHour = options.newRoomsPerAddressPerHour ??
       DEFAULTS.newRoomsPerAddressPerHour;
     const cluster = this.#cluster;
@@ -378,6 +404,12 @@ export class Hub {
         return this.#block(peer, connection, message);
       case "read":
         return this.#read(peer, connection, message);
+      case "mod":
+        return this.#mod(peer, connection, message);
+      case "report":
+        return void this.#report(peer, connection, message);
+      case "reports":
+        return void this.#listReports(peer, connection, message.room);
       case "say":
         return this.#say(peer, connection, message);
       case "typing":
@@ -628,8 +660,24 @@ export class Hub {
       claimed = true;
       // Catch the room up with the store first: the welcome then holds
       // everything up to lastId, and every later message is broadcast.
-      if (room.lastId < 0) room.lastId = await this.#history.latest(room.name);
-      else await this.#deliverUpTo(room);
+      if (room.lastId < 0) {
+        room.policy = await this.#moderation?.policy(room.name) ?? emptyPolicy();
+        room.lastId = await this.#history.latest(room.name);
+      } else await this.#deliverUpTo(room);
+      const ban = inForce(room.policy.bans[identity.userId], this.#now());
+      if (ban && roleOf(identity.userId, room.policy, identity.role) === "member") {
+        this.#releaseUnlessHere(room, identity);
+        return this.reject(peer, {
+          ...errorMessage(
+            "banned",
+            "Cannot join room: you are banned from it",
+            undefined,
+            room.name,
+          ),
+          ...(ban.until === undefined ? {} : { until: ban.until }),
+          ...(ban.reason === undefined ? {} : { reason: ban.reason }),
+        });
+      }
       const epoch = await this.#history.epoch?.();
       const replay = await this.#replay(room, message.since, epoch, message.epoch);
       if (!peer.open || !this.#connections.has(peer)) {
@@ -759,6 +807,8 @@ export class Hub {
       ...(replay.epoch === undefined ? {} : { epoch: replay.epoch }),
       readId: this.#userState.readId(member.id, room.name),
       ...this.#peerOf(room.name, member.id),
+      ...(room.policy.topic ? { topic: room.policy.topic } : {}),
+      ...this.#roleField(room, member.id, identity.role),
     }, {
       room: room.name,
       id: newest?.id ?? room.lastId,
@@ -889,6 +939,7 @@ export class Hub {
       const reason = "Cannot send message: you are blocked in this conversation";
       return this.refuse(peer, "blocked", reason, cid, room.name);
     }
+    if (!this.#mayPost(peer, connection, room, member.id, "send message", cid, true)) return;
     if (this.#full(room)) {
       // The store cannot keep up: refuse rather than queue without bound.
       const reason = "Cannot send message: the server is busy, retry soon";
@@ -987,7 +1038,10 @@ export class Hub {
       if (typeof sender === "function") sender(message);
       else this.#send(sender, { type: "ack", room: room.name, cid: message.cid, id: message.id });
       if (duplicate) continue;
-      if (message.id === 1) this.#directory.invalidate(); // a new room: list it at once
+      if (message.id === 1) {
+        this.#directory.invalidate(); // a new room: list it at once
+        if (typeof sender !== "function") await this.#claimOwnership(room, sender);
+      }
       this.stats.stored++;
       await this.#deliverUpTo(room, message);
       this.#cluster?.forward({ kind: "message", room: room.name, message });
@@ -1050,6 +1104,7 @@ export class Hub {
     room.lastId = message.id;
     room.lastTs = Math.max(room.lastTs, message.ts);
     this.#deliver({ room }, message, { room: room.name, id: message.id });
+    if (message.kind === "moderation") this.#applyMod(room, message);
   }
 
   // --- history, changes and rooms --------------------------------------------
@@ -1086,6 +1141,10 @@ export class Hub {
     const room = this.#roomFor(peer, connection, request.room, doing, request.cid);
     const member = room?.memberOf(peer);
     if (!room || !member) return;
+    if (
+      request.type !== "delete" &&
+      !this.#mayPost(peer, connection, room, member.id, doing, request.cid, false)
+    ) return;
     const unavailable = (why: string) =>
       this.refuse(peer, "unavailable", `Cannot ${doing}: ${why}`, request.cid, room.name);
     if (room.queued >= this.#maxRoomTasks) return unavailable("the room is busy, retry soon");
@@ -1180,6 +1239,19 @@ export class Hub {
    */
   #control(name: string, control: Control): void {
     if (control.action === "pull") return this.#pullIn(name, false);
+    if (control.action === "report") {
+      const room = this.#rooms.get(name);
+      if (!room) return;
+      for (const peer of room.peers) {
+        const member = room.memberOf(peer);
+        const role = member &&
+          roleOf(member.id, room.policy, this.#connections.get(peer)?.identity?.role);
+        if (role && role !== "member") {
+          this.#send(peer, { type: "report", room: name, report: control.report });
+        }
+      }
+      return;
+    }
     const room = this.#rooms.get(name);
     if (!room) return;
     const user = control.user;
@@ -1204,6 +1276,292 @@ export class Hub {
     };
     for (const member of joined) show("join", member);
     for (const member of left) show("leave", member);
+  }
+
+  // --- moderation ------------------------------------------------------------
+
+  /**
+   * Whether the member may post in the room now (not muted, not too soon in
+   * slow mode); refuses with `muted` or `slow_mode` when not. `say`:
+   * remember the time, for slow mode.
+   */
+  #mayPost(
+    peer: Peer,
+    connection: Connection,
+    room: Room,
+    userId: string,
+    doing: string,
+    cid: string,
+    say: boolean,
+  ): boolean {
+    const now = this.#now();
+    const role = roleOf(userId, room.policy, connection.identity?.role);
+    const verdict = mayPost(
+      userId,
+      role,
+      room.policy,
+      say ? room.lastSay.get(userId) : undefined,
+      now,
+    );
+    if (verdict.ok) {
+      if (say && room.policy.slowMs > 0) room.lastSay.set(userId, now);
+      return true;
+    }
+    const mute = room.policy.mutes[userId];
+    const message = verdict.code === "muted"
+      ? `Cannot ${doing}: you are muted in this room`
+      : `Cannot ${doing}: slow mode, wait a moment`;
+    this.reject(peer, {
+      ...errorMessage(verdict.code, message, cid, room.name),
+      ...(verdict.retryAfterMs === undefined ? {} : { retryAfterMs: verdict.retryAfterMs }),
+      ...(verdict.until === undefined ? {} : { until: verdict.until }),
+      ...(verdict.code === "muted" && mute?.reason ? { reason: mute.reason } : {}),
+    });
+    return false;
+  }
+
+  /** The account that creates a room (its first message) owns it. */
+  async #claimOwnership(room: Room, creator: Peer): Promise<void> {
+    const identity = this.#connections.get(creator)?.identity;
+    if (!identity?.account || !this.#moderation) return;
+    try {
+      room.policy = await this.#moderation.update(
+        room.name,
+        (p) => p.owner ? p : { ...p, owner: identity.userId },
+      );
+    } catch (error) {
+      this.#log({ event: "error", room: room.name, error: `owner: ${error}` });
+    }
+  }
+
+  /** Answers `mod` from a member: decided, stored and applied as {@linkcode Hub.moderate} does. */
+  #mod(peer: Peer, connection: Connection, message: ModMessage): void {
+    const room = this.#roomFor(peer, connection, message.room, "moderate", message.cid);
+    const member = room?.memberOf(peer);
+    if (!room || !member) return;
+    const actor = { member, operator: connection.identity?.role };
+    void this.#act(room, message, actor, message.cid).then((result) => {
+      if ("id" in result) {
+        this.#send(peer, { type: "ack", room: room.name, cid: message.cid, id: result.id });
+      } else this.refuse(peer, result.code, result.message, message.cid, room.name);
+    });
+  }
+
+  /**
+   * A moderation act by the server's operator (the server API): decided,
+   * stored in the moderation store and as an event in the room's sequence,
+   * and applied on every instance. Resolves with the event, or why not.
+   */
+  async moderate(
+    roomName: string,
+    request: ModRequest,
+    cid: string = crypto.randomUUID(),
+  ): Promise<ChatMessage | { code: ErrorCode; message: string }> {
+    const room = this.#roomOf(roomName);
+    const operator = { member: { id: "operator", name: "operator" }, operator: "admin" as const };
+    try {
+      const result = await this.#act(room, request, operator, cid);
+      return "id" in result ? result : result;
+    } finally {
+      this.#dropIfIdle(room);
+    }
+  }
+
+  /**
+   * Decides an act against the room's policy in the store, stores the new
+   * policy, then the event (once per `cid`), which every instance applies
+   * as it delivers it. Runs in the room's queue, so acts in a room are
+   * decided one after another.
+   */
+  #act(
+    room: Room,
+    request: ModRequest,
+    actor: { member: Member; operator?: "admin" | "moderator" },
+    cid: string,
+  ): Promise<ChatMessage | { code: ErrorCode; message: string }> {
+    const { promise, resolve } = Promise.withResolvers<
+      ChatMessage | { code: ErrorCode; message: string }
+    >();
+    const moderation = this.#moderation;
+    if (!moderation) {
+      resolve({ code: "forbidden", message: "Cannot moderate: moderation is off on this server" });
+      return promise;
+    }
+    if (room.queued >= this.#maxRoomTasks) {
+      resolve({ code: "unavailable", message: "Cannot moderate: the room is busy, retry soon" });
+      return promise;
+    }
+    this.#enqueue(room, null, async () => {
+      try {
+        const prior = await this.#history.stored(room.name, actor.member.id, cid);
+        if (prior !== null) {
+          const stored = await this.#history.after(room.name, prior - 1, 1);
+          return resolve(
+            stored.messages[0] ?? { code: "not_found", message: "Cannot moderate: gone" },
+          );
+        }
+        const policy = await moderation.policy(room.name);
+        const role = roleOf(actor.member.id, policy, actor.operator);
+        const target = await this.#targetOf(room, request.userId, policy);
+        const verdict = decideAct(request, role, target, this.#now());
+        if (!verdict.ok) return resolve(verdict);
+        if (request.action === "delete" && !await this.#history.get(room.name, request.ref!)) {
+          return resolve({
+            code: "not_found",
+            message: `Cannot delete: no message ${request.ref}`,
+          });
+        }
+        const draft: MessageDraft = {
+          room: room.name,
+          userId: actor.member.id,
+          name: actor.member.name,
+          cid,
+          kind: "moderation",
+          by: actor.member,
+          ...verdict.event,
+        };
+        const event = { type: "message", id: 0, ts: this.#now(), ...draft } as ChatMessage;
+        room.policy = await moderation.update(room.name, (p) => applyAct(p, event));
+        const [stored] = await this.#history.appendMany(room.name, [draft]);
+        if (!stored.duplicate) {
+          if (room.lastId >= 0) await this.#deliverUpTo(room, stored.message);
+          this.#cluster?.forward({ kind: "message", room: room.name, message: stored.message });
+          await moderation.log(room.name, stored.message);
+          if (
+            request.ref !== undefined &&
+            (request.action === "delete" || request.action === "dismiss")
+          ) {
+            await moderation.close(room.name, { ref: request.ref });
+          }
+        }
+        resolve(stored.message);
+      } catch (error) {
+        this.#log({ event: "error", room: room.name, error: `mod: ${error}` });
+        resolve({
+          code: "unavailable",
+          message: "Cannot moderate: the store is unavailable, retry soon",
+        });
+      }
+    });
+    return promise;
+  }
+
+  /** The user an act is on, with their role and whether they are an account. */
+  async #targetOf(
+    room: Room,
+    userId: string | undefined,
+    policy: RoomPolicy,
+  ): Promise<{ member: Member; role: Role; account: boolean } | null> {
+    if (userId === undefined) return null;
+    const connection = [...this.#users.get(userId) ?? []]
+      .map((peer) => this.#connections.get(peer)?.identity).find(Boolean);
+    const name = room.user(userId)?.name ?? connection?.name ?? this.#names.get(userId) ?? userId;
+    const account = connection?.account ?? (await this.#isAccount?.(userId)) ?? false;
+    return {
+      member: { id: userId, name },
+      role: roleOf(userId, policy, connection?.role),
+      account,
+    };
+  }
+
+  /**
+   * Applies a moderation event delivered to the room (here, or found from
+   * another instance): the policy follows it, a kicked or banned user's
+   * connections leave the room, a muted user is told.
+   */
+  #applyMod(room: Room, event: ChatMessage): void {
+    room.policy = applyAct(room.policy, event);
+    const target = event.target?.id;
+    if (!target) return;
+    if (event.action === "kick" || event.action === "ban") {
+      const reason = event.action === "kick" ? "kicked" : "banned";
+      this.#control(room.name, { action: "evict", user: target, reason });
+    } else if (event.action === "mute") {
+      this.#deliver({ user: target, room }, {
+        type: "muted",
+        room: room.name,
+        ...(event.until === undefined ? {} : { until: event.until }),
+        ...(event.reason === undefined ? {} : { reason: event.reason }),
+      });
+    }
+  }
+
+  /** Answers `report`: stored, and told at once to the room's moderators online. */
+  async #report(peer: Peer, connection: Connection, message: ReportMessage): Promise<void> {
+    const room = this.#roomFor(peer, connection, message.room, "report message");
+    const member = room?.memberOf(peer);
+    if (!room || !member) return;
+    const moderation = this.#moderation;
+    if (!moderation) {
+      return this.refuse(peer, "forbidden", "Cannot report message: moderation is off");
+    }
+    const report = {
+      id: crypto.randomUUID(),
+      ref: message.ref,
+      reason: message.reason,
+      by: member,
+      at: this.#now(),
+    };
+    try {
+      if (!await moderation.report(room.name, report)) {
+        return this.refuse(
+          peer,
+          "unavailable",
+          "Cannot report message: too many open reports",
+          undefined,
+          room.name,
+        );
+      }
+    } catch (error) {
+      this.#log({ event: "error", room: room.name, error: `report: ${error}` });
+      return this.refuse(
+        peer,
+        "unavailable",
+        "Cannot report message: the store is unavailable",
+        undefined,
+        room.name,
+      );
+    }
+    this.#control(room.name, { action: "report", report });
+    this.#cluster?.command(room.name, { action: "report", report });
+  }
+
+  /** Answers `reports`: the room's open reports, for its moderators. */
+  async #listReports(peer: Peer, connection: Connection, name: string | undefined): Promise<void> {
+    const room = this.#roomFor(peer, connection, name, "list reports");
+    const member = room?.memberOf(peer);
+    if (!room || !member) return;
+    if (roleOf(member.id, room.policy, connection.identity?.role) === "member") {
+      return this.refuse(
+        peer,
+        "forbidden",
+        "Cannot list reports: only moderators may",
+        undefined,
+        room.name,
+      );
+    }
+    try {
+      const reports = await this.#moderation?.reports(room.name) ?? [];
+      this.#send(peer, { type: "reports", room: room.name, reports });
+    } catch {
+      this.refuse(
+        peer,
+        "unavailable",
+        "Cannot list reports: the store is unavailable",
+        undefined,
+        room.name,
+      );
+    }
+  }
+
+  /** The `role` field of a welcome: only for a member who has one. */
+  #roleField(
+    room: Room,
+    userId: string,
+    operator?: "admin" | "moderator",
+  ): { role?: Exclude<Role, "member"> } {
+    const role = roleOf(userId, room.policy, operator);
+    return role === "member" ? {} : { role };
   }
 
   // --- direct conversations, blocks, read positions ----------------------------
@@ -1360,12 +1718,20 @@ export class Hub {
     return this.#cluster?.remoteMembers(room.name).some((m) => m.id === userId) ?? false;
   }
 
-  /** The room's members here, then the other instances' (each user once). */
+  /**
+   * The room's members here, then the other instances' (each user once),
+   * each with their role when they have one.
+   */
   #membersOf(room: Room): Member[] {
     const local = room.members;
     const here = new Set(local.map((m) => m.id));
     const remote = this.#cluster?.remoteMembers(room.name) ?? [];
-    return [...local, ...remote.filter((m) => !here.has(m.id))];
+    return [...local, ...remote.filter((m) => !here.has(m.id))].map((member) => {
+      const operator = [...this.#users.get(member.id) ?? []]
+        .map((peer) => this.#connections.get(peer)?.identity?.role).find(Boolean);
+      const role = roleOf(member.id, room.policy, operator);
+      return role === "member" ? member : { ...member, role };
+    });
   }
 
   #roomOf(name: string): Room {

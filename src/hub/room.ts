@@ -12,6 +12,7 @@
 
 import type { ChatMessage, Member } from "../protocol.ts";
 import type { MessageDraft } from "../store/history.ts";
+import { emptyPolicy, type RoomPolicy } from "../store/moderation.ts";
 import type { Peer } from "./peer.ts";
 
 /** A `say` waiting in its room to be stored. */
@@ -51,6 +52,10 @@ export class Room {
   announced = 0;
   /** `say`s waiting to be stored together, in arrival order. */
   says: WaitingSay[] = [];
+  /** What moderation decided (read from the store when the room is first joined here). */
+  policy: RoomPolicy = emptyPolicy();
+  /** When each member last posted, for slow mode (this instance's view). */
+  readonly lastSay: Map<string, number> = new Map();
   /** Each connection in the room, with the user it belongs to. */
   #connections = new Map<Peer, Member>();
   /** Each user in the room, by user id. */

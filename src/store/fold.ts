@@ -8,7 +8,9 @@
  * here and a state folded there from the same events are equal:
  *
  * - an edit by the message's author replaces the text and marks it `edited`;
- * - a delete marks it `deleted`, empties the text and drops its reactions;
+ * - a delete (its author's, or a moderator's: `kind: "moderation"` with
+ *   `action: "delete"`) marks it `deleted`, empties the text and drops its
+ *   reactions;
  * - a reaction adds (`on: true`) or takes back (`on: false`) one user's
  *   emoji, the first reaction of each emoji first;
  * - nothing changes a deleted message.
@@ -37,10 +39,11 @@ export function fold(message: ChatMessage, change: ChatMessage): ChatMessage {
     case "edit":
       if (change.userId !== message.userId) return message;
       return { ...message, text: change.text, edited: true };
-    case "delete": {
-      const { reactions: _reactions, edited: _edited, ...rest } = message;
-      return { ...rest, text: "", deleted: true };
-    }
+    case "delete":
+      return deleted(message);
+    case "moderation":
+      // A moderator's delete deletes any message; other acts change no message.
+      return change.action === "delete" ? deleted(message) : message;
     case "reaction":
       return withReaction(message, change);
     default:
@@ -54,6 +57,11 @@ export function hasReacted(message: ChatMessage, userId: string, emoji: string):
     r.emoji === emoji && r.users.some((u) => u.id === userId)
   ) ??
     false;
+}
+
+function deleted(message: ChatMessage): ChatMessage {
+  const { reactions: _reactions, edited: _edited, ...rest } = message;
+  return { ...rest, text: "", deleted: true };
 }
 
 function withReaction(message: ChatMessage, change: ChatMessage): ChatMessage {

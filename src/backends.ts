@@ -25,6 +25,9 @@ import { RedisQuota } from "./store/redis_quota.ts";
 import { KvRoster } from "./store/kv_roster.ts";
 import { RedisRoster } from "./store/redis_roster.ts";
 import type { Quota } from "./store/quota.ts";
+import { KvModeration } from "./store/kv_moderation.ts";
+import type { ModerationStore } from "./store/moderation.ts";
+import { RedisModeration } from "./store/redis_moderation.ts";
 import type { Roster } from "./store/roster.ts";
 
 /** The opened backends. */
@@ -34,6 +37,8 @@ export interface Backends {
   roster: Roster;
   /** Counters per key and time window in the shared store, so every instance counts alike. */
   quota: Quota;
+  /** Moderation: owners, moderators, mutes, bans, slow mode, topics, reports, audit logs. */
+  moderation: ModerationStore;
   /** Whether the store's change notifications cross instances (Deno Deploy's KV). */
   watchStore: boolean;
   bus: Bus;
@@ -95,6 +100,7 @@ async function openRedis(config: Config, url: string, log: Logger): Promise<Back
     }),
     roster: new RedisRoster(redis.client),
     quota: new RedisQuota(redis.client),
+    moderation: new RedisModeration(redis.client),
     watchStore: false,
     bus,
     storeState: () => redis.state,
@@ -128,6 +134,7 @@ async function openKv(config: Config): Promise<Backends> {
       }),
       roster: new KvRoster(kv),
       quota: new KvQuota(kv),
+      moderation: new KvModeration(kv),
       // The platform's KV (no path) pushes other instances' writes; a local file does not.
       watchStore: config.kvPath === undefined,
       bus,

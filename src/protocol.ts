@@ -425,6 +425,13 @@ export interface ReportNotice {
   report: ReportInfo;
 }
 
+/** The answer to `report`: the report is in, and the room's moderators were told. */
+export interface ReportedMessage {
+  type: "reported";
+  room: string;
+  ref: number;
+}
+
 /** The answer to `reports`: the room's open reports, oldest first. */
 export interface ReportsMessage {
   type: "reports";
@@ -531,6 +538,7 @@ export type ServerMessage =
   | BlocksMessage
   | MutedNotice
   | ReportNotice
+  | ReportedMessage
   | ReportsMessage
   | HistoryPage
   | RoomsMessage

@@ -7,6 +7,7 @@
  */
 
 import { KvHistory } from "../src/store/kv_history.ts";
+import { KvModeration } from "../src/store/kv_moderation.ts";
 import { type ChatOptions, createChat } from "../main.ts";
 import type { ServerMessage } from "../src/protocol.ts";
 
@@ -49,6 +50,7 @@ export async function startServer(
   const kv = await Deno.openKv(options.kvPath ?? ":memory:");
   const chat = createChat({
     history: new KvHistory(kv, { limit: options.historyLimit }),
+    moderation: new KvModeration(kv),
     log: () => {},
     ...options,
   });

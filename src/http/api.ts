@@ -30,6 +30,9 @@ import { type ChatMessage, checkName, parseClientMessage } from "../protocol.ts"
 import type { HistoryStore } from "../store/history.ts";
 import { TokenBucket } from "../rate_limit.ts";
 import { readCapped } from "./body.ts";
+import { apiError, invalid, json, roomOf, unavailable } from "./api_json.ts";
+import { moderationRoute } from "./moderation_api.ts";
+import type { ModerationStore } from "../store/moderation.ts";
 import { SECURITY_HEADERS } from "./responses.ts";
 
 /** Most messages one history request returns. */
@@ -69,48 +72,15 @@ export interface ApiOptions {
    */
   apiRatePerSecond?: number;
   /**
+   * Where moderation lives, for the moderation routes; `null` turns them off.
+   * @default {null}
+   */
+  moderation?: ModerationStore | null;
+  /**
    * Where refusals are logged (never a token or a body).
    * @default {() => {}}
    */
   log?: Logger;
-}
-
-/** The API's error codes. */
-export type ApiErrorCode =
-  | "invalid_json"
-  | "invalid_message"
-  | "auth_required"
-  | "auth_invalid"
-  | "not_found"
-  | "method_not_allowed"
-  | "name_taken"
-  | "timeout"
-  | "too_large"
-  | "unsupported_media_type"
-  | "rate_limited"
-  | "unavailable";
-
-/** A JSON response with the security headers and `Cache-Control: no-store`. */
-function json(status: number, body: unknown, extra: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: {
-      ...SECURITY_HEADERS,
-      "content-type": "application/json; charset=utf-8",
-      "cache-control": "no-store",
-      ...extra,
-    },
-  });
-}
-
-/** An error response: `{"error":{"code","message"}}`. */
-export function apiError(
-  status: number,
-  code: ApiErrorCode,
-  message: string,
-  extra: Record<string, string> = {},
-): Response {
-  return json(status, { error: { code, message } }, extra);
 }
 
 /**
@@ -134,6 +104,7 @@ export class Api {
   /** Wrong tokens: guessing is slowed to a few tries a second, whoever tries. */
   #failures = new TokenBucket({ burst: 10, perSecond: 2 });
   #log: Logger;
+  #moderation: ModerationStore | null;
 
   /** Creates the API; see {@linkcode ApiOptions}. */
   constructor(options: ApiOptions) {
@@ -148,6 +119,7 @@ export class Api {
       perSecond: this.#perSecond,
     });
     this.#log = options.log ?? (() => {});
+    this.#moderation = options.moderation ?? null;
   }
 
   /** Whether a token is configured. */
@@ -172,6 +144,13 @@ export class Api {
       if (req.method === "GET") return await this.#messages(route[1], searchParams);
       return this.#notAllowed(req, "GET, POST");
     }
+    const moderated = await moderationRoute(req, pathname, {
+      hub: this.#hub,
+      moderation: this.#moderation,
+      log: this.#log,
+      bodyTimeoutMs: this.#bodyTimeoutMs,
+    });
+    if (moderated) return moderated;
     const room = pathname.match(ROOM);
     if (room) {
       if (req.method === "DELETE") return await this.#deleteRoom(room[1]);
@@ -348,30 +327,4 @@ export class Api {
   async #rooms(): Promise<Response> {
     return json(200, { rooms: await this.#hub.directory() });
   }
-}
-
-/** The room named in the path, decoded and normalized, or a 400. */
-function roomOf(raw: string, action: string): string | Response {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(raw);
-  } catch {
-    return invalid(`Cannot ${action}: the room is not valid percent-encoding`);
-  }
-  const room = checkName(decoded, "room");
-  if (!room.ok) return invalid(room.message.replace(/^Cannot join room:/, `Cannot ${action}:`));
-  return room.name;
-}
-
-/** A 400 with a protocol validation message, worded for the API. */
-function invalid(message: string): Response {
-  return apiError(
-    400,
-    "invalid_message",
-    message.replace(/^Cannot (join room|send message):/, "Cannot post message:"),
-  );
-}
-
-function unavailable(message: string): Response {
-  return apiError(503, "unavailable", message, { "retry-after": "1" });
 }

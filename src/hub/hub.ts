@@ -1524,6 +1524,7 @@ export class Hub {
     }
     this.#control(room.name, { action: "report", report });
     this.#cluster?.command(room.name, { action: "report", report });
+    this.#send(peer, { type: "reported", room: room.name, ref: message.ref });
   }
 
   /** Answers `reports`: the room's open reports, for its moderators. */

@@ -123,6 +123,32 @@ function hostile(
       }),
     () => JSON.stringify({ type: "leave", room: pick(["other", `f${int(80)}`, "nowhere", "", 5]) }),
     () => JSON.stringify({ type: "rename", name: pick(["ada", "bob", "ADA", "", "a\u200bb", 7]) }),
+    // Direct conversations, blocks, read positions, moderation and reports.
+    () => JSON.stringify({ type: "dm", name: pick(["ada", "bob", "nobody", "", "fuzz0", 7]) }),
+    () =>
+      JSON.stringify({
+        type: pick(["block", "unblock"]),
+        userId: pick([ctx.adaId, "x", "", "a:b", 5]),
+      }),
+    () => JSON.stringify({ type: "read", room: pick(["lobby", "x", ""]), id: ref() }),
+    () =>
+      JSON.stringify({
+        type: "join",
+        room: pick([`dm:${ctx.adaId}:zzzz`, `dm:0:${ctx.adaId}`, "dm:a:b", "dm:", "dm:b:a"]),
+      }),
+    () =>
+      JSON.stringify({
+        type: "mod",
+        room: "lobby",
+        action: pick(["kick", "ban", "mute", "delete", "topic", "slow", "promote", "owner", "x"]),
+        userId: pick([ctx.adaId, "nobody", 5]),
+        ref: ref(),
+        durationMs: pick([1, 0, -5, 1e12, "1"]),
+        reason: text(),
+        cid: cid(),
+      }),
+    () => JSON.stringify({ type: "report", room: "lobby", ref: ref(), reason: text() }),
+    () => JSON.stringify({ type: "reports", room: pick(["lobby", "x"]) }),
     () =>
       JSON.stringify({
         type: pick(["say", "typing", "history", "react", "edit", "delete"]),
@@ -256,9 +282,11 @@ Deno.test("a seeded fuzzer in the room cannot crash the server, forge or misattr
   ]);
   const sent = new Map<string, Sent>([[adaWelcome.id, new Sent()]]);
   const received = { ada: [] as ChatMessage[], bob: [] as ChatMessage[] };
+  // What ada and bob see in the lobby (the fuzzer may open direct conversations with them).
+  const lobby = (messages: ChatMessage[]) => messages.filter((m) => m.room === "lobby");
   const collect = () => {
-    received.ada.push(...ada.drain("message"));
-    received.bob.push(...bob.drain("message"));
+    received.ada.push(...lobby(ada.drain("message")));
+    received.bob.push(...lobby(bob.drain("message")));
   };
   const rssBefore = Deno.memoryUsage().rss;
   const started = performance.now();
@@ -330,7 +358,7 @@ Deno.test("a seeded fuzzer in the room cannot crash the server, forge or misattr
   const last = `probe ${probes - 1}`;
   for (const [client, into] of [[ada, received.ada], [bob, received.bob]] as const) {
     const final = await client.next("message", (m) => m.text === last);
-    into.push(...client.drain("message"), final);
+    into.push(...lobby(client.drain("message")), final);
   }
   checkReceived("ada", received.ada, members, sent);
   checkReceived("bob", received.bob, members, sent);

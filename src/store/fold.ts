@@ -50,7 +50,9 @@ export function fold(message: ChatMessage, change: ChatMessage): ChatMessage {
 
 /** Whether `userId` has reacted with `emoji` to `message` (its current state). */
 export function hasReacted(message: ChatMessage, userId: string, emoji: string): boolean {
-  return message.reactions?.some((r) => r.emoji === emoji && r.users.some((u) => u.id === userId)) ??
+  return message.reactions?.some((r) =>
+    r.emoji === emoji && r.users.some((u) => u.id === userId)
+  ) ??
     false;
 }
 

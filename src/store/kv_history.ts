@@ -193,8 +193,6 @@ export class KvHistory implements HistoryStore {
   #current = new Map<string, true>();
   /** Each room's pruning in the background, while it runs. */
   #pruning = new Map<string, Promise<void>>();
-  /** Rooms to prune once more when their pruning ends. */
-  #pruneAgain = new Set<string>();
   /** Whether every room of the previous version is in the directory. */
   #indexed = false;
 
@@ -480,31 +478,35 @@ export class KvHistory implements HistoryStore {
     if (this.#known.size > MAX_KNOWN_ROOMS) {
       this.#known.delete(this.#known.keys().next().value!);
     }
-    const bound = this.#limit + this.#slack;
-    if (plan.dir.plain - pruned.plain > bound || plan.dir.changes - pruned.changes > bound) {
-      this.#prune(room);
-    }
+    if (!this.#pruning.has(room) && this.#due(room)) this.#prune(room);
   }
 
   /**
-   * Prunes a room in the background, one pruning per room at a time; a
-   * request while one runs makes it run once more. A failure (the KV is
-   * closed or failing) is left to the next append to retry.
+   * Whether a room holds more than `limit` + `pruneSlack` plain messages or
+   * changes, as far as this instance knows (it may know too few pruned:
+   * then pruning finds less to do).
+   */
+  #due(room: string): boolean {
+    const known = this.#known.get(room);
+    const bound = this.#limit + this.#slack;
+    return known !== undefined &&
+      (known.dir.plain - known.pruned.plain > bound ||
+        known.dir.changes - known.pruned.changes > bound);
+  }
+
+  /**
+   * Prunes a room in the background, one pruning per room at a time, and
+   * again when the room's appends meanwhile made it due again. A failure
+   * (the KV is closed or failing) is left to the next append to retry.
    */
   #prune(room: string): void {
-    if (this.#pruning.has(room)) {
-      this.#pruneAgain.add(room);
-      return;
-    }
     const run = (async () => {
       do {
-        this.#pruneAgain.delete(room);
         const floor = await pruneRoom(this.#kv, room, this.#limit);
         const known = this.#known.get(room);
-        if (known && floor) {
-          known.pruned = { plain: floor.prunedPlain, changes: floor.prunedChanges };
-        }
-      } while (this.#pruneAgain.has(room));
+        if (!known || !floor) return;
+        known.pruned = { plain: floor.prunedPlain, changes: floor.prunedChanges };
+      } while (this.#due(room));
     })().catch(() => {}).finally(() => this.#pruning.delete(room));
     this.#pruning.set(room, run);
   }

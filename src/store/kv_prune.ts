@@ -95,7 +95,12 @@ export async function pruneRoom(kv: Deno.Kv, room: string, limit: number): Promi
     }
     if (budget === DELETES_PER_COMMIT) return floor; // Nothing could go.
     op.set(floorKey(room), next);
-    if ((await commitOrConflict(op)).ok) continue; // More may be left: look again.
+    if ((await commitOrConflict(op)).ok) {
+      // Done, unless the commit was full. (What was appended meanwhile is
+      // left for the next pruning, once it is some more than the limit.)
+      if (budget > 0) return next;
+      continue;
+    }
     await backoff(attempt++);
   }
   throw new Error(`Cannot prune room '${room}': too contended`);

@@ -19,8 +19,18 @@ interface Options {
 interface Implementation {
   name: string;
   ignore: boolean;
-  /** A fresh, empty store with these options; `close` releases everything. */
-  open(options: Options): Promise<{ history: HistoryStore; close(): Promise<void> }>;
+  /**
+   * A fresh, empty store with these options; `another` is a second instance
+   * on the same store (as another server process has); `close` releases
+   * everything.
+   */
+  open(options: Options): Promise<Opened>;
+}
+
+interface Opened {
+  history: HistoryStore;
+  another(): Promise<HistoryStore>;
+  close(): Promise<void>;
 }
 
 const IMPLEMENTATIONS: Implementation[] = [
@@ -29,11 +39,15 @@ const IMPLEMENTATIONS: Implementation[] = [
     ignore: false,
     async open(options) {
       const kv = await Deno.openKv(":memory:");
-      const history = new KvHistory(kv, options);
+      const instances = [new KvHistory(kv, options)];
       return {
-        history,
+        history: instances[0],
+        another() {
+          instances.push(new KvHistory(kv, options));
+          return Promise.resolve(instances.at(-1)!);
+        },
         async close() {
-          await history.idle();
+          await Promise.all(instances.map((instance) => instance.idle()));
           kv.close();
         },
       };
@@ -44,11 +58,15 @@ const IMPLEMENTATIONS: Implementation[] = [
     ignore: skipRedis,
     async open(options) {
       const redis = await startRedis();
-      const connection = await connectRedis(redis.url);
+      const connections = [await connectRedis(redis.url)];
       return {
-        history: new RedisHistory(connection.client, options),
+        history: new RedisHistory(connections[0].client, options),
+        async another() {
+          connections.push(await connectRedis(redis.url));
+          return new RedisHistory(connections.at(-1)!.client, options);
+        },
         async close() {
-          await connection.close();
+          for (const connection of connections) await connection.close();
           await redis[Symbol.asyncDispose]();
         },
       };
@@ -75,15 +93,15 @@ function react(cid: string, ref: number, userId: string, on: boolean, emoji = "ð
 for (const implementation of IMPLEMENTATIONS) {
   const contract = (
     name: string,
-    fn: (history: HistoryStore) => Promise<void>,
+    fn: (history: HistoryStore, another: () => Promise<HistoryStore>) => Promise<void>,
     options: Options = {},
   ) =>
     Deno.test(
       { name: `${implementation.name}: ${name}`, ignore: implementation.ignore },
       async () => {
-        const { history, close } = await implementation.open(options);
+        const { history, another, close } = await implementation.open(options);
         try {
-          await fn(history);
+          await fn(history, another);
         } finally {
           await close();
         }
@@ -231,6 +249,24 @@ for (const implementation of IMPLEMENTATIONS) {
     await h.append("lobby", react("r7", 1, "u3", false));
     assert.equal((await h.get("lobby", 1))?.reactions, undefined);
   });
+
+  contract(
+    "two instances changing one message at once lose no change; ids stay contiguous",
+    async (h, another) => {
+      const other = await another();
+      await h.append("lobby", draft("c1"));
+      const users = range(1, 40).map((i) => `u${i}`);
+      const results = await Promise.all(
+        users.map((user, i) =>
+          (i % 2 ? h : other).append("lobby", react(`r${user}`, 1, user, true))
+        ),
+      );
+      assert.deepEqual(results.map((r) => r.message.id).sort((a, b) => a - b), range(2, 41));
+      const reacted = (await other.get("lobby", 1))?.reactions?.[0].users.map((u) => u.id);
+      assert.deepEqual(reacted?.sort(), [...users].sort());
+      assert.equal(await h.latest("lobby"), 41);
+    },
+  );
 
   contract("a message and its changes in one batch are stored folded", async (h) => {
     const results = await h.appendMany("lobby", [
@@ -568,6 +604,28 @@ Deno.test("KvHistory: two instances pruning one room at once count each deletion
   }
   assert.deepEqual([plain, changes], [5, 5]);
   assert.deepEqual((await b.recent("lobby", 10)).length, 5);
+});
+
+Deno.test("KvHistory: a fold that would outgrow a KV value is not stored; the change still is", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const history = new KvHistory(kv);
+  await history.append("lobby", draft("c1"));
+  // Each reaction adds a user of ~80 bytes of JSON: a few hundred reach KV's 64 KiB a value.
+  const long = (i: number) => `${"x".repeat(28)}${String(i).padStart(4, "0")}`;
+  const reactions = range(1, 800).map((i) => ({
+    ...react(`r${i}`, 1, long(i), true),
+    name: long(i),
+  }));
+  for (let i = 0; i < reactions.length; i += 100) {
+    const results = await history.appendMany("lobby", reactions.slice(i, i + 100));
+    assert.ok(results.every((r) => !r.duplicate));
+  }
+  assert.equal(await history.latest("lobby"), 801);
+  const users = (await history.get("lobby", 1))?.reactions?.[0].users ?? [];
+  assert.ok(users.length > 100 && users.length < 800, `${users.length} users folded in`);
+  assert.deepEqual(users.slice(0, 2).map((u) => u.id), [long(1), long(2)]);
+  assert.equal((await history.after("lobby", 0)).messages.length, 801);
+  await history.idle();
 });
 
 function range(from: number, to: number): number[] {

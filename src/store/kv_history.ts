@@ -363,7 +363,7 @@ export class KvHistory implements HistoryStore {
    * cids, and the messages its changes change.
    */
   async #read(room: string, drafts: MessageDraft[]) {
-    const refs = [...new Set(drafts.filter(isChangeDraft).map((d) => d.ref!))];
+    const refs = [...new Set(drafts.filter(isChangeDraft).map((d) => d.ref))].filter(isId);
     const [[seq, dir, floor, roomCount], seen, originals] = await Promise.all([
       this.#kv.getMany<[number, DirEntry, Floor, Deno.KvU64]>([
         seqKey(room),
@@ -561,7 +561,7 @@ export class KvHistory implements HistoryStore {
 
   /** Plain message `id` in its current state; see {@linkcode HistoryStore.get}. */
   async get(room: string, id: number): Promise<ChatMessage | null> {
-    if (!Number.isSafeInteger(id) || id < 1) return null;
+    if (!isId(id)) return null;
     await this.#ready(room);
     const { value } = await this.#kv.get<ChatMessage>(msgKey(room, id));
     return value && !isChange(value) ? value : null;
@@ -756,6 +756,10 @@ export class KvHistory implements HistoryStore {
       reader.cancel().catch(() => {});
     };
   }
+}
+
+function isId(id: number | undefined): id is number {
+  return Number.isSafeInteger(id) && id! >= 1;
 }
 
 function isChangeDraft(draft: MessageDraft): boolean {

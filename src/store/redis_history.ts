@@ -195,7 +195,7 @@ export class RedisHistory implements HistoryStore {
           room,
           String(ts),
           draft.kind === undefined ? "plain" : "change",
-          String(draft.ref ?? 0),
+          String(isId(draft.ref) ? draft.ref : 0),
           ...folding,
         ],
       );
@@ -210,7 +210,10 @@ export class RedisHistory implements HistoryStore {
           return { message: await this.#stored(room, id, draft), duplicate: true };
         case ROOM_LIMIT:
           throw new RoomLimitError(this.#maxRooms);
-        case STALE:
+        case STALE: // Another instance changed the message meanwhile: read and fold again.
+          if (attempt > 2) {
+            await new Promise((resolve) => setTimeout(resolve, Math.random() * attempt));
+          }
           continue;
         case LEGACY:
           await this.#upgrade(room);
@@ -228,7 +231,7 @@ export class RedisHistory implements HistoryStore {
    * changes nothing).
    */
   async #fold(room: string, change: ChatMessage): Promise<string[]> {
-    if (change.ref === undefined) return NO_FOLD;
+    if (!isId(change.ref)) return NO_FOLD;
     const [json] = await this.#client.zRange(this.#key(room, "msgs"), change.ref, change.ref, {
       BY: "SCORE",
     });
@@ -250,7 +253,7 @@ export class RedisHistory implements HistoryStore {
 
   /** Plain message `id` in its current state; see {@linkcode HistoryStore.get}. */
   async get(room: string, id: number): Promise<ChatMessage | null> {
-    if (!Number.isSafeInteger(id) || id < 1) return null;
+    if (!isId(id)) return null;
     await this.#ready(room);
     const [json] = await this.#client.zRange(this.#key(room, "msgs"), id, id, { BY: "SCORE" });
     return json === undefined ? null : JSON.parse(json);
@@ -453,6 +456,10 @@ export class RedisHistory implements HistoryStore {
 
 /** The script's fold arguments for an event that changes no message. */
 const NO_FOLD = ["0", "", ""];
+
+function isId(id: number | undefined): id is number {
+  return Number.isSafeInteger(id) && id! >= 1;
+}
 
 function parseAll(json: string[]): ChatMessage[] {
   return json.map((text) => JSON.parse(text) as ChatMessage);

@@ -34,14 +34,25 @@
  * - the first event of a room also adds 1 to the room count, without
  *   checking it (so new rooms never contend on it), and sets the floor.
  *
+ * A fold that would make a message larger than a KV value may be (64 KiB:
+ * thousands of reactions) is not stored; the change itself is.
+ *
  * Nothing is deleted on the append path. Once a room holds more than
  * `limit` + `pruneSlack` plain messages (or as many changes), this
- * instance prunes it in the background (`kv_prune.ts`), one pruning at a
- * time per room; its reads of that room wait for it.
+ * instance prunes it in the background (`kv_prune.ts`): one commit deletes
+ * the oldest (at most 500 a commit) and raises the floor, which `after`
+ * reads to tell whether a replay is complete. One pruning runs at a time
+ * per room; this instance's reads of that room wait for it, and
+ * {@linkcode KvHistory.idle} waits for them all (before closing the KV).
  *
  * Files of the previous version (all events under "msg", no floor, no
  * directory) are read and appended to: a room is upgraded the first time
- * this version touches it (`kv_legacy.ts`), and `rooms()` lists them all.
+ * this version touches it (`kv_legacy.ts`): its changes are folded into
+ * their messages and moved under "chg", and its counts, floor and
+ * directory entry set. Ids and cids go on as they were, and the first
+ * `rooms()` lists rooms not upgraded yet too. During a rolling upgrade, a
+ * change an instance of the previous version stores (under "msg") reads as
+ * a change, but is not folded into its message.
  *
  * @module
  */

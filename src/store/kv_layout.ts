@@ -36,9 +36,13 @@ export interface DirEntry {
  * wrote, not upgraded yet.
  */
 export interface Floor {
+  /** The newest pruned plain message's id (0: none). */
   plain: number;
+  /** The newest pruned change's id (0: none). */
   changes: number;
+  /** How many plain messages were pruned. */
   prunedPlain: number;
+  /** How many changes were pruned. */
   prunedChanges: number;
 }
 

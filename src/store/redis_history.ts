@@ -20,12 +20,17 @@
  * `chat:epoch`.
  *
  * Each append is one Lua script (`redis_scripts.ts`), atomic however many
- * server processes share the Redis: it checks the cid, takes the next id,
- * adds the event, prunes past the limit, and sets the cid and the directory
- * entry. A change is folded here, in TypeScript (`fold.ts`), from the
- * message as read; the script stores the folded message only if the stored
- * one is still the one read, and else answers so, and the fold is made
- * again.
+ * server processes share the Redis: it checks the cid, takes the next id
+ * (`INCR`), adds the event to its sorted set, prunes past the limit
+ * (`ZPOPMIN`: a plain message prunes the oldest message and the changes
+ * below it, a change the oldest change) and raises the floor, and sets the
+ * cid (`PX`) and the directory entry. A change is folded here, in
+ * TypeScript (`fold.ts`), from the message as read (one `ZRANGE` by
+ * score); the script replaces the stored message by the folded one only if
+ * it is still the one read, and else answers so, and the fold is made
+ * again. A room's plain messages go out pipelined, in order; a change waits
+ * for what precedes it. `deleteRoom` finds the room's cids with `SCAN`, a
+ * walk over every key of the Redis: it is meant for rare, deliberate use.
  *
  * Redis history of the previous version (a stream per room,
  * `chat:room:<room>:stream`, changes unfolded) is upgraded the first time

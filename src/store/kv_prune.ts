@@ -56,8 +56,8 @@ export async function pruneRoom(kv: Deno.Kv, room: string, limit: number): Promi
     const next = { ...floor };
     let budget = DELETES_PER_COMMIT;
     if (excessPlain > 0) {
-      // However the counts came out, the newest `limit` ids hold at least
-      // the newest `limit` plain messages' newest one: never prune those.
+      // Whatever the counts say, a plain message among the newest `limit`
+      // ids is among the newest `limit` plain messages: never prune one.
       const keep = seq.value - limit;
       const want = Math.min(excessPlain, budget);
       const prefix = ["rooms", room, "msg"];

@@ -340,7 +340,13 @@ export class KvHistory implements HistoryStore {
       const state = read?.state ?? known!;
       const op = this.#kv.atomic();
       const plan = this.#plan(op, room, drafts, state, read?.seen ?? [], read?.originals, fast);
-      if (plan.fresh === 0) return await this.#answer(room, drafts, plan.outcome);
+      if (plan.fresh === 0) {
+        // Nothing new (every cid was stored): the room as read is current.
+        if (read && read.state.seq.value !== null) {
+          this.#remember(room, read.state.seq, read.state.dir, read.pruned);
+        }
+        return await this.#answer(room, drafts, plan.outcome);
+      }
       if ((plan.checks > this.#maxChecks || plan.bytes > COMMIT_BYTES) && drafts.length > 1) {
         // Rewritten messages made it too large for one commit: halve it.
         const half = drafts.length >> 1;
@@ -479,13 +485,27 @@ export class KvHistory implements HistoryStore {
 
   /** Remembers a room's commit for the fast path, and prunes it when due. */
   #committed(room: string, plan: Plan, versionstamp: string, floor?: Floor): void {
+    const seq = { key: seqKey(room), value: plan.dir.lastId, versionstamp };
+    this.#remember(room, seq, plan.dir, floor);
+  }
+
+  /**
+   * Remembers a room as committed or read (its counter's entry, and its
+   * counts then), and prunes it when due. A pruning that ended while the
+   * room was not remembered (a commit had failed) cannot have checked it.
+   */
+  #remember(
+    room: string,
+    seq: Deno.KvEntryMaybe<number>,
+    dir: Required<DirEntry>,
+    floor?: Floor,
+  ): void {
     const before = this.#known.get(room);
     const pruned = floor
       ? { plain: floor.prunedPlain, changes: floor.prunedChanges }
       : before?.pruned ?? { plain: 0, changes: 0 };
-    const seq = { key: seqKey(room), value: plan.dir.lastId, versionstamp };
     this.#known.delete(room);
-    this.#known.set(room, { seq, dir: plan.dir, pruned });
+    this.#known.set(room, { seq, dir, pruned });
     if (this.#known.size > MAX_KNOWN_ROOMS) {
       this.#known.delete(this.#known.keys().next().value!);
     }
@@ -512,13 +532,18 @@ export class KvHistory implements HistoryStore {
    */
   #prune(room: string): void {
     const run = (async () => {
-      do {
-        const floor = await pruneRoom(this.#kv, room, this.#limit);
-        const known = this.#known.get(room);
-        if (!known || !floor) return;
-        known.pruned = { plain: floor.prunedPlain, changes: floor.prunedChanges };
-      } while (this.#due(room));
-    })().catch(() => {}).finally(() => this.#pruning.delete(room));
+      try {
+        do {
+          const floor = await pruneRoom(this.#kv, room, this.#limit);
+          const known = this.#known.get(room);
+          if (!known || !floor) return;
+          known.pruned = { plain: floor.prunedPlain, changes: floor.prunedChanges };
+        } while (this.#due(room));
+      } finally {
+        // At once, so that an append committed from now on starts the next.
+        this.#pruning.delete(room);
+      }
+    })().catch(() => {});
     this.#pruning.set(room, run);
   }
 

@@ -81,9 +81,17 @@ class FailingHistory implements HistoryStore {
     this.#check();
     return await this.#inner.recent(room, count);
   }
-  async after(room: string, since: number) {
+  async get(room: string, id: number) {
     this.#check();
-    return await this.#inner.after(room, since);
+    return await this.#inner.get(room, id);
+  }
+  async stored(room: string, userId: string, cid: string) {
+    this.#check();
+    return await this.#inner.stored(room, userId, cid);
+  }
+  async after(room: string, since: number, limit?: number) {
+    this.#check();
+    return await this.#inner.after(room, since, limit);
   }
   async before(room: string, before: number, limit: number) {
     this.#check();
@@ -92,6 +100,14 @@ class FailingHistory implements HistoryStore {
   async latest(room: string) {
     this.#check();
     return await this.#inner.latest(room);
+  }
+  async rooms() {
+    this.#check();
+    return await this.#inner.rooms();
+  }
+  async deleteRoom(room: string) {
+    this.#check();
+    return await this.#inner.deleteRoom(room);
   }
 }
 

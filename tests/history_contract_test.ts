@@ -4,6 +4,7 @@
  * one file, files of the previous version, what a read may cost) follows.
  */
 import assert from "node:assert/strict";
+import type { LogEvent } from "../src/log.ts";
 import type { ChatMessage } from "../src/protocol.ts";
 import { connectRedis } from "../src/redis/connection.ts";
 import { type HistoryStore, type MessageDraft, RoomLimitError } from "../src/store/history.ts";
@@ -342,6 +343,20 @@ for (const implementation of IMPLEMENTATIONS) {
         complete: true,
       });
       assert.equal((await h.after("lobby", 5)).complete, false, "changes after 5 were pruned");
+      // Messages after the toggles prune the oldest messages, not the newer changes.
+      await h.appendMany("lobby", [draft("d1"), draft("d2"), draft("d3")]);
+      assert.deepEqual((await h.recent("lobby", 10)).map((m) => m.id), [7, 8, 1009, 1010, 1011]);
+      assert.deepEqual((await h.after("lobby", 1003)).messages.map((m) => m.id), [
+        1004,
+        1005,
+        1006,
+        1007,
+        1008,
+        1009,
+        1010,
+        1011,
+      ]);
+      assert.equal((await h.after("lobby", 1003)).complete, true);
     },
     { limit: 5 },
   );
@@ -625,6 +640,25 @@ Deno.test("KvHistory: a fold that would outgrow a KV value is not stored; the ch
   assert.ok(users.length > 100 && users.length < 800, `${users.length} users folded in`);
   assert.deepEqual(users.slice(0, 2).map((u) => u.id), [long(1), long(2)]);
   assert.equal((await history.after("lobby", 0)).messages.length, 801);
+  await history.idle();
+});
+
+Deno.test("KvHistory: a failed pruning is logged, and the next append prunes", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const logged: LogEvent[] = [];
+  const history = new KvHistory(kv, { limit: 3, log: (entry) => logged.push(entry) });
+  for (let i = 1; i <= 3; i++) await history.append("lobby", draft(`c${i}`));
+  const list = kv.list;
+  kv.list = () => {
+    throw new Error("disk I/O error");
+  };
+  await history.append("lobby", draft("c4"));
+  await history.idle();
+  kv.list = list;
+  assert.deepEqual(logged, [{ event: "prune_failed", room: "lobby", error: "disk I/O error" }]);
+  await history.append("lobby", draft("c5"));
+  assert.deepEqual((await history.recent("lobby", 10)).map((m) => m.id), [3, 4, 5]);
+  assert.equal((await history.after("lobby", 1)).complete, false);
   await history.idle();
 });
 

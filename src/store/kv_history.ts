@@ -57,6 +57,7 @@
  * @module
  */
 
+import type { Logger } from "../log.ts";
 import type { ChatMessage } from "../protocol.ts";
 import { fold } from "./fold.ts";
 import {
@@ -125,6 +126,12 @@ export interface KvHistoryOptions {
    * @default {100}
    */
   maxChecks?: number;
+  /**
+   * Where a failed background pruning is reported (`prune_failed`, with the
+   * room and the error); the next append to the room tries again.
+   * @default {() => {}}
+   */
+  log?: Logger;
 }
 
 /** One room's append, waiting for a shared commit. */
@@ -194,6 +201,7 @@ export class KvHistory implements HistoryStore {
   #cidTtlMs: number;
   #maxRooms: number;
   #maxChecks: number;
+  #log: Logger;
   /** Appends waiting for the next shared commit. */
   #gathering: Gathered[] = [];
   /** Whether the shared commits are running. */
@@ -215,6 +223,7 @@ export class KvHistory implements HistoryStore {
     this.#cidTtlMs = options.cidTtlMs ?? 86_400_000;
     this.#maxRooms = options.maxRooms ?? 10_000;
     this.#maxChecks = options.maxChecks ?? 100;
+    this.#log = options.log ?? (() => {});
     if (!Number.isSafeInteger(this.#limit) || this.#limit < 1) {
       throw new RangeError("Cannot keep history: limit must be a positive integer");
     }
@@ -528,7 +537,8 @@ export class KvHistory implements HistoryStore {
   /**
    * Prunes a room in the background, one pruning per room at a time, and
    * again when the room's appends meanwhile made it due again. A failure
-   * (the KV is closed or failing) is left to the next append to retry.
+   * (the KV is closed or failing) is logged, and left to the next append to
+   * retry.
    */
   #prune(room: string): void {
     const run = (async () => {
@@ -543,7 +553,10 @@ export class KvHistory implements HistoryStore {
         // At once, so that an append committed from now on starts the next.
         this.#pruning.delete(room);
       }
-    })().catch(() => {});
+    })().catch((error) => {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#log({ event: "prune_failed", room, error: message });
+    });
     this.#pruning.set(room, run);
   }
 

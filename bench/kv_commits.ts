@@ -14,9 +14,9 @@
  *
  * Nothing is deleted on the way: once a room holds 1,100 messages (the
  * limit and a tenth), its 100 oldest are deleted in one commit of their own,
- * after listing them, while the room goes on appending (as `kv_prune.ts`
- * does in the background); that time is in the case's total, not in an
- * append's. `--layout previous` runs the previous version's operations
+ * by id and without reading them, while the room goes on appending (as
+ * `kv_prune.ts` does in the background in a room without changes); that
+ * time is in the case's total, not in an append's. `--layout previous` runs the previous version's operations
  * instead, for a comparison in the same run: no directory entry, and each
  * message past the limit deleted in the append's own commit.
  *
@@ -171,8 +171,9 @@ async function append(
 }
 
 /**
- * Deletes a room's `count` oldest messages above `floor` in one commit, after
- * listing them, and raises its floor (checked), as `kv_prune.ts` does.
+ * Deletes a room's `count` oldest messages above `floor` in one commit, by
+ * id, and raises its floor (checked), as `kv_prune.ts` does in a room with
+ * no changes (it lists the room's changes to skip their ids: none here).
  */
 async function prune(
   kv: Deno.Kv,
@@ -182,18 +183,12 @@ async function prune(
   state: State,
 ): Promise<void> {
   const floorKey = ["rooms", room, "floor"];
-  const prefix = ["rooms", room, "msg"];
-  const [dir, seen] = await kv.getMany([["dir", room], floorKey]);
+  const [_seq, dir, seen] = await kv.getMany([["rooms", room, "seq"], ["dir", room], floorKey]);
+  const changes = kv.list({ prefix: ["rooms", room, "chg"] }, { limit: 1 });
+  for await (const _ of changes) { /* None in this benchmark. */ }
   const op = kv.atomic().check(seen);
-  let top = floor;
-  const entries = kv.list({ prefix, start: [...prefix, floor + 1] }, {
-    limit: count,
-    batchSize: Math.min(count, 500),
-  });
-  for await (const entry of entries) {
-    op.delete(entry.key);
-    top = entry.key[3] as number;
-  }
+  const top = floor + count;
+  for (let id = floor + 1; id <= top; id++) op.delete(["rooms", room, "msg", id]);
   if (dir.value === null) return;
   op.set(floorKey, { plain: top, changes: 0, prunedPlain: top, prunedChanges: 0 });
   if ((await op.commit()).ok) {

@@ -52,7 +52,7 @@ redisTest("older messages are pruned past the limit, newest kept", async ({ conn
   for (let i = 1; i <= 7; i++) await history.append("lobby", draft(`c${i}`));
   assert.deepEqual((await history.recent("lobby", 50)).map((m) => m.id), [5, 6, 7]);
   assert.deepEqual((await history.recent("lobby", 2)).map((m) => m.id), [6, 7]);
-  assert.equal(await connection.client.xLen("chat:room:lobby:stream"), 3);
+  assert.equal(await connection.client.zCard("chat:room:lobby:msgs"), 3);
   assert.deepEqual(await history.after("lobby", 5), {
     messages: await history.recent("lobby", 2),
     complete: true,
@@ -182,8 +182,9 @@ redisTest("a hung Redis makes calls reject instead of hanging forever", async ({
 
 redisTest("answers like KvHistory for the same operations", async ({ connection }) => {
   using kv = await Deno.openKv(":memory:");
+  const kvHistory = new KvHistory(kv, { limit: 5 });
   const stores: HistoryStore[] = [
-    new KvHistory(kv, { limit: 5 }),
+    kvHistory,
     historyOf(connection, { limit: 5 }),
   ];
   // Deterministic pseudo-random operations, ts left out of the comparison.
@@ -191,24 +192,48 @@ redisTest("answers like KvHistory for the same operations", async ({ connection 
   const random = (n: number) => (seed = (seed * 48271) % 2147483647) % n;
   const withoutTs = (value: unknown) =>
     JSON.parse(JSON.stringify(value, (key, v) => key === "ts" ? undefined : v));
-  for (let step = 0; step < 150; step++) {
+  for (let step = 0; step < 300; step++) {
     const room = ["lobby", "a:b"][random(2)];
-    const op = random(4);
+    const op = random(7);
     const argument = random(12);
+    const user = ["u", "v"][random(2)];
+    // Drawn once for both stores.
+    const [count, on, kind] = [random(2) ? undefined : random(4), random(3) > 0, random(4)];
     const answers = await Promise.all(stores.map((store) => {
       switch (op) {
         case 0:
           return store.append(room, draft(`c${argument}`, room));
         case 1:
-          return store.recent(room, argument + 1); // KvHistory rejects a count of 0
+          return store.recent(room, argument + 1);
         case 2:
-          return store.after(room, argument);
+          return store.after(room, argument, count);
+        case 3:
+          return store.append(room, {
+            ...draft(`r${step}`, room),
+            userId: user,
+            text: "",
+            kind: "reaction",
+            ref: argument,
+            emoji: ["👍", "🎉"][argument % 2],
+            on,
+          });
+        case 4:
+          return store.append(room, {
+            ...draft(`e${step}`, room),
+            userId: user,
+            text: `edit ${step}`,
+            kind: kind ? "edit" : "delete",
+            ref: argument,
+          });
+        case 5:
+          return store.get(room, argument);
         default:
           return store.latest(room);
       }
     }));
     assert.deepEqual(withoutTs(answers[1]), withoutTs(answers[0]), `step ${step}, op ${op}`);
   }
+  await kvHistory.idle();
 });
 
 redisTest(
@@ -239,3 +264,72 @@ redisTest("the epoch stays the same until the store is wiped", async ({ connecti
   await connection.client.flushAll();
   assert.notEqual(await history.epoch(), epoch);
 });
+
+redisTest(
+  "a room of the previous version (a stream) is upgraded, folded and appended to",
+  async ({ connection }) => {
+    const client = connection.client;
+    const event = (id: number, extra: Record<string, unknown> = {}) => ({
+      type: "message",
+      id,
+      room: "old",
+      userId: "u",
+      name: "ada",
+      text: `m${id}`,
+      ts: 1_000 + id,
+      cid: `c${id}`,
+      ...extra,
+    });
+    // The previous layout: a stream of every event, the counter, cids and the room count.
+    const events = [
+      event(2),
+      event(3, { kind: "edit", ref: 2, text: "edited" }),
+      event(4),
+      event(5, { userId: "v", text: "", kind: "reaction", ref: 4, emoji: "👍", on: true }),
+    ];
+    for (const e of events) {
+      await client.xAdd("chat:room:old:stream", `${e.id}-0`, { message: JSON.stringify(e) });
+      await client.set(`chat:room:old:cid:${e.userId}:${e.cid}`, String(e.id));
+    }
+    await client.set("chat:room:old:seq", "5");
+    await client.set("chat:rooms", "1");
+    const history = historyOf(connection, { limit: 5 });
+    assert.deepEqual(await history.rooms(), [{ name: "old", lastId: 5, lastTs: 1_005 }]);
+    assert.equal(await client.exists("chat:room:old:stream"), 0);
+    const recent = await history.recent("old", 10);
+    assert.deepEqual(recent.map((m) => [m.id, m.text, m.edited]), [[2, "edited", true], [
+      4,
+      "m4",
+      undefined,
+    ]]);
+    assert.equal(recent[1].reactions?.length, 1);
+    const replay = await history.after("old", 1);
+    assert.deepEqual([replay.messages.map((m) => m.id), replay.complete], [[2, 3, 4, 5], true]);
+    assert.equal((await history.after("old", 0)).complete, false, "id 1 was pruned");
+    assert.equal((await history.append("old", draft("c4", "old"))).duplicate, true);
+    assert.equal((await history.append("old", draft("new", "old"))).message.id, 6);
+  },
+);
+
+redisTest(
+  "a stream of the previous version is upgraded by its first append",
+  async ({ connection }) => {
+    const client = connection.client;
+    const old = {
+      type: "message",
+      id: 1,
+      room: "old",
+      userId: "u",
+      name: "ada",
+      text: "hi",
+      ts: 1,
+      cid: "c1",
+    };
+    await client.xAdd("chat:room:old:stream", "1-0", { message: JSON.stringify(old) });
+    await client.set("chat:room:old:seq", "1");
+    const history = historyOf(connection);
+    const edit = { ...draft("e1", "old"), text: "edited", kind: "edit" as const, ref: 1 };
+    assert.equal((await history.append("old", edit)).message.id, 2);
+    assert.deepEqual(await history.get("old", 1), { ...old, text: "edited", edited: true });
+  },
+);

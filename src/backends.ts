@@ -67,7 +67,9 @@ const SECRET_ATTEMPTS = 20;
  * ```
  */
 export async function openBackends(config: Config, log: Logger = () => {}): Promise<Backends> {
-  return config.redisUrl ? await openRedis(config, config.redisUrl, log) : await openKv(config);
+  return config.redisUrl
+    ? await openRedis(config, config.redisUrl, log)
+    : await openKv(config, log);
 }
 
 /**
@@ -118,20 +120,22 @@ async function openRedis(config: Config, url: string, log: Logger): Promise<Back
  * `BroadcastChannel` where the runtime has one (Deno 2.6 and later; Deno
  * Deploy runs 2.5, where instances meet through KV alone).
  */
-async function openKv(config: Config): Promise<Backends> {
+async function openKv(config: Config, log: Logger): Promise<Backends> {
   const kv = await openKvFile(config.kvPath);
   try {
     const sessionSecret = config.sessionSecret ?? await sharedSecret(kv);
     const bus: Bus = typeof BroadcastChannel === "function"
       ? new BroadcastChannelBus()
       : new LocalBus();
+    const history = new KvHistory(kv, {
+      limit: config.historyLimit,
+      maxRooms: config.maxRooms,
+      // A remote KV (Deno Deploy's) may allow fewer checks per commit than a local file.
+      maxChecks: config.kvPath === undefined ? 10 : 100,
+      log,
+    });
     return {
-      history: new KvHistory(kv, {
-        limit: config.historyLimit,
-        maxRooms: config.maxRooms,
-        // A remote KV (Deno Deploy's) may allow fewer checks per commit than a local file.
-        maxChecks: config.kvPath === undefined ? 10 : 100,
-      }),
+      history,
       roster: new KvRoster(kv),
       quota: new KvQuota(kv),
       moderation: new KvModeration(kv),
@@ -144,6 +148,7 @@ async function openKv(config: Config): Promise<Backends> {
         (bus instanceof BroadcastChannelBus ? " and BroadcastChannel" : ", no BroadcastChannel"),
       async close() {
         await bus.close();
+        await history.idle(); // a pruning in flight finishes before the file closes
         kv.close();
       },
     };

@@ -35,6 +35,13 @@ export type ChangeVerdict =
   | { ok: false; code: ErrorCode; message: string };
 
 const KINDS = { edit: "edit", delete: "delete", react: "reaction" } as const;
+/** Different emoji one message may carry. */
+export const MAX_EMOJI = 20;
+/**
+ * Reactions one message may carry in all (each user's each emoji): its state
+ * must stay within what one store value holds.
+ */
+export const MAX_REACTIONS = 500;
 
 /**
  * Decides a change by `userId` to `original`: message `request.ref` in its
@@ -67,6 +74,22 @@ export function decideChange(
   }
   if (request.type === "delete") return { ok: true, event: { kind, ref: request.ref, text: "" } };
   const on = !hasReacted(original, userId, request.emoji);
+  if (on) {
+    const reactions = original.reactions ?? [];
+    const given = reactions.reduce((sum, r) => sum + r.users.length, 0);
+    if (!reactions.some((r) => r.emoji === request.emoji) && reactions.length >= MAX_EMOJI) {
+      return refuse(
+        "invalid_message",
+        `Cannot react to message: it has ${MAX_EMOJI} different reactions`,
+      );
+    }
+    if (given >= MAX_REACTIONS) {
+      return refuse(
+        "invalid_message",
+        `Cannot react to message: it has ${MAX_REACTIONS} reactions`,
+      );
+    }
+  }
   return { ok: true, event: { kind, ref: request.ref, text: "", emoji: request.emoji, on } };
 }
 

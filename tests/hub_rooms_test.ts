@@ -485,3 +485,26 @@ Deno.test("an address may create a few rooms an hour; past that its first messag
     db.close();
   }
 });
+
+Deno.test("1,000 reaction toggles do not push a room's messages out: retention counts messages (N7)", async () => {
+  await using t = await openHub({ limit: 100 });
+  const ada = t.peer();
+  await t.join(ada, "lobby", "ada");
+  for (let i = 1; i <= 100; i++) t.send(ada, { type: "say", text: `real ${i}`, cid: `m${i}` });
+  await ada.next("ack", (a) => a.cid === "m100");
+  const troll = t.peer();
+  await t.join(troll, "lobby", "troll");
+  for (let i = 1; i <= 1000; i++) {
+    t.send(troll, { type: "react", ref: 100, emoji: "👍", cid: `r${i}` });
+    if (i % 100 === 0) await troll.next("ack", (a) => a.cid === `r${i}`);
+  }
+  const newcomer = await t.join(t.peer(), "lobby", "newcomer");
+  assert.deepEqual(
+    newcomer.history.map((m) => m.text),
+    Array.from({ length: 50 }, (_, i) => `real ${i + 51}`),
+    "the newest 50 real messages, not reactions",
+  );
+  assert.equal(newcomer.history.at(-1)?.reactions, undefined, "an even number of toggles: off");
+  const page = await t.kv.before("lobby", 51, 100);
+  assert.equal(page.messages.length, 50, "the 100 real messages are all kept");
+});

@@ -723,6 +723,7 @@ export function checkRoom(value: unknown): NameCheck {
 
 /** The two user ids of a direct conversation's room, in order, or `null` for another name. */
 export function dmUsers(room: string): [string, string] | null {
+  if (!room.startsWith("dm:")) return null; // most rooms: no regular expression
   const match = DM_ROOM.exec(room);
   return match && match[1] < match[2] ? [match[1], match[2]] : null;
 }

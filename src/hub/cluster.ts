@@ -175,7 +175,7 @@ export class Cluster {
    * is covered by its store watcher.
    */
   forward(payload: Extract<BusPayload, { kind: "message" | "typing" }>): void {
-    if (this.#remote.members(payload.room).length > 0) this.#bus.publish(payload);
+    if (this.#remote.has(payload.room)) this.#bus.publish(payload);
   }
 
   /**

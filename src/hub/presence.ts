@@ -61,6 +61,11 @@ export class RemotePresence {
     return counts;
   }
 
+  /** Whether other instances hold members in `room` (cheaper than counting them). */
+  has(room: string): boolean {
+    return this.#rooms.has(room);
+  }
+
   /** A member other instances hold in any room that `match`es, if any. */
   find(match: (member: Member) => boolean): Member | undefined {
     for (const instances of this.#rooms.values()) {

@@ -90,13 +90,21 @@ export class BatchedSender {
 
   /** Queues one serialized event for each open socket in `sockets`. */
   send(sockets: Iterable<WebSocket>, frame: string): void {
-    for (const socket of sockets) {
-      if (socket.readyState !== WebSocket.OPEN) continue;
-      const queue = this.#queues.get(socket);
-      if (queue) queue.push(frame);
-      else this.#queues.set(socket, [frame]);
-    }
+    for (const socket of sockets) this.#queue(socket, frame);
     this.#schedule();
+  }
+
+  /** Queues one serialized event for `socket`, if it is open: {@linkcode BatchedSender.send} for one. */
+  sendOne(socket: WebSocket, frame: string): void {
+    this.#queue(socket, frame);
+    this.#schedule();
+  }
+
+  #queue(socket: WebSocket, frame: string): void {
+    if (socket.readyState !== WebSocket.OPEN) return;
+    const queue = this.#queues.get(socket);
+    if (queue) queue.push(frame);
+    else this.#queues.set(socket, [frame]);
   }
 
   /** Drops what is queued for a socket that is gone. */

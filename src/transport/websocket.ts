@@ -83,7 +83,7 @@ class WebSocketPeer implements Peer {
   }
 
   send(frame: string): void {
-    if (!this.#closing) this.#sender.send([this.socket], frame);
+    if (!this.#closing) this.#sender.sendOne(this.socket, frame);
   }
 
   close(code: number, reason: string): void {

@@ -9,26 +9,14 @@
  * @module
  */
 
-import type { ChatMessage, ErrorCode, Member, ModAction } from "../protocol.ts";
+import type { ChatMessage, ErrorCode, Member, ModAction, ModMessage } from "../protocol.ts";
 import { inForce, type RoomPolicy } from "../store/moderation.ts";
 
 /** A member's standing in a room: `operator` is the server's (API token, JWT role). */
 export type Role = "operator" | "owner" | "moderator" | "member";
 
-/** An act a moderator asks for (a `mod` frame, or the server API). */
-export interface ModRequest {
-  action: ModAction;
-  /** The user acted on (kick, mute, ban, promote, demote, owner). */
-  userId?: string;
-  /** The message acted on (delete, dismiss). */
-  ref?: number;
-  /** How long a mute or ban holds (absent: for good), or slow mode's interval (0: off). */
-  durationMs?: number;
-  /** Why; the room's audit log keeps it. For `topic`: the topic. */
-  reason?: string;
-  /** The topic, for `topic`. */
-  topic?: string;
-}
+/** An act a moderator asks for: a `mod` frame's fields (or the server API's), see `protocol.ts`. */
+export type ModRequest = Omit<ModMessage, "type" | "room" | "cid">;
 
 /** What an allowed act stores: the moderation event's fields. */
 export type ModEvent =

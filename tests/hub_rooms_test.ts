@@ -251,9 +251,6 @@ Deno.test("a resume from long ago reads only the newest messages, never the whol
     limit: 100,
     wrap: (store) => ({
       ...store,
-      get limit() {
-        return store.limit;
-      },
       async after(room, since, limit) {
         const replay = await store.after(room, since, limit);
         read.push(replay.messages.length);
@@ -273,9 +270,6 @@ Deno.test("a resume without the store's epoch is not taken for complete", async 
   await using t = await openHub({
     wrap: (store) => ({
       ...store,
-      get limit() {
-        return store.limit;
-      },
       epoch: () => Promise.resolve("e1"),
     }),
   });
@@ -297,9 +291,6 @@ Deno.test("changes while the store is down get unavailable with their cid, and l
   await using t = await openHub({
     wrap: (store): HistoryStore => ({
       ...store,
-      get limit() {
-        return store.limit;
-      },
       get: (room, id) => (check(), store.get(room, id)),
       stored: (room, userId, cid) => (check(), store.stored(room, userId, cid)),
       appendMany: (room, drafts) => (check(), store.appendMany(room, drafts)),
@@ -343,9 +334,6 @@ Deno.test("a room's queue is bounded: past it, changes and joins are refused at 
     maxRoomTasks: 3,
     wrap: (store): HistoryStore => ({
       ...store,
-      get limit() {
-        return store.limit;
-      },
       async get(room, id) {
         if (blocked) await gate.promise;
         return await store.get(room, id);
@@ -396,9 +384,6 @@ Deno.test("a second join of a room whose join is still in flight is already_join
   await using t = await openHub({
     wrap: (store): HistoryStore => ({
       ...store,
-      get limit() {
-        return store.limit;
-      },
       async latest(room) {
         if (blocked) await gate.promise;
         return await store.latest(room);
@@ -428,9 +413,6 @@ Deno.test("a leave while the join is in flight: the join ends in left, and nobod
   await using t = await openHub({
     wrap: (store): HistoryStore => ({
       ...store,
-      get limit() {
-        return store.limit;
-      },
       async latest(room) {
         if (blocked) await gate.promise;
         return await store.latest(room);

@@ -557,6 +557,11 @@ function cpuRunText(who: string, run: CpuRun): string {
   return `${who} ${parts.join(", ")}`;
 }
 
+/** "one room of 32 at 2,000 says/s", or `fallback` when the shape was not run. */
+function atRate(shape: FixedShape | undefined, fallback: string): string {
+  return shape ? `${shape.name} at ${shape.rate.toLocaleString("en-US")} says/s` : fallback;
+}
+
 /** Our CPU per delivery against the baseline's in `shape`, at most `goal` times it (#21). */
 function cpuRatioCheck(
   reports: Partial<Record<TargetId, ServerReport>>,
@@ -564,9 +569,9 @@ function cpuRatioCheck(
   goal: number,
   fallback: string,
 ): TargetCheck {
-  const name = `${shape?.name ?? fallback} at ${
-    shape?.rate.toLocaleString("en-US") ?? "a fixed rate of"
-  } says/s: server CPU per delivery ≤ ${goal.toFixed(1)}× baseline (#21)`;
+  const name = `${atRate(shape, fallback)}: server CPU per delivery ≤ ${
+    goal.toFixed(1)
+  }× baseline (#21)`;
   const ours = shape ? cpuOf(reports.ours, shape.id) : undefined;
   const base = shape ? cpuOf(reports.baseline, shape.id) : undefined;
   if (!ours || !base || base.median.usPerDelivery === 0) {
@@ -588,9 +593,7 @@ function cpuP99Check(
   shape: FixedShape | undefined,
   goalMs: number,
 ): TargetCheck {
-  const name = `${shape?.name ?? "many rooms"} at ${
-    shape?.rate.toLocaleString("en-US") ?? "a fixed rate of"
-  } says/s: p99 ≤ ${goalMs} ms (#21)`;
+  const name = `${atRate(shape, "many rooms")}: p99 ≤ ${goalMs} ms (#21)`;
   const ours = shape ? cpuOf(reports.ours, shape.id) : undefined;
   if (!ours) return { name, status: "not measured", measured: "-" };
   return {

@@ -11,12 +11,27 @@
  * # 1,000 clients in 50 rooms of 20
  * deno run --allow-net=127.0.0.1 bench/load.ts --url ws://127.0.0.1:8000/ws \
  *   --clients 1000 --room-size 20 --rate 1000 --duration 3
+ * # 500 clients, each in 10 of 250 rooms of 20
+ * deno run --allow-net=127.0.0.1 bench/load.ts --url ws://127.0.0.1:8000/ws \
+ *   --clients 500 --room-size 20 --rooms-per-client 10 --rate 1000 --duration 3
  * ```
  *
  * Rooms: with `--shared-room` every client joins `--room` (the orchestrator
  * runs several processes into the same room); otherwise the clients fill
  * rooms of `--room-size` of their own (client i joins room i mod rooms), so
- * the round-robin publish schedule visits the rooms in turn.
+ * the round-robin publish schedule visits the rooms in turn. With
+ * `--rooms-per-client K` each client joins K rooms on its one connection:
+ * lay the K memberships of every client end to end, client after client, and
+ * deal them round the rooms (client i's j-th room is (i·K + j) mod rooms), so
+ * every room gets exactly `--room-size` members; clients × K must be a
+ * multiple of the room size, and there must be at least K rooms.
+ *
+ * The protocol of a connection in several rooms: the first `join` carries the
+ * name (and the session token on a rejoin), the later ones only the room, and
+ * each gets its own `welcome`; the next join waits for the first welcome.
+ * Every `say` carries its `room`, also with one room (a server that allows
+ * one room per connection, like the baseline, ignores the field). A client's
+ * says go to its rooms in turn, and message ids are counted per room.
  *
  * Each publish is a 32-byte text that carries its scheduled send time in
  * microseconds since the epoch, so a receiver in another process measures the
@@ -66,6 +81,8 @@ const TICK_MS = 1;
 const JOIN_SETTLE_MS = 500;
 /** Join cost: wait for the traffic of the join at most this long. */
 const JOIN_SETTLE_MAX_MS = 10_000;
+/** Most rooms per connection (the server's default `MAX_ROOMS_PER_CONNECTION`). */
+const MAX_ROOMS_PER_CLIENT = 50;
 
 /** Command-line options. */
 interface Options {
@@ -86,26 +103,39 @@ interface Options {
   history: number;
   sharedRoom: boolean;
   roomSize: number;
+  /** Rooms each client joins on its one connection. */
+  roomsPerClient: number;
   hold: number;
   maxSeconds: number;
+}
+
+/** What a client has seen of one of its rooms. */
+interface RoomState {
+  /** Highest message id delivered in the room; later ids count, earlier ones are duplicates. */
+  lastId: number;
+  /** Deliveries count only after the room's first `welcome` (its history is older traffic). */
+  counting: boolean;
 }
 
 /** One connection and what it has seen. */
 interface BenchClient {
   name: string;
-  room: string;
+  /** Its rooms, in join order: the first join names the connection. */
+  rooms: string[];
+  /** The same names as JSON strings, for the `say` frames. */
+  roomsJson: string[];
+  /** Per room: ids seen, and whether deliveries count yet. */
+  state: Map<string, RoomState>;
   socket: WebSocket | null;
+  /** Every room's welcome arrived and the socket has not closed since. */
   open: boolean;
-  /** Highest message id delivered; later ids count, earlier ones are duplicates. */
-  lastId: number;
-  /** Deliveries count only after the first `welcome` (its history is older traffic). */
-  counting: boolean;
   reconnects: number;
   /** Payload bytes and frames received (UTF-8 bytes with `--join-cost`, else characters). */
   bytes: number;
   frames: number;
   token?: string;
-  onWelcome?: () => void;
+  /** While joining: told of each room's welcome, or of an error frame about a room. */
+  onJoin?: (room: string, error?: string) => void;
 }
 
 /** Counters shared by every client of the process. */
@@ -154,6 +184,7 @@ function parseOptions(args: string[]): Options {
       history: { type: "string", default: "0" },
       "shared-room": { type: "boolean", default: false },
       "room-size": { type: "string", default: "20" },
+      "rooms-per-client": { type: "string", default: "1" },
       hold: { type: "string", default: "120" },
       "max-seconds": { type: "string" },
     },
@@ -179,9 +210,34 @@ function parseOptions(args: string[]): Options {
   if (!Number.isInteger(history) || history < 0 || history > 1000) {
     throw new TypeError(`Cannot start load: --history must be 0 to 1000, got ${values.history}`);
   }
+  const clients = Math.max(1, Math.floor(positive(values.clients, "clients")));
+  const roomSize = Math.max(1, Math.floor(positive(values["room-size"], "room-size")));
+  const sharedRoom = values["shared-room"] || joinCost;
+  const roomsPerClient = Number(values["rooms-per-client"]);
+  if (
+    !Number.isInteger(roomsPerClient) || roomsPerClient < 1 ||
+    roomsPerClient > MAX_ROOMS_PER_CLIENT
+  ) {
+    throw new TypeError(
+      `Cannot start load: --rooms-per-client must be 1 to ${MAX_ROOMS_PER_CLIENT}, ` +
+        `got ${values["rooms-per-client"]}`,
+    );
+  }
+  if (roomsPerClient > 1) {
+    const memberships = clients * roomsPerClient;
+    if (sharedRoom) {
+      throw new TypeError("Cannot start load: --rooms-per-client needs rooms of its own");
+    }
+    if (memberships % roomSize !== 0 || memberships / roomSize < roomsPerClient) {
+      throw new TypeError(
+        `Cannot start load: ${clients} clients in ${roomsPerClient} rooms each do not fill ` +
+          `at least ${roomsPerClient} whole rooms of ${roomSize}`,
+      );
+    }
+  }
   return {
     url: url.href,
-    clients: Math.max(1, Math.floor(positive(values.clients, "clients"))),
+    clients,
     room: values.room,
     prefix: values.prefix,
     rate,
@@ -196,8 +252,9 @@ function parseOptions(args: string[]): Options {
     idle,
     joinCost,
     history,
-    sharedRoom: values["shared-room"] || joinCost,
-    roomSize: Math.max(1, Math.floor(positive(values["room-size"], "room-size"))),
+    sharedRoom,
+    roomSize,
+    roomsPerClient,
     hold,
     maxSeconds: values["max-seconds"] === undefined
       ? (idle ? hold : warmup + duration + drain) + 90
@@ -227,19 +284,29 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** The room an event is about: its `room`, else (an older server) the client's only room. */
+function roomOf(client: BenchClient, event: Record<string, unknown>): string {
+  return typeof event.room === "string" ? event.room : client.rooms[0];
+}
+
 /**
- * Counts one `message` event for `client`, with its latency when it is ours; a warm-up message
- * (text starting with `W`) only moves the client's last id.
+ * Counts one `message` event for `client` in `state` (its room), with its latency when it is
+ * ours; a warm-up message (text starting with `W`) only moves the room's last id.
  */
-function countMessage(client: BenchClient, event: Record<string, unknown>, now: number): void {
-  if (!client.counting) return;
+function countMessage(
+  state: RoomState | undefined,
+  event: Record<string, unknown>,
+  now: number,
+): void {
+  if (state === undefined) return recordError("message for a room the client is not in");
+  if (!state.counting) return;
   const id = event.id;
   if (typeof id !== "number") return recordError("message without a numeric id");
-  if (id <= client.lastId) {
+  if (id <= state.lastId) {
     stats.duplicates++;
     return;
   }
-  client.lastId = id;
+  state.lastId = id;
   const text = event.text;
   if (typeof text === "string" && text.charCodeAt(0) === 87 /* W */) return;
   stats.delivered++;
@@ -253,22 +320,29 @@ function handleEvent(client: BenchClient, event: unknown, now: number): void {
   if (!isRecord(event)) return;
   switch (event.type) {
     case "message":
-      return countMessage(client, event, now);
+      return countMessage(client.state.get(roomOf(client, event)), event, now);
     case "welcome": {
       if (typeof event.token === "string") client.token = event.token;
+      const room = roomOf(client, event);
+      const state = client.state.get(room);
+      if (state === undefined) return recordError(`welcome for a room not asked for: ${room}`);
       const history = Array.isArray(event.history) ? event.history : [];
       for (const message of history) {
         if (!isRecord(message) || typeof message.id !== "number") continue;
-        if (client.counting) countMessage(client, message, now);
-        else client.lastId = Math.max(client.lastId, message.id);
+        if (state.counting) countMessage(state, message, now);
+        else state.lastId = Math.max(state.lastId, message.id);
       }
-      client.counting = true;
-      client.onWelcome?.();
-      client.onWelcome = undefined;
+      state.counting = true;
+      client.onJoin?.(room);
       return;
     }
     case "error":
-      return recordError(`error frame: ${String(event.code)}`);
+      recordError(`error frame: ${String(event.code)}`);
+      // An error about a say (it has a cid) is no answer to a join.
+      if (event.cid === undefined) {
+        client.onJoin?.(roomOf(client, event), `error ${String(event.code)}`);
+      }
+      return;
   }
 }
 
@@ -292,21 +366,32 @@ function handleFrame(client: BenchClient, data: unknown): void {
   }
 }
 
-/** Opens `client`'s socket and joins; resolves on `welcome`, rejects on failure or timeout. */
-function connect(client: BenchClient, url: string, since?: number): Promise<void> {
+/**
+ * Opens `client`'s socket and joins its rooms: the first with the name (and the session token,
+ * if any), then the others at once without it. With `resume`, every join carries `since` (the
+ * room's last id). Resolves once every room's `welcome` arrived; rejects on an error frame about
+ * a room being joined, a close, or a timeout.
+ */
+function connect(client: BenchClient, url: string, resume = false): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const socket = new WebSocket(url);
     client.socket = socket;
     let settled = false;
+    const waiting = new Set<string>();
     const timer = setTimeout(
-      () => fail(`join timed out after ${JOIN_TIMEOUT_MS} ms`),
+      () =>
+        fail(
+          `join timed out after ${JOIN_TIMEOUT_MS} ms (${
+            waiting.size || client.rooms.length
+          } of ${client.rooms.length} rooms without welcome)`,
+        ),
       JOIN_TIMEOUT_MS,
     );
     function fail(reason: string): void {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      client.onWelcome = undefined;
+      client.onJoin = undefined;
       try {
         socket.close();
       } catch {
@@ -314,19 +399,31 @@ function connect(client: BenchClient, url: string, since?: number): Promise<void
       }
       reject(new Error(reason));
     }
-    client.onWelcome = () => {
-      if (settled) return;
+    function join(room: string, first: boolean): void {
+      const frame: Record<string, unknown> = { type: "join", room };
+      if (first) {
+        frame.name = client.name;
+        if (client.token !== undefined) frame.token = client.token;
+      }
+      if (resume) frame.since = client.state.get(room)!.lastId;
+      waiting.add(room);
+      socket.send(JSON.stringify(frame));
+    }
+    client.onJoin = (room, error) => {
+      if (settled || !waiting.has(room)) return;
+      if (error !== undefined) return fail(`${error} joining ${room}`);
+      waiting.delete(room);
+      if (room === client.rooms[0]) {
+        for (const other of client.rooms.slice(1)) join(other, false);
+      }
+      if (waiting.size > 0) return;
       settled = true;
       clearTimeout(timer);
+      client.onJoin = undefined;
       client.open = true;
       resolve();
     };
-    socket.onopen = () => {
-      const join: Record<string, unknown> = { type: "join", room: client.room, name: client.name };
-      if (since !== undefined) join.since = since;
-      if (client.token !== undefined) join.token = client.token;
-      socket.send(JSON.stringify(join));
-    };
+    socket.onopen = () => join(client.rooms[0], true);
     socket.onmessage = (event) => handleFrame(client, event.data);
     socket.onerror = () => {}; // A close event follows.
     socket.onclose = (event) => {
@@ -347,7 +444,7 @@ function connect(client: BenchClient, url: string, since?: number): Promise<void
 function reconnect(client: BenchClient, url: string): void {
   client.reconnects++;
   stats.reconnects++;
-  connect(client, url, client.lastId).catch((error) => recordError(`rejoin: ${error.message}`));
+  connect(client, url, true).catch((error) => recordError(`rejoin: ${error.message}`));
 }
 
 /** Connects every client, `CONNECT_CONCURRENCY` at a time; returns how many joined. */
@@ -407,7 +504,8 @@ interface PublishOutcome {
 
 /**
  * Sends `warmup` publishes and then `scheduled` ones at `rate` per second, round-robin over the
- * clients; only the `scheduled` ones count (in the outcome, and at the receivers).
+ * clients, each client's over its rooms in turn; only the `scheduled` ones count (in the
+ * outcome, and at the receivers).
  */
 async function publish(
   clients: BenchClient[],
@@ -432,6 +530,7 @@ async function publish(
     if (now > giveUpAt) break;
     while (next < total && next * interval <= now - start) {
       const client = clients[next % clients.length];
+      const room = client.roomsJson[Math.floor(next / clients.length) % client.rooms.length];
       const measured = next >= warmup;
       if (next === warmup && warmup > 0) onMeasuredStart();
       if (client.open && client.socket?.readyState === WebSocket.OPEN) {
@@ -441,7 +540,7 @@ async function publish(
           measured ? "T" : "W",
         );
         client.socket.send(
-          `{"type":"say","text":"${text}","cid":"${options.prefix}-${next}"}`,
+          `{"type":"say","room":${room},"text":"${text}","cid":"${options.prefix}-${next}"}`,
         );
         if (measured) {
           published++;
@@ -481,27 +580,36 @@ function closeAll(clients: BenchClient[]): void {
   }
 }
 
-function makeClient(name: string, room: string): BenchClient {
+function makeClient(name: string, rooms: string[]): BenchClient {
   return {
     name,
-    room,
+    rooms,
+    roomsJson: rooms.map((room) => JSON.stringify(room)),
+    state: new Map(rooms.map((room) => [room, { lastId: 0, counting: false }])),
     socket: null,
     open: false,
-    lastId: 0,
-    counting: false,
     reconnects: 0,
     bytes: 0,
     frames: 0,
   };
 }
 
+/** The rooms of client `i`: see the module's documentation. */
+function roomsOf(options: Options, i: number): string[] {
+  if (options.sharedRoom) return [options.room];
+  const k = options.roomsPerClient;
+  const rooms = Math.ceil((options.clients * k) / options.roomSize);
+  return Array.from(
+    { length: k },
+    (_, j) => `${options.room}-${options.prefix}-${(i * k + j) % rooms}`,
+  );
+}
+
 function makeClients(options: Options): BenchClient[] {
-  const rooms = Math.ceil(options.clients / options.roomSize);
-  return Array.from({ length: options.clients }, (_, i) =>
-    makeClient(
-      `${options.prefix}c${i}`,
-      options.sharedRoom ? options.room : `${options.room}-${options.prefix}-${i % rooms}`,
-    ));
+  return Array.from(
+    { length: options.clients },
+    (_, i) => makeClient(`${options.prefix}c${i}`, roomsOf(options, i)),
+  );
 }
 
 /**
@@ -514,6 +622,7 @@ async function seedHistory(client: BenchClient, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
     client.socket!.send(JSON.stringify({
       type: "say",
+      room: client.rooms[0],
       text: publishText(epochNow(), 32),
       cid: `seed-${i}`,
     }));
@@ -530,7 +639,7 @@ async function measureJoin(
     member.bytes = 0;
     member.frames = 0;
   }
-  const newcomer = makeClient(`${options.prefix}new`, options.room);
+  const newcomer = makeClient(`${options.prefix}new`, [options.room]);
   const started = performance.now();
   let welcomeMs = -1;
   try {
@@ -570,6 +679,7 @@ async function main(): Promise<void> {
   const connectMs = performance.now() - connectStart;
   if (options.joinCost) await seedHistory(clients[0], options.history);
   if (options.waitGo || options.idle || options.joinCost) {
+    // Clients that joined every one of their rooms.
     console.error(`${READY_LINE} ${joined}`);
   }
 

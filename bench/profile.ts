@@ -15,6 +15,7 @@
  * deno run -A bench/profile.ts                         # many rooms, 1,200 says/s, 10 s
  * deno run -A bench/profile.ts --rate 800 --seconds 20
  * deno run -A bench/profile.ts --shape room --rate 5000 --store memory
+ * deno run -A bench/profile.ts --shape multi          # 500 clients, 10 rooms of 20 each
  * deno run -A bench/profile.ts --summarize path/to/CPU.123.cpuprofile  # all of it
  * ```
  *
@@ -33,6 +34,9 @@ import { runStep, type StepParams } from "./lib/load_runner.ts";
 import { describe } from "./lib/phases.ts";
 import { initClockTicks, threadCpuPercents, threadCpuSeconds } from "./lib/proc.ts";
 import { ROOT, type ServerSettings, startServer, type Store, TARGETS } from "./lib/servers.ts";
+
+/** Rooms each client is in with `--shape multi` (as the benchmark's `multi` shape). */
+const MULTI_ROOMS_PER_CLIENT = 10;
 
 /** A V8 CPU profile, as `--cpu-prof` writes it. */
 interface CpuProfile {
@@ -177,9 +181,10 @@ async function profileServer(values: Record<string, string | boolean | undefined
   const store = String(values.store) as Store;
   const target = Object.values(TARGETS).find((t) => t.kind === "ours" && t.store === store);
   if (!target) throw new TypeError(`Cannot profile: unknown store '${store}'`);
-  const shape = values.shape === "room" ? "room" : "rooms";
-  const clients = Number(values.clients ?? (shape === "room" ? 32 : 2000));
+  const shape = values.shape === "room" || values.shape === "multi" ? values.shape : "rooms";
+  const clients = Number(values.clients ?? { room: 32, rooms: 2000, multi: 500 }[shape]);
   const rate = Number(values.rate ?? (shape === "room" ? 5000 : 1200));
+  const roomsPerClient = shape === "multi" ? MULTI_ROOMS_PER_CLIENT : 1;
   const seconds = Math.min(60, Number(values.seconds ?? 10));
   const outDir = String(values.out ?? await Deno.makeTempDir({ prefix: "chat-profile-" }));
   await Deno.mkdir(outDir, { recursive: true });
@@ -192,6 +197,7 @@ async function profileServer(values: Record<string, string | boolean | undefined
   const params = (duration: number): StepParams => ({
     clients,
     roomSize: shape === "room" ? clients : 20,
+    roomsPerClient,
     rate,
     duration,
     drain: 2,
@@ -202,7 +208,7 @@ async function profileServer(values: Record<string, string | boolean | undefined
   await initClockTicks();
   console.error(
     `profile: ${target.id}, ${clients} clients${
-      shape === "room" ? " in one room" : " in rooms of 20"
+      { room: " in one room", rooms: " in rooms of 20", multi: " in 10 rooms of 20 each" }[shape]
     }, ` +
       `${rate} says/s for ${seconds} s (after a 3 s warm-up)`,
   );

@@ -3,9 +3,10 @@
  * configuration (history in a Deno KV file), with other stores (`:memory:`
  * KV, Redis), and a baseline (Node + ws, `bench/baseline/`), each as its own
  * process on 127.0.0.1 and fresh for every step, against load-generator
- * processes (`bench/load.ts`), in two shapes of load (one room of 32, and
- * 2,000 clients in rooms of 20). Prints a comparison table, the checks
- * against the speed targets, and writes a JSON report.
+ * processes (`bench/load.ts`), in three shapes of load (one room of 32;
+ * 2,000 clients in rooms of 20, or 1,000 in the CPU phase; 500 clients in 10
+ * rooms of 20 each, for the CPU and membership phases). Prints a comparison
+ * table, the checks against the speed targets, and writes a JSON report.
  *
  * ```sh
  * deno run -A bench/run.ts            # the full run, about 20 minutes
@@ -20,10 +21,19 @@
  *   `bench/results/latest.json`, or `bench/results/quick.json` with `--quick`).
  * - `--servers ours,ours-memory,ours-redis,baseline` [`BENCH_SERVERS`]: which
  *   configurations to measure.
- * - `--shapes room,rooms` [`BENCH_SHAPES`]: which load shapes.
- * - `--phases sweep,latency,overload,join,idle` [`BENCH_PHASES`]: which phases.
+ * - `--shapes room,rooms,multi` [`BENCH_SHAPES`]: which load shapes.
+ * - `--phases sweep,latency,overload,join,idle,membership,cpu`
+ *   [`BENCH_PHASES`]: which phases.
  * - `--rooms-clients N` [`BENCH_ROOMS_CLIENTS`]: clients of the many-rooms
- *   shape (default 2,000, in rooms of 20).
+ *   shape in the sweep (default 2,000, in rooms of 20).
+ * - `--cpu-rate N` [`BENCH_CPU_RATE`]: says/s of the CPU phase, every shape
+ *   (default 2,000).
+ * - `--cpu-rooms-clients N` [`BENCH_CPU_ROOMS_CLIENTS`]: clients of the
+ *   many-rooms shape in the CPU phase (default 1,000, in rooms of 20).
+ * - `--cpu-rounds N` [`BENCH_CPU_ROUNDS`]: rounds of the CPU and membership
+ *   phases (default 3).
+ * - `--multi-clients N` [`BENCH_MULTI_CLIENTS`]: clients of the `multi`
+ *   shape, each in 10 rooms of 20 (default 500).
  * - `--ours-entry PATH` [`BENCH_OURS_ENTRY`]: our server's entry point
  *   (default `main.ts`), for measuring another checkout.
  *
@@ -34,9 +44,12 @@
 
 import { parseArgs } from "node:util";
 import { killAllChildren } from "./lib/child.ts";
-import { PASS_DELIVERED_RATIO, PASS_P99_MS } from "./lib/load_runner.ts";
+import { cpuPhase } from "./lib/cpu_phase.ts";
+import { checkLayout, PASS_DELIVERED_RATIO, PASS_P99_MS } from "./lib/load_runner.ts";
+import { membership } from "./lib/membership.ts";
 import {
   type BenchParameters,
+  type FixedShape,
   idle,
   joinCost,
   latencyAt,
@@ -46,6 +59,8 @@ import {
   PHASES,
   type ServerReport,
   type Shape,
+  SHAPE_IDS,
+  type ShapeId,
   sweep,
 } from "./lib/phases.ts";
 import { commandOutput, initClockTicks, loadAverage } from "./lib/proc.ts";
@@ -69,8 +84,22 @@ import {
   TARGETS,
 } from "./lib/servers.ts";
 
-/** Clients of the many-rooms shape by default. */
+/** Clients of the many-rooms shape in the sweep, by default. */
 const ROOMS_CLIENTS = 2000;
+/** Says per second of the CPU phase, every shape, by default (issue #21). */
+const CPU_RATE = 2000;
+/** Clients of the many-rooms shape in the CPU phase, by default: 50 rooms of 20 (issue #21). */
+const CPU_ROOMS_CLIENTS = 1000;
+/** Rounds of the CPU and membership phases, by default. */
+const CPU_ROUNDS = 3;
+/** Clients of the `multi` shape, by default (issue #18). */
+const MULTI_CLIENTS = 500;
+/** Rooms each client of the `multi` shape is in. */
+const MULTI_ROOMS_PER_CLIENT = 10;
+/** Members of every room of the many-rooms and `multi` shapes. */
+const SMALL_ROOM = 20;
+/** Load-generator processes per step. */
+const LOAD_PROCESSES = 2;
 
 /** The two shapes of a full run: one busy room, and many small rooms. */
 function fullShapes(roomsClients: number): Shape[] {
@@ -82,6 +111,31 @@ function fullShapes(roomsClients: number): Shape[] {
       clients: roomsClients,
       roomSize: 20,
       startRate: 250,
+    },
+  ];
+}
+
+/** The shapes of the CPU phase of a full run, each at `rate` says/s. */
+function fullCpuShapes(rate: number, roomsClients: number, multiClients: number): FixedShape[] {
+  const count = (n: number) => n.toLocaleString("en-US");
+  return [
+    { id: "room", name: "one room of 32", clients: 32, roomSize: 32, roomsPerClient: 1, rate },
+    {
+      id: "rooms",
+      name: `${count(roomsClients)} clients in rooms of ${SMALL_ROOM}`,
+      clients: roomsClients,
+      roomSize: SMALL_ROOM,
+      roomsPerClient: 1,
+      rate,
+    },
+    {
+      id: "multi",
+      name: `${count(multiClients)} clients in ${MULTI_ROOMS_PER_CLIENT} rooms of ${SMALL_ROOM} ` +
+        `each`,
+      clients: multiClients,
+      roomSize: SMALL_ROOM,
+      roomsPerClient: MULTI_ROOMS_PER_CLIENT,
+      rate,
     },
   ];
 }
@@ -98,7 +152,7 @@ export const FULL_PARAMETERS: BenchParameters = {
   stepSeconds: 3,
   stepWarmupSeconds: 1,
   drainSeconds: 2,
-  loadProcesses: 2,
+  loadProcesses: LOAD_PROCESSES,
   quietMaxMs: 8000,
   textBytes: 32,
   passDeliveredRatio: PASS_DELIVERED_RATIO,
@@ -113,6 +167,16 @@ export const FULL_PARAMETERS: BenchParameters = {
   joinCostMembers: 199,
   joinCostHistory: 50,
   extraPhases: ["sweep"],
+  cpuShapes: fullCpuShapes(CPU_RATE, CPU_ROOMS_CLIENTS, MULTI_CLIENTS),
+  cpuRounds: CPU_ROUNDS,
+  cpuWarmupSeconds: 2,
+  cpuSeconds: 4,
+  membership: {
+    clients: MULTI_CLIENTS,
+    roomSize: SMALL_ROOM,
+    roomsPerClient: MULTI_ROOMS_PER_CLIENT,
+    rounds: CPU_ROUNDS,
+  },
 };
 
 /** Parameters of `--quick`: one short step per shape with a few clients, and a small join. */
@@ -137,11 +201,35 @@ export const QUICK_PARAMETERS: BenchParameters = {
   joinCostMembers: 9,
   joinCostHistory: 5,
   extraPhases: [],
+  cpuShapes: [
+    { id: "room", name: "one room of 4", clients: 4, roomSize: 4, roomsPerClient: 1, rate: 200 },
+    {
+      id: "rooms",
+      name: "8 clients in rooms of 4",
+      clients: 8,
+      roomSize: 4,
+      roomsPerClient: 1,
+      rate: 80,
+    },
+    {
+      id: "multi",
+      name: "16 clients in 10 rooms of 4 each",
+      clients: 16,
+      roomSize: 4,
+      roomsPerClient: 10,
+      rate: 80,
+    },
+  ],
+  cpuRounds: 1,
+  cpuWarmupSeconds: 0.5,
+  cpuSeconds: 1,
+  membership: { clients: 16, roomSize: 4, roomsPerClient: 10, rounds: 1 },
 };
 
 /** The JSON report. */
 export interface BenchReport {
   benchmark: string;
+  /** 3: with the CPU and membership phases and the `multi` shape. */
   schema: number;
   date: string;
   mode: "quick" | "full";
@@ -165,9 +253,13 @@ interface CliOptions {
   quick: boolean;
   json: string;
   targets: TargetId[];
-  shapes: Shape["id"][];
+  shapes: ShapeId[];
   phases: Phase[];
   roomsClients: number;
+  cpuRate: number;
+  cpuRoomsClients: number;
+  cpuRounds: number;
+  multiClients: number;
   oursEntry: string;
 }
 
@@ -193,6 +285,10 @@ function parseCli(args: string[]): CliOptions {
       shapes: { type: "string" },
       phases: { type: "string" },
       "rooms-clients": { type: "string" },
+      "cpu-rate": { type: "string" },
+      "cpu-rooms-clients": { type: "string" },
+      "cpu-rounds": { type: "string" },
+      "multi-clients": { type: "string" },
       "ours-entry": { type: "string" },
     },
   });
@@ -203,11 +299,37 @@ function parseCli(args: string[]): CliOptions {
     TARGET_IDS,
     "server",
   );
-  const roomsClients = Number(
-    values["rooms-clients"] ?? env("BENCH_ROOMS_CLIENTS") ?? ROOMS_CLIENTS,
-  );
-  if (!Number.isInteger(roomsClients) || roomsClients < 20 || roomsClients % 20 !== 0) {
-    throw new TypeError("Cannot run the benchmark: --rooms-clients must be a multiple of 20");
+  const number = (flag: keyof typeof values, variable: string, fallback: number) =>
+    Number(values[flag] ?? env(variable) ?? fallback);
+  const roomsClients = number("rooms-clients", "BENCH_ROOMS_CLIENTS", ROOMS_CLIENTS);
+  const cpuRoomsClients = number("cpu-rooms-clients", "BENCH_CPU_ROOMS_CLIENTS", CPU_ROOMS_CLIENTS);
+  for (
+    const [flag, value] of [["rooms-clients", roomsClients], [
+      "cpu-rooms-clients",
+      cpuRoomsClients,
+    ]] as const
+  ) {
+    if (!Number.isInteger(value) || value < SMALL_ROOM || value % SMALL_ROOM !== 0) {
+      throw new TypeError(
+        `Cannot run the benchmark: --${flag} must be a multiple of ${SMALL_ROOM}`,
+      );
+    }
+  }
+  const cpuRate = number("cpu-rate", "BENCH_CPU_RATE", CPU_RATE);
+  if (!Number.isFinite(cpuRate) || cpuRate <= 0) {
+    throw new TypeError("Cannot run the benchmark: --cpu-rate must be a positive number");
+  }
+  const cpuRounds = number("cpu-rounds", "BENCH_CPU_ROUNDS", CPU_ROUNDS);
+  if (!Number.isInteger(cpuRounds) || cpuRounds < 1 || cpuRounds > 9) {
+    throw new TypeError("Cannot run the benchmark: --cpu-rounds must be 1 to 9");
+  }
+  const multiClients = number("multi-clients", "BENCH_MULTI_CLIENTS", MULTI_CLIENTS);
+  try {
+    checkLayout(multiClients, SMALL_ROOM, MULTI_ROOMS_PER_CLIENT, LOAD_PROCESSES);
+  } catch (error) {
+    throw new TypeError(
+      `Cannot run the benchmark: --multi-clients: ${(error as Error).message}`,
+    );
   }
   return {
     quick,
@@ -215,23 +337,40 @@ function parseCli(args: string[]): CliOptions {
       `${ROOT}bench/results/${quick ? "quick" : "latest"}.json`,
     // The baseline first: our rows are compared with it.
     targets: TARGET_IDS.filter((id) => targets.includes(id)),
-    shapes: list(values.shapes ?? env("BENCH_SHAPES") ?? "room,rooms", ["room", "rooms"], "shape"),
+    shapes: list(values.shapes ?? env("BENCH_SHAPES") ?? SHAPE_IDS.join(","), SHAPE_IDS, "shape"),
     phases: list(values.phases ?? env("BENCH_PHASES") ?? PHASES.join(","), PHASES, "phase"),
     roomsClients,
+    cpuRate,
+    cpuRoomsClients,
+    cpuRounds,
+    multiClients,
     oursEntry: values["ours-entry"] ?? env("BENCH_OURS_ENTRY") ?? `${ROOT}main.ts`,
   };
 }
 
-/** The parameters for `cli`: quick or full, with only the shapes and phases asked for. */
+/**
+ * The parameters for `cli`: quick or full (with the sizes, rate and rounds asked for), with only
+ * the shapes and phases asked for.
+ */
 function parametersFor(cli: CliOptions): BenchParameters {
-  const base = cli.quick
-    ? QUICK_PARAMETERS
-    : { ...FULL_PARAMETERS, shapes: fullShapes(cli.roomsClients) };
+  const base: BenchParameters = cli.quick ? QUICK_PARAMETERS : {
+    ...FULL_PARAMETERS,
+    shapes: fullShapes(cli.roomsClients),
+    cpuShapes: fullCpuShapes(cli.cpuRate, cli.cpuRoomsClients, cli.multiClients),
+    cpuRounds: cli.cpuRounds,
+    membership: {
+      ...FULL_PARAMETERS.membership!,
+      clients: cli.multiClients,
+      rounds: cli.cpuRounds,
+    },
+  };
   const has = (phase: Phase) => cli.phases.includes(phase);
   return {
     ...base,
     phases: PHASES.filter(has),
     shapes: base.shapes.filter((s) => cli.shapes.includes(s.id)),
+    cpuShapes: has("cpu") ? base.cpuShapes.filter((s) => cli.shapes.includes(s.id)) : [],
+    membership: has("membership") && cli.shapes.includes("multi") ? base.membership : null,
     latencyFraction: has("latency") ? base.latencyFraction : 0,
     overloadFactor: has("overload") ? base.overloadFactor : 0,
     idleTargets: has("idle") ? base.idleTargets : [],
@@ -313,6 +452,8 @@ async function measure(
     overload: [],
     idle: null,
     joinCost: null,
+    cpu: [],
+    membership: null,
     notes: [],
   };
   const main = target.id === "ours" || target.id === "baseline";
@@ -349,6 +490,12 @@ async function measure(
   if (p.joinCostMembers > 0 && main) {
     await attempt(report, "join cost", async () => {
       report.joinCost = await joinCost(target, settings, p, log);
+    });
+  }
+  if (p.membership !== null && target.id === "ours") {
+    const m = p.membership;
+    await attempt(report, "membership", async () => {
+      report.membership = await membership(target, settings, p, m, log);
     });
   }
   if (p.idleTargets.length > 0 && main) {
@@ -436,21 +583,27 @@ async function main(): Promise<number> {
       }
       log(`bench: measuring ${id} (${target.label})`);
       const report = await measure(target, settings, p, log);
-      const noSweep = p.phases.includes("sweep") && report.sweeps.length === 0;
-      if (report.notes.some((n) => n.includes(" failed: ")) || noSweep) {
+      if (p.phases.includes("sweep") && report.sweeps.length === 0 && p.shapes.length > 0) {
         failed = true;
       }
       servers[id] = report;
     }
+    if (p.cpuShapes.length > 0) {
+      log(`bench: CPU per delivery, ${p.cpuRounds} alternating rounds per shape`);
+      await cpuPhase(Object.values(servers), settings, p, log);
+    }
   } finally {
     await removeTempDir();
+  }
+  if (Object.values(servers).some((r) => r.notes.some((n) => n.includes(" failed: ")))) {
+    failed = true;
   }
 
   const comparison = servers.ours ? compare(servers, p) : [];
   const targets = checkTargets(servers, comparison, p);
   const report: BenchReport = {
     benchmark: "deno-chat broadcast",
-    schema: 2,
+    schema: 3,
     date: new Date().toISOString(),
     mode: p.mode,
     environment: env,

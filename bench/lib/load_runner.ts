@@ -55,6 +55,11 @@ export interface StepParams {
   clients: number;
   /** Clients per room; `clients` itself for one shared room. */
   roomSize: number;
+  /**
+   * Rooms each client joins on its one connection (default 1); above 1, every room still has
+   * `roomSize` members, and each client's says go to its rooms in turn.
+   */
+  roomsPerClient?: number;
   /** Publishes per second, over all clients. */
   rate: number;
   /** Publishing time, in seconds. */
@@ -76,6 +81,8 @@ export interface StepParams {
 export interface StepResult {
   clients: number;
   roomSize: number;
+  /** Rooms each client is in. */
+  roomsPerClient: number;
   rooms: number;
   joined: number;
   /** Target publishes per second. */
@@ -108,8 +115,18 @@ export interface StepResult {
   errorSamples: string[];
   /** Server CPU while publishing, in % of one core. */
   serverCpuPercent: number;
-  /** Server CPU milliseconds per 1,000 deliveries. */
+  /**
+   * Server CPU milliseconds per 1,000 deliveries: its CPU from the start of the measured
+   * publishing until the load processes exited (so the drain, and the closes at the end, too).
+   */
   serverCpuMsPer1kDeliveries: number;
+  /**
+   * Server CPU microseconds per delivery while publishing only: its CPU rate over the measured
+   * publishing window (`serverCpuPercent`) divided by the rate of deliveries (every member's copy
+   * of every measured say, the sender's included, per second of publishing). Leaves out the
+   * joins, the warm-up, the drain and the closes.
+   */
+  serverCpuUsPerDelivery: number;
   serverRssStartMb: number;
   serverPeakRssMb: number;
   /** CPU of all load processes together, in % of one core. */
@@ -154,6 +171,18 @@ export interface StepResult {
   serverStartMs: number;
   /** Which attempt at this rate (1, or 2–3 for retries). */
   attempt: number;
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/**
+ * The fewest clients that fill whole rooms of `roomSize` when each is in `roomsPerClient`
+ * rooms: `roomSize` with one room each, 2 for 10 rooms of 20.
+ */
+export function clientsPerUnit(roomSize: number, roomsPerClient: number): number {
+  return roomSize / gcd(roomSize, roomsPerClient);
 }
 
 function splitEvenly(total: number, parts: number): number[] {
@@ -206,16 +235,49 @@ async function finish(children: Child[], timeoutMs: number): Promise<(LoadResult
   return children.map(parseResult);
 }
 
-/** How the clients of a step are spread over the load processes. */
-function layout(params: StepParams): { sizes: number[]; shared: boolean } {
-  const shared = params.roomSize >= params.clients;
-  if (shared) return { sizes: splitEvenly(params.clients, params.processes), shared };
-  // Many rooms: each process holds whole rooms, so it knows what its clients should receive.
-  const rooms = Math.ceil(params.clients / params.roomSize);
-  return {
-    sizes: splitEvenly(rooms, params.processes).map((count) => count * params.roomSize),
-    shared,
-  };
+/**
+ * How `clients` in rooms of `roomSize`, `roomsPerClient` each, are spread over `processes` load
+ * processes. Many rooms: each process holds whole rooms (every member of each of its rooms), so
+ * it knows what its clients should receive.
+ */
+function layout(
+  clients: number,
+  roomSize: number,
+  roomsPerClient: number,
+  processes: number,
+): { sizes: number[]; shared: boolean } {
+  const shared = roomsPerClient === 1 && roomSize >= clients;
+  if (shared) return { sizes: splitEvenly(clients, processes), shared };
+  if (roomsPerClient === 1) {
+    const rooms = Math.ceil(clients / roomSize);
+    return { sizes: splitEvenly(rooms, processes).map((count) => count * roomSize), shared };
+  }
+  checkLayout(clients, roomSize, roomsPerClient, processes);
+  const unit = clientsPerUnit(roomSize, roomsPerClient);
+  return { sizes: splitEvenly(clients / unit, processes).map((count) => count * unit), shared };
+}
+
+/**
+ * Throws a `RangeError` unless `clients` in `roomsPerClient` rooms each (more than one) split
+ * over `processes` load processes so that each fills whole rooms of `roomSize`, at least
+ * `roomsPerClient` of them: a multiple of {@linkcode clientsPerUnit} × `processes`, and at least
+ * `roomSize` × `processes`.
+ */
+export function checkLayout(
+  clients: number,
+  roomSize: number,
+  roomsPerClient: number,
+  processes: number,
+): void {
+  if (roomsPerClient === 1) return;
+  const unit = clientsPerUnit(roomSize, roomsPerClient) * processes;
+  if (!Number.isInteger(clients) || clients % unit !== 0 || clients < roomSize * processes) {
+    throw new RangeError(
+      `Cannot lay out the load: ${clients} clients in ${roomsPerClient} rooms of ${roomSize} ` +
+        `each must be a multiple of ${unit} and at least ${roomSize * processes}, so that each ` +
+        `of ${processes} load processes fills whole rooms`,
+    );
+  }
 }
 
 /** Callbacks around the publishing of a step (for profiling). */
@@ -232,7 +294,13 @@ export async function runStep(
   params: StepParams,
   hooks: StepHooks = {},
 ): Promise<StepResult> {
-  const { sizes, shared } = layout(params);
+  const roomsPerClient = params.roomsPerClient ?? 1;
+  const { sizes, shared } = layout(
+    params.clients,
+    params.roomSize,
+    roomsPerClient,
+    params.processes,
+  );
   const rates = sizes.map((size) => (params.rate * size) / params.clients);
   const roomPublishes = rates.reduce((sum, rate) => sum + Math.round(rate * params.duration), 0);
   const children = sizes.map((size, i) =>
@@ -244,6 +312,8 @@ export async function runStep(
       "--room",
       params.room,
       ...(shared ? ["--shared-room"] : ["--room-size", String(params.roomSize)]),
+      "--rooms-per-client",
+      String(roomsPerClient),
       "--prefix",
       `p${i}`,
       "--rate",
@@ -382,7 +452,10 @@ function merge(
     sendLagMaxMs = Math.max(sendLagMaxMs, result.sendLagMaxMs);
     errorSamples.push(...result.errorSamples.slice(0, 3));
   });
-  const roomSize = Math.min(params.roomSize, params.clients);
+  const roomsPerClient = params.roomsPerClient ?? 1;
+  const roomSize = roomsPerClient === 1
+    ? Math.min(params.roomSize, params.clients)
+    : params.roomSize;
   const expected = published * roomSize;
   const deliveredRatio = expected === 0 ? 0 : delivered / expected;
   const latency = histogram.summary();
@@ -412,7 +485,8 @@ function merge(
   return {
     clients: params.clients,
     roomSize,
-    rooms: Math.ceil(params.clients / roomSize),
+    roomsPerClient,
+    rooms: Math.ceil((params.clients * roomsPerClient) / roomSize),
     joined,
     rate: round(params.rate, 1),
     durationSeconds: params.duration,
@@ -440,6 +514,9 @@ function merge(
     serverCpuMsPer1kDeliveries: delivered === 0
       ? 0
       : round((usage.serverCpuSeconds * 1000 * 1000) / delivered, 3),
+    serverCpuUsPerDelivery: delivered === 0
+      ? 0
+      : round((sample.server / 100) * 1e6 / (delivered / params.duration), 3),
     serverRssStartMb: round(usage.rssStart / MB, 1),
     serverPeakRssMb: round(usage.peak / MB, 1),
     loadCpuPercent: round(loadCpuPercent, 1),
@@ -470,12 +547,28 @@ export interface IdleWave {
   close(): Promise<{ errors: number; errorSamples: string[] }>;
 }
 
+/** What {@linkcode openIdleWave} opens. */
+export interface IdleWaveOptions {
+  /** Connections. */
+  count: number;
+  processes: number;
+  roomSize: number;
+  /** Rooms each connection joins (default 1). */
+  roomsPerClient?: number;
+  /** Distinguishes this wave's names and rooms from the others'. */
+  tag: string;
+  /** The processes let go by themselves after this long, in seconds. */
+  holdSeconds: number;
+}
+
 /** Opens `count` idle joined connections over `processes` load processes. */
 export async function openIdleWave(
   server: RunningServer,
-  options: { count: number; processes: number; roomSize: number; tag: string; holdSeconds: number },
+  options: IdleWaveOptions,
 ): Promise<IdleWave> {
-  const sizes = splitEvenly(options.count, options.processes);
+  const roomsPerClient = options.roomsPerClient ?? 1;
+  // Whole rooms per process, as in a step (with one shared room: an even split).
+  const { sizes } = layout(options.count, options.roomSize, roomsPerClient, options.processes);
   const children = sizes.map((size, i) =>
     startLoad(`idle ${options.tag}${i}`, [
       "--idle",
@@ -489,6 +582,8 @@ export async function openIdleWave(
       `${options.tag}${i}`,
       "--room-size",
       String(options.roomSize),
+      "--rooms-per-client",
+      String(roomsPerClient),
       "--hold",
       String(options.holdSeconds),
     ])

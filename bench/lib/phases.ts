@@ -1,12 +1,15 @@
 /**
  * The benchmark's phases for one server configuration: rate sweeps per load
  * shape, latency at half the headline rate, a 10× overload step, idle
- * connections, and the cost of one join. Every step starts a fresh server
- * process (with a fresh KV file or Redis) and kills it at the end.
+ * connections, and the cost of one join; and the types every phase shares.
+ * Every step starts a fresh server process (with a fresh KV file or Redis)
+ * and kills it at the end. The CPU phase (`cpu_phase.ts`) and the membership
+ * phase (`membership.ts`) have files of their own.
  *
  * @module
  */
 
+import type { CpuRun } from "./cpu_phase.ts";
 import { round } from "./histogram.ts";
 import type { JoinCostResult } from "./load_result.ts";
 import {
@@ -16,6 +19,7 @@ import {
   type StepParams,
   type StepResult,
 } from "./load_runner.ts";
+import type { Membership } from "./membership.ts";
 import { isAlive, waitForQuiet } from "./proc.ts";
 import {
   checkHealth,
@@ -34,7 +38,15 @@ const DISTURBED_RETRY_WAIT_MS = 30_000;
 /** Steps below the first rate when even that one fails. */
 const MAX_STEPS_DOWN = 3;
 
-/** A shape of load: how many clients, in rooms of what size. */
+/**
+ * The shapes of load: one busy room (`room`), many rooms of 20 (`rooms`), and clients in 10
+ * rooms of 20 each (`multi`, in the CPU and membership phases only).
+ */
+export const SHAPE_IDS = ["room", "rooms", "multi"] as const;
+/** One shape of load. */
+export type ShapeId = typeof SHAPE_IDS[number];
+
+/** A shape of load for the sweep: how many clients, in rooms of what size. */
 export interface Shape {
   /** `room` (one shared room) or `rooms` (many rooms). */
   id: "room" | "rooms";
@@ -47,8 +59,42 @@ export interface Shape {
   startRate: number;
 }
 
-/** The phases of a run, in the order they run. Latency and overload need the sweep's headline. */
-export const PHASES = ["sweep", "latency", "overload", "join", "idle"] as const;
+/** A shape at one fixed rate (the CPU phase). */
+export interface FixedShape {
+  id: ShapeId;
+  /** For tables: "one room of 32", "1,000 clients in rooms of 20". */
+  name: string;
+  clients: number;
+  /** Members per room; equal to `clients` for one room. */
+  roomSize: number;
+  /** Rooms each client is in, on its one connection. */
+  roomsPerClient: number;
+  /** Says per second over all clients. */
+  rate: number;
+}
+
+/** The membership phase: `clients` in one room each, then in `roomsPerClient` rooms each. */
+export interface MembershipParams {
+  clients: number;
+  roomSize: number;
+  roomsPerClient: number;
+  /** Rounds (each: a fresh server per level); the median counts. */
+  rounds: number;
+}
+
+/**
+ * The phases of a run, in the order they run: per configuration sweep to membership; then the
+ * CPU phase, which alternates the configurations. Latency and overload need the sweep's headline.
+ */
+export const PHASES = [
+  "sweep",
+  "latency",
+  "overload",
+  "join",
+  "idle",
+  "membership",
+  "cpu",
+] as const;
 /** One phase of a run. */
 export type Phase = typeof PHASES[number];
 
@@ -103,6 +149,19 @@ export interface BenchParameters {
   joinCostHistory: number;
   /** Phases run for the extra configurations (`ours-memory`, `ours-redis`). */
   extraPhases: ("sweep" | "latency")[];
+  /**
+   * CPU phase: the shapes, each at its fixed rate; empty skips it. Measured for `ours`,
+   * `ours-memory` and `baseline` (not for `multi`, which the baseline cannot do).
+   */
+  cpuShapes: FixedShape[];
+  /** CPU phase: rounds; each runs every configuration once, in turn (ours, baseline, ours, …). */
+  cpuRounds: number;
+  /** CPU phase: publishing at the rate before the measured window, not measured, in seconds. */
+  cpuWarmupSeconds: number;
+  /** CPU phase: the measured window, in seconds. */
+  cpuSeconds: number;
+  /** Membership phase (`ours` only); `null` skips it. */
+  membership: MembershipParams | null;
 }
 
 /** One sweep of one shape. */
@@ -192,6 +251,10 @@ export interface ServerReport {
   overload: Overload[];
   idle: Idle | null;
   joinCost: JoinCost | null;
+  /** The CPU phase, per shape (filled in after every configuration's other phases). */
+  cpu: CpuRun[];
+  /** The membership phase. */
+  membership: Membership | null;
   notes: string[];
 }
 
@@ -201,7 +264,7 @@ export type Log = (line: string) => void;
 let stepCounter = 0;
 
 /** A fresh room name per step, so no step sees another's messages. */
-function nextRoom(): string {
+export function nextRoom(): string {
   stepCounter++;
   return `bench-${Date.now().toString(36)}-${stepCounter}`;
 }
@@ -233,9 +296,10 @@ export function describe(step: StepResult): string {
   return `${parts.join(", ")} → ${step.pass ? "pass" : `FAIL (limit: ${step.limit})`}`;
 }
 
-function stepParams(
+/** The parameters of one step of `shape` at `rate`, with a fresh room name. */
+export function stepParams(
   p: BenchParameters,
-  shape: Shape,
+  shape: Pick<FixedShape, "clients" | "roomSize"> & { roomsPerClient?: number },
   rate: number,
   seconds: number,
   warmup: number,
@@ -243,6 +307,7 @@ function stepParams(
   return {
     clients: shape.clients,
     roomSize: shape.roomSize,
+    roomsPerClient: shape.roomsPerClient ?? 1,
     rate: round(rate, 1),
     duration: seconds,
     warmup,
@@ -255,7 +320,7 @@ function stepParams(
 }
 
 /** Runs `body` with a fresh server for `target`, and always stops it. */
-async function withServer<T>(
+export async function withServer<T>(
   target: Target,
   settings: ServerSettings,
   body: (server: RunningServer) => Promise<T>,
@@ -269,7 +334,7 @@ async function withServer<T>(
 }
 
 /** One step on a fresh server. */
-function freshStep(
+export function freshStep(
   target: Target,
   settings: ServerSettings,
   params: StepParams,
@@ -367,6 +432,35 @@ export async function sweep(
   return result;
 }
 
+/**
+ * Runs a step on a fresh server, and while other work on the machine disturbed it, takes it
+ * again (a fresh server, after waiting up to 30 s for a quiet machine): up to 3 times with
+ * `p.retryFailedStep`, else once. The first undisturbed attempt counts, else the least
+ * disturbed. `params` makes each attempt's parameters (a fresh room name each time).
+ */
+export async function leastDisturbed(
+  target: Target,
+  settings: ServerSettings,
+  p: BenchParameters,
+  params: () => StepParams,
+  onAttempt: (step: StepResult) => void,
+): Promise<{ step: StepResult; attempts: StepResult[] }> {
+  const attempts: StepResult[] = [];
+  for (let attempt = 1; attempt <= (p.retryFailedStep ? MAX_ATTEMPTS : 1); attempt++) {
+    if (attempts.length > 0) {
+      if (!attempts.at(-1)!.disturbed) break;
+      await waitForQuiet([], { maxMs: DISTURBED_RETRY_WAIT_MS });
+    }
+    const step = await freshStep(target, settings, params());
+    step.attempt = attempt;
+    attempts.push(step);
+    onAttempt(step);
+  }
+  const step = attempts.find((a) => !a.disturbed) ??
+    [...attempts].sort((a, b) => a.otherCpuPercent - b.otherCpuPercent)[0];
+  return { step, attempts };
+}
+
 /** Measures latency at `rate` for `shape`, after a warm-up on the same fresh server. */
 export async function latencyAt(
   target: Target,
@@ -376,27 +470,21 @@ export async function latencyAt(
   rate: number,
   log: Log,
 ): Promise<LatencyRun> {
-  const attempts: StepResult[] = [];
   // Latency is what other work on the machine spoils first: a disturbed measurement is taken
-  // again (on a fresh server, after waiting for the machine to be quiet), up to 3 times, and the
-  // least disturbed attempt counts.
-  for (let attempt = 1; attempt <= (p.retryFailedStep ? MAX_ATTEMPTS : 1); attempt++) {
-    if (attempts.length > 0) {
-      if (!attempts.at(-1)!.disturbed) break;
-      await waitForQuiet([], { maxMs: DISTURBED_RETRY_WAIT_MS });
-    }
-    // A fresh process runs cold (JIT, heap growth): the step publishes a warm-up first.
-    const params = stepParams(p, shape, rate, p.latencySeconds, p.warmupSeconds);
-    const step = await freshStep(target, settings, params);
-    step.attempt = attempt;
-    attempts.push(step);
-    log(
-      `  ${target.id} ${shape.name} latency${attempt > 1 ? ` (attempt ${attempt})` : ""} ` +
-        describe(step),
-    );
-  }
-  const step = attempts.find((a) => !a.disturbed) ??
-    [...attempts].sort((a, b) => a.otherCpuPercent - b.otherCpuPercent)[0];
+  // again, and the least disturbed attempt counts. A fresh process runs cold (JIT, heap
+  // growth): the step publishes a warm-up first.
+  const { step, attempts } = await leastDisturbed(
+    target,
+    settings,
+    p,
+    () => stepParams(p, shape, rate, p.latencySeconds, p.warmupSeconds),
+    (step) =>
+      log(
+        `  ${target.id} ${shape.name} latency${
+          step.attempt > 1 ? ` (attempt ${step.attempt})` : ""
+        } ${describe(step)}`,
+      ),
+  );
   return { shape: shape.id, clients: shape.clients, rate: step.rate, step, attempts };
 }
 
@@ -453,12 +541,14 @@ export async function joinCost(
   });
 }
 
-function median(values: number[]): number {
+/** The median of `values` (the lower middle one of an even count); 0 for none. */
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+  return sorted[Math.floor((sorted.length - 1) / 2)] ?? 0;
 }
 
-async function settledRss(server: RunningServer): Promise<number> {
+/** The server's RSS once settled: the median of 5 samples over a second, in bytes. */
+export async function settledRss(server: RunningServer): Promise<number> {
   const samples: number[] = [];
   for (let i = 0; i < 5; i++) {
     await new Promise((resolve) => setTimeout(resolve, 200));

@@ -6,14 +6,15 @@
  * @module
  */
 
+import type { CpuRun } from "./cpu_phase.ts";
 import { round } from "./histogram.ts";
-import type { BenchParameters, ServerReport, Shape, Sweep } from "./phases.ts";
+import type { BenchParameters, FixedShape, ServerReport, Shape, ShapeId, Sweep } from "./phases.ts";
 import { STORE_NAMES, type TargetId } from "./servers.ts";
 
 /** One compared metric. */
 export interface ComparisonRow {
   /** The phase the row comes from. */
-  phase: "sweep" | "latency" | "overload" | "idle" | "join";
+  phase: "sweep" | "latency" | "overload" | "idle" | "join" | "membership" | "cpu";
   metric: string;
   unit: string;
   /** Which direction is good. */
@@ -68,6 +69,16 @@ function firstStepOf(report: ServerReport, shape: Shape["id"]) {
   const sweep = sweepOf(report, shape);
   const steps = sweep?.steps ?? [];
   return steps.filter((step) => step.rate === sweep?.startRate).at(-1);
+}
+
+function cpuOf(report: ServerReport | undefined, shape: ShapeId): CpuRun | undefined {
+  return report?.cpu.find((run) => run.shape === shape);
+}
+
+/** How a CPU run's rounds went, for the rows: "3: 1 disturbed, 3 held". */
+function roundsText(run: CpuRun | undefined): string | undefined {
+  if (!run) return undefined;
+  return `${run.rounds.length}: ${run.disturbedRounds} disturbed, ${run.heldRounds} held`;
 }
 
 function idleLevel(report: ServerReport, target: number) {
@@ -247,6 +258,82 @@ function metrics(p: BenchParameters): MetricDef[] {
       better: "higher",
       pick: (r) => r.idle?.mostHeld,
     });
+  }
+  for (const shape of p.cpuShapes) {
+    const at = `${shape.name} at ${shape.rate.toLocaleString("en-US")} says/s`;
+    rows.push(
+      {
+        phase: "cpu",
+        metric: `${at}: server CPU per delivery`,
+        unit: "µs",
+        better: "lower",
+        pick: (r) => cpuOf(r, shape.id)?.median.usPerDelivery,
+        targets: EXTRA_TARGETS,
+      },
+      {
+        phase: "cpu",
+        metric: `${at}: deliveries`,
+        unit: "msgs/s",
+        better: "info",
+        pick: (r) => cpuOf(r, shape.id)?.median.deliveredPerSecond,
+      },
+      {
+        phase: "cpu",
+        metric: `${at}: server CPU`,
+        unit: "% of a core",
+        better: "info",
+        pick: (r) => cpuOf(r, shape.id)?.median.serverCpuPercent,
+      },
+      {
+        phase: "cpu",
+        metric: `${at}: p50`,
+        unit: "ms",
+        better: "lower",
+        pick: (r) => cpuOf(r, shape.id)?.median.p50,
+      },
+      {
+        phase: "cpu",
+        metric: `${at}: p99`,
+        unit: "ms",
+        better: "lower",
+        pick: (r) => cpuOf(r, shape.id)?.median.p99,
+        targets: EXTRA_TARGETS,
+      },
+      {
+        phase: "cpu",
+        metric: `${at}: rounds`,
+        unit: "",
+        better: "info",
+        pick: (r) => roundsText(cpuOf(r, shape.id)),
+      },
+    );
+  }
+  if (p.membership !== null) {
+    const m = p.membership;
+    const idle = `${m.clients.toLocaleString("en-US")} clients idle`;
+    rows.push(
+      {
+        phase: "membership",
+        metric: `${idle}, 1 room each (rooms of ${m.roomSize}): server RSS`,
+        unit: "MB",
+        better: "info",
+        pick: (r) => r.membership?.oneRssMb,
+      },
+      {
+        phase: "membership",
+        metric: `${idle}, ${m.roomsPerClient} rooms each (rooms of ${m.roomSize}): server RSS`,
+        unit: "MB",
+        better: "info",
+        pick: (r) => r.membership?.manyRssMb,
+      },
+      {
+        phase: "membership",
+        metric: `memory per membership (${m.roomsPerClient} rooms each against 1)`,
+        unit: "bytes",
+        better: "lower",
+        pick: (r) => r.membership?.bytesPerMembership,
+      },
+    );
   }
   if (p.joinCostMembers > 0) {
     const room = `one join into a room of ${p.joinCostMembers}`;
@@ -431,7 +518,89 @@ export function checkTargets(
           `${round(join.newcomerBytes / 1024, 1)} KiB)`,
       },
   );
+
+  // Issue #21: cheaper per message than a server that stores nothing.
+  checks.push(
+    headlineCheck(rows, rooms, 1, `${rooms?.name ?? "many rooms"}: ≥ 1× baseline (#21)`),
+  );
+  const cpuRooms = p.cpuShapes.find((s) => s.id === "rooms");
+  const cpuRoom = p.cpuShapes.find((s) => s.id === "room");
+  checks.push(cpuRatioCheck(reports, cpuRooms, 1, "many rooms"));
+  checks.push(cpuP99Check(reports, cpuRooms, 10));
+  checks.push(cpuRatioCheck(reports, cpuRoom, 0.4, "one room"));
+
+  // Issue #18: be in many rooms at once.
+  const m = ours?.membership;
+  const perMembership = `≤ 2 KiB per membership (${
+    p.membership?.roomsPerClient ?? 10
+  } rooms each against 1) (#18)`;
+  checks.push(
+    !m ? { name: perMembership, status: "not measured", measured: "-" } : {
+      name: perMembership,
+      status: m.bytesPerMembership <= MEMBERSHIP_BYTES_GOAL ? "pass" : "miss",
+      measured: `${m.bytesPerMembership.toLocaleString("en-US")} bytes (${m.clients} clients: ` +
+        `${m.oneRssMb} MB with 1 room each, ${m.manyRssMb} MB with ${m.roomsPerClient}; median ` +
+        `of ${m.rounds.length})`,
+    },
+  );
   return checks;
+}
+
+/** Issue #18's goal for the memory of one more membership, in bytes. */
+const MEMBERSHIP_BYTES_GOAL = 2 * 1024;
+
+/** What went on in a CPU run, beyond its median: rounds, disturbed ones, whether it held. */
+function cpuRunText(who: string, run: CpuRun): string {
+  const parts = [`${run.rounds.length} rounds`];
+  if (run.disturbedRounds > 0) parts.push(`${run.disturbedRounds} disturbed`);
+  if (!run.held) parts.push(`did not hold the rate: ${run.heldRounds} held`);
+  return `${who} ${parts.join(", ")}`;
+}
+
+/** "one room of 32 at 2,000 says/s", or `fallback` when the shape was not run. */
+function atRate(shape: FixedShape | undefined, fallback: string): string {
+  return shape ? `${shape.name} at ${shape.rate.toLocaleString("en-US")} says/s` : fallback;
+}
+
+/** Our CPU per delivery against the baseline's in `shape`, at most `goal` times it (#21). */
+function cpuRatioCheck(
+  reports: Partial<Record<TargetId, ServerReport>>,
+  shape: FixedShape | undefined,
+  goal: number,
+  fallback: string,
+): TargetCheck {
+  const name = `${atRate(shape, fallback)}: server CPU per delivery ≤ ${
+    goal.toFixed(1)
+  }× baseline (#21)`;
+  const ours = shape ? cpuOf(reports.ours, shape.id) : undefined;
+  const base = shape ? cpuOf(reports.baseline, shape.id) : undefined;
+  if (!ours || !base || base.median.usPerDelivery === 0) {
+    return { name, status: "not measured", measured: "no CPU phase for both servers" };
+  }
+  const ratio = ours.median.usPerDelivery / base.median.usPerDelivery;
+  const measured = `${ratio.toFixed(2)}× (${ours.median.usPerDelivery} vs ` +
+    `${base.median.usPerDelivery} µs, medians; ${cpuRunText("ours", ours)}; ` +
+    `${cpuRunText("baseline", base)})`;
+  // At a rate the baseline does not hold, its deliveries lag the window: no fair comparison.
+  if (!base.held) return { name, status: "not measured", measured };
+  if (!ours.held) return { name, status: "miss", measured };
+  return { name, status: ratio <= goal ? "pass" : "miss", measured };
+}
+
+/** Our median p99 in the CPU phase's `shape`, at most `goalMs` (#21). */
+function cpuP99Check(
+  reports: Partial<Record<TargetId, ServerReport>>,
+  shape: FixedShape | undefined,
+  goalMs: number,
+): TargetCheck {
+  const name = `${atRate(shape, "many rooms")}: p99 ≤ ${goalMs} ms (#21)`;
+  const ours = shape ? cpuOf(reports.ours, shape.id) : undefined;
+  if (!ours) return { name, status: "not measured", measured: "-" };
+  return {
+    name,
+    status: ours.median.p99 <= goalMs && ours.held ? "pass" : "miss",
+    measured: `${ours.median.p99} ms (median; ${cpuRunText("", ours).trim()})`,
+  };
 }
 
 function cell(value: number | string | null, atLeast?: boolean): string {

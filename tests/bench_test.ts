@@ -85,6 +85,7 @@ const MEMBERSHIP_NUMBERS = [
   "roomSize",
   "roomsPerClient",
   "bytesPerMembership",
+  "heapBytesPerMembership",
   "oneRssMb",
   "manyRssMb",
   "errors",

@@ -22,8 +22,44 @@ import {
 } from "./phases.ts";
 import { waitForQuiet } from "./proc.ts";
 import type { ServerSettings, Target } from "./servers.ts";
+import type { MembershipHeap } from "../membership_heap.ts";
 
 const MB = 1024 * 1024;
+/**
+ * What one membership holds in the hub's structures: `membership_heap.ts`
+ * of the measured checkout, in a process of its own with a forced full
+ * collection before each reading (a server's RSS after a join storm also
+ * holds what the joins allocated and the allocator keeps).
+ */
+async function heapPerMembership(
+  settings: ServerSettings,
+  clients: number,
+  rooms: number,
+): Promise<MembershipHeap> {
+  const root = settings.oursEntry.slice(0, settings.oursEntry.lastIndexOf("/") + 1);
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--v8-flags=--expose-gc",
+      `${root}bench/membership_heap.ts`,
+      "--clients",
+      String(clients),
+      "--rooms",
+      String(rooms),
+    ],
+    cwd: root,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout).trim().split("\n").at(-1) ?? "";
+  if (!output.success) {
+    throw new Error(`membership_heap.ts failed: ${new TextDecoder().decode(output.stderr)}`);
+  }
+  return JSON.parse(text) as MembershipHeap;
+}
+
 /** The load processes let go of their connections by themselves after this long, in seconds. */
 const HOLD_SECONDS = 300;
 
@@ -50,6 +86,8 @@ export interface MembershipRound {
   many: MembershipLevel;
   /** (many.rssBytes − one.rssBytes) / ((roomsPerClient − 1) × clients). */
   bytesPerMembership: number;
+  /** The same with the heap in use: what one more membership holds. `null` without it. */
+  heapBytesPerMembership: number | null;
 }
 
 /** The membership phase. */
@@ -58,8 +96,10 @@ export interface Membership {
   roomSize: number;
   roomsPerClient: number;
   rounds: MembershipRound[];
-  /** The median over the rounds of their bytes per membership. */
+  /** The median over the rounds of their bytes per membership (RSS). */
   bytesPerMembership: number;
+  /** The median over the rounds of their heap bytes per membership; `null` without it. */
+  heapBytesPerMembership: number | null;
   /** Median RSS of each level, in MB. */
   oneRssMb: number;
   manyRssMb: number;
@@ -133,13 +173,18 @@ export async function membership(
   for (let n = 1; n <= m.rounds; n++) {
     const one = await level(target, settings, p, m, 1, errors);
     const many = await level(target, settings, p, m, m.roomsPerClient, errors);
-    const bytes = (many.rssBytes - one.rssBytes) / ((m.roomsPerClient - 1) * m.clients);
-    rounds.push({ one, many, bytesPerMembership: Math.round(bytes) });
+    const added = (m.roomsPerClient - 1) * m.clients;
+    const bytes = (many.rssBytes - one.rssBytes) / added;
+    const heap = target.kind === "ours"
+      ? (await heapPerMembership(settings, m.clients, m.roomsPerClient)).bytesPerMembership
+      : null;
+    rounds.push({ one, many, bytesPerMembership: Math.round(bytes), heapBytesPerMembership: heap });
     log(
       `  ${target.id} membership, round ${n}: ${m.clients} clients idle, 1 room each ` +
         `(${one.rooms} rooms) ${one.rssMb} MB${quietText(one)}, ${m.roomsPerClient} rooms ` +
         `each (${many.rooms} rooms) ${many.rssMb} MB${quietText(many)}: ${Math.round(bytes)} ` +
-        `bytes per membership (joined in ${one.connectMs} and ${many.connectMs} ms)`,
+        `bytes of RSS and ${heap ?? "-"} bytes of heap per membership (joined in ` +
+        `${one.connectMs} and ${many.connectMs} ms)`,
     );
   }
   return {
@@ -148,6 +193,9 @@ export async function membership(
     roomsPerClient: m.roomsPerClient,
     rounds,
     bytesPerMembership: median(rounds.map((r) => r.bytesPerMembership)),
+    heapBytesPerMembership: rounds.some((r) => r.heapBytesPerMembership === null)
+      ? null
+      : median(rounds.map((r) => r.heapBytesPerMembership!)),
     oneRssMb: median(rounds.map((r) => r.one.rssMb)),
     manyRssMb: median(rounds.map((r) => r.many.rssMb)),
     errors: errors.count,

@@ -61,6 +61,7 @@ function families(numbers: ChatNumbers): MetricFamily[] {
     gauge("chat_members", "Members in all rooms", members),
     gauge("chat_history_messages", "Retained messages in the active rooms", retained),
     gauge("chat_bus_up", "1 while the bus between instances works, else 0", numbers.busUp ? 1 : 0),
+    ...memoryGauges(),
     counter("chat_frames_received_total", "Frames received from clients", stats.framesIn),
     counter("chat_messages_stored_total", "Chat messages stored and broadcast", stats.stored),
     counter("chat_events_sent_total", "Events sent to clients", sent.events),
@@ -84,6 +85,16 @@ function families(numbers: ChatNumbers): MetricFamily[] {
       type: "counter",
       samples: byKey(stats.refusals, "status"),
     },
+  ];
+}
+
+/** The process's memory: resident, and the JavaScript heap (what the chat's objects hold). */
+function memoryGauges(): MetricFamily[] {
+  const memory = Deno.memoryUsage();
+  return [
+    gauge("process_resident_memory_bytes", "Resident memory of the process", memory.rss),
+    gauge("deno_heap_used_bytes", "JavaScript heap in use (V8), garbage included", memory.heapUsed),
+    gauge("deno_heap_total_bytes", "JavaScript heap reserved (V8)", memory.heapTotal),
   ];
 }
 

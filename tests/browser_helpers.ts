@@ -196,11 +196,15 @@ export async function checkAxe(page: Page): Promise<AxeViolation[]> {
 /**
  * Before any page of `context` loads: records CSP violations (in
  * `__cspViolations`) and replaces `Notification` with a recorder whose
- * permission starts as "default" (`__notifications`), so a test can see when
- * permission is asked and what is shown.
+ * permission starts as `permission` ("default" unless given: "granted" is a
+ * context where notifications were allowed before) (`__notifications`), so a
+ * test can see when permission is asked and what is shown.
  */
-export async function instrument(context: BrowserContext): Promise<void> {
-  await context.addInitScript(() => {
+export async function instrument(
+  context: BrowserContext,
+  { permission: initial = "default" }: { permission?: "default" | "granted" } = {},
+): Promise<void> {
+  await context.addInitScript((initial: string) => {
     // deno-lint-ignore no-explicit-any
     const g = globalThis as any;
     g.__cspViolations = [];
@@ -210,7 +214,7 @@ export async function instrument(context: BrowserContext): Promise<void> {
     });
     const shown: { title: string; body: string }[] = [];
     let asked = 0;
-    let permission = "default";
+    let permission = initial;
     class RecordingNotification {
       static get permission() {
         return permission;
@@ -232,7 +236,7 @@ export async function instrument(context: BrowserContext): Promise<void> {
       writable: true,
     });
     g.__notifications = { shown, asked: () => asked };
-  });
+  }, initial);
 }
 
 /** CSP violations the page reported so far. */
@@ -275,4 +279,36 @@ export function messageItem(page: Page, text: string) {
   return page.locator("#messages li.message", {
     has: page.locator(".text", { hasText: text }),
   }).first();
+}
+
+/** The room sidebar: the navigation landmark named "Rooms". */
+export function sidebar(page: Page) {
+  return page.getByRole("navigation", { name: "Rooms" });
+}
+
+/** The sidebar's link to `#room` (its accessible name starts with `#room`). */
+export function roomLink(page: Page, room: string) {
+  return sidebar(page).getByRole("link", { name: new RegExp(`^#${room}\\b`) });
+}
+
+/** Resolves once the browser has rendered twice: observers of layout have run. */
+export async function settled(page: Page): Promise<void> {
+  await page.evaluate(() =>
+    new Promise<void>((resolve) =>
+      // deno-lint-ignore no-explicit-any
+      (globalThis as any).requestAnimationFrame(() =>
+        // deno-lint-ignore no-explicit-any
+        (globalThis as any).requestAnimationFrame(() => resolve())
+      )
+    )
+  );
+}
+
+/** An attribute of the focused element (`id` by default), or null. */
+export async function focusedAttribute(page: Page, name = "id"): Promise<string | null> {
+  return await page.evaluate(
+    // deno-lint-ignore no-explicit-any
+    (name) => (globalThis as any).document.activeElement?.getAttribute(name) ?? null,
+    name,
+  );
 }

@@ -34,8 +34,9 @@
 
 import { Connection } from "./connection.js";
 import { REACTIONS } from "./conversation.js";
-import { Outbox, Pacer } from "./outbox.js";
-import { RoomList } from "./room_list.js";
+import { entry, Outbox, Pacer } from "./outbox.js";
+import { Requests } from "./requests.js";
+import { joinRefusal, RoomList } from "./room_list.js";
 import { keyed, memoryStorage, Session } from "./session.js";
 
 export { DEFAULT_BACKOFF_MS, parseFrame, WS_FAILURES_BEFORE_FALLBACK } from "./connection.js";
@@ -46,8 +47,6 @@ export { REACTIONS };
 /** Longest pause a server's `retryAfterMs` hint may ask for. */
 const MAX_HINT_MS = 60_000;
 const AUTH_ERRORS = new Set(["auth_required", "auth_invalid", "auth_expired"]);
-/** Refusals of a join or a request (history, rooms) worth asking again after a pause. */
-const TRY_AGAIN = new Set(["unavailable", "rate_limited", "internal", "not_joined"]);
 const CLOSE_REASONS = {
   1001: "server is restarting",
   1006: "connection lost",
@@ -151,6 +150,7 @@ export class ChatClient extends EventTarget {
   #pacer;
   #outbox;
   #rooms;
+  #requests;
   #retryMs;
   #rateLimitMs;
   #typingIntervalMs;
@@ -163,8 +163,6 @@ export class ChatClient extends EventTarget {
   #leaving = new Set();
   /** The name a `rename` in flight asks for. */
   #renaming = "";
-  #roomsPending = false;
-  #requestTimer = 0;
   #gapRejoins = 0;
 
   /** @param {ChatClientOptions} options */
@@ -190,6 +188,13 @@ export class ChatClient extends EventTarget {
       pacer: this.#pacer,
       send,
       naming: () => this.#session.joinFields(),
+    });
+    this.#requests = new Requests({
+      rooms: this.#rooms,
+      pacer: this.#pacer,
+      send,
+      online: () => this.#online,
+      emit: (type, detail) => this.#emit(type, detail),
     });
     this.#outbox = new Outbox({
       ...this.#store,
@@ -286,21 +291,7 @@ export class ChatClient extends EventTarget {
    * @returns {RoomSnapshot | undefined}
    */
   roomState(room = this.room) {
-    const state = this.#rooms.get(room);
-    if (!state) return undefined;
-    return {
-      name: state.name,
-      joined: state.status === "joined" && this.#online,
-      members: state.memberList,
-      lastId: state.lastId,
-      epoch: state.epoch,
-      oldestId: state.oldestId,
-      hasMore: state.hasMore,
-      loadingHistory: state.historyBefore > 0,
-      readId: state.readId,
-      unread: state.unread,
-      mentions: state.mentions,
-    };
+    return this.#rooms.get(room)?.snapshot(this.#online);
   }
 
   /** The members of `room`, as last known. @param {string} room */
@@ -458,18 +449,10 @@ export class ChatClient extends EventTarget {
    * @returns {OutboxEntry} The new entry.
    */
   say(text, options = {}) {
-    /** @type {OutboxEntry} */
-    const entry = {
-      cid: crypto.randomUUID(),
-      room: this.#target(options.room),
-      text,
-      ts: Date.now(),
-      state: "pending",
-    };
-    if (Number.isSafeInteger(options.replyTo) && Number(options.replyTo) > 0) {
-      entry.replyTo = options.replyTo;
-    }
-    return this.#outbox.add(entry);
+    const replyTo = Number.isSafeInteger(options.replyTo) && Number(options.replyTo) > 0
+      ? { replyTo: options.replyTo }
+      : {};
+    return this.#outbox.add({ ...entry(this.#target(options.room), text), ...replyTo });
   }
 
   /**
@@ -526,19 +509,12 @@ export class ChatClient extends EventTarget {
    */
   history(options = {}) {
     const { before, room } = typeof options === "number" ? { before: options } : options;
-    const frame = this.#online ? this.#rooms.get(room ?? this.room)?.historyFrame(before) : null;
-    if (!frame) return false;
-    this.#pacer.spend();
-    return this.#connection.send(frame);
+    return this.#requests.history(room ?? this.room, before);
   }
 
   /** Asks for the room directory; it comes as a `rooms` event. False while offline. */
   rooms() {
-    if (!this.#online) return false;
-    if (this.#roomsPending) return true;
-    this.#roomsPending = true;
-    this.#pacer.spend();
-    return this.#connection.send({ type: "rooms" });
+    return this.#requests.directory();
   }
 
   /**
@@ -619,7 +595,7 @@ export class ChatClient extends EventTarget {
         return this.#unread(room);
       }
       case "rooms":
-        this.#roomsPending = false;
+        this.#requests.answered();
         return this.#emit("rooms", {
           rooms: (Array.isArray(msg.rooms) ? msg.rooms : []).filter((r) =>
             r && typeof r.name === "string"
@@ -730,15 +706,19 @@ export class ChatClient extends EventTarget {
       this.#renaming = "";
       return this.#emit("rename-error", { code, message });
     }
-    if (this.#onRequestRefused(code, message, pause, error.room)) return;
+    const joins = this.#requests.refused(code, message, pause, error.room);
+    if (joins) {
+      // A join maybe refused: sent again after the pause (`already_joined` if it got in).
+      for (const room of joins) this.#rooms.later(room, pause);
+      return this.#pump();
+    }
     if (code === "rate_limited") return; // a typing frame: nothing to redo
     const about = typeof error.room === "string" ? { room: error.room } : {};
     this.#emit("error", { code, message, ...about });
   }
 
   /**
-   * A refused join. The connection's first one: another name, or a later
-   * try. Another: the room is dropped, or asked for again after a pause.
+   * A refused join (see `joinRefusal`).
    *
    * @param {import("./room_state.js").RoomState} room
    * @param {string} code
@@ -746,27 +726,24 @@ export class ChatClient extends EventTarget {
    * @param {number} pause
    */
   #onJoinRefused(room, code, message, pause) {
-    const first = !this.#online;
-    if (code === "already_joined") return;
-    if (
-      code === "room_forbidden" || code === "too_many_rooms" ||
-      (code === "invalid_message" && /^Cannot join room: room\b/.test(message)) ||
-      (!first && (code === "name_taken" || code === "invalid_message"))
-    ) {
-      return this.#refuseRoom(room.name, code, message);
-    }
-    if (TRY_AGAIN.has(code)) {
-      if (!first) {
+    switch (joinRefusal(code, message, !this.#online)) {
+      case "ignore":
+        return;
+      case "drop":
+        return this.#refuseRoom(room.name, code, message);
+      case "later":
         this.#rooms.later(room, pause);
         return this.#pump();
+      case "reconnect": {
+        const delay = Math.max(this.#rateLimitMs, this.#connection.backoff());
+        return this.#connection.scheduleReconnect(message, delay);
       }
-      const delay = Math.max(this.#rateLimitMs, this.#connection.backoff());
-      return this.#connection.scheduleReconnect(message, delay);
-    }
-    if (code === "name_taken" && this.#session.vary(this.#random)) {
-      // A suggested name: try a free variant on the same socket.
-      this.#emit("name", { name: this.name });
-      return void this.#rooms.sendJoin(room, true);
+      case "vary":
+        // A suggested name: try a free variant on the same socket.
+        if (this.#session.vary(this.#random)) {
+          this.#emit("name", { name: this.name });
+          return void this.#rooms.sendJoin(room, true);
+        }
     }
     this.#toPrompt(message);
   }
@@ -787,46 +764,6 @@ export class ChatClient extends EventTarget {
     if (this.#rooms.size > 0 || this.#online) return this.#pump();
     this.#connection.stop();
     this.#status("offline", "room");
-  }
-
-  /**
-   * A refused history, rooms or join frame (they carry no cid): asked again
-   * after `pause`, or reported. A `rate_limited` does not say which frame it
-   * refused: every request that may be the one is asked again.
-   *
-   * @param {string} code
-   * @param {string} message
-   * @param {number} pause
-   * @param {unknown} about The room the error names, if any.
-   * @returns {boolean} whether it was handled
-   */
-  #onRequestRefused(code, message, pause, about) {
-    const limited = code === "rate_limited";
-    const all = [...this.#rooms.values()];
-    const pages = all.filter((room) =>
-      room.historyBefore > 0 &&
-      (limited ||
-        (/^Cannot read history/.test(message) && (about === undefined || about === room.name)))
-    );
-    const rooms = this.#roomsPending && (limited || /^Cannot list rooms/.test(message));
-    const joins = limited ? all.filter((room) => room.status === "joining") : [];
-    if (!pages.length && !rooms && !joins.length) return false;
-    const retry = TRY_AGAIN.has(code) && this.#online;
-    for (const room of pages) {
-      const before = room.historyBefore;
-      room.historyBefore = 0;
-      if (retry) setTimeout(() => this.history({ before, room: room.name }), pause);
-      else this.#emit("history-error", { room: room.name, message });
-    }
-    if (rooms) {
-      this.#roomsPending = false;
-      clearTimeout(this.#requestTimer);
-      if (retry) this.#requestTimer = setTimeout(() => this.rooms(), pause);
-    }
-    // Sent again after the pause; an `already_joined` then means the first one got in.
-    for (const room of joins) this.#rooms.later(room, pause);
-    if (joins.length) this.#pump();
-    return true;
   }
 
   /** @param {{ code: number, reason: string }} event */
@@ -851,9 +788,8 @@ export class ChatClient extends EventTarget {
   #drop() {
     this.#online = false;
     this.#renaming = "";
-    this.#roomsPending = false;
     this.#leaving.clear();
-    clearTimeout(this.#requestTimer);
+    this.#requests.drop();
     this.#outbox.reset();
     this.#rooms.drop();
   }
@@ -900,8 +836,7 @@ export class ChatClient extends EventTarget {
    */
   #change(kind, ref, room) {
     if (!Number.isSafeInteger(ref) || ref < 1) throw new RangeError(`Not a message id: ${ref}`);
-    const cid = crypto.randomUUID();
-    return { cid, room: this.#target(room), kind, ref, text: "", ts: Date.now(), state: "pending" };
+    return { ...entry(this.#target(room), ""), kind, ref };
   }
 
   /** The rooms or the room in view changed: keep them and say so. */

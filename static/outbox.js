@@ -28,6 +28,17 @@ const KINDS = ["edit", "delete", "react"];
  */
 
 /**
+ * A new pending entry of `room` with a fresh `cid`.
+ *
+ * @param {string} room
+ * @param {string} text
+ * @returns {OutboxEntry}
+ */
+export function entry(room, text) {
+  return { cid: crypto.randomUUID(), room, text, ts: Date.now(), state: "pending" };
+}
+
+/**
  * A token bucket shared by everything a client sends, kept under the
  * server's: `burst` frames at once, then `perSecond`. A `rate_limited` from
  * the server holds every frame until the pause it names.

@@ -8,7 +8,33 @@
  * @module
  */
 
+import { TRY_AGAIN } from "./requests.js";
 import { RoomState } from "./room_state.js";
+
+/**
+ * What a refused join calls for: nothing (`ignore`, the room is joined
+ * already), dropping the room (`drop`: it cannot be joined, or not under this
+ * name), sending it again after a pause (`later`), reconnecting (`reconnect`:
+ * the connection's first join), another name (`vary`, a suggested one), or
+ * asking the user (`prompt`).
+ *
+ * @param {string} code The error's code.
+ * @param {string} message The error's message.
+ * @param {boolean} first Whether it was the connection's first join.
+ * @returns {"ignore" | "drop" | "later" | "reconnect" | "vary" | "prompt"}
+ */
+export function joinRefusal(code, message, first) {
+  if (code === "already_joined") return "ignore";
+  if (
+    code === "room_forbidden" || code === "too_many_rooms" ||
+    (code === "invalid_message" && /^Cannot join room: room\b/.test(message)) ||
+    (!first && (code === "name_taken" || code === "invalid_message"))
+  ) {
+    return "drop";
+  }
+  if (TRY_AGAIN.has(code)) return first ? "reconnect" : "later";
+  return code === "name_taken" ? "vary" : "prompt";
+}
 
 /**
  * What the list needs of its client.

@@ -101,6 +101,27 @@ export class RoomState {
   }
 
   /**
+   * What the client holds of the room, as `ChatClient.roomState` gives it.
+   *
+   * @param {boolean} online Whether the connection is welcomed.
+   */
+  snapshot(online) {
+    return {
+      name: this.name,
+      joined: this.status === "joined" && online,
+      members: this.memberList,
+      lastId: this.lastId,
+      epoch: this.epoch,
+      oldestId: this.oldestId,
+      hasMore: this.hasMore,
+      loadingHistory: this.historyBefore > 0,
+      readId: this.readId,
+      unread: this.unread,
+      mentions: this.mentions,
+    };
+  }
+
+  /**
    * The `join` frame for this room: a resume from `lastId` (with the epoch),
    * or, on a page that has not shown the room yet, the last messages before
    * it too.

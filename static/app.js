@@ -30,9 +30,6 @@ import { roomHref, RoomSwitcher } from "./view_rooms.js";
 import { Sidebar } from "./view_sidebar.js";
 import { StatusView } from "./view_status.js";
 
-/** A "left" line is taken back when the member returns this soon (a reconnect). */
-const REJOIN_MS = 60_000;
-
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
@@ -237,17 +234,14 @@ const switcher = new RoomSwitcher({
 
 // --- Rooms -------------------------------------------------------------------------
 
-/** Each joined room's log, and its "X left" lines (to take back when X comes straight back). */
-const rooms = new Map(
-  /** @type {[string, { log: MessageLog, leftLines: Map<string, { li: HTMLLIElement,
-   *   name: string, at: number }> }][]} */ ([]),
-);
+/** Each joined room's log. @type {Map<string, MessageLog>} */
+const rooms = new Map();
 
 /** The log of `room`, made when first needed. @param {string} room */
 function logOf(room) {
-  let entry = rooms.get(room);
-  if (!entry) {
-    const log = new MessageLog(room, {
+  let log = rooms.get(room);
+  if (!log) {
+    log = new MessageLog(room, {
       log: /** @type {HTMLTemplateElement} */ ($("log-template")),
       item: /** @type {HTMLTemplateElement} */ ($("message-template")),
     }, {
@@ -263,9 +257,9 @@ function logOf(room) {
     for (const item of client.outbox) {
       if (item.room === room && !item.kind) log.showPending(item, client.name);
     }
-    rooms.set(room, entry = { log, leftLines: new Map() });
+    rooms.set(room, log);
   }
-  return entry.log;
+  return log;
 }
 
 /** The room `go` or the address asked for: a `room-error` for it opens the switcher. */
@@ -308,9 +302,9 @@ function render() {
 }
 
 /**
- * The room in view is shown (a switch, the tab back in front): what came
- * since it was read starts with the divider, and the view goes to the first
- * mention of you in it, or to the divider; else it stays where it was.
+ * The room in view is shown (a switch, the tab back in front, a resume):
+ * what came since it was read starts with the divider, and the first mention
+ * of you in it, or else the divider, is brought into view if it is not.
  */
 function arrive() {
   const state = client.roomState();
@@ -319,8 +313,9 @@ function arrive() {
   if (state.unread > 0) {
     log.placeDivider(state.readId);
     const mention = state.mentions > 0 ? log.firstUnreadMention(state.readId) : null;
-    if (mention) pane.reveal(mention, { focus: false });
-    else if (log.divider) pane.showAtTop(log.divider);
+    if (mention) {
+      if (!pane.inView(mention)) pane.reveal(mention, { focus: false });
+    } else if (log.divider && !pane.inView(log.divider)) pane.showAtTop(log.divider);
   }
   readUp();
 }
@@ -420,7 +415,7 @@ on("joined", ({ room }) => {
 
 on("name", ({ name }) => {
   status.setName(name);
-  for (const { log } of rooms.values()) log.setOwnName(name);
+  for (const log of rooms.values()) log.setOwnName(name);
   if (renaming) {
     renaming = false;
     dialog.close();
@@ -437,27 +432,11 @@ on("members", ({ room, members: list }) => {
   if (room === client.room) members.render(list, client.userId);
 });
 
-on("presence", ({ room, event, member, repeat, previous }) => {
-  const entry = rooms.get(room);
-  if (!entry) return;
-  if (event === "rename") {
-    entry.log.addNotice(`${previous ?? "someone"} is now ${member.name}`);
-    return;
+on("presence", (presence) => {
+  if (presence.event === "leave" && presence.room === client.room) {
+    members.stopTyping(presence.member.id);
   }
-  if (member.id === client.userId) return;
-  if (event === "leave" && room === client.room) members.stopTyping(member.id);
-  if (repeat) return; // a join of someone already here: a reconnect
-  const left = entry.leftLines.get(member.id);
-  entry.leftLines.delete(member.id);
-  if (
-    event === "join" && left && left.name === member.name && left.li.isConnected &&
-    Date.now() - left.at < REJOIN_MS
-  ) {
-    entry.log.removeNotice(left.li);
-    return;
-  }
-  const li = entry.log.addNotice(`${member.name} ${event === "join" ? "joined" : "left"}`);
-  if (event === "leave") entry.leftLines.set(member.id, { li, name: member.name, at: Date.now() });
+  rooms.get(presence.room)?.presence(presence, client.userId);
 });
 
 on("typing", ({ room, member }) => {
@@ -520,11 +499,11 @@ on("history-error", ({ room, message }) => {
 
 on("rooms", ({ rooms: list }) => switcher.render(list));
 
-on("sent", ({ room, cid, id }) => rooms.get(room)?.log.markSent(cid, id));
+on("sent", ({ room, cid, id }) => rooms.get(room)?.markSent(cid, id));
 
 on("failed", ({ room, cid, message, entry }) => {
   if (entry.kind) status.showError(message);
-  else rooms.get(room)?.log.markFailed(cid, message);
+  else rooms.get(room)?.markFailed(cid, message);
 });
 
 on("outbox", () => showFailed());
@@ -623,13 +602,13 @@ $("retry-failed").addEventListener("click", () => {
   const room = client.room;
   const failed = client.outbox.filter((e) => e.room === room && e.state === "failed");
   client.retryFailed(room);
-  for (const { cid } of failed) rooms.get(room)?.log.markPending(cid);
+  for (const { cid } of failed) rooms.get(room)?.markPending(cid);
   showFailed();
 });
 
 $("discard-failed").addEventListener("click", () => {
   const room = client.room;
-  for (const cid of client.discardFailed(room)) rooms.get(room)?.log.drop(cid);
+  for (const cid of client.discardFailed(room)) rooms.get(room)?.drop(cid);
   showFailed();
 });
 

@@ -25,6 +25,8 @@ export { snippet } from "./message_item.js";
 const UNCONFIRMED = 'li.message[data-state="pending"], li.message[data-state="failed"]';
 /** Messages of one sender this close together form a group. */
 const GROUP_MS = 5 * 60_000;
+/** A "left" line is taken back when the member returns this soon (a reconnect). */
+const REJOIN_MS = 60_000;
 
 /** @typedef {import("./conversation.js").MessageState} MessageState */
 /** @typedef {import("./message_item.js").Reader} Reader */
@@ -51,6 +53,9 @@ export class MessageLog {
   #divider = null;
   /** Where the scroller was when this log was last in view (see `view_pane.js`). */
   saved = { top: 0, stuck: true };
+  /** "X left" lines by user id, to take back when X comes straight back. @type {Map<string,
+   *   { li: HTMLLIElement, name: string, at: number }>} */
+  #leftLines = new Map();
 
   /**
    * @param {string} room
@@ -282,10 +287,34 @@ export class MessageLog {
     return li;
   }
 
-  /** Removes a notice. @param {HTMLLIElement} li */
-  removeNotice(li) {
-    li.remove();
-    this.#layout();
+  /**
+   * A line for someone who came, went or took another name ("bob joined",
+   * "ada is now ada2"). A reconnect adds nothing: a join of someone listed
+   * (`repeat`) is no news, and a "left" line is taken back when the member
+   * comes straight back under the same name.
+   *
+   * @param {{ event: string, member: { id: string, name: string }, repeat?: boolean,
+   *   previous?: string }} presence
+   * @param {string} myId This tab's user id: its own joins and leaves are not shown.
+   */
+  presence({ event, member, repeat, previous }, myId) {
+    if (event === "rename") {
+      return void this.addNotice(`${previous ?? "someone"} is now ${member.name}`);
+    }
+    if (member.id === myId || repeat) return;
+    const left = this.#leftLines.get(member.id);
+    this.#leftLines.delete(member.id);
+    if (
+      event === "join" && left && left.name === member.name && left.li.isConnected &&
+      Date.now() - left.at < REJOIN_MS
+    ) {
+      left.li.remove();
+      return this.#layout();
+    }
+    const li = this.addNotice(`${member.name} ${event === "join" ? "joined" : "left"}`);
+    if (event === "leave") {
+      this.#leftLines.set(member.id, { li, name: member.name, at: Date.now() });
+    }
   }
 
   /** Shows `name` as the sender of the own items not confirmed yet. @param {string} name */

@@ -227,6 +227,17 @@ export class MessagePane {
     this.#renderJump();
   }
 
+  /**
+   * Whether `element` is wholly in view.
+   *
+   * @param {Element} element
+   */
+  inView(element) {
+    const view = this.#scroller.getBoundingClientRect();
+    const box = element.getBoundingClientRect();
+    return box.top >= view.top && box.bottom <= view.bottom;
+  }
+
   /** Where `element` is in the scrolled content, in px from its top. @param {Element} element */
   #offsetOf(element) {
     const s = this.#scroller;

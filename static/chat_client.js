@@ -617,9 +617,10 @@ export class ChatClient extends EventTarget {
   #onWelcome(welcome) {
     const room = this.#rooms.of(welcome);
     if (!room || room.status !== "joining") {
-      // Left while the join was on its way: leave again.
-      if (!room && typeof welcome.room === "string") {
-        this.#connection.send({ type: "leave", room: welcome.room });
+      // Not wanted any more (and no leave on its way): leave it.
+      const name = welcome.room;
+      if (!room && typeof name === "string" && !this.#leaving.has(name)) {
+        if (this.#connection.send({ type: "leave", room: name })) this.#leaving.add(name);
       }
       return;
     }
@@ -697,7 +698,7 @@ export class ChatClient extends EventTarget {
     if (code === "rate_limited") this.#pacer.limited(pause);
     const entry = this.#outbox.find(cid);
     if (entry) return this.#outbox.refused(entry, code, message, pause);
-    if (cid !== undefined) return;
+    if (cid !== undefined || /^Cannot leave room/.test(message)) return;
     const room = this.#rooms.of(error);
     if (room?.status === "joining" && /^Cannot join room/.test(message)) {
       return this.#onJoinRefused(room, code, message, pause);

@@ -136,6 +136,30 @@ Deno.test("a later join refused (too many rooms, the name taken there) drops tha
   }
 });
 
+Deno.test("a room left while its join is on its way: one leave, no error, nothing shown", async () => {
+  const client = scripted(["a", "b"]);
+  const seen = transcript(client);
+  const errors: Detail[] = [];
+  client.addEventListener("error", (e) => errors.push((e as CustomEvent).detail));
+  try {
+    client.start();
+    const socket = ScriptedSocket.all[0];
+    socket.open();
+    socket.receive(welcome("a"));
+    assert.deepEqual(socket.sent.at(-1), { type: "join", room: "b" });
+    assert.equal(client.leaveRoom("b"), true);
+    assert.deepEqual(socket.sent.at(-1), { type: "leave", room: "b" });
+    // The server had welcomed b before it read the leave.
+    socket.receive(welcome("b", [msg("b", 1)]), { type: "left", room: "b" });
+    assert.deepEqual(socket.sent.filter((f) => f.type === "leave").length, 1);
+    assert.deepEqual(seen, []);
+    assert.deepEqual(errors, []);
+    assert.deepEqual(client.joinedRooms, ["a"]);
+  } finally {
+    await client.close();
+  }
+});
+
 Deno.test("history comes in its current state: later changes fold on top once", async () => {
   const client = scripted(["a"]);
   try {

@@ -53,6 +53,9 @@ export class Sidebar {
     this.#backdrop = backdrop;
     toggle.append(this.#toggleBadge);
     toggle.addEventListener("click", () => this.setOpen(!this.open, true));
+    nav.addEventListener("transitionend", (event) => {
+      if (event.target === nav && event.propertyName === "transform") delete nav.dataset.sliding;
+    });
     close.addEventListener("click", () => this.setOpen(false, true));
     backdrop.addEventListener("click", () => this.setOpen(false, false));
     add.addEventListener("click", () => {
@@ -90,6 +93,7 @@ export class Sidebar {
    */
   setOpen(open, refocus) {
     if (open === this.open) return;
+    this.#nav.dataset.sliding = "true";
     this.#nav.dataset.open = String(open);
     this.#toggle.setAttribute("aria-expanded", String(open));
     this.#backdrop.hidden = !open;

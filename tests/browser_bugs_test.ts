@@ -120,7 +120,7 @@ async function rects(page: Page, selector: string) {
   return await page.evaluate((selector) => {
     // deno-lint-ignore no-explicit-any
     const { document } = globalThis as any;
-    const box = (el: { getBoundingClientRect(): DOMRect }) => {
+    const box = (el: { getBoundingClientRect(): { top: number; bottom: number } }) => {
       const r = el.getBoundingClientRect();
       return { top: r.top, bottom: r.bottom };
     };

@@ -195,16 +195,19 @@ export async function checkAxe(page: Page): Promise<AxeViolation[]> {
 
 /**
  * Before any page of `context` loads: records CSP violations (in
- * `__cspViolations`) and replaces `Notification` with a recorder whose
- * permission starts as `permission` ("default" unless given: "granted" is a
- * context where notifications were allowed before) (`__notifications`), so a
- * test can see when permission is asked and what is shown.
+ * `__cspViolations`) and the notifications shown and permission requests
+ * (`__notifications`), so a test can see when permission is asked and what
+ * is shown. By default `Notification` is replaced by a recorder whose
+ * permission starts as "default"; with `permission: "granted"` the context
+ * is granted notifications for real and the browser's own `Notification` is
+ * recorded as it shows them.
  */
 export async function instrument(
   context: BrowserContext,
-  { permission: initial = "default" }: { permission?: "default" | "granted" } = {},
+  { permission = "default" }: { permission?: "default" | "granted" } = {},
 ): Promise<void> {
-  await context.addInitScript((initial: string) => {
+  if (permission === "granted") await context.grantPermissions(["notifications"]);
+  await context.addInitScript((real: boolean) => {
     // deno-lint-ignore no-explicit-any
     const g = globalThis as any;
     g.__cspViolations = [];
@@ -214,29 +217,41 @@ export async function instrument(
     });
     const shown: { title: string; body: string }[] = [];
     let asked = 0;
-    let permission = initial;
-    class RecordingNotification {
-      static get permission() {
-        return permission;
+    let permission = "default";
+    const Real = g.Notification;
+    const Recording = real
+      ? class extends Real {
+        static requestPermission() {
+          asked++;
+          return Real.requestPermission();
+        }
+        constructor(title: string, options: { body?: string } = {}) {
+          super(title, options);
+          shown.push({ title, body: options.body ?? "" });
+        }
       }
-      static requestPermission() {
-        asked++;
-        permission = "granted";
-        return Promise.resolve(permission);
-      }
-      constructor(title: string, options: { body?: string } = {}) {
-        shown.push({ title, body: options.body ?? "" });
-      }
-      addEventListener() {}
-      close() {}
-    }
+      : class {
+        static get permission() {
+          return permission;
+        }
+        static requestPermission() {
+          asked++;
+          permission = "granted";
+          return Promise.resolve(permission);
+        }
+        constructor(title: string, options: { body?: string } = {}) {
+          shown.push({ title, body: options.body ?? "" });
+        }
+        addEventListener() {}
+        close() {}
+      };
     Object.defineProperty(g, "Notification", {
-      value: RecordingNotification,
+      value: Recording,
       configurable: true,
       writable: true,
     });
     g.__notifications = { shown, asked: () => asked };
-  }, initial);
+  }, permission === "granted");
 }
 
 /** CSP violations the page reported so far. */

@@ -93,7 +93,8 @@ export class Sidebar {
    */
   setOpen(open, refocus) {
     if (open === this.open) return;
-    this.#nav.dataset.sliding = "true";
+    // It slides (unless motion is reduced) until its transform's transition ends.
+    if (!matchMedia("(prefers-reduced-motion: reduce)").matches) this.#nav.dataset.sliding = "true";
     this.#nav.dataset.open = String(open);
     this.#toggle.setAttribute("aria-expanded", String(open));
     this.#backdrop.hidden = !open;

@@ -325,7 +325,7 @@ export class RoomState {
     const changed = next !== this.readId || !this.#readKnown;
     this.readId = next;
     this.#readKnown = true;
-    this.#write(`read.${this.name}`, String(next));
+    if (changed) this.#write(`read.${this.name}`, String(next));
     const before = [this.unread, this.mentions];
     this.#recount(me);
     return changed || before[0] !== this.unread || before[1] !== this.mentions;

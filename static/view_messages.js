@@ -20,8 +20,6 @@ import {
   setItemState,
 } from "./message_item.js";
 
-export { snippet } from "./message_item.js";
-
 const UNCONFIRMED = 'li.message[data-state="pending"], li.message[data-state="failed"]';
 /** Messages of one sender this close together form a group. */
 const GROUP_MS = 5 * 60_000;

@@ -1,44 +1,50 @@
 /**
  * Deno Chat page: wires the protocol client (`chat_client.js`) to the views.
- * The room comes from `location.hash`, and the room switcher changes the
- * hash. Each tab is its own session, kept in `sessionStorage`
- * (`tab_session.js`); `localStorage` only remembers the last typed
- * nickname, as a suggestion for new tabs.
+ * The tab is in every room of its session at once; the sidebar lists them,
+ * and the room in view comes from `location.hash` (opening `#name` joins
+ * that room too). Each tab is its own session, kept in `sessionStorage`
+ * (`tab_session.js`); `localStorage` only remembers the last typed nickname,
+ * as a suggestion for new tabs.
  *
  * @module
  */
 
-import { ChatClient, checkRoomName } from "./chat_client.js";
-import { mentionsName } from "./rich_text.js";
-import { adoptLegacy, claimTab, readSuggestion, rememberName, safeStorage } from "./tab_session.js";
+import { ChatClient } from "./chat_client.js";
+import { checkRoomName } from "./names.js";
+import {
+  adoptLegacy,
+  claimTab,
+  readSuggestion,
+  rememberName,
+  safeStorage,
+  sessionRooms,
+} from "./tab_session.js";
 import { Composer } from "./view_composer.js";
 import { JoinDialog } from "./view_join.js";
 import { MembersView } from "./view_members.js";
 import { DeleteDialog, MessageMenu } from "./view_menu.js";
-import { MessageView } from "./view_messages.js";
+import { MessageLog } from "./view_messages.js";
 import { Notifier } from "./view_notify.js";
+import { MessagePane } from "./view_pane.js";
 import { roomHref, RoomSwitcher } from "./view_rooms.js";
+import { Sidebar } from "./view_sidebar.js";
 import { StatusView } from "./view_status.js";
-
-const DEFAULT_ROOM = "lobby";
-/** A "left" line is taken back when the member returns this soon (a reconnect). */
-const REJOIN_MS = 60_000;
 
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
-/** The room named by `location.hash` (`#room-name`), or `lobby`, as typed. */
+/** The room named by `location.hash` (`#room-name`), as typed; "" when there is none. */
 function readHash() {
   let room = location.hash.slice(1);
   try {
     room = decodeURIComponent(room);
   } catch { /* keep the raw text */ }
-  return room.trim() || DEFAULT_ROOM;
+  return room.trim();
 }
 
 /** Shows `room` in the address bar without a new history entry. @param {string} room */
 function replaceHash(room) {
-  if (readHash() !== room) history.replaceState(null, "", roomHref(room));
+  if (room && readHash() !== room) history.replaceState(null, "", roomHref(room));
 }
 
 /** The WebSocket URL of this page's server. */
@@ -48,11 +54,6 @@ function socketUrl() {
   return url;
 }
 
-/** The event-stream URL of this page's server: the fallback where WebSockets are blocked. */
-function sseUrl() {
-  return new URL("/sse", location.href);
-}
-
 const session = safeStorage("sessionStorage");
 const local = safeStorage("localStorage");
 
@@ -60,19 +61,25 @@ const local = safeStorage("localStorage");
 // join as that user, nor send that tab's outbox.
 const { duplicate } = await claimTab(session);
 const typed = readHash();
-const checked = checkRoomName(typed);
-let room = checked.ok ? checked.name : DEFAULT_ROOM;
-adoptLegacy(local, session, room);
+const checked = typed ? checkRoomName(typed) : { ok: true, name: "" };
+const hashRoom = checked.ok ? checked.name : "";
+for (const room of new Set([hashRoom, ...sessionRooms(session)])) {
+  if (room) adoptLegacy(local, session, room);
+}
 const client = new ChatClient({
   url: socketUrl,
-  sseUrl,
-  room,
+  sseUrl: () => new URL("/sse", location.href),
+  // The address's room, or the session's rooms, or the lobby.
+  room: hashRoom || (sessionRooms(session).length || !checked.ok ? null : "lobby"),
   storage: session,
   suggestedName: readSuggestion(local),
 });
 
+// --- Views -----------------------------------------------------------------------
+
 const status = new StatusView({
   status: $("status"),
+  countdown: $("status-countdown"),
   myName: $("my-name"),
   error: $("error"),
   errorText: $("error-text"),
@@ -84,7 +91,7 @@ const status = new StatusView({
   onReconnect() {
     if (client.online) return;
     if ($("status").dataset.state === "reconnecting") client.reconnect();
-    else client.start();
+    else start();
   },
 });
 const members = new MembersView({
@@ -94,18 +101,15 @@ const members = new MembersView({
   panel: $("members-panel"),
   toggle: /** @type {HTMLButtonElement} */ ($("members-toggle")),
   toggleText: $("members-toggle-text"),
+  state: $("members-state"),
 });
-const messages = new MessageView({
+const pane = new MessagePane({
   scroller: $("scroller"),
-  list: /** @type {HTMLOListElement} */ ($("messages")),
-  template: /** @type {HTMLTemplateElement} */ ($("message-template")),
   jump: /** @type {HTMLButtonElement} */ ($("jump-new")),
   announcer: $("announcer"),
-  loadOlder: /** @type {HTMLButtonElement} */ ($("load-older")),
-  historyState: $("history-state"),
 }, {
-  names: () => members.names,
   onOlder: () => loadOlder(),
+  onEnd: () => readUp(),
   onAction: (action, id, li) => act(action, id, li),
   onReact: (id, emoji) => client.react(id, emoji),
   onQuote: (id) => jumpTo(id),
@@ -114,7 +118,7 @@ const menu = new MessageMenu($("message-menu"), {
   onPick(action, id, emoji) {
     if (action === "react") client.react(id, /** @type {string} */ (emoji));
     else {
-      const li = messages.item(id);
+      const li = pane.log?.item(id);
       if (li) act(action, id, li);
     }
   },
@@ -124,10 +128,14 @@ const deleteDialog = new DeleteDialog({
   quote: $("delete-quote"),
   cancel: $("delete-cancel"),
 });
-const notifier = new Notifier({
-  icon: /** @type {HTMLLinkElement} */ ($("favicon")),
-  button: /** @type {HTMLButtonElement} */ ($("notify")),
-}, session);
+const notifier = new Notifier(
+  {
+    icon: /** @type {HTMLLinkElement} */ ($("favicon")),
+    button: /** @type {HTMLButtonElement} */ ($("notify")),
+  },
+  session,
+  { onOpen: (room) => go(room) },
+);
 const composer = new Composer({
   form: /** @type {HTMLFormElement} */ ($("composer")),
   input: /** @type {HTMLTextAreaElement} */ ($("text-input")),
@@ -138,14 +146,17 @@ const composer = new Composer({
 }, {
   storage: session,
   onSubmit(text, mode) {
+    if (!client.room) return;
     if (mode.kind === "edit") {
       if (text !== client.message(mode.id)?.text) client.edit(mode.id, text);
       return;
     }
     const replyTo = mode.kind === "reply" ? mode.id : undefined;
     const entry = client.say(text, { replyTo });
-    messages.clearDivider();
-    messages.showPending(entry, client.name, replyTo ? client.message(replyTo) : undefined);
+    const log = logOf(client.room);
+    log.clearDivider();
+    log.showPending(entry, client.name, replyTo ? client.message(replyTo) : undefined);
+    pane.scrollToEnd();
   },
   onEditLast() {
     const last = client.lastOwnMessage();
@@ -154,6 +165,18 @@ const composer = new Composer({
     return true;
   },
   onTyping: () => client.typing(),
+});
+const sidebar = new Sidebar({
+  nav: $("rooms-nav"),
+  list: /** @type {HTMLUListElement} */ ($("joined-rooms")),
+  toggle: /** @type {HTMLButtonElement} */ ($("rooms-toggle")),
+  toggleText: $("rooms-toggle-text"),
+  close: $("rooms-close"),
+  backdrop: $("drawer-backdrop"),
+  add: $("rooms-add"),
+}, {
+  onLeave: (room) => client.leaveRoom(room),
+  onAdd: () => switcher.show(),
 });
 
 /** The name of the last welcome in this tab: Escape in the dialog goes back to it. */
@@ -164,6 +187,8 @@ let jumpTarget = 0;
 let focusAfterJoin = false;
 /** False until the client is started (not at once when the address names an invalid room). */
 let started = false;
+/** True while the nickname dialog waits for the answer to a rename. */
+let renaming = false;
 
 const dialog = new JoinDialog({
   dialog: /** @type {HTMLDialogElement} */ ($("join-dialog")),
@@ -174,11 +199,19 @@ const dialog = new JoinDialog({
   error: $("join-error"),
 }, {
   onSubmit(name, auth) {
-    focusAfterJoin = true;
     rememberName(local, name);
+    if (client.online && auth === undefined) {
+      // In the rooms already: take the name there, staying in them; the dialog waits.
+      renaming = true;
+      client.rename(name);
+      return false;
+    }
+    focusAfterJoin = true;
     client.join(name, { typed: true, auth });
+    started = true;
   },
   onDismiss(required) {
+    renaming = false;
     if (!required) return;
     if (joinedName) client.join(joinedName, { typed: !client.nameIsSuggested });
     else dialog.show({ name: client.name });
@@ -196,14 +229,121 @@ const switcher = new RoomSwitcher({
   opener: $("room-button"),
 }, {
   onOpen: () => client.rooms(),
-  onGo(name) {
-    if (name === room && client.online) return;
-    if (readHash() === name) switchRoom(name);
-    else location.hash = roomHref(name);
-  },
+  onGo: (name) => go(name),
 });
 
-// --- Client events -----------------------------------------------------------
+// --- Rooms -------------------------------------------------------------------------
+
+/** Each joined room's log. @type {Map<string, MessageLog>} */
+const rooms = new Map();
+
+/** The log of `room`, made when first needed. @param {string} room */
+function logOf(room) {
+  let log = rooms.get(room);
+  if (!log) {
+    log = new MessageLog(room, {
+      log: /** @type {HTMLTemplateElement} */ ($("log-template")),
+      item: /** @type {HTMLTemplateElement} */ ($("message-template")),
+    }, {
+      get myId() {
+        return client.userId;
+      },
+      get myName() {
+        return client.name;
+      },
+      names: () => client.membersOf(room).map((m) => m.name),
+    });
+    log.setHistory({ hasMore: false, unknown: true });
+    for (const item of client.outbox) {
+      if (item.room === room && !item.kind) log.showPending(item, client.name);
+    }
+    rooms.set(room, log);
+  }
+  return log;
+}
+
+/** The room `go` or the address asked for: a `room-error` for it opens the switcher. */
+let asked = hashRoom;
+
+/** Shows `room` (a valid, normalised name), joining it too: the address follows. @param {string} room */
+function go(room) {
+  asked = room;
+  if (readHash() === room) show(room);
+  else location.hash = roomHref(room);
+}
+
+/** Makes `room` the room in view (joining it if needed) and shows it. @param {string} room */
+function show(room) {
+  client.view(room);
+  if (!started) start();
+  render();
+}
+
+/** Brings the views in line with the client's rooms and the room in view. */
+function render() {
+  const view = client.room;
+  for (const room of [...rooms.keys()]) if (!client.joinedRooms.includes(room)) rooms.delete(room);
+  replaceHash(view);
+  renderSidebar();
+  switcher.setCurrent(view, client.joinedRooms);
+  if (!view || pane.log?.room === view) return;
+  menu.close(false);
+  jumpTarget = 0;
+  const log = logOf(view);
+  pane.show(log);
+  $("room-name").textContent = view;
+  $("messages-heading").textContent = `Messages in #${view}`;
+  members.render(client.membersOf(view), client.userId);
+  members.clearTyping();
+  composer.setRoom(view);
+  showHistory();
+  showFailed();
+  arrive();
+}
+
+/**
+ * The room in view is shown (a switch, the tab back in front, a resume):
+ * what came since it was read starts with the divider, and the first mention
+ * of you in it, or else the divider, is brought into view if it is not.
+ */
+function arrive() {
+  const state = client.roomState();
+  const log = pane.log;
+  if (!state || !log || document.hidden) return;
+  if (state.unread > 0) {
+    log.placeDivider(state.readId);
+    const mention = state.mentions > 0 ? log.firstUnreadMention(state.readId) : null;
+    if (mention) {
+      if (!pane.inView(mention)) pane.reveal(mention, { focus: false });
+    } else if (log.divider && !pane.inView(log.divider)) pane.showAtTop(log.divider);
+  }
+  readUp();
+}
+
+/** The room in view is read up to its end when the end is in view and the tab is visible. */
+function readUp() {
+  if (client.room && pane.stuck && !document.hidden) client.markRead(client.room);
+}
+
+function renderSidebar() {
+  let unread = 0, mentions = 0;
+  const list = client.joinedRooms.map((name) => {
+    const state = client.roomState(name);
+    unread += state?.unread ?? 0;
+    mentions += state?.mentions ?? 0;
+    return {
+      name,
+      unread: state?.unread ?? 0,
+      mentions: state?.mentions ?? 0,
+      joined: state?.joined ?? false,
+    };
+  });
+  sidebar.render(list, client.room);
+  status.setTitle(client.room, { unread, mentions });
+  pane.setUnread(client.roomState()?.unread ?? 0);
+}
+
+// --- Client events ---------------------------------------------------------------
 
 /**
  * @param {string} type
@@ -226,29 +366,39 @@ on("status", (detail) => {
       ? "Online via SSE (WebSockets blocked)"
       : "Online via WebSocket";
   }
-  if (detail.state !== "online") members.clearTyping();
-  else {
+  members.setOffline(detail.state !== "online");
+  renderSidebar();
+  if (detail.state === "online") {
     showHistory();
-    if (copyNotice) {
+    if (copyNotice && client.room) {
       copyNotice = false;
-      messages.addNotice("This tab was a copy of another one: it is a new session.");
+      logOf(client.room).addNotice("This tab was a copy of another one: it is a new session.");
     }
   }
 });
 
 on("prompt", ({ message, needsToken }) => {
+  renaming = false;
   dialog.show({ name: client.name, error: message, needsToken });
 });
 
-on("room-error", ({ message }) => {
-  switcher.show({ error: message, value: client.room });
+on("room-error", ({ room, message }) => {
+  render();
+  if (room === asked || !client.room) switcher.show({ error: message, value: room });
+  else status.showError(`#${room}: ${message}`);
 });
 
-on("welcome", () => {
+on("rooms-changed", () => render());
+
+on("left", ({ room, reason }) => {
+  status.showError(`You are no longer in #${room}${reason ? ` (${reason})` : ""}.`);
+});
+
+on("welcome", ({ room }) => {
   joinedName = client.name;
   document.body.dataset.myId = client.userId;
-  messages.setMe(client.userId, client.name);
   status.setName(client.name);
+  if (room !== client.room) return;
   // After joining, the composer has the focus (unless you are elsewhere).
   const active = document.activeElement;
   const idle = !active || active === document.body || focusAfterJoin;
@@ -256,37 +406,45 @@ on("welcome", () => {
   if (!dialog.open && !switcher.open && !deleteDialog.open && idle) composer.focus();
 });
 
+on("joined", ({ room }) => {
+  renderSidebar();
+  if (room !== client.room) return;
+  showHistory();
+  arrive();
+});
+
 on("name", ({ name }) => {
   status.setName(name);
-  messages.setOwnName(name);
-});
-
-on("members", ({ members: list }) => members.render(list, client.userId));
-
-/** "X left" lines by user id, to take back when X comes straight back. */
-const leftLines = new Map();
-
-on("presence", ({ event, member, repeat }) => {
-  if (member.id === client.userId) return;
-  if (event === "leave") members.stopTyping(member.id);
-  if (repeat) return; // a join of someone already here: a reconnect
-  const left = leftLines.get(member.id);
-  leftLines.delete(member.id);
-  if (
-    event === "join" && left && left.name === member.name && left.li.isConnected &&
-    Date.now() - left.at < REJOIN_MS
-  ) {
-    left.li.remove();
-    return;
+  for (const log of rooms.values()) log.setOwnName(name);
+  if (renaming) {
+    renaming = false;
+    dialog.close();
+    composer.focus();
   }
-  const li = messages.addNotice(`${member.name} ${event === "join" ? "joined" : "left"}`);
-  if (event === "leave") leftLines.set(member.id, { li, name: member.name, at: Date.now() });
 });
 
-on("typing", ({ member }) => members.typing(member));
+on("rename-error", ({ message }) => {
+  if (renaming) dialog.refuse(message);
+  else status.showError(message);
+});
 
-on("reset", ({ reason }) => {
-  messages.reset(
+on("members", ({ room, members: list }) => {
+  if (room === client.room) members.render(list, client.userId);
+});
+
+on("presence", (presence) => {
+  if (presence.event === "leave" && presence.room === client.room) {
+    members.stopTyping(presence.member.id);
+  }
+  rooms.get(presence.room)?.presence(presence, client.userId);
+});
+
+on("typing", ({ room, member }) => {
+  if (room === client.room) members.typing(member);
+});
+
+on("reset", ({ room, reason }) => {
+  logOf(room).reset(
     reason === "gap"
       ? "Some messages were missed while away: scroll up to load them."
       : reason === "epoch"
@@ -295,57 +453,80 @@ on("reset", ({ reason }) => {
   );
 });
 
-on("message", ({ state, own, history }) => {
-  members.stopTyping(state.userId);
-  messages.addMessage(state, { own, live: !history, quoted: quotedOf(state) });
+on("message", ({ room, state, own, history, mention }) => {
+  const inView = room === client.room;
+  if (inView) members.stopTyping(state.userId);
+  const read = client.roomState(room)?.readId ?? 0;
+  const looking = inView && pane.stuck && !document.hidden;
+  logOf(room).addMessage(state, {
+    own,
+    quoted: quotedOf(room, state),
+    unseen: !own && state.id > read && !looking,
+  });
   if (history || own) return;
-  if (document.hidden) status.addUnread();
-  if (mentionsName(state.text, client.name)) notifier.mention(state, room);
+  if (inView) pane.announce(`${state.name}: ${state.text}`);
+  if (mention) notifier.mention(state, room, { inView });
+  if (looking) readUp();
 });
 
-on("change", ({ target }) => {
+on("change", ({ room, target }) => {
   if (!target) return;
-  messages.update(target);
-  if (target.deleted && composer.mode.kind !== "say" && composer.mode.id === target.id) {
+  logOf(room).update(target, quotedOf(room, target));
+  if (
+    room === client.room && target.deleted && composer.mode.kind !== "say" &&
+    composer.mode.id === target.id
+  ) {
     composer.cancel();
   }
 });
 
-on("older", ({ messages: states }) => {
-  messages.addOlder(states, quotedOf);
+on("older", ({ room, messages: states }) => {
+  const log = logOf(room);
+  const add = () => log.addOlder(states, (state) => quotedOf(room, state));
+  if (room !== client.room) return add();
+  pane.keepPlace(add);
   showHistory();
   if (jumpTarget) jumpTo(jumpTarget);
   // Still at the top (a short page, or you kept scrolling): the page before.
-  else if (messages.nearTop()) loadOlder();
+  else if (pane.nearTop()) loadOlder();
 });
 
-on("history-error", ({ message }) => {
+on("history-error", ({ room, message }) => {
+  if (room !== client.room) return;
   jumpTarget = 0;
   showHistory(message);
 });
 
-on("rooms", ({ rooms }) => switcher.render(rooms));
+on("rooms", ({ rooms: list }) => switcher.render(list));
 
-on("sent", ({ cid, id }) => messages.markSent(cid, id));
+on("sent", ({ room, cid, id }) => rooms.get(room)?.markSent(cid, id));
 
-on("failed", ({ cid, message, entry }) => {
+on("failed", ({ room, cid, message, entry }) => {
   if (entry.kind) status.showError(message);
-  else messages.markFailed(cid, message);
+  else rooms.get(room)?.markFailed(cid, message);
 });
 
 on("outbox", () => showFailed());
 
+on("unread", () => renderSidebar());
+
 on("error", ({ message }) => status.showError(message));
 
-// --- Actions -------------------------------------------------------------------
+// --- Actions -------------------------------------------------------------------------
 
-/** The message `state` answers, when it is one and the client holds it. @param {any} state */
-function quotedOf(state) {
-  return state.replyTo ? client.message(state.replyTo) : undefined;
+/**
+ * The message `state` answers, when it is one and the client holds it.
+ *
+ * @param {string} room
+ * @param {any} state
+ */
+function quotedOf(room, state) {
+  return state.replyTo ? client.message(state.replyTo, room) : undefined;
 }
 
 /**
- * Does a message action: open its menu, reply, edit or delete.
+ * Does a message action in the room in view: open its menu, reply, edit or
+ * delete.
  *
  * @param {"menu" | "reply" | "edit" | "delete"} action
  * @param {number} id
@@ -359,6 +540,8 @@ function act(action, id, li) {
     const reacted = state.reactions.filter((r) => r.users.some((u) => u.id === client.userId))
       .map((r) => r.emoji);
     menu.toggle(li, id, { own, reacted });
+    // The last message's menu opens below it: all of it comes into view.
+    if (menu.open) pane.bringIntoView($("message-menu"));
   } else if (action === "reply") composer.reply(id, state.name, state.text);
   else if (action === "edit" && own) composer.edit(id, state.text);
   else if (action === "delete" && own) {
@@ -373,10 +556,13 @@ function loadOlder() {
 
 /** @param {string} [error] */
 function showHistory(error = "") {
-  messages.setHistory({
-    hasMore: client.hasMore,
-    loading: client.loadingHistory,
-    oldestId: client.oldestId,
+  const state = client.roomState();
+  if (!state || !pane.log) return;
+  if (!state.joined && !error) return pane.log.setHistory({ hasMore: false, unknown: true });
+  pane.log.setHistory({
+    hasMore: state.hasMore,
+    loading: state.loadingHistory,
+    oldestId: state.oldestId,
     error,
   });
 }
@@ -388,9 +574,10 @@ function showHistory(error = "") {
  * @param {number} id
  */
 function jumpTo(id) {
-  if (messages.reveal(id)) {
+  const li = pane.log?.item(id);
+  if (li) {
     jumpTarget = 0;
-    return;
+    return pane.reveal(li);
   }
   if (id < client.oldestId && client.hasMore) {
     jumpTarget = id;
@@ -401,9 +588,10 @@ function jumpTo(id) {
   status.showError("That message is no longer kept.");
 }
 
-/** The bar under the messages when some were not sent: one Retry for all. */
+/** The bar under the messages when some of the room in view were not sent: one Retry for all. */
 function showFailed() {
-  const failed = client.outbox.filter((e) => !e.kind && e.state === "failed").length;
+  const failed =
+    client.outbox.filter((e) => e.room === client.room && !e.kind && e.state === "failed").length;
   $("failed-bar").hidden = failed === 0;
   $("failed-text").textContent = failed === 1
     ? "1 message was not sent."
@@ -411,14 +599,16 @@ function showFailed() {
 }
 
 $("retry-failed").addEventListener("click", () => {
-  const failed = client.outbox.filter((e) => e.state === "failed").map((e) => e.cid);
-  client.retryFailed();
-  for (const cid of failed) messages.markPending(cid);
+  const room = client.room;
+  const failed = client.outbox.filter((e) => e.room === room && e.state === "failed");
+  client.retryFailed(room);
+  for (const { cid } of failed) rooms.get(room)?.markPending(cid);
   showFailed();
 });
 
 $("discard-failed").addEventListener("click", () => {
-  for (const cid of client.discardFailed()) messages.drop(cid);
+  const room = client.room;
+  for (const cid of client.discardFailed(room)) rooms.get(room)?.drop(cid);
   showFailed();
 });
 
@@ -435,72 +625,41 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-// --- Page ----------------------------------------------------------------------
+// --- Page ----------------------------------------------------------------------------
 
-/** Shows the current room with this tab's outbox for it. */
-function enterRoom() {
-  messages.clear();
-  messages.setHistory({ hasMore: false, unknown: true });
-  menu.close(false);
-  members.render([], "");
-  members.clearTyping();
-  leftLines.clear();
-  jumpTarget = 0;
-  $("room-name").textContent = room;
-  status.setRoom(room);
-  switcher.setCurrent(room);
-  composer.setRoom(room);
-  for (const entry of client.outbox) {
-    if (!entry.kind) messages.showPending(entry, client.name);
-  }
-  showFailed();
-  messages.scrollToEnd();
-}
-
-/** Leaves this room for `next` (a valid, normalised name). @param {string} next */
-function switchRoom(next) {
-  replaceHash(next);
-  if (next === room && client.online) return;
-  room = next;
-  adoptLegacy(local, session, room);
-  client.setRoom(room);
-  enterRoom();
-  if (!started) {
-    started = true;
-    client.start();
-  }
+function start() {
+  started = true;
+  client.start();
 }
 
 globalThis.addEventListener("hashchange", () => {
-  const next = checkRoomName(readHash());
+  const value = readHash();
+  if (!value) return replaceHash(client.room);
+  const next = checkRoomName(value);
   if (!next.ok) {
     // Say so where it can be fixed, and keep the address on the room shown.
-    const value = readHash();
-    replaceHash(room);
+    replaceHash(client.room);
     switcher.show({ error: next.message, value });
     return;
   }
-  switchRoom(next.name);
+  asked = next.name;
+  show(next.name);
 });
 
 document.addEventListener("visibilitychange", () => {
-  if (!document.hidden) {
-    status.clearUnread();
-    notifier.clear();
-  }
+  if (document.hidden) return;
+  notifier.clear();
+  arrive();
 });
 
 // Back online: skip the rest of the backoff wait.
 globalThis.addEventListener("online", () => client.reconnect());
 
-enterRoom();
+render();
 status.setName(client.name);
-if (checked.ok) {
-  replaceHash(room);
-  started = true;
-  client.start();
-} else {
-  status.show({ state: "offline", reason: "room" });
+if (client.joinedRooms.length > 0) start();
+if (!checked.ok) {
+  if (!started) status.show({ state: "offline", reason: "room" });
   switcher.show({ error: checked.message, value: typed });
 }
 document.body.dataset.ready = "true";

@@ -1,17 +1,16 @@
 /**
- * The chat protocol client, with no DOM: one WebSocket, a room, a nickname,
- * resume with `since` after a reconnect (with backoff), and an outbox of
- * messages that are sent, and retried with the same `cid`, until the server
- * acknowledges them. Everything a tab must remember across a reload (name,
- * session token, last message id and store epoch per room, outbox) goes to
+ * The chat protocol client, with no DOM: one connection (`connection.js`) in
+ * any number of rooms (`room_state.js`), a nickname, and an outbox
+ * (`outbox.js`) of what the user did, sent and retried with the same `cid`
+ * until the server acknowledges it. Everything a tab must remember across a
+ * reload (name, session token, the rooms it is in, and per room the last
+ * message id, the store's epoch, the read position and the outbox) goes to
  * the injected `storage`; the page passes `sessionStorage`, so every tab is
  * its own session. Deno tests and bots import it as it is.
  *
- * Where WebSockets are blocked (a proxy that refuses the upgrade, or closes
- * it at once), a client given `sseUrl` falls back by itself to Server-Sent
- * Events down and `POST` up (`sse_socket.js`), with the same protocol, and
- * tries the WebSocket again every `wsRetryMs`. `transport` says which one is
- * in use, and every `status` event carries it.
+ * One of the rooms is the room in view ({@linkcode ChatClient.room}): what
+ * is said without naming a room goes there. Every event about a room carries
+ * `room` in its `detail`.
  *
  * @example A bot
  * ```js
@@ -22,49 +21,32 @@
  * client.say("hello");
  * ```
  *
+ * @example In two rooms
+ * ```js
+ * const client = new ChatClient({ url, room: "lobby", rooms: ["design"], name: "bot" });
+ * client.start();
+ * client.say("hello, design", { room: "design" });
+ * client.leaveRoom("lobby");
+ * ```
+ *
  * @module
  */
 
-import { Conversation, isChange, REACTIONS } from "./conversation.js";
-import { SseSocket } from "./sse_socket.js";
+import { Connection } from "./connection.js";
+import { REACTIONS } from "./conversation.js";
+import { entry, Outbox, Pacer } from "./outbox.js";
+import { Requests } from "./requests.js";
+import { joinRefusal, RoomList } from "./room_list.js";
+import { keyed, memoryStorage, Session } from "./session.js";
 
+export { DEFAULT_BACKOFF_MS, parseFrame, WS_FAILURES_BEFORE_FALLBACK } from "./connection.js";
+export { checkRoomName, MAX_NAME_LENGTH, nameVariant } from "./names.js";
+export { HISTORY_PAGE, HISTORY_SIZE } from "./room_state.js";
+export { MAX_NAME_VARIANTS, memoryStorage } from "./session.js";
 export { REACTIONS };
-
-/** Reconnect delays, one per failed attempt in a row; each is jittered to 0.5x–1x. */
-export const DEFAULT_BACKOFF_MS = [500, 1000, 2000, 5000, 10000];
-/** Longest nickname, in characters (the server's limit). */
-export const MAX_NAME_LENGTH = 32;
-/** Messages a join asks for again after a reload, before the last one the tab saw. */
-export const HISTORY_SIZE = 50;
-/** How many free variants of a suggested name are tried before asking the user. */
-export const MAX_NAME_VARIANTS = 20;
-/** Messages one `history` request asks for (the server allows up to 100). */
-export const HISTORY_PAGE = 50;
-/** WebSocket attempts in a row that fail before the client falls back to SSE. */
-export const WS_FAILURES_BEFORE_FALLBACK = 2;
-/** A WebSocket closed sooner than this after opening, before a welcome, counts as failed. */
-const FLAP_MS = 5000;
-/** How often a client on the fallback tries the WebSocket again, by default. */
-export const DEFAULT_WS_RETRY_MS = 60_000;
-/**
- * The first probe after falling back comes this soon: the failures may have
- * been a server restart rather than a network that blocks WebSockets.
- */
-const PROBE_SOON_MS = 3000;
-/** How long a probe WebSocket must stay open to count as working. */
-const PROBE_STABLE_MS = 2000;
 /** Longest pause a server's `retryAfterMs` hint may ask for. */
 const MAX_HINT_MS = 60_000;
-
-const CID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const AUTH_ERRORS = new Set(["auth_required", "auth_invalid", "auth_expired"]);
-/** Errors for a `say` that are worth sending again, with the same `cid`, after a pause. */
-const RETRY_ERRORS = new Set(["unavailable", "rate_limited", "not_joined"]);
-// The server's rules for names and rooms (src/names.ts), so that the page can
-// say what is wrong with a room name before it tries to join it.
-const INVISIBLE = /[\p{Cc}\p{Cf}\p{DI}\p{Zl}\p{Zp}\u115F\u1160\u2800\u3164\uFFA0]/u;
-const VISIBLE = /[\p{L}\p{N}\p{P}\p{S}]/u;
-const EDGE_SPACE = /^\p{White_Space}+|\p{White_Space}+$/gu;
 const CLOSE_REASONS = {
   1001: "server is restarting",
   1006: "connection lost",
@@ -74,32 +56,21 @@ const CLOSE_REASONS = {
   4000: "replaced by a newer connection",
 };
 
+/** @typedef {import("./session.js").KeyValueStorage} KeyValueStorage */
+/** @typedef {import("./outbox.js").OutboxEntry} OutboxEntry */
+
 /**
- * A storage with the `Storage` methods the client uses. `sessionStorage` and
- * `localStorage` are ones; {@linkcode memoryStorage} makes one for tests.
+ * A room as the `rooms` answer (the directory) lists it.
  *
- * @typedef {{
- *   getItem(key: string): string | null,
- *   setItem(key: string, value: string): void,
- *   removeItem(key: string): void,
- * }} KeyValueStorage
+ * @typedef {{ name: string, members: number, lastId: number, lastTs?: number }} RoomInfo
  */
 
 /**
- * Something the user did that the server has not acknowledged yet: a message
- * (no `kind`, maybe a `replyTo`), or an edit, delete or reaction of message
- * `ref`. `text` is always a string ("" for a delete or a reaction).
+ * One room as this client holds it ({@linkcode ChatClient.roomState}).
  *
- * @typedef {{
- *   cid: string, text: string, ts: number, state: "pending" | "failed",
- *   replyTo?: number, kind?: "edit" | "delete" | "react", ref?: number, emoji?: string,
- * }} OutboxEntry
- */
-
-/**
- * A room as the `rooms` answer lists it.
- *
- * @typedef {{ name: string, members: number, lastId: number }} RoomInfo
+ * @typedef {{ name: string, joined: boolean, members: { id: string, name: string }[],
+ *   lastId: number, epoch: string, oldestId: number, hasMore: boolean,
+ *   loadingHistory: boolean, readId: number, unread: number, mentions: number }} RoomSnapshot
  */
 
 /**
@@ -107,8 +78,11 @@ const CLOSE_REASONS = {
  *
  * @typedef {object} ChatClientOptions
  * @property {string | URL | (() => string | URL)} url The `/ws` URL, or a function giving it.
- * @property {string} [room] The room to join; `lobby` by default.
- * @property {KeyValueStorage} [storage] Where the session lives; in memory by default.
+ * @property {string | null} [room] The room in view, joined first; by default the first
+ *   stored room, or `lobby`; `null` for none yet (the stored rooms only).
+ * @property {string[]} [rooms] More rooms to join.
+ * @property {KeyValueStorage} [storage] Where the session lives; in memory by default. The
+ *   rooms a session was in are stored too, and joined again.
  * @property {typeof WebSocket} [WebSocket] The WebSocket constructor; the global one by default.
  * @property {string | URL | (() => string | URL)} [sseUrl] The `/sse` URL: when given, the
  *   client falls back to Server-Sent Events where WebSockets fail.
@@ -118,509 +92,335 @@ const CLOSE_REASONS = {
  * @property {string} [suggestedName] Used when no name is stored: on `name_taken`, the
  *   client tries "name2", "name3", … by itself.
  * @property {string} [auth] A JWT for servers that require one.
- * @property {number[]} [backoffMs] Reconnect delays; see {@linkcode DEFAULT_BACKOFF_MS}.
+ * @property {number[]} [backoffMs] Reconnect delays; see `DEFAULT_BACKOFF_MS`.
  * @property {() => number} [random] Jitter source in [0, 1); `Math.random` by default.
  * @property {number} [retryMs] Pause before sending again what the server could not store.
- * @property {number} [rateLimitMs] Pause after a `rate_limited` error.
- * @property {number} [burst] `say` frames sent at once before pacing starts.
- * @property {number} [perSecond] Sustained `say` frames per second (under the server's 5).
- * @property {number} [typingIntervalMs] Least time between two `typing` frames.
+ * @property {number} [rateLimitMs] Pause after a `rate_limited` error that names none.
+ * @property {number} [burst] Frames sent at once before pacing starts.
+ * @property {number} [perSecond] Sustained frames per second (under the server's 5).
+ * @property {number} [typingIntervalMs] Least time between two `typing` frames of a room.
  * @property {string} [prefix] Prefix of every storage key; `chat.` by default.
  */
 
 /**
- * A storage kept in a `Map`: nothing survives the process. For tests, bots,
- * and browsers where storage is disabled.
+ * A chat client for one tab (or bot), in one or more rooms. Emits
+ * `CustomEvent`s; `detail` holds:
  *
- * @returns {KeyValueStorage & { map: Map<string, string> }}
- */
-export function memoryStorage() {
-  const map = new Map();
-  return {
-    map,
-    getItem: (key) => map.get(key) ?? null,
-    setItem: (key, value) => void map.set(key, String(value)),
-    removeItem: (key) => void map.delete(key),
-  };
-}
-
-/**
- * The messages in one server frame: a JSON object or a JSON array of them.
- * Anything else (bad JSON, non-objects) is dropped.
- *
- * @param {unknown} data The frame's text.
- * @returns {Record<string, unknown>[]}
- */
-export function parseFrame(data) {
-  if (typeof data !== "string") return [];
-  let parsed;
-  try {
-    parsed = JSON.parse(data);
-  } catch {
-    return [];
-  }
-  const list = Array.isArray(parsed) ? parsed : [parsed];
-  return list.filter((item) => item !== null && typeof item === "object" && !Array.isArray(item));
-}
-
-/**
- * Checks a room name as the server will: NFKC-normalised and trimmed, 1–32
- * characters, none of them control, format or invisible, and at least one
- * that shows.
- *
- * @param {string} room
- * @returns {{ ok: true, name: string } | { ok: false, message: string }}
- */
-export function checkRoomName(room) {
-  const name = String(room).toWellFormed().normalize("NFKC").replace(EDGE_SPACE, "");
-  const invisible = INVISIBLE.exec(name);
-  if (invisible) {
-    const code = /** @type {number} */ (invisible[0].codePointAt(0)).toString(16).toUpperCase();
-    return {
-      ok: false,
-      message: `A room name cannot hold invisible or control characters (U+${
-        code.padStart(4, "0")
-      }).`,
-    };
-  }
-  const length = [...name].length;
-  if (length < 1 || length > MAX_NAME_LENGTH) {
-    return { ok: false, message: `A room name has 1–${MAX_NAME_LENGTH} characters.` };
-  }
-  if (!VISIBLE.test(name)) {
-    return { ok: false, message: "A room name needs a letter, digit or symbol." };
-  }
-  return { ok: true, name };
-}
-
-/**
- * Variant `n` of a name: `ada` → `ada2`, cut so that it stays within
- * {@linkcode MAX_NAME_LENGTH} characters.
- *
- * @param {string} base The name to vary.
- * @param {number} n The number to append.
- * @returns {string}
- */
-export function nameVariant(base, n) {
-  const suffix = String(n);
-  return [...base.trim()].slice(0, MAX_NAME_LENGTH - suffix.length).join("").trimEnd() + suffix;
-}
-
-/**
- * A chat connection for one tab (or bot). Emits `CustomEvent`s; `detail` holds:
- *
- * - `status`: `{ state, reason, retryAt, transport }`, `state` one of `connecting`, `online`,
- *   `reconnecting` (`retryAt` in ms since the epoch), `offline` (`reason` is
- *   `replaced`, `prompt` or `closed`).
- * - `welcome`: `{ welcome }`, the server's welcome, before its history is emitted.
- * - `reset`: `{ reason }`: forget the messages shown (`fresh` first join, `gap` the
- *   server could not replay everything, `epoch` the history store is a new one).
- * - `message`: `{ message, own, history, state }`, each plain message once, in id
- *   order; `state` is the message with the changes already known applied.
- * - `change`: `{ change, own, history, target }`, an edit, delete or reaction, once,
- *   in id order; `target` is the new state of the message it changes, or undefined
- *   when that message is older than what the client holds (it is applied when a
- *   history page brings it).
- * - `older`: `{ messages, hasMore, oldestId }`, a page of older messages (states,
- *   oldest first) answering {@linkcode ChatClient.history}.
- * - `history-error`: `{ message }`, a history page could not be read.
- * - `rooms`: `{ rooms }`, the answer to {@linkcode ChatClient.rooms}.
- * - `sent`: `{ cid, id }`, an outbox entry was stored by the server.
- * - `failed`: `{ cid, code, message, entry }`, an outbox entry was refused for good.
- *   A message stays in the outbox as `failed`; an edit, delete or reaction is dropped.
- * - `outbox`: `{ entries }`, the outbox changed.
- * - `members`: `{ members }`, the whole member list, after a welcome or presence event.
- * - `presence`: `{ event, member, repeat }`, someone joined or left; `repeat` is true
- *   for a join of someone already listed (a reconnect) or a leave of someone who is not.
- * - `room-error`: `{ room, code, message }`, the room cannot be joined (an invalid name,
- *   or one the token does not allow); the client waits for {@linkcode ChatClient.setRoom}.
- * - `typing`: `{ member }`, someone else is typing.
- * - `name`: `{ name }`, the name this session holds changed (a variant, or the server's).
- * - `prompt`: `{ message, needsToken }`, a name (or a token) is needed from the user;
- *   the client waits for {@linkcode ChatClient.join}.
- * - `error`: `{ code, message }`, any other refusal, for a banner.
+ * - `status`: `{ state, reason, retryAt, transport }`, the connection: `connecting`,
+ *   `online` (the server accepted the first join), `reconnecting` (`retryAt` in ms since the
+ *   epoch), `offline` (`reason` is `replaced`, `prompt`, `room` or `closed`).
+ * - `welcome`: `{ room, welcome }`, the server's welcome to a room, before its history.
+ * - `joined`: `{ room }`, a room's welcome and its history were taken in.
+ * - `reset`: `{ room, reason }`: forget the room's messages shown (`fresh` first join,
+ *   `gap` the server could not replay everything, `epoch` the history store is a new one).
+ * - `message`: `{ room, message, own, history, state, mention }`, each plain message once,
+ *   in id order; `state` is the message with the changes known applied; `mention` is true
+ *   when it mentions this client or answers one of its messages.
+ * - `change`: `{ room, change, own, history, target }`, an edit, delete or reaction, once,
+ *   in id order; `target` is the new state of the message it changes, or undefined when
+ *   that message is older than what the client holds.
+ * - `older`: `{ room, messages, hasMore, oldestId }`, a page answering
+ *   {@linkcode ChatClient.history}; `history-error`: `{ room, message }`.
+ * - `unread`: `{ room, unread, mentions }`, the room's counts after its read position.
+ * - `rooms`: `{ rooms }`, the directory, answering {@linkcode ChatClient.rooms}.
+ * - `sent`: `{ room, cid, id }`, an outbox entry was stored by the server.
+ * - `failed`: `{ room, cid, code, message, entry }`, an outbox entry was refused for good:
+ *   a message stays in the outbox as `failed`; an edit, delete or reaction is dropped.
+ * - `outbox`: `{ room, entries }`, the room's outbox changed.
+ * - `members`: `{ room, members }`, the room's whole member list, after a change.
+ * - `presence`: `{ room, event, member, repeat, previous? }`: someone joined, left, or took
+ *   another name (`event` `rename`, `previous` the old one); `repeat` is true for a join of
+ *   someone already listed (a reconnect) or a leave of someone who is not.
+ * - `typing`: `{ room, member }`, someone else is typing.
+ * - `rooms-changed`: `{ rooms, view }`, the rooms joined or the room in view changed.
+ * - `left`: `{ room, reason }`, the server took this client out of a room.
+ * - `room-error`: `{ room, code, message }`, the room cannot be joined (an invalid name, one
+ *   the token does not allow, the name is taken there, too many rooms); it is dropped.
+ * - `name`: `{ name }`, the name this session holds changed (a variant, a rename).
+ * - `rename-error`: `{ code, message }`, a {@linkcode ChatClient.rename} was refused; the
+ *   name and the rooms stay as they were.
+ * - `prompt`: `{ message, needsToken }`, a name (or a token) is needed from the user; the
+ *   client waits for {@linkcode ChatClient.join}.
+ * - `error`: `{ code, message, room? }`, any other refusal, for a banner.
  */
 export class ChatClient extends EventTarget {
-  /** @type {KeyValueStorage} */
-  #storage;
-  /** @type {typeof WebSocket} */
-  #WebSocket;
-  #url;
-  /** @type {ChatClientOptions["sseUrl"]} */
-  #sseUrl;
-  /** @type {typeof EventSource | undefined} */
-  #EventSource;
-  #wsRetryMs;
-  /** The transport in use: `websocket`, or `sse` (the fallback). */
-  #transport = "websocket";
-  /** WebSocket attempts in a row that failed. */
-  #wsFailures = 0;
-  /** When the current socket opened (0: not yet), and whether it got a welcome. */
-  #openedAt = 0;
-  #welcomed = false;
-  #probeTimer = 0;
-  #nextProbeMs = 0;
-  /** A WebSocket opened, while on the fallback, to see whether WebSockets work again. */
-  #probe = /** @type {WebSocket | null} */ (null);
-  #prefix;
-  #backoffMs;
-  #random;
+  #store;
+  #session;
+  #connection;
+  #pacer;
+  #outbox;
+  #rooms;
+  #requests;
   #retryMs;
   #rateLimitMs;
-  #burst;
-  #perSecond;
   #typingIntervalMs;
-
-  #room = "lobby";
-  #name = "";
-  /** The suggestion the current name was derived from; "" when the user chose it. */
-  #nameFrom = "";
-  #variantTries = 0;
-  #auth = "";
-  #userId = "";
-  /** @type {WebSocket | null} */
-  #socket = null;
-  /** Sockets not closed yet, each with a promise of its close. @type {Set<Promise<void>>} */
-  #closing = new Set();
-  #online = false;
-  /** True while the client should stay connected. */
+  #random;
+  /** True while the client should be connected (started, not prompting or replaced). */
   #running = false;
-  #attempt = 0;
+  /** True once the server welcomed this connection into a room. */
+  #online = false;
+  /** Rooms this client left, until the server's `left`. */
+  #leaving = new Set();
+  /** The name a `rename` in flight asks for. */
+  #renaming = "";
   #gapRejoins = 0;
-  #reconnectTimer = 0;
-  #flushTimer = 0;
-  #holdUntil = 0;
-  #tokens = 0;
-  #tokensAt = 0;
-  #lastTyping = 0;
-  /** True once this client got a welcome in the room: later joins resume from lastId. */
-  #resumed = false;
-  /** The `since` of the join in flight, or undefined. @type {number | undefined} */
-  #joinSince;
-  #lastId = 0;
-  #epoch = "";
-  /** @type {OutboxEntry[]} */
-  #outbox = [];
-  /** Cids sent on the current connection and not answered yet. */
-  #inFlight = new Set();
-  /** @type {Map<string, {id: string, name: string}>} */
-  #members = new Map();
-  #conversation = new Conversation();
-  /** The smallest id the client holds in this room (or the one after `lastId`). */
-  #oldestId = 1;
-  #hasMore = false;
-  /** The `before` of the history request in flight, or 0. */
-  #historyBefore = 0;
-  #roomsPending = false;
-  #requestTimer = 0;
-  /** True when the server refused the room itself: another room is needed. */
-  #roomRefused = false;
 
   /** @param {ChatClientOptions} options */
   constructor(options) {
     super();
-    this.#url = options.url;
-    this.#storage = options.storage ?? memoryStorage();
-    this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
-    this.#sseUrl = options.sseUrl;
-    this.#EventSource = options.EventSource;
-    this.#wsRetryMs = options.wsRetryMs ?? DEFAULT_WS_RETRY_MS;
-    this.#prefix = options.prefix ?? "chat.";
-    this.#backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
-    this.#random = options.random ?? Math.random;
+    this.#store = keyed(options.storage ?? memoryStorage(), options.prefix ?? "chat.");
+    this.#session = new Session(this.#store, options);
     this.#retryMs = options.retryMs ?? 2000;
     this.#rateLimitMs = options.rateLimitMs ?? 1000;
-    this.#burst = options.burst ?? 10;
-    this.#perSecond = options.perSecond ?? 4;
     this.#typingIntervalMs = options.typingIntervalMs ?? 2000;
-    this.#tokens = this.#burst;
-    this.#tokensAt = Date.now();
-    this.#auth = options.auth ?? this.#read("auth");
-    if (options.name?.trim()) {
-      this.#setName(options.name.trim(), "");
-    } else {
-      this.#name = this.#read("name");
-      this.#nameFrom = this.#read("nameFrom");
-      if (!this.#name && options.suggestedName?.trim()) {
-        this.#setName(options.suggestedName.trim(), options.suggestedName.trim());
-      }
-    }
-    this.#enter(options.room?.trim() || "lobby");
+    this.#random = options.random ?? Math.random;
+    this.#pacer = new Pacer({ burst: options.burst ?? 10, perSecond: options.perSecond ?? 4 });
+    this.#connection = new Connection(options, {
+      onOpen: () => this.#pump(),
+      onMessage: (message) => this.#receive(message),
+      onClose: (close) => this.#onClose(close),
+      onDrop: () => this.#drop(),
+      onStatus: (state, reason, retryAt) => this.#status(state, reason, retryAt),
+    });
+    const send = (/** @type {Record<string, unknown>} */ frame) => this.#connection.send(frame);
+    this.#rooms = new RoomList({
+      store: this.#store,
+      pacer: this.#pacer,
+      send,
+      naming: () => this.#session.joinFields(),
+    });
+    this.#requests = new Requests({
+      rooms: this.#rooms,
+      pacer: this.#pacer,
+      send,
+      online: () => this.#online,
+      emit: (type, detail) => this.#emit(type, detail),
+    });
+    this.#outbox = new Outbox({
+      ...this.#store,
+      pacer: this.#pacer,
+      send,
+      ready: (room) => this.#online && this.#rooms.get(room)?.status === "joined",
+      emit: (type, detail) => this.#emit(type, detail),
+    });
+    const stored = this.#rooms.stored();
+    const view = options.room === null
+      ? stored[0] ?? ""
+      : options.room?.trim() || stored[0] || "lobby";
+    for (const room of [...stored, view, ...(options.rooms ?? [])]) this.#add(room.trim());
+    this.#rooms.view = view;
+    this.#rooms.save();
   }
 
-  /** The room. */
+  // --- State -----------------------------------------------------------------
+
+  /** The room in view: what is said without naming a room goes there. */
   get room() {
-    return this.#room;
+    return this.#rooms.view;
+  }
+
+  /** The rooms this client is in or joining, in the order they were joined. */
+  get joinedRooms() {
+    return this.#rooms.names;
   }
 
   /** The name this session joins with ("" when none is known yet). */
   get name() {
-    return this.#name;
+    return this.#session.name;
   }
 
   /** True when the name came from a suggestion rather than from the user. */
   get nameIsSuggested() {
-    return this.#nameFrom !== "";
+    return this.#session.suggested;
   }
 
   /** The user id from the last welcome, or "". */
   get userId() {
-    return this.#userId;
+    return this.#session.userId;
   }
 
   /** The transport in use: `websocket`, or `sse` when WebSockets failed. */
   get transport() {
-    return this.#transport;
+    return this.#connection.transport;
   }
 
-  /** True between a welcome and the socket closing. */
+  /** True between the server's first welcome and the connection closing. */
   get online() {
     return this.#online;
   }
 
-  /** The newest message id seen in the room, in order. */
-  get lastId() {
-    return this.#lastId;
-  }
-
-  /** The history store's epoch from the last welcome, or "". */
-  get epoch() {
-    return this.#epoch;
-  }
-
-  /** The room's members, as last known. */
-  get members() {
-    return [...this.#members.values()];
-  }
-
-  /** A copy of the outbox, oldest first. @returns {OutboxEntry[]} */
+  /** A copy of the outbox of every room, oldest first (each entry names its `room`). */
   get outbox() {
-    return this.#outbox.map((entry) => ({ ...entry }));
+    return this.#outbox.entries();
   }
 
-  /** The smallest message id held: {@linkcode ChatClient.history} asks for the ones before it. */
+  /** The members of the room in view, as last known. */
+  get members() {
+    return this.membersOf(this.room);
+  }
+
+  /** The newest message id seen in the room in view, in order. */
+  get lastId() {
+    return this.roomState()?.lastId ?? 0;
+  }
+
+  /** The history store's epoch from the room in view's last welcome, or "". */
+  get epoch() {
+    return this.roomState()?.epoch ?? "";
+  }
+
+  /** The smallest message id held in the room in view. */
   get oldestId() {
-    return this.#oldestId;
+    return this.roomState()?.oldestId ?? 1;
   }
 
-  /** False once the server said there is nothing older, or the oldest held is message 1. */
+  /** False once the server said the room in view has nothing older. */
   get hasMore() {
-    return this.#hasMore;
+    return this.roomState()?.hasMore ?? false;
   }
 
-  /** True while a history page is on its way. */
+  /** True while a history page of the room in view is on its way. */
   get loadingHistory() {
-    return this.#historyBefore > 0;
+    return this.roomState()?.loadingHistory ?? false;
   }
 
   /**
-   * Message `id` with its edits, deletion and reactions applied, or undefined
-   * when the client does not hold it.
+   * What the client holds of `room`, or undefined when it is not in it.
+   *
+   * @param {string} [room] The room in view by default.
+   * @returns {RoomSnapshot | undefined}
+   */
+  roomState(room = this.room) {
+    return this.#rooms.get(room)?.snapshot(this.#online);
+  }
+
+  /** The members of `room`, as last known. @param {string} room */
+  membersOf(room) {
+    return this.#rooms.get(room)?.memberList ?? [];
+  }
+
+  /**
+   * Message `id` of `room` with its edits, deletion and reactions applied,
+   * or undefined when the client does not hold it.
    *
    * @param {number} id
+   * @param {string} [room] The room in view by default.
    */
-  message(id) {
-    return this.#conversation.get(id);
+  message(id, room = this.room) {
+    return this.#rooms.get(room)?.conversation.get(id);
   }
 
   /**
-   * This session's newest message that is not deleted (for "edit the last
-   * one"), or undefined.
+   * This session's newest message in `room` that is not deleted (for "edit
+   * the last one"), or undefined.
+   *
+   * @param {string} [room] The room in view by default.
    */
-  lastOwnMessage() {
-    return this.#userId ? this.#conversation.lastBy(this.#userId) : undefined;
+  lastOwnMessage(room = this.room) {
+    const userId = this.#session.userId;
+    return userId ? this.#rooms.get(room)?.conversation.lastBy(userId) : undefined;
   }
 
-  /** Connects and joins with the known name, or emits `prompt` when there is none. */
+  // --- Connecting, names and rooms --------------------------------------------
+
+  /** Connects and joins every room, or emits `prompt` when there is no name yet. */
   start() {
     this.#running = true;
-    this.#roomRefused = false;
-    this.#attempt = 0;
-    this.#connect();
+    if (!this.#session.name) return this.#toPrompt();
+    if (this.#rooms.size === 0) return this.#status("offline", "room");
+    this.#connection.start();
   }
 
   /**
    * Joins under `name` (reconnecting now). A name the user `typed` that is
    * taken ends in a `prompt`; a suggested one is varied until one is free.
+   * Once joined, {@linkcode ChatClient.rename} changes the name and keeps the rooms.
    *
    * @param {string} name The nickname.
    * @param {{ typed?: boolean, auth?: string }} [options]
    */
   join(name, options = {}) {
     const trimmed = name.trim();
-    this.#setName(trimmed, options.typed === false ? trimmed : "");
-    if (options.auth !== undefined) {
-      this.#auth = options.auth;
-      this.#write("auth", options.auth || null);
-    }
+    this.#session.setName(trimmed, options.typed === false ? trimmed : "");
+    if (options.auth !== undefined) this.#session.setAuth(options.auth);
     this.start();
+  }
+
+  /**
+   * Takes another name in every room at once, without leaving them. A `name`
+   * event follows, or a `rename-error` (such as `name_taken`) and nothing
+   * changes. Offline, the name is kept for the next connection.
+   *
+   * @param {string} name
+   */
+  rename(name) {
+    const trimmed = name.trim();
+    if (!trimmed) return;
+    if (!this.#online) {
+      this.#session.setName(trimmed, "");
+      return this.#emit("name", { name: trimmed });
+    }
+    this.#renaming = trimmed;
+    this.#pacer.spend();
+    this.#connection.send({ type: "rename", name: trimmed });
   }
 
   /** Reconnects at once when waiting for a reconnect (the network is back). */
   reconnect() {
-    if (this.#running && !this.#socket) {
-      this.#attempt = 0;
-      this.#connect();
-    }
+    this.#connection.reconnect();
   }
 
   /**
-   * Switches to another room: leaves this one and joins `room` with that
-   * room's own last id, epoch and outbox.
+   * Joins `room` too (the rooms joined before stay joined); it resumes where
+   * this session was in it. Returns false when the client is in it already.
    *
-   * @param {string} room The room's name.
+   * @param {string} room
    */
-  setRoom(room) {
+  joinRoom(room) {
+    if (!this.#add(room.trim())) return false;
+    this.#changed();
+    if (this.#running && !this.#connection.running) this.#connection.start();
+    else this.#pump();
+    return true;
+  }
+
+  /**
+   * Makes `room` the room in view, joining it first when needed. The other
+   * rooms stay joined. ({@linkcode ChatClient.setRoom} is the same, for bots
+   * written for one room.)
+   *
+   * @param {string} room
+   */
+  view(room) {
     room = room.trim() || "lobby";
-    if (room === this.#room && !this.#roomRefused) return;
-    this.#disconnect();
-    this.#enter(room);
-    if (this.#running || this.#roomRefused) this.start();
+    if (this.room === room && this.#rooms.get(room)) return;
+    this.#rooms.view = room;
+    if (!this.joinRoom(room)) this.#changed();
+  }
+
+  /** @param {string} room */
+  setRoom(room) {
+    this.view(room);
   }
 
   /**
-   * Puts `text` in the outbox and sends it when online. It is sent again,
-   * with the same `cid`, after reconnects and retriable errors, until the
-   * server acknowledges it.
+   * Leaves `room`: the server is told, and what this tab kept of the room
+   * (its position, its outbox) is forgotten. The room in view moves to the
+   * first room left. Returns false when the client was not in it.
    *
-   * @param {string} text The message.
-   * @param {{ replyTo?: number }} [options] `replyTo`: the id of the message it answers.
-   * @returns {OutboxEntry} The new entry.
+   * @param {string} room
    */
-  say(text, options = {}) {
-    /** @type {OutboxEntry} */
-    const entry = { cid: crypto.randomUUID(), text, ts: Date.now(), state: "pending" };
-    if (Number.isSafeInteger(options.replyTo) && Number(options.replyTo) > 0) {
-      entry.replyTo = options.replyTo;
+  leaveRoom(room) {
+    const state = this.#rooms.remove(room);
+    if (!state) return false;
+    this.#outbox.forget(room);
+    if (state.status !== "idle" && this.#connection.send({ type: "leave", room })) {
+      this.#pacer.spend();
+      this.#leaving.add(room);
     }
-    return this.#queue(entry);
-  }
-
-  /**
-   * Answers message `ref` with `text`: {@linkcode ChatClient.say} with `replyTo`.
-   *
-   * @param {number} ref
-   * @param {string} text
-   */
-  reply(ref, text) {
-    return this.say(text, { replyTo: ref });
-  }
-
-  /**
-   * Replaces the text of this session's message `ref`. Sent like a message,
-   * with retries; the change arrives as a `change` event.
-   *
-   * @param {number} ref
-   * @param {string} text
-   */
-  edit(ref, text) {
-    return this.#queue({ ...this.#changeEntry("edit", ref), text });
-  }
-
-  /**
-   * Deletes this session's message `ref`.
-   *
-   * @param {number} ref
-   */
-  remove(ref) {
-    return this.#queue(this.#changeEntry("delete", ref));
-  }
-
-  /**
-   * Toggles this session's reaction `emoji` (one of {@linkcode REACTIONS}) on message `ref`.
-   *
-   * @param {number} ref
-   * @param {string} emoji
-   */
-  react(ref, emoji) {
-    if (!REACTIONS.includes(emoji)) throw new RangeError(`Not a reaction: ${emoji}`);
-    return this.#queue({ ...this.#changeEntry("react", ref), emoji });
-  }
-
-  /**
-   * Asks for the messages before `before` (the oldest one held by default);
-   * they come as an `older` event. Returns false when there is nothing to
-   * ask for, or while offline or a page is already on its way.
-   *
-   * @param {number} [before]
-   */
-  history(before = this.#oldestId) {
-    if (!this.#online || this.#historyBefore > 0) return false;
-    if (
-      !Number.isSafeInteger(before) || before <= 1 || (!this.#hasMore && before >= this.#oldestId)
-    ) {
-      return false;
-    }
-    this.#historyBefore = before;
-    this.#spend();
-    return this.#send({ type: "history", before, limit: HISTORY_PAGE });
-  }
-
-  /**
-   * Asks for the active rooms; they come as a `rooms` event. Returns false
-   * while offline.
-   */
-  rooms() {
-    if (!this.#online) return false;
-    if (this.#roomsPending) return true;
-    this.#roomsPending = true;
-    this.#spend();
-    return this.#send({ type: "rooms" });
-  }
-
-  /** Sends every failed message again. Returns how many. */
-  retryFailed() {
-    const failed = this.#outbox.filter((e) => e.state === "failed");
-    for (const entry of failed) entry.state = "pending";
-    if (failed.length) {
-      this.#saveOutbox();
-      this.#flush();
-    }
-    return failed.length;
-  }
-
-  /** Drops every failed message. Returns their cids. */
-  discardFailed() {
-    const cids = this.#outbox.filter((e) => e.state === "failed").map((e) => e.cid);
-    for (const cid of cids) this.discard(cid);
-    return cids;
-  }
-
-  /**
-   * Sends a failed outbox entry again.
-   *
-   * @param {string} cid The entry's cid.
-   * @returns {boolean} False when there is no such entry.
-   */
-  retry(cid) {
-    const entry = this.#outbox.find((e) => e.cid === cid);
-    if (!entry) return false;
-    entry.state = "pending";
-    this.#saveOutbox();
-    this.#flush();
+    this.#changed();
+    this.#pump();
     return true;
-  }
-
-  /** Drops an outbox entry without sending it. @param {string} cid */
-  discard(cid) {
-    const index = this.#outbox.findIndex((e) => e.cid === cid);
-    if (index < 0) return false;
-    this.#outbox.splice(index, 1);
-    this.#inFlight.delete(cid);
-    this.#saveOutbox();
-    return true;
-  }
-
-  /**
-   * Tells the room you are typing, at most once per `typingIntervalMs`, and
-   * never at the cost of a message (it is skipped when sending is paced).
-   */
-  typing() {
-    const now = Date.now();
-    if (!this.#online || now - this.#lastTyping < this.#typingIntervalMs) return;
-    if (this.#refill() < 2) return;
-    this.#spend();
-    if (this.#send({ type: "typing" })) this.#lastTyping = now;
   }
 
   /**
@@ -631,418 +431,259 @@ export class ChatClient extends EventTarget {
    */
   async close() {
     this.#running = false;
-    this.#stopProbe();
-    this.#disconnect();
+    const closed = this.#connection.close();
     this.#status("offline", "closed");
-    await Promise.all([...this.#closing]);
+    await closed;
   }
 
-  // --- Connection ----------------------------------------------------------
+  // --- Saying things -----------------------------------------------------------
 
-  #connect() {
-    this.#disconnect();
-    if (!this.#name) {
-      this.#running = false;
-      this.#status("offline", "prompt");
-      this.#emit("prompt", { message: "", needsToken: false });
-      return;
-    }
-    this.#status("connecting");
-    this.#openedAt = 0;
-    this.#welcomed = false;
-    /** @type {WebSocket} */
-    let socket;
-    try {
-      if (this.#transport === "sse") {
-        const url = typeof this.#sseUrl === "function" ? this.#sseUrl() : this.#sseUrl;
-        socket = /** @type {WebSocket} */ (/** @type {unknown} */ (
-          new SseSocket(/** @type {string | URL} */ (url), { EventSource: this.#EventSource })
-        ));
-      } else {
-        this.#stopProbe();
-        const url = typeof this.#url === "function" ? this.#url() : this.#url;
-        socket = new this.#WebSocket(url);
-      }
-    } catch (error) {
-      this.#scheduleReconnect(`cannot connect: ${error}`);
-      return;
-    }
-    this.#socket = socket;
-    /** @type {Promise<void>} */
-    const closed = new Promise((resolve) => {
-      socket.addEventListener("close", () => resolve(), { once: true });
-    });
-    this.#closing.add(closed);
-    closed.then(() => this.#closing.delete(closed));
-    socket.addEventListener("open", () => {
-      if (socket !== this.#socket) return;
-      this.#openedAt = Date.now();
-      this.#sendJoin();
-    });
-    /**
-     * The code and reason the server said it closes with, in its last frame: on Deno 2.5 the
-     * close event says 1006 instead (the server sends a second Close frame, denoland/deno#21642).
-     * @type {{ code: number, reason: string } | null}
-     */
-    let notice = null;
-    socket.addEventListener("message", (event) => {
-      if (socket !== this.#socket) return;
-      for (const message of parseFrame(event.data)) {
-        if (socket !== this.#socket) return;
-        if (message.type !== "close") this.#receive(message);
-        else if (Number.isInteger(message.code) && typeof message.reason === "string") {
-          notice = { code: message.code, reason: message.reason };
-        }
-      }
-    });
-    socket.addEventListener("close", (event) => {
-      if (socket !== this.#socket) return;
-      const closed = event.code === 1006 && notice ? notice : event;
-      this.#judge(closed);
-      this.#onClose(closed);
-    });
+  /**
+   * Puts `text` in the outbox of `room` and sends it when that room is
+   * joined. It is sent again, with the same `cid`, after reconnects and
+   * retriable errors, until the server acknowledges it.
+   *
+   * @param {string} text The message.
+   * @param {{ replyTo?: number, room?: string }} [options] `replyTo`: the id of the message it
+   *   answers; `room`: the room in view by default.
+   * @returns {OutboxEntry} The new entry.
+   */
+  say(text, options = {}) {
+    const replyTo = Number.isSafeInteger(options.replyTo) && Number(options.replyTo) > 0
+      ? { replyTo: options.replyTo }
+      : {};
+    return this.#outbox.add({ ...entry(this.#target(options.room), text), ...replyTo });
   }
 
   /**
-   * Picks the transport of the next attempt after the socket closed. A
-   * WebSocket that never opened, or closed soon after opening without a
-   * welcome, failed; after {@linkcode WS_FAILURES_BEFORE_FALLBACK} in a row
-   * the client falls back to SSE. A fallback stream that never opened either
-   * means the server is down rather than WebSockets blocked: the next attempt
-   * is a WebSocket again.
+   * Answers message `ref` with `text`: {@linkcode ChatClient.say} with `replyTo`.
    *
-   * @param {{ code: number, reason: string }} event
+   * @param {number} ref
+   * @param {string} text
+   * @param {{ room?: string }} [options]
    */
-  #judge(event) {
-    if (!this.#sseUrl || event.code === 4000 || event.code === 1008) return;
-    if (this.#transport === "websocket") {
-      const failed = this.#openedAt === 0 ||
-        (!this.#welcomed && Date.now() - this.#openedAt < FLAP_MS);
-      this.#wsFailures = failed ? this.#wsFailures + 1 : 0;
-      if (this.#wsFailures >= WS_FAILURES_BEFORE_FALLBACK) {
-        this.#wsFailures = 0;
-        this.#transport = "sse"; // after the usual backoff: the server may just be down
-        this.#nextProbeMs = Math.min(PROBE_SOON_MS, this.#wsRetryMs);
-      }
-    } else if (this.#openedAt === 0) {
-      this.#transport = "websocket";
-    }
+  reply(ref, text, options = {}) {
+    return this.say(text, { ...options, replyTo: ref });
   }
 
-  /** On the fallback: tries a WebSocket after `wsRetryMs`, and goes back to it if it works. */
-  #scheduleProbe() {
-    if (this.#probeTimer || this.#probe) return;
-    const delay = this.#nextProbeMs || this.#wsRetryMs;
-    this.#nextProbeMs = this.#wsRetryMs;
-    this.#probeTimer = setTimeout(() => {
-      this.#probeTimer = 0;
-      if (!this.#running || this.#transport !== "sse") return;
-      const url = typeof this.#url === "function" ? this.#url() : this.#url;
-      let probe;
-      try {
-        probe = new this.#WebSocket(url);
-      } catch {
-        return this.#scheduleProbe();
-      }
-      this.#probe = probe;
-      let stable = 0;
-      const closed = new Promise((resolve) => {
-        probe.addEventListener("close", () => resolve(undefined), { once: true });
-      });
-      this.#closing.add(closed);
-      closed.then(() => this.#closing.delete(closed));
-      probe.addEventListener("open", () => {
-        stable = setTimeout(() => {
-          if (this.#probe !== probe) return;
-          // WebSockets work again: switch back now (the outbox is resent, by cid).
-          this.#stopProbe();
-          this.#transport = "websocket";
-          this.#wsFailures = 0;
-          this.#attempt = 0;
-          if (this.#running) this.#connect();
-        }, PROBE_STABLE_MS);
-      });
-      probe.addEventListener("close", () => {
-        clearTimeout(stable);
-        if (this.#probe !== probe) return;
-        this.#probe = null;
-        if (this.#running && this.#transport === "sse") this.#scheduleProbe();
-      });
-    }, delay);
+  /**
+   * Replaces the text of this session's message `ref`. Sent like a message,
+   * with retries; the change arrives as a `change` event.
+   *
+   * @param {number} ref
+   * @param {string} text
+   * @param {{ room?: string }} [options]
+   */
+  edit(ref, text, options = {}) {
+    return this.#outbox.add({ ...this.#change("edit", ref, options.room), text });
   }
 
-  #stopProbe() {
-    clearTimeout(this.#probeTimer);
-    this.#probeTimer = 0;
-    const probe = this.#probe;
-    this.#probe = null;
-    if (probe && probe.readyState < 2) probe.close(1000, "probe done");
+  /**
+   * Deletes this session's message `ref`.
+   *
+   * @param {number} ref
+   * @param {{ room?: string }} [options]
+   */
+  remove(ref, options = {}) {
+    return this.#outbox.add(this.#change("delete", ref, options.room));
   }
 
-  /** Closes the socket (if any) and clears the timers; the client stays `running`. */
-  #disconnect() {
-    clearTimeout(this.#reconnectTimer);
-    clearTimeout(this.#flushTimer);
-    clearTimeout(this.#requestTimer);
-    this.#reconnectTimer = 0;
-    this.#flushTimer = 0;
-    this.#requestTimer = 0;
-    this.#historyBefore = 0;
-    this.#roomsPending = false;
-    const socket = this.#socket;
-    this.#socket = null;
-    this.#online = false;
-    this.#inFlight.clear();
-    if (socket && socket.readyState < 2) socket.close(1000, "leaving");
+  /**
+   * Toggles this session's reaction `emoji` (one of {@linkcode REACTIONS}) on message `ref`.
+   *
+   * @param {number} ref
+   * @param {string} emoji
+   * @param {{ room?: string }} [options]
+   */
+  react(ref, emoji, options = {}) {
+    if (!REACTIONS.includes(emoji)) throw new RangeError(`Not a reaction: ${emoji}`);
+    return this.#outbox.add({ ...this.#change("react", ref, options.room), emoji });
   }
 
-  #sendJoin() {
-    const since = this.#resumed
-      ? this.#lastId
-      : this.#lastId > 0
-      ? Math.max(0, this.#lastId - HISTORY_SIZE)
-      : undefined;
-    this.#joinSince = since;
-    const token = this.#read("token");
-    this.#send({
-      type: "join",
-      room: this.#room,
-      name: this.#name,
-      ...(since === undefined ? {} : { since }),
-      ...(since !== undefined && this.#epoch ? { epoch: this.#epoch } : {}),
-      ...(token ? { token } : {}),
-      ...(this.#auth ? { auth: this.#auth } : {}),
-    });
+  /**
+   * Asks for the messages of a room before `before` (the oldest one held by
+   * default); they come as an `older` event. Returns false when there is
+   * nothing to ask for, or while offline or a page is already on its way.
+   *
+   * @param {number | { before?: number, room?: string }} [options] `before`, or both.
+   */
+  history(options = {}) {
+    const { before, room } = typeof options === "number" ? { before: options } : options;
+    return this.#requests.history(room ?? this.room, before);
   }
 
-  /** @param {{ code: number, reason: string }} event */
-  #onClose(event) {
-    this.#socket = null;
-    this.#online = false;
-    this.#inFlight.clear();
-    clearTimeout(this.#flushTimer);
-    clearTimeout(this.#requestTimer);
-    this.#historyBefore = 0;
-    this.#roomsPending = false;
-    if (event.code === 4000) {
-      // The same session joined again elsewhere: reconnecting would take it back.
-      this.#running = false;
-      this.#status("offline", "replaced");
-    } else if (event.code === 1008 && event.reason === "token expired") {
-      this.#auth = "";
-      this.#write("auth", null);
-      this.#toPrompt("Your access token has expired: paste a fresh one.", true);
-    } else {
-      this.#scheduleReconnect(
-        event.reason || CLOSE_REASONS[/** @type {keyof CLOSE_REASONS} */ (event.code)] ||
-          "connection closed",
-      );
-    }
+  /** Asks for the room directory; it comes as a `rooms` event. False while offline. */
+  rooms() {
+    return this.#requests.directory();
   }
 
-  /** @param {string} reason */
-  #scheduleReconnect(reason, delay = this.#backoff()) {
-    this.#disconnect();
-    if (!this.#running) return;
-    this.#status("reconnecting", reason, Date.now() + delay);
-    this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
+  /**
+   * Marks `room` read up to message `id` (its newest by default); an `unread`
+   * event follows when its counts change.
+   *
+   * @param {string} [room] The room in view by default.
+   * @param {number} [id]
+   */
+  markRead(room = this.room, id) {
+    const state = this.#rooms.get(room);
+    if (state?.markRead(id ?? state.lastId, this.#me())) this.#unread(state);
   }
 
-  #backoff() {
-    const base = this.#backoffMs[Math.min(this.#attempt, this.#backoffMs.length - 1)] ?? 1000;
-    this.#attempt++;
-    return base * (0.5 + this.#random() * 0.5);
+  /** Sends every failed message (of `room`) again. Returns how many. @param {string} [room] */
+  retryFailed(room) {
+    return this.#outbox.retryFailed(room);
   }
 
-  /** Stops and asks for a name (and a token when `needsToken`). */
-  #toPrompt(message = "", needsToken = false) {
-    this.#running = false;
-    this.#disconnect();
-    this.#status("offline", "prompt");
-    this.#emit("prompt", { message, needsToken });
+  /** Drops every failed message (of `room`). Returns their cids. @param {string} [room] */
+  discardFailed(room) {
+    return this.#outbox.discardFailed(room);
   }
 
-  /** @param {unknown} message */
-  #send(message) {
-    if (this.#socket?.readyState !== 1) return false;
-    this.#socket.send(JSON.stringify(message));
-    return true;
+  /** Sends a failed outbox entry again; false when there is none. @param {string} cid */
+  retry(cid) {
+    return this.#outbox.retry(cid);
   }
 
-  // --- Server events -------------------------------------------------------
+  /** Drops an outbox entry without sending it. @param {string} cid */
+  discard(cid) {
+    return this.#outbox.discard(cid);
+  }
+
+  /**
+   * Tells `room` you are typing, at most once per `typingIntervalMs`, and
+   * never at the cost of a message (it is skipped when sending is paced).
+   *
+   * @param {string} [room] The room in view by default.
+   */
+  typing(room = this.room) {
+    const state = this.#rooms.get(room);
+    const now = Date.now();
+    if (!this.#online || state?.status !== "joined") return;
+    if (now - state.lastTyping < this.#typingIntervalMs || this.#pacer.level < 2) return;
+    this.#pacer.spend();
+    if (this.#connection.send({ type: "typing", room })) state.lastTyping = now;
+  }
+
+  // --- Server events -------------------------------------------------------------
 
   /** @param {Record<string, any>} msg */
   #receive(msg) {
+    const room = this.#rooms.of(msg);
     switch (msg.type) {
       case "welcome":
         return this.#onWelcome(msg);
       case "message":
         return this.#onMessage(msg, true);
       case "ack":
-        return void this.#confirm(msg.cid, msg.id);
-      case "presence":
-        return this.#onPresence(msg);
+        return void this.#outbox.confirm(msg.cid, msg.id);
+      case "presence": {
+        const change = room?.presence(msg);
+        if (!room) return;
+        this.#emit("members", { room: room.name, members: room.memberList });
+        if (change) this.#emit("presence", { room: room.name, ...change });
+        return;
+      }
       case "typing":
-        if (msg.member && msg.member.id !== this.#userId) {
-          this.#emit("typing", { member: msg.member });
+        if (room && msg.member && msg.member.id !== this.userId) {
+          this.#emit("typing", { room: room.name, member: msg.member });
         }
         return;
-      case "history":
-        return this.#onHistory(msg);
+      case "history": {
+        const page = room?.older(msg, this.#me());
+        if (!room || !page) return;
+        this.#emit("older", { room: room.name, ...page });
+        return this.#unread(room);
+      }
       case "rooms":
-        this.#roomsPending = false;
+        this.#requests.answered();
         return this.#emit("rooms", {
           rooms: (Array.isArray(msg.rooms) ? msg.rooms : []).filter((r) =>
             r && typeof r.name === "string"
           ),
         });
+      case "left":
+        return this.#onLeft(String(msg.room), String(msg.reason ?? ""));
+      case "renamed":
+        this.#renaming = "";
+        if (typeof msg.name !== "string" || !msg.name) return;
+        this.#session.setName(msg.name, "");
+        return this.#emit("name", { name: msg.name });
       case "error":
         return this.#onError(msg);
     }
   }
 
-  /** A page of older messages. @param {Record<string, any>} page */
-  #onHistory(page) {
-    const before = this.#historyBefore;
-    if (!before) return;
-    this.#historyBefore = 0;
-    const events = (Array.isArray(page.messages) ? page.messages : [])
-      .filter((m) => m && Number.isSafeInteger(m.id) && m.id > 0 && m.id < this.#oldestId)
-      .sort((a, b) => a.id - b.id);
-    const ids = [];
-    for (const event of events) {
-      if (isChange(event)) this.#conversation.apply(event);
-      else {
-        this.#conversation.add(event);
-        ids.push(event.id);
-      }
-    }
-    this.#oldestId = Math.min(this.#oldestId, events[0]?.id ?? this.#oldestId);
-    // An empty page below `before` means nothing older is kept.
-    this.#hasMore = page.hasMore === true && events.length > 0 && this.#oldestId > 1;
-    const messages = ids.map((id) => this.#conversation.get(id));
-    this.#emit("older", { messages, hasMore: this.#hasMore, oldestId: this.#oldestId });
-  }
-
   /** @param {Record<string, any>} welcome */
   #onWelcome(welcome) {
-    if (typeof welcome.room === "string" && welcome.room !== this.#room) return;
-    this.#online = true;
-    this.#welcomed = true;
-    this.#wsFailures = 0;
-    if (this.#transport === "sse") this.#scheduleProbe();
-    this.#attempt = 0;
-    this.#variantTries = 0;
-    this.#userId = String(welcome.id ?? "");
-    if (typeof welcome.token === "string" && welcome.token) this.#write("token", welcome.token);
-    if (typeof welcome.name === "string" && welcome.name && welcome.name !== this.#name) {
-      this.#setName(welcome.name, this.#nameFrom);
-      this.#emit("name", { name: this.#name });
-    } else this.#write("name", this.#name);
-    const epoch = typeof welcome.epoch === "string" ? welcome.epoch : "";
-    const epochChanged = epoch !== "" && this.#epoch !== "" && epoch !== this.#epoch;
-    if (epoch) {
-      this.#epoch = epoch;
-      this.#write(`epoch.${this.#room}`, epoch);
+    const room = this.#rooms.of(welcome);
+    if (!room || room.status !== "joining") {
+      // Not wanted any more (and no leave on its way): leave it.
+      const name = welcome.room;
+      if (!room && typeof name === "string" && !this.#leaving.has(name)) {
+        if (this.#connection.send({ type: "leave", room: name })) this.#leaving.add(name);
+      }
+      return;
     }
-    this.#members = new Map(
-      (Array.isArray(welcome.members) ? welcome.members : []).map((m) => [m.id, m]),
-    );
-    const history = (Array.isArray(welcome.history) ? welcome.history : [])
-      .filter((m) => m && Number.isSafeInteger(m.id))
-      .sort((a, b) => a.id - b.id);
-    const since = this.#joinSince;
-    // Start over from what the welcome brings: on a first join, when the
-    // server could not replay everything after `since` (a "gap" only when
-    // this client had shown the room already), or when the store is new.
-    const reason = epochChanged
-      ? "epoch"
-      : since === undefined || (welcome.recovered === false && !this.#resumed)
-      ? "fresh"
-      : welcome.recovered === false
-      ? "gap"
-      : "";
-    this.#emit("welcome", { welcome });
-    this.#emit("members", { members: this.members });
-    const resumed = this.#resumed;
-    if (reason) {
-      this.#setLastId(history.length ? history[0].id - 1 : 0);
-      this.#conversation.clear();
-      this.#emit("reset", { reason });
-    } else {
-      this.#setLastId(since ?? 0);
+    const first = !this.#online;
+    if (first) {
+      this.#online = true;
+      this.#rooms.naming = "";
+      this.#connection.welcomed();
+      if (this.#session.welcomed(welcome)) this.#emit("name", { name: this.name });
     }
-    if (reason || !resumed) {
-      this.#oldestId = this.#lastId + 1;
-      this.#hasMore = this.#oldestId > 1;
-    }
-    this.#resumed = true;
+    const { reason, history } = room.welcome(welcome);
+    this.#emit("welcome", { room: room.name, welcome });
+    this.#emit("members", { room: room.name, members: room.memberList });
+    if (reason) this.#emit("reset", { room: room.name, reason });
     for (const message of history) this.#onMessage(message, false);
-    this.#status("online");
-    this.#flush();
+    room.settle(this.#me());
+    this.#emit("joined", { room: room.name });
+    this.#unread(room);
+    if (first) this.#status("online");
+    this.#outbox.flush();
+    this.#pump();
   }
 
   /**
-   * Emits a message once, in id order. A live message past a hole in the ids
-   * means some never arrived: rejoin with `since` to get them in order.
+   * A message or change, for its room.
    *
    * @param {Record<string, any>} message
    * @param {boolean} live False for messages from a welcome's history.
    */
   #onMessage(message, live) {
-    if (!this.#online) return;
-    if (message.room !== undefined && message.room !== this.#room) return;
-    if (!Number.isSafeInteger(message.id) || message.id < 1) return;
-    const own = this.#userId !== "" && message.userId === this.#userId;
-    if (own) this.#confirm(message.cid, message.id);
-    if (message.id <= this.#lastId) return;
-    if (live && message.id > this.#lastId + 1) {
+    const room = this.#rooms.of(message);
+    if (!room || !this.#online) return;
+    if (this.userId !== "" && message.userId === this.userId) {
+      this.#outbox.confirm(message.cid, message.id);
+    }
+    const counts = [room.unread, room.mentions];
+    const accepted = room.accept(message, live, this.#me());
+    if (!accepted) return;
+    if (accepted.type === "gap") {
+      // Some never arrived: rejoin with `since` to get them in order.
       this.#gapRejoins++;
-      this.#scheduleReconnect("missing messages", this.#gapRejoins > 1 ? this.#backoff() : 0);
-      return;
+      return this.#connection.scheduleReconnect(
+        "missing messages",
+        this.#gapRejoins > 1 ? this.#connection.backoff() : 0,
+      );
     }
     if (live) this.#gapRejoins = 0;
-    this.#setLastId(message.id);
-    const event = /** @type {import("./conversation.js").ChatEvent} */ (message);
-    if (isChange(event)) {
-      const target = this.#conversation.apply(event);
-      this.#emit("change", { change: message, own, history: !live, target });
-    } else {
-      const state = this.#conversation.add(event);
-      this.#emit("message", { message, own, history: !live, state });
-    }
+    const { type, ...detail } = accepted;
+    this.#emit(type, { room: room.name, ...detail });
+    if (live && (room.unread !== counts[0] || room.mentions !== counts[1])) this.#unread(room);
   }
 
   /**
-   * The server stored the outbox entry `cid` as message `id`.
+   * The server's `left`: the answer to a leave, or the server took the client out.
    *
-   * @param {unknown} cid
-   * @param {unknown} id
+   * @param {string} name
+   * @param {string} reason
    */
-  #confirm(cid, id) {
-    if (typeof cid !== "string") return false;
-    const index = this.#outbox.findIndex((e) => e.cid === cid);
-    if (index < 0) return false;
-    this.#outbox.splice(index, 1);
-    this.#inFlight.delete(cid);
-    this.#saveOutbox();
-    this.#emit("sent", { cid, id });
-    return true;
-  }
-
-  /** @param {Record<string, any>} presence */
-  #onPresence(presence) {
-    const { event, member } = presence;
-    const known = member && typeof member.id === "string" && this.#members.has(member.id);
-    const repeat = event === "join" ? known : !known;
-    if (Array.isArray(presence.members)) {
-      this.#members = new Map(presence.members.map((m) => [m.id, m]));
-    } else if (member && typeof member.id === "string") {
-      if (event === "join") this.#members.set(member.id, member);
-      else if (event === "leave") this.#members.delete(member.id);
-    }
-    this.#emit("members", { members: this.members });
-    if (member) this.#emit("presence", { event, member, repeat });
+  #onLeft(name, reason) {
+    if (this.#leaving.delete(name) || !this.#rooms.remove(name)) return;
+    this.#outbox.forget(name);
+    this.#changed();
+    this.#emit("left", { room: name, reason });
   }
 
   /** @param {Record<string, any>} error */
@@ -1050,253 +691,168 @@ export class ChatClient extends EventTarget {
     const { code, cid } = error;
     const message = typeof error.message === "string" ? error.message : "Something went wrong";
     if (AUTH_ERRORS.has(code)) {
-      this.#auth = "";
-      this.#write("auth", null);
+      this.#session.setAuth("");
       return this.#toPrompt(message, true);
     }
-    if (!this.#online && cid === undefined && this.#onJoinRefused(code, message)) return;
     const pause = code === "rate_limited" ? hintMs(error) ?? this.#rateLimitMs : this.#retryMs;
-    if (code === "rate_limited") {
-      // Whatever was refused, the server wants a pause: nothing more before it.
-      this.#holdUntil = Math.max(this.#holdUntil, Date.now() + pause);
-      // Its bucket is empty: after the pause, one frame, then the steady pace.
-      this.#tokens = Math.min(this.#tokens, 1);
-      this.#tokensAt = Date.now();
+    if (code === "rate_limited") this.#pacer.limited(pause);
+    const entry = this.#outbox.find(cid);
+    if (entry) return this.#outbox.refused(entry, code, message, pause);
+    if (cid !== undefined || /^Cannot leave room/.test(message)) return;
+    const room = this.#rooms.of(error);
+    if (room?.status === "joining" && /^Cannot join room/.test(message)) {
+      return this.#onJoinRefused(room, code, message, pause);
     }
-    const entry = typeof cid === "string" ? this.#outbox.find((e) => e.cid === cid) : undefined;
-    if (entry) return this.#onEntryRefused(entry, code, message, pause);
-    if (cid === undefined && this.#onRequestRefused(code, message, pause)) return;
+    if (this.#renaming && (/^Cannot rename/.test(message) || code === "name_taken")) {
+      this.#renaming = "";
+      return this.#emit("rename-error", { code, message });
+    }
+    const joins = this.#requests.refused(code, message, pause, error.room);
+    if (joins) {
+      // A join maybe refused: sent again after the pause (`already_joined` if it got in).
+      for (const room of joins) this.#rooms.later(room, pause);
+      return this.#pump();
+    }
     if (code === "rate_limited") return; // a typing frame: nothing to redo
-    this.#emit("error", { code, message });
+    const about = typeof error.room === "string" ? { room: error.room } : {};
+    this.#emit("error", { code, message, ...about });
   }
 
   /**
-   * A refused join: another room, another name, or a later try.
-   * @param {string} code
-   * @param {string} message
-   * @returns {boolean} whether it was handled
-   */
-  #onJoinRefused(code, message) {
-    if (
-      code === "room_forbidden" ||
-      (code === "invalid_message" && /^Cannot join room: room\b/.test(message))
-    ) {
-      // Another name will not help: the room itself is refused.
-      this.#running = false;
-      this.#roomRefused = true;
-      this.#disconnect();
-      this.#status("offline", "room");
-      this.#emit("room-error", { room: this.#room, code, message });
-      return true;
-    }
-    if (code === "name_taken" && this.#nameFrom && this.#variantTries < MAX_NAME_VARIANTS) {
-      // A suggested name: try a free variant on the same socket.
-      this.#variantTries++;
-      const n = this.#variantTries < 10
-        ? this.#variantTries + 1
-        : 10 + Math.floor(this.#random() * 9990);
-      this.#setName(nameVariant(this.#nameFrom, n), this.#nameFrom);
-      this.#emit("name", { name: this.#name });
-      this.#sendJoin();
-      return true;
-    }
-    if (code === "name_taken" || code === "invalid_message") {
-      if (this.#nameFrom) this.#setName(this.#nameFrom, "");
-      this.#toPrompt(message);
-      return true;
-    }
-    if (code === "rate_limited" || code === "internal" || code === "unavailable") {
-      this.#scheduleReconnect(message, Math.max(this.#rateLimitMs, this.#backoff()));
-      return true;
-    }
-    return false;
-  }
-
-  /**
-   * A refused outbox entry: kept and sent again after `pause`, or failed.
-   * @param {any} entry
+   * A refused join (see `joinRefusal`).
+   *
+   * @param {import("./room_state.js").RoomState} room
    * @param {string} code
    * @param {string} message
    * @param {number} pause
    */
-  #onEntryRefused(entry, code, message, pause) {
-    const { cid } = entry;
-    this.#inFlight.delete(cid);
-    if (RETRY_ERRORS.has(code)) {
-      // Kept pending, sent again after a pause with the same cid.
-      this.#holdUntil = Math.max(this.#holdUntil, Date.now() + pause);
-      return this.#flush();
-    }
-    if (entry.kind) {
-      // An edit, delete or reaction that cannot be made: nothing to retry.
-      this.#outbox.splice(this.#outbox.indexOf(entry), 1);
-    } else entry.state = "failed";
-    this.#saveOutbox();
-    this.#emit("failed", { cid, code, message, entry: { ...entry } });
-  }
-
-  /**
-   * A refused history or rooms request (they carry no cid): asked again
-   * after `pause`, or reported.
-   * @param {string} code
-   * @param {string} message
-   * @param {number} pause
-   * @returns {boolean} whether it was handled
-   */
-  #onRequestRefused(code, message, pause) {
-    if (!this.#historyBefore && !this.#roomsPending) return false;
-    const history = /^Cannot read history/.test(message) ||
-      (code === "rate_limited" && this.#historyBefore > 0);
-    const rooms = /^Cannot list rooms/.test(message) ||
-      (code === "rate_limited" && this.#roomsPending && !history);
-    if (!history && !rooms) return false;
-    const before = this.#historyBefore;
-    if (history) this.#historyBefore = 0;
-    if (rooms) this.#roomsPending = false;
-    if (RETRY_ERRORS.has(code) && this.#online) {
-      clearTimeout(this.#requestTimer);
-      this.#requestTimer = setTimeout(() => {
-        if (history) this.history(before);
-        if (rooms) this.rooms();
-      }, pause);
-      return true;
-    }
-    if (history) {
-      this.#emit("history-error", { message });
-      return true;
-    }
-    return false;
-  }
-
-  // --- Outbox --------------------------------------------------------------
-
-  /** Sends pending entries in order, paced under the server's rate limit. */
-  #flush() {
-    clearTimeout(this.#flushTimer);
-    this.#flushTimer = 0;
-    if (!this.#online) return;
-    const now = Date.now();
-    if (now < this.#holdUntil) {
-      this.#flushTimer = setTimeout(() => this.#flush(), this.#holdUntil - now);
-      return;
-    }
-    this.#refill();
-    for (const entry of this.#outbox) {
-      if (entry.state !== "pending" || this.#inFlight.has(entry.cid)) continue;
-      if (this.#tokens < 1) {
-        const wait = Math.ceil((1 - this.#tokens) / this.#perSecond * 1000);
-        this.#flushTimer = setTimeout(() => this.#flush(), wait);
+  #onJoinRefused(room, code, message, pause) {
+    switch (joinRefusal(code, message, !this.#online)) {
+      case "ignore":
         return;
+      case "drop":
+        return this.#refuseRoom(room.name, code, message);
+      case "later":
+        this.#rooms.later(room, pause);
+        return this.#pump();
+      case "reconnect": {
+        const delay = Math.max(this.#rateLimitMs, this.#connection.backoff());
+        return this.#connection.scheduleReconnect(message, delay);
       }
-      if (!this.#send(frameOf(entry))) return;
-      this.#tokens--;
-      this.#inFlight.add(entry.cid);
+      case "vary":
+        // A suggested name: try a free variant on the same socket.
+        if (this.#session.vary(this.#random)) {
+          this.#emit("name", { name: this.name });
+          return void this.#rooms.sendJoin(room, true);
+        }
+    }
+    this.#toPrompt(message);
+  }
+
+  /**
+   * The server will not have this client in `name`: the room is dropped, and
+   * the page is told why.
+   *
+   * @param {string} name
+   * @param {string} code
+   * @param {string} message
+   */
+  #refuseRoom(name, code, message) {
+    this.#rooms.remove(name);
+    this.#outbox.forget(name);
+    this.#changed();
+    this.#emit("room-error", { room: name, code, message });
+    if (this.#rooms.size > 0 || this.#online) return this.#pump();
+    this.#connection.stop();
+    this.#status("offline", "room");
+  }
+
+  /** @param {{ code: number, reason: string }} event */
+  #onClose(event) {
+    if (event.code === 4000) {
+      // The same session joined again elsewhere: reconnecting would take it back.
+      this.#running = false;
+      this.#connection.stop();
+      this.#status("offline", "replaced");
+    } else if (event.code === 1008 && event.reason === "token expired") {
+      this.#session.setAuth("");
+      this.#toPrompt("Your access token has expired: paste a fresh one.", true);
+    } else {
+      this.#connection.scheduleReconnect(
+        event.reason || CLOSE_REASONS[/** @type {keyof CLOSE_REASONS} */ (event.code)] ||
+          "connection closed",
+      );
     }
   }
 
-  /** Adds the tokens earned since the last look; returns how many there are. */
-  #refill() {
-    const now = Date.now();
-    this.#tokens = Math.min(
-      this.#burst,
-      this.#tokens + (now - this.#tokensAt) / 1000 * this.#perSecond,
-    );
-    this.#tokensAt = now;
-    return this.#tokens;
+  /** The socket is gone: nothing is joined or in flight on it. */
+  #drop() {
+    this.#online = false;
+    this.#renaming = "";
+    this.#leaving.clear();
+    this.#requests.drop();
+    this.#outbox.reset();
+    this.#rooms.drop();
   }
 
-  /** Counts a frame that is not an outbox entry (history, rooms, typing) against the pace. */
-  #spend() {
-    this.#refill();
-    this.#tokens--;
+  /** Stops and asks for a name (and a token when `needsToken`). */
+  #toPrompt(message = "", needsToken = false) {
+    this.#running = false;
+    this.#connection.stop();
+    this.#status("offline", "prompt");
+    this.#emit("prompt", { message, needsToken });
   }
 
-  /** @param {OutboxEntry} entry */
-  #queue(entry) {
-    this.#outbox.push(entry);
-    this.#saveOutbox();
-    this.#flush();
-    return { ...entry };
+  // --- Helpers -------------------------------------------------------------------
+
+  /** Sends the joins that are due, when connected. */
+  #pump() {
+    if (this.#connection.open) this.#rooms.pump(this.#online);
+  }
+
+  /**
+   * Adds `room` to the list with its stored outbox; false when it is in it
+   * already (or empty).
+   *
+   * @param {string} room
+   */
+  #add(room) {
+    if (!room || !this.#rooms.add(room)) return false;
+    this.#outbox.load(room);
+    return true;
+  }
+
+  /** The room an action names, or the room in view. @param {string | undefined} room */
+  #target(room) {
+    const name = room ?? this.room;
+    if (!this.#rooms.get(name)) throw new RangeError(`Not in room: ${name}`);
+    return name;
   }
 
   /**
    * @param {"edit" | "delete" | "react"} kind
    * @param {number} ref
+   * @param {string | undefined} room
    * @returns {OutboxEntry}
    */
-  #changeEntry(kind, ref) {
+  #change(kind, ref, room) {
     if (!Number.isSafeInteger(ref) || ref < 1) throw new RangeError(`Not a message id: ${ref}`);
-    return { cid: crypto.randomUUID(), kind, ref, text: "", ts: Date.now(), state: "pending" };
+    return { ...entry(this.#target(room), ""), kind, ref };
   }
 
-  #saveOutbox() {
-    this.#write(
-      `outbox.${this.#room}`,
-      this.#outbox.length ? JSON.stringify(this.#outbox) : null,
-    );
-    this.#emit("outbox", { entries: this.outbox });
+  /** The rooms or the room in view changed: keep them and say so. */
+  #changed() {
+    this.#rooms.save();
+    this.#emit("rooms-changed", { rooms: this.joinedRooms, view: this.room });
   }
 
-  /** @returns {OutboxEntry[]} */
-  #loadOutbox() {
-    try {
-      const list = JSON.parse(this.#read(`outbox.${this.#room}`) || "[]");
-      return Array.isArray(list)
-        ? list.filter((e) => e && CID_PATTERN.test(e.cid) && typeof e.text === "string")
-          .filter((e) =>
-            e.kind === undefined ||
-            (["edit", "delete", "react"].includes(e.kind) && Number.isSafeInteger(e.ref))
-          )
-          .map((e) => {
-            /** @type {OutboxEntry} */
-            const entry = {
-              cid: e.cid,
-              text: e.text,
-              ts: Number.isFinite(e.ts) ? e.ts : Date.now(),
-              state: e.state === "failed" ? "failed" : "pending",
-            };
-            if (Number.isSafeInteger(e.replyTo)) entry.replyTo = e.replyTo;
-            if (e.kind) Object.assign(entry, { kind: e.kind, ref: e.ref });
-            if (e.kind === "react") entry.emoji = String(e.emoji);
-            return entry;
-          })
-        : [];
-    } catch {
-      return [];
-    }
+  /** @param {import("./room_state.js").RoomState} room */
+  #unread(room) {
+    this.#emit("unread", { room: room.name, unread: room.unread, mentions: room.mentions });
   }
 
-  // --- State ---------------------------------------------------------------
-
-  /** Loads the room's own state. @param {string} room */
-  #enter(room) {
-    this.#room = room;
-    this.#resumed = false;
-    this.#members.clear();
-    this.#conversation.clear();
-    this.#oldestId = 1;
-    this.#hasMore = false;
-    const id = Number(this.#read(`lastId.${room}`));
-    this.#lastId = Number.isSafeInteger(id) && id > 0 ? id : 0;
-    this.#epoch = this.#read(`epoch.${room}`);
-    this.#outbox = this.#loadOutbox();
-  }
-
-  /** @param {number} id */
-  #setLastId(id) {
-    this.#lastId = id;
-    this.#write(`lastId.${this.#room}`, id > 0 ? String(id) : null);
-  }
-
-  /**
-   * @param {string} name
-   * @param {string} from The suggestion it came from, or "" when typed.
-   */
-  #setName(name, from) {
-    this.#name = name;
-    this.#nameFrom = from;
-    this.#write("name", name || null);
-    this.#write("nameFrom", from || null);
+  #me() {
+    return { id: this.#session.userId, name: this.#session.name };
   }
 
   /**
@@ -1305,27 +861,7 @@ export class ChatClient extends EventTarget {
    * @param {number} [retryAt]
    */
   #status(state, reason = "", retryAt = 0) {
-    this.#emit("status", { state, reason, retryAt, transport: this.#transport });
-  }
-
-  /** @param {string} key */
-  #read(key) {
-    try {
-      return this.#storage.getItem(this.#prefix + key) ?? "";
-    } catch {
-      return "";
-    }
-  }
-
-  /**
-   * @param {string} key
-   * @param {string | null} value Null removes the key.
-   */
-  #write(key, value) {
-    try {
-      if (value === null) this.#storage.removeItem(this.#prefix + key);
-      else this.#storage.setItem(this.#prefix + key, value);
-    } catch { /* full or disabled: the session lives on in memory */ }
+    this.#emit("status", { state, reason, retryAt, transport: this.#connection.transport });
   }
 
   /**
@@ -1335,18 +871,6 @@ export class ChatClient extends EventTarget {
   #emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
-}
-
-/**
- * The frame that sends an outbox entry.
- *
- * @param {OutboxEntry} entry
- */
-function frameOf({ kind, cid, text, ref, emoji, replyTo }) {
-  if (kind === "edit") return { type: "edit", ref, text, cid };
-  if (kind === "delete") return { type: "delete", ref, cid };
-  if (kind === "react") return { type: "react", ref, emoji, cid };
-  return { type: "say", text, cid, ...(replyTo === undefined ? {} : { replyTo }) };
 }
 
 /**

@@ -1,17 +1,22 @@
 /**
  * What a room's messages look like once their changes are applied: edits,
  * deletes and reactions are events of their own in the room's sequence, and
- * this folds them into the message they change. No DOM; `chat_client.js`
- * keeps one per room and Deno tests import it.
+ * this folds them into the message they change. No DOM; each room of the
+ * chat client keeps one, and Deno tests import it.
  *
- * Changes are kept by their id and folded in id order, so applying one twice
- * (a resume replays it) or out of order (a history page brings a message
- * after the changes to it) gives the same state.
+ * A message read from history (a welcome, a history page) comes in its
+ * current state already (`edited`, `deleted`, `reactions`): that state is
+ * where folding starts, and the changes the client holds are folded on top,
+ * in id order. Folding is idempotent: a change the state holds already
+ * changes nothing again (an edit sets the same text, a reaction is on or off
+ * as it was), a change applied twice is kept once (by its id), and one that
+ * comes before its message (a history page brings it later) is kept until
+ * the message comes. The rules are the server's (`src/store/fold.ts`).
  *
  * @module
  */
 
-/** The reactions a message can get, in the order they are shown. */
+/** The reactions a message can get. */
 export const REACTIONS = ["👍", "❤", "😂", "🎉", "😮", "😢", "👀", "🚀"];
 
 /**
@@ -20,7 +25,7 @@ export const REACTIONS = ["👍", "❤", "😂", "🎉", "😮", "😢", "👀",
  * @typedef {{
  *   id: number, userId: string, name: string, text: string, ts: number, cid?: string,
  *   room?: string, replyTo?: number, kind?: "edit" | "delete" | "reaction", ref?: number,
- *   emoji?: string, on?: boolean,
+ *   emoji?: string, on?: boolean, edited?: boolean, deleted?: boolean, reactions?: Reaction[],
  * }} ChatEvent
  */
 
@@ -107,6 +112,16 @@ export class Conversation {
   }
 
   /**
+   * The messages held with ids above `id`, in their current state.
+   *
+   * @param {number} id
+   * @returns {MessageState[]}
+   */
+  after(id) {
+    return [...this.#states.values()].filter((state) => state.id > id);
+  }
+
+  /**
    * The newest message by `userId` that is not deleted, or undefined.
    *
    * @param {string} userId
@@ -130,42 +145,72 @@ export class Conversation {
       id: message.id,
       userId: message.userId,
       name: message.name,
-      text: message.text,
+      text: message.deleted ? "" : message.text,
       ts: message.ts,
-      edited: false,
-      deleted: false,
-      reactions: [],
+      edited: message.edited === true && message.deleted !== true,
+      deleted: message.deleted === true,
+      reactions: message.deleted ? [] : readReactions(message.reactions),
     };
     if (message.cid) state.cid = message.cid;
     if (Number.isSafeInteger(message.replyTo)) state.replyTo = message.replyTo;
     const changes = [...(this.#changes.get(id)?.values() ?? [])].sort((a, b) => a.id - b.id);
-    /** Who reacted with what, in the order they first did: "emoji\0userId" → name. */
-    const reacted = new Map();
-    for (const change of changes) {
-      if (change.kind === "edit" && change.userId === message.userId) {
-        state.text = change.text;
-        state.edited = true;
-      } else if (change.kind === "delete" && change.userId === message.userId) {
-        state.deleted = true;
-      } else if (change.kind === "reaction" && REACTIONS.includes(String(change.emoji))) {
-        const key = `${change.emoji}\0${change.userId}`;
-        if (change.on) {
-          if (!reacted.has(key)) reacted.set(key, change.name);
-        } else reacted.delete(key);
-      }
-    }
-    if (state.deleted) state.text = "";
-    else {
-      for (const emoji of REACTIONS) {
-        const users = [];
-        for (const [key, name] of reacted) {
-          const [e, userId] = key.split("\0");
-          if (e === emoji) users.push({ id: userId, name });
-        }
-        if (users.length) state.reactions.push({ emoji, users });
-      }
-    }
+    for (const change of changes) foldInto(state, change);
     this.#states.set(id, state);
     return state;
   }
+}
+
+/**
+ * Applies one change to a message's state, as the server's `fold.ts` does:
+ * an edit by the author replaces the text; a delete empties it and drops the
+ * reactions; a reaction puts one user's emoji on or takes it off (a new
+ * emoji goes last, a new user last in its emoji); nothing changes a deleted
+ * message.
+ *
+ * @param {MessageState} state
+ * @param {ChatEvent} change
+ */
+function foldInto(state, change) {
+  if (state.deleted) return;
+  if (change.kind === "edit") {
+    if (change.userId !== state.userId) return;
+    state.text = change.text;
+    state.edited = true;
+  } else if (change.kind === "delete") {
+    state.deleted = true;
+    state.edited = false;
+    state.text = "";
+    state.reactions = [];
+  } else if (change.kind === "reaction" && REACTIONS.includes(String(change.emoji))) {
+    const user = { id: change.userId, name: change.name };
+    const reaction = state.reactions.find((r) => r.emoji === change.emoji);
+    const has = reaction?.users.some((u) => u.id === user.id) ?? false;
+    if (change.on && !has) {
+      if (reaction) reaction.users.push(user);
+      else state.reactions.push({ emoji: String(change.emoji), users: [user] });
+    } else if (!change.on && reaction && has) {
+      reaction.users = reaction.users.filter((u) => u.id !== user.id);
+      if (reaction.users.length === 0) state.reactions.splice(state.reactions.indexOf(reaction), 1);
+    }
+  }
+}
+
+/**
+ * A copy of the reactions a message from history comes with, keeping the
+ * well-formed ones, in their order.
+ *
+ * @param {unknown} reactions
+ * @returns {Reaction[]}
+ */
+function readReactions(reactions) {
+  if (!Array.isArray(reactions)) return [];
+  return reactions
+    .filter((r) => r && REACTIONS.includes(r.emoji) && Array.isArray(r.users))
+    .map((r) => ({
+      emoji: r.emoji,
+      users: r.users
+        .filter((/** @type {any} */ u) => u && typeof u.id === "string")
+        .map((/** @type {any} */ u) => ({ id: u.id, name: String(u.name ?? "") })),
+    }))
+    .filter((r) => r.users.length > 0);
 }

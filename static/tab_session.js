@@ -8,7 +8,7 @@
  * @module
  */
 
-import { memoryStorage } from "./chat_client.js";
+import { memoryStorage } from "./session.js";
 
 /** localStorage key of the name suggested to new tabs. */
 export const SUGGESTION_KEY = "chat.name";
@@ -87,6 +87,22 @@ export function adoptLegacy(local, session, room) {
     const cids = new Set(own.map((/** @type {{cid: string}} */ e) => e.cid));
     session.setItem(key, JSON.stringify([...own, ...legacy.filter((e) => !cids.has(e?.cid))]));
   } catch { /* unreadable: nothing to adopt */ }
+}
+
+/**
+ * The rooms this tab's session is in (kept by the chat client as
+ * `chat.rooms`), to adopt their legacy outboxes before the client loads them.
+ *
+ * @param {TabStorage} session
+ * @returns {string[]}
+ */
+export function sessionRooms(session) {
+  try {
+    const rooms = JSON.parse(session.getItem("chat.rooms") || "[]");
+    return Array.isArray(rooms) ? rooms.filter((r) => typeof r === "string") : [];
+  } catch {
+    return [];
+  }
 }
 
 /**

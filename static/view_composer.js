@@ -2,12 +2,13 @@
  * The composer: write, reply to a message, or edit one of yours. Enter
  * sends, Shift+Enter adds a line, ↑ in an empty box edits your last message,
  * Escape cancels a reply or an edit. What you were writing is kept per tab
- * and room (`sessionStorage`), so a reload does not lose it.
+ * and room (`sessionStorage`), so a reload or a switch to another room does
+ * not lose it. Typing tells the room (`onTyping`); editing does not.
  *
  * @module
  */
 
-import { snippet } from "./view_messages.js";
+import { snippet } from "./message_item.js";
 
 /**
  * What the composer is doing.
@@ -83,7 +84,8 @@ export class Composer {
     });
     input.addEventListener("input", () => {
       this.#save();
-      onTyping();
+      // Editing a message is not writing one: the others are not told.
+      if (this.#mode.kind !== "edit") onTyping();
     });
     cancel.addEventListener("click", () => this.cancel());
   }

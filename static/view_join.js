@@ -6,7 +6,7 @@
  * @module
  */
 
-import { MAX_NAME_LENGTH } from "./chat_client.js";
+import { MAX_NAME_LENGTH } from "./names.js";
 
 /** The join dialog. */
 export class JoinDialog {
@@ -28,9 +28,11 @@ export class JoinDialog {
   /**
    * @param {{ dialog: HTMLDialogElement, form: HTMLFormElement, nameInput: HTMLInputElement,
    *   authRow: HTMLElement, authInput: HTMLInputElement, error: HTMLElement }} parts
-   * @param {{ onSubmit: (name: string, auth: string | undefined) => void,
+   * @param {{ onSubmit: (name: string, auth: string | undefined) => boolean | void,
    *   onDismiss: (required: boolean) => void }} handlers `auth` is undefined when
-   *   no token was asked for; `onDismiss` runs on Escape.
+   *   no token was asked for; `onSubmit` returns false to keep the dialog open until
+   *   {@linkcode JoinDialog.close} or {@linkcode JoinDialog.refuse} (a rename on its way);
+   *   `onDismiss` runs on Escape.
    */
   constructor({ dialog, form, nameInput, authRow, authInput, error }, { onSubmit, onDismiss }) {
     this.#dialog = dialog;
@@ -45,8 +47,8 @@ export class JoinDialog {
         return this.#showError(`Please enter 1–${MAX_NAME_LENGTH} characters.`);
       }
       const auth = this.#authRow.hidden ? undefined : this.#auth.value.trim();
-      this.close();
-      onSubmit(name, auth);
+      this.#showError("");
+      if (onSubmit(name, auth) !== false) this.close();
     });
     // Escape: the page decides whether there is anything to go back to.
     dialog.addEventListener("close", () => {
@@ -73,6 +75,18 @@ export class JoinDialog {
     if (needsToken) this.#authRow.hidden = false;
     this.#auth.required = !this.#authRow.hidden;
     if (!this.#dialog.open) this.#dialog.showModal();
+    this.#name.focus();
+    this.#name.select();
+  }
+
+  /**
+   * The name was refused (a rename): says why, and selects the name to fix it.
+   *
+   * @param {string} message
+   */
+  refuse(message) {
+    if (!this.#dialog.open) return this.show({ name: this.#name.value, error: message });
+    this.#showError(message);
     this.#name.focus();
     this.#name.select();
   }

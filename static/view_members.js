@@ -1,6 +1,7 @@
 /**
- * The member list and the "… is typing" line. At phone width the list
- * collapses to a "Members (n)" button that opens it.
+ * The member list of the room in view and the "… is typing" line. At phone
+ * width the list collapses to a "n members" button that opens it. Offline,
+ * nobody is shown: who is there is not known until the connection is back.
  *
  * @module
  */
@@ -21,14 +22,21 @@ export class MembersView {
   #toggle;
   /** @type {HTMLElement} */
   #toggleText;
+  /** @type {HTMLElement} */
+  #state;
+  /** The members last rendered, for when the connection is back. */
+  #last = { members: /** @type {{ id: string, name: string }[]} */ ([]), myId: "" };
+  #offline = false;
   /** Who is typing: user id → { name, timer }. @type {Map<string, {name: string, timer: number}>} */
   #typers = new Map();
 
   /**
    * @param {{ list: HTMLUListElement, count: HTMLElement, typing: HTMLElement,
-   *   panel: HTMLElement, toggle: HTMLButtonElement, toggleText: HTMLElement }} parts
+   *   panel: HTMLElement, toggle: HTMLButtonElement, toggleText: HTMLElement,
+   *   state: HTMLElement }} parts
    */
-  constructor({ list, count, typing, panel, toggle, toggleText }) {
+  constructor({ list, count, typing, panel, toggle, toggleText, state }) {
+    this.#state = state;
     this.#list = list;
     this.#count = count;
     this.#typingLine = typing;
@@ -65,6 +73,8 @@ export class MembersView {
    * @param {string} myId
    */
   render(members, myId) {
+    this.#last = { members, myId };
+    if (this.#offline) return;
     const items = members.map((member) => {
       const li = document.createElement("li");
       li.dir = "auto";
@@ -82,6 +92,25 @@ export class MembersView {
     this.#names = members.map((m) => m.name);
     this.#count.textContent = members.length ? `(${members.length})` : "";
     this.#toggleText.textContent = members.length === 1 ? "1 member" : `${members.length} members`;
+  }
+
+  /**
+   * Offline: the list is emptied and says why; online again, the last list
+   * comes back until the welcome brings a fresh one.
+   *
+   * @param {boolean} offline
+   */
+  setOffline(offline) {
+    if (offline === this.#offline) return;
+    this.#offline = offline;
+    this.#state.hidden = !offline;
+    this.#state.textContent = offline ? "Offline: who is here shows again once reconnected." : "";
+    if (offline) {
+      this.#list.replaceChildren();
+      this.#count.textContent = "";
+      this.#toggleText.textContent = "Members (offline)";
+      this.clearTyping();
+    } else this.render(this.#last.members, this.#last.myId);
   }
 
   /** Shows `member` as typing for a few seconds. @param {{ id: string, name: string }} member */

@@ -1,12 +1,14 @@
 /**
- * Mentions while the tab is hidden: a desktop notification (permission is
- * asked only when you press "Notify me", never on load) and a badge with the
- * count on the tab's icon. Both go away when you come back to the tab.
+ * Mentions you are not looking at (the tab is hidden, or they are in a room
+ * not in view): a desktop notification (permission is asked only when you
+ * press "Notify me", never on load; clicking it shows the room) and, while
+ * the tab is hidden, a badge with the count on the tab's icon, which goes
+ * away when you come back.
  *
  * @module
  */
 
-import { snippet } from "./view_messages.js";
+import { snippet } from "./message_item.js";
 
 const ICON = "/favicon.svg";
 /** The page's icon with a red badge, as an SVG data URL (CSP allows `data:` images). */
@@ -29,13 +31,18 @@ export class Notifier {
   /** @type {{ getItem(key: string): string | null, setItem(key: string, value: string): void }} */
   #storage;
   #mentions = 0;
+  /** @type {(room: string) => void} */
+  #onOpen;
 
   /**
    * @param {{ icon: HTMLLinkElement, button: HTMLButtonElement }} parts
    * @param {{ getItem(key: string): string | null, setItem(key: string, value: string): void }} storage
    *   Where this tab keeps "notifications on".
+   * @param {{ onOpen: (room: string) => void }} handlers `onOpen` shows a room (a click on
+   *   its notification).
    */
-  constructor({ icon, button }, storage) {
+  constructor({ icon, button }, storage, { onOpen }) {
+    this.#onOpen = onOpen;
     this.#icon = icon;
     this.#button = button;
     this.#storage = storage;
@@ -51,16 +58,20 @@ export class Notifier {
   }
 
   /**
-   * A message that mentions you arrived: badge the icon and, when allowed,
-   * notify, while the tab is hidden.
+   * A message that mentions you arrived. Unless you are looking at it (the
+   * tab is visible and `room` is in view), a desktop notification, when
+   * allowed; while the tab is hidden, a badge on its icon too.
    *
    * @param {{ name: string, text: string }} message
    * @param {string} room
+   * @param {{ inView: boolean }} options Whether `room` is the room in view.
    */
-  mention(message, room) {
-    if (!document.hidden) return;
-    this.#mentions++;
-    this.#icon.href = badgeIcon(this.#mentions);
+  mention(message, room, { inView }) {
+    if (!document.hidden && inView) return;
+    if (document.hidden) {
+      this.#mentions++;
+      this.#icon.href = badgeIcon(this.#mentions);
+    }
     if (!this.enabled) return;
     try {
       const notification = new Notification(`${message.name} mentioned you in #${room}`, {
@@ -70,6 +81,7 @@ export class Notifier {
       });
       notification.addEventListener("click", () => {
         globalThis.focus();
+        this.#onOpen(room);
         notification.close();
       });
     } catch { /* notifications not allowed here */ }

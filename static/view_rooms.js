@@ -1,13 +1,15 @@
 /**
- * The room switcher: the active rooms with their member counts, and a field
- * to join or create a room by name. A room name that cannot be used says why
- * here, where it can be fixed. Choosing a room changes `location.hash`; the
- * page follows the hash.
+ * The room switcher, a directory of the server's rooms: those with members
+ * (with their counts) first, then those with history, most recently active
+ * first, each marked when this tab has joined it; and a field to join or
+ * create a room by name. A room name that cannot be used says why here,
+ * where it can be fixed. Choosing a room changes `location.hash`; the page
+ * follows the hash, joining the room (the others stay joined).
  *
  * @module
  */
 
-import { checkRoomName } from "./chat_client.js";
+import { checkRoomName } from "./names.js";
 
 /**
  * @typedef {import("./chat_client.js").RoomInfo} RoomInfo
@@ -33,6 +35,8 @@ export class RoomSwitcher {
   /** @type {HTMLElement} */
   #opener;
   #current = "";
+  /** @type {Set<string>} */
+  #joined = new Set();
   /** @type {() => boolean} */
   #onOpen;
 
@@ -79,9 +83,15 @@ export class RoomSwitcher {
     return this.#dialog.open;
   }
 
-  /** The room shown as current. @param {string} room */
-  setCurrent(room) {
+  /**
+   * The room in view, and the rooms this tab has joined.
+   *
+   * @param {string} room
+   * @param {string[]} joined
+   */
+  setCurrent(room, joined) {
     this.#current = room;
+    this.#joined = new Set(joined);
   }
 
   /**
@@ -97,7 +107,7 @@ export class RoomSwitcher {
     this.#opener.setAttribute("aria-expanded", "true");
     const asked = this.#onOpen();
     this.#listState.textContent = asked
-      ? "Loading the active rooms…"
+      ? "Loading the rooms…"
       : "Offline: the list of rooms is not available.";
     if (!asked) this.#list.replaceChildren();
     this.#input.focus();
@@ -109,8 +119,9 @@ export class RoomSwitcher {
   }
 
   /**
-   * Shows the active rooms (busiest first, as the server sends them). The
-   * current room is always listed.
+   * Shows the directory (in the server's order: rooms with members, then
+   * rooms with history, most recent first). The room in view is always
+   * listed.
    *
    * @param {RoomInfo[]} rooms
    */
@@ -118,7 +129,7 @@ export class RoomSwitcher {
     const list = rooms.some((r) => r.name === this.#current) || !this.#current
       ? rooms
       : [{ name: this.#current, members: 0, lastId: 0 }, ...rooms];
-    this.#listState.textContent = list.length ? "" : "No rooms are active right now.";
+    this.#listState.textContent = list.length ? "" : "There are no rooms yet: make one below.";
     this.#list.replaceChildren(...list.map((room) => {
       const li = document.createElement("li");
       const a = document.createElement("a");
@@ -130,13 +141,29 @@ export class RoomSwitcher {
       name.textContent = room.name;
       const count = document.createElement("span");
       count.className = "members-count";
-      count.textContent = room.members === 1 ? "1 member" : `${room.members} members`;
+      count.textContent = room.members === 0
+        ? "no one here"
+        : room.members === 1
+        ? "1 member"
+        : `${room.members} members`;
       a.append(name, count);
+      if (room.lastTs) {
+        const when = document.createElement("time");
+        when.className = "last-active";
+        when.dateTime = new Date(room.lastTs).toISOString();
+        when.textContent = `active ${ago(room.lastTs)}`;
+        a.append(when);
+      }
       if (room.name === this.#current) {
         a.setAttribute("aria-current", "page");
         const here = document.createElement("span");
         here.className = "here";
         here.textContent = "you are here";
+        a.append(here);
+      } else if (this.#joined.has(room.name)) {
+        const here = document.createElement("span");
+        here.className = "here";
+        here.textContent = "joined";
         a.append(here);
       }
       li.append(a);
@@ -150,4 +177,20 @@ export class RoomSwitcher {
     this.#error.hidden = !text;
     this.#input.setAttribute("aria-invalid", String(Boolean(text)));
   }
+}
+
+/**
+ * How long ago `ts` was, in words ("just now", "5 min ago", "3 h ago", "2 days ago").
+ *
+ * @param {number} ts
+ * @param {number} [now]
+ */
+export function ago(ts, now = Date.now()) {
+  const minutes = Math.floor((now - ts) / 60_000);
+  if (minutes < 1) return "just now";
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours} h ago`;
+  const days = Math.floor(hours / 24);
+  return days === 1 ? "1 day ago" : `${days} days ago`;
 }

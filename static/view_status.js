@@ -1,12 +1,18 @@
 /**
  * The header's status line and nickname, the connection banner (with
- * "Reconnect now"), the error banner, and the document title with its
- * unread count.
+ * "Reconnect now"), the error banner, and the document title with the
+ * unread and mention counts of every joined room.
+ *
+ * The status line is a live region: it changes (and is announced) when the
+ * state does. The countdown to the next attempt is shown beside it, out of
+ * the live region, so a screen reader does not read it every second.
  *
  * @module
  */
 
 const ERROR_HIDE_MS = 8000;
+/** Reasons that only say the connection went: "Connection lost (connection lost)" says it twice. */
+const PLAIN_REASONS = new Set(["connection lost", "connection closed", ""]);
 
 /** Texts for the client's `offline` reasons. */
 const OFFLINE_TEXT = {
@@ -21,6 +27,8 @@ export class StatusView {
   /** @type {HTMLElement} */
   #status;
   /** @type {HTMLElement} */
+  #countdownText;
+  /** @type {HTMLElement} */
   #myName;
   /** @type {HTMLElement} */
   #error;
@@ -34,20 +42,19 @@ export class StatusView {
   #reconnect;
   #errorTimer = 0;
   #countdown = 0;
-  #room = "";
-  #unread = 0;
 
   /**
-   * @param {{ status: HTMLElement, myName: HTMLElement, error: HTMLElement,
-   *   errorText: HTMLElement, errorDismiss: HTMLElement, banner: HTMLElement,
-   *   bannerText: HTMLElement, reconnect: HTMLButtonElement }} parts
+   * @param {{ status: HTMLElement, countdown: HTMLElement, myName: HTMLElement,
+   *   error: HTMLElement, errorText: HTMLElement, errorDismiss: HTMLElement,
+   *   banner: HTMLElement, bannerText: HTMLElement, reconnect: HTMLButtonElement }} parts
    * @param {{ onReconnect: () => void }} handlers "Reconnect now".
    */
   constructor(
-    { status, myName, error, errorText, errorDismiss, banner, bannerText, reconnect },
+    { status, countdown, myName, error, errorText, errorDismiss, banner, bannerText, reconnect },
     { onReconnect },
   ) {
     this.#status = status;
+    this.#countdownText = countdown;
     this.#myName = myName;
     this.#error = error;
     this.#errorText = errorText;
@@ -66,13 +73,16 @@ export class StatusView {
    */
   show({ state, reason = "", retryAt = 0 }) {
     clearInterval(this.#countdown);
+    this.#countdownText.textContent = "";
     this.#banner.hidden = true;
     if (state === "reconnecting") {
+      const why = PLAIN_REASONS.has(reason) ? "" : ` (${reason})`;
+      this.#set(state, `Reconnecting…${why}`);
       const tick = () => {
         const seconds = Math.max(1, Math.ceil((retryAt - Date.now()) / 1000));
-        this.#set(state, `Reconnecting in ${seconds} s… (${reason})`);
+        this.#countdownText.textContent = `in ${seconds} s`;
         this.#bannerText.textContent =
-          `Connection lost (${reason}). Trying again in ${seconds} s; what you write is kept and sent when it is back.`;
+          `Connection lost${why}. Trying again in ${seconds} s; what you write is kept and sent when it is back.`;
       };
       tick();
       this.#countdown = setInterval(tick, 1000);
@@ -120,32 +130,24 @@ export class StatusView {
     this.#error.hidden = true;
   }
 
-  /** Names the room in the title. @param {string} room */
-  setRoom(room) {
-    this.#room = room;
-    this.#unread = 0;
-    this.#title();
-  }
-
-  /** Counts one more unread message in the title. */
-  addUnread() {
-    this.#unread++;
-    this.#title();
-  }
-
-  /** Everything was seen. */
-  clearUnread() {
-    this.#unread = 0;
-    this.#title();
+  /**
+   * The title: the room in view, and what waits in every joined room.
+   *
+   * @param {string} room
+   * @param {{ unread: number, mentions: number }} counts
+   */
+  setTitle(room, { unread, mentions }) {
+    const waiting = !unread
+      ? ""
+      : mentions
+      ? `(${unread}, ${mentions === 1 ? "1 mention" : `${mentions} mentions`}) `
+      : `(${unread}) `;
+    document.title = `${waiting}${room ? `#${room}` : "No room"} – Deno Chat`;
   }
 
   /** @param {string} state @param {string} text */
   #set(state, text) {
     this.#status.dataset.state = state;
     this.#status.textContent = text;
-  }
-
-  #title() {
-    document.title = `${this.#unread ? `(${this.#unread}) ` : ""}#${this.#room} – Deno Chat`;
   }
 }

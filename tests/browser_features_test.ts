@@ -196,7 +196,7 @@ Deno.test({
           { title: "bob mentioned you in #history", body: "@ada look at this" },
         ]);
         assert.match(await ada.getAttribute("#favicon", "href") ?? "", /^data:image\/svg\+xml,/);
-        assert.match(await ada.title(), /^\(1\) #history/);
+        assert.match(await ada.title(), /^\(1, 1 mention\) #history/);
         await shot(ada, "mention");
         // In bob's tab the mention of someone else is marked, not as his.
         await messageItem(bob, "look at this").locator("span.mention", { hasText: "@ada" })

@@ -195,12 +195,19 @@ export async function checkAxe(page: Page): Promise<AxeViolation[]> {
 
 /**
  * Before any page of `context` loads: records CSP violations (in
- * `__cspViolations`) and replaces `Notification` with a recorder whose
- * permission starts as "default" (`__notifications`), so a test can see when
- * permission is asked and what is shown.
+ * `__cspViolations`) and the notifications shown and permission requests
+ * (`__notifications`), so a test can see when permission is asked and what
+ * is shown. By default `Notification` is replaced by a recorder whose
+ * permission starts as "default"; with `permission: "granted"` the context
+ * is granted notifications for real and the browser's own `Notification` is
+ * recorded as it shows them.
  */
-export async function instrument(context: BrowserContext): Promise<void> {
-  await context.addInitScript(() => {
+export async function instrument(
+  context: BrowserContext,
+  { permission = "default" }: { permission?: "default" | "granted" } = {},
+): Promise<void> {
+  if (permission === "granted") await context.grantPermissions(["notifications"]);
+  await context.addInitScript((real: boolean) => {
     // deno-lint-ignore no-explicit-any
     const g = globalThis as any;
     g.__cspViolations = [];
@@ -211,28 +218,40 @@ export async function instrument(context: BrowserContext): Promise<void> {
     const shown: { title: string; body: string }[] = [];
     let asked = 0;
     let permission = "default";
-    class RecordingNotification {
-      static get permission() {
-        return permission;
+    const Real = g.Notification;
+    const Recording = real
+      ? class extends Real {
+        static requestPermission() {
+          asked++;
+          return Real.requestPermission();
+        }
+        constructor(title: string, options: { body?: string } = {}) {
+          super(title, options);
+          shown.push({ title, body: options.body ?? "" });
+        }
       }
-      static requestPermission() {
-        asked++;
-        permission = "granted";
-        return Promise.resolve(permission);
-      }
-      constructor(title: string, options: { body?: string } = {}) {
-        shown.push({ title, body: options.body ?? "" });
-      }
-      addEventListener() {}
-      close() {}
-    }
+      : class {
+        static get permission() {
+          return permission;
+        }
+        static requestPermission() {
+          asked++;
+          permission = "granted";
+          return Promise.resolve(permission);
+        }
+        constructor(title: string, options: { body?: string } = {}) {
+          shown.push({ title, body: options.body ?? "" });
+        }
+        addEventListener() {}
+        close() {}
+      };
     Object.defineProperty(g, "Notification", {
-      value: RecordingNotification,
+      value: Recording,
       configurable: true,
       writable: true,
     });
     g.__notifications = { shown, asked: () => asked };
-  });
+  }, permission === "granted");
 }
 
 /** CSP violations the page reported so far. */
@@ -275,4 +294,36 @@ export function messageItem(page: Page, text: string) {
   return page.locator("#messages li.message", {
     has: page.locator(".text", { hasText: text }),
   }).first();
+}
+
+/** The room sidebar: the navigation landmark named "Rooms". */
+export function sidebar(page: Page) {
+  return page.getByRole("navigation", { name: "Rooms" });
+}
+
+/** The sidebar's link to `#room` (its accessible name starts with `#room`). */
+export function roomLink(page: Page, room: string) {
+  return sidebar(page).getByRole("link", { name: new RegExp(`^#${room}\\b`) });
+}
+
+/** Resolves once the browser has rendered twice: observers of layout have run. */
+export async function settled(page: Page): Promise<void> {
+  await page.evaluate(() =>
+    new Promise<void>((resolve) =>
+      // deno-lint-ignore no-explicit-any
+      (globalThis as any).requestAnimationFrame(() =>
+        // deno-lint-ignore no-explicit-any
+        (globalThis as any).requestAnimationFrame(() => resolve())
+      )
+    )
+  );
+}
+
+/** An attribute of the focused element (`id` by default), or null. */
+export async function focusedAttribute(page: Page, name = "id"): Promise<string | null> {
+  return await page.evaluate(
+    // deno-lint-ignore no-explicit-any
+    (name) => (globalThis as any).document.activeElement?.getAttribute(name) ?? null,
+    name,
+  );
 }

@@ -138,7 +138,10 @@ Deno.test({
         await tab2.locator("#join-error", { hasText: "name is taken" }).waitFor();
         assert.equal(await tab2.locator("#join-dialog[open]").count(), 1);
         await joinAs(tab2, "bob");
-        await waitOnline(tab2);
+        // A rename: the tab stays online in its room, and the dialog closes on the answer.
+        await tab2.locator("#my-name", { hasText: /^bob$/ }).waitFor();
+        await tab2.waitForSelector("#join-dialog:not([open])", { state: "attached" });
+        assert.equal(await tab2.getAttribute("#status", "data-state"), "online");
         assert.equal(await myName(tab2), "bob");
       });
 

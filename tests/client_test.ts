@@ -15,85 +15,7 @@ import {
 import { Conversation } from "../static/conversation.js";
 import { mentionsName, parseText } from "../static/rich_text.js";
 import { ONE_ADDRESS_LIFTED, startServer, TestClient, within } from "./helpers.ts";
-
-// deno-lint-ignore no-explicit-any
-type Detail = any;
-
-/** Resolves with the `detail` of the next `type` event matching `where`. */
-function next(
-  client: EventTarget,
-  type: string,
-  where: (detail: Detail) => boolean = () => true,
-): Promise<Detail> {
-  const { promise, resolve } = Promise.withResolvers<Detail>();
-  const listener = (event: Event) => {
-    const detail = (event as CustomEvent).detail;
-    if (!where(detail)) return;
-    client.removeEventListener(type, listener);
-    resolve(detail);
-  };
-  client.addEventListener(type, listener);
-  return within(promise, `a '${type}' event`).finally(() =>
-    client.removeEventListener(type, listener)
-  );
-}
-
-/** Every message event's `[id, name, text]`, in the order they come. */
-function record(client: EventTarget): [number, string, string][] {
-  const seen: [number, string, string][] = [];
-  client.addEventListener("message", (event) => {
-    const { message } = (event as CustomEvent).detail;
-    seen.push([message.id, message.name, message.text]);
-  });
-  return seen;
-}
-
-/**
- * A real WebSocket whose sent frames the test can read, and whose link the
- * test can cut: after `cut()` nothing more is received and the socket closes,
- * as when a network drops.
- */
-class TappedSocket extends WebSocket {
-  static all: TappedSocket[] = [];
-  /** Cut the link right after sending a frame this returns true for. */
-  static cutAfter: ((frame: Detail) => boolean) | null = null;
-  sent: Detail[] = [];
-  #cut = false;
-
-  constructor(url: string | URL) {
-    super(url);
-    TappedSocket.all.push(this);
-  }
-
-  // deno-lint-ignore no-explicit-any
-  override addEventListener(type: string, listener: any, options?: any): void {
-    if (type !== "message") return super.addEventListener(type, listener, options);
-    super.addEventListener(type, (event: Event) => {
-      if (!this.#cut) listener(event);
-    }, options);
-  }
-
-  override send(data: string): void {
-    super.send(data);
-    const frame = JSON.parse(data);
-    this.sent.push(frame);
-    if (TappedSocket.cutAfter?.(frame)) {
-      TappedSocket.cutAfter = null;
-      this.cut();
-    }
-  }
-
-  /** Drops the link: nothing more is received, and the socket closes. */
-  cut(): void {
-    this.#cut = true;
-    this.close();
-  }
-
-  static reset(): void {
-    TappedSocket.all = [];
-    TappedSocket.cutAfter = null;
-  }
-}
+import { type Detail, next, record, ScriptedSocket, TappedSocket } from "./client_helpers.ts";
 
 Deno.test("nameVariant appends a number and stays within 32 characters", () => {
   assert.equal(nameVariant("ada", 2), "ada2");
@@ -325,40 +247,6 @@ Deno.test("a stored session keeps its name and user id; another storage is anoth
     await other.close();
   }
 });
-
-/** A scripted server socket: the test plays the server. */
-class ScriptedSocket extends EventTarget {
-  static all: ScriptedSocket[] = [];
-  static readonly OPEN = 1;
-  readyState = 0;
-  sent: Detail[] = [];
-
-  constructor(readonly url: string) {
-    super();
-    ScriptedSocket.all.push(this);
-  }
-
-  send(data: string): void {
-    this.sent.push(JSON.parse(data));
-  }
-
-  close(code = 1000, reason = ""): void {
-    if (this.readyState >= 2) return;
-    this.readyState = 3;
-    this.dispatchEvent(new CloseEvent("close", { code, reason }));
-  }
-
-  open(): void {
-    this.readyState = 1;
-    this.dispatchEvent(new Event("open"));
-  }
-
-  /** Delivers server messages in one frame (an array when several). */
-  receive(...messages: unknown[]): void {
-    const data = JSON.stringify(messages.length === 1 ? messages[0] : messages);
-    this.dispatchEvent(new MessageEvent("message", { data }));
-  }
-}
 
 function scripted(storage = memoryStorage()) {
   ScriptedSocket.all = [];
@@ -1021,7 +909,12 @@ Deno.test("a resume replays changes idempotently; a history page brings a messag
 
     const older = next(client, "older");
     assert.equal(client.history(), true);
-    assert.deepEqual(socket.sent.at(-1), { type: "history", before: 51, limit: 50 });
+    assert.deepEqual(socket.sent.at(-1), {
+      type: "history",
+      room: "lobby",
+      before: 51,
+      limit: 50,
+    });
     socket.receive({ type: "history", messages: [msg(49), msg(50, bob, "fifty")], hasMore: true });
     const page = await older;
     assert.deepEqual(page.messages.map((m: Detail) => [m.id, m.text, m.edited]), [

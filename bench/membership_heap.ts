@@ -43,9 +43,10 @@ class NullPeer implements Peer {
   open = true;
   #welcomes = new Map<string, () => void>();
   send(frame: string): void {
-    if (!frame.startsWith('{"type":"welcome"')) return;
-    const room = JSON.parse(frame).room;
-    this.#welcomes.get(room)?.();
+    if (!frame.startsWith('{"type":"welcome"') && !frame.startsWith('{"type":"error"')) return;
+    const message = JSON.parse(frame);
+    if (message.type === "error") throw new Error(`a join was refused: ${frame}`);
+    this.#welcomes.get(message.room)?.();
   }
   close(): void {
     this.open = false;
@@ -85,8 +86,8 @@ export async function measure(clients: number, rooms: number): Promise<Membershi
     identify: createIdentify({ sessionSecret: crypto.randomUUID(), authenticate: null }),
   });
   try {
-    const roomCount = Math.ceil((clients * rooms) / 20);
-    const roomOf = (client: number, k: number) => `room${(client + k * 37) % roomCount}`;
+    // Each of a client's rooms is another one: round k puts clients in rooms of 20 of their own.
+    const roomOf = (client: number, k: number) => `room${k}-${Math.floor(client / 20)}`;
     const peers = Array.from({ length: clients }, () => new NullPeer());
     const join = async (peer: NullPeer, room: string, name?: string) => {
       const welcomed = peer.welcomed(room);

@@ -1778,7 +1778,13 @@ export class Hub {
   /** Encodes `message` once and sends it to every connection `target` names. */
   #deliver(target: Target, message: ServerMessage, event?: SentEvent): void {
     const frame = encode(message);
-    for (const peer of this.#targets(target)) peer.send(frame, event);
+    if ("user" in target) {
+      for (const peer of this.#targets(target)) peer.send(frame, event);
+      return;
+    }
+    // A room's members, on the hot path: a plain loop, no generator.
+    const except = target.except;
+    for (const peer of target.room.peers) if (peer !== except) peer.send(frame, event);
   }
 
   #send(peer: Peer, message: ServerMessage, event?: SentEvent): void {

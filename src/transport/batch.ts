@@ -55,15 +55,10 @@ export class BatchedSender {
   #maxBuffered: number;
   #graceMs: number;
   #now: () => number;
-  #queues = new Map<WebSocket, string[]>();
-  #slowSince = new Map<WebSocket, number>();
-  /**
-   * An upper bound on each socket's `bufferedAmount`: what it last reported,
-   * plus at most 3 bytes per UTF-16 unit sent since. Reading the real value
-   * costs a call into the runtime per socket and flush, so it is read only
-   * when the bound could be over the limit.
-   */
-  #bound = new Map<WebSocket, number>();
+  /** Each socket's outgoing state, from its first frame until it is forgotten. */
+  #outgoing = new Map<WebSocket, Outgoing>();
+  /** The sockets with frames queued, in the order of their first frame since the last flush. */
+  #dirty: Outgoing[] = [];
   #scheduled = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #lastFlush = -Infinity;
@@ -90,32 +85,39 @@ export class BatchedSender {
 
   /** Queues one serialized event for each open socket in `sockets`. */
   send(sockets: Iterable<WebSocket>, frame: string): void {
-    for (const socket of sockets) this.#queue(socket, frame);
+    for (const socket of sockets) this.#queue(this.#of(socket), frame);
     this.#schedule();
   }
 
   /** Queues one serialized event for `socket`, if it is open: {@linkcode BatchedSender.send} for one. */
   sendOne(socket: WebSocket, frame: string): void {
-    this.#queue(socket, frame);
+    this.#queue(this.#of(socket), frame);
     this.#schedule();
   }
 
-  #queue(socket: WebSocket, frame: string): void {
-    if (socket.readyState !== WebSocket.OPEN) return;
-    const queue = this.#queues.get(socket);
-    if (queue) queue.push(frame);
-    else this.#queues.set(socket, [frame]);
+  #of(socket: WebSocket): Outgoing {
+    let outgoing = this.#outgoing.get(socket);
+    if (!outgoing) {
+      outgoing = { socket, frames: [], bound: Infinity, slowSince: undefined };
+      this.#outgoing.set(socket, outgoing);
+    }
+    return outgoing;
+  }
+
+  #queue(outgoing: Outgoing, frame: string): void {
+    if (outgoing.socket.readyState !== WebSocket.OPEN) return;
+    if (outgoing.frames.push(frame) === 1) this.#dirty.push(outgoing);
   }
 
   /** Drops what is queued for a socket that is gone. */
   forget(socket: WebSocket): void {
-    this.#queues.delete(socket);
-    this.#slowSince.delete(socket);
-    this.#bound.delete(socket);
+    const outgoing = this.#outgoing.get(socket);
+    if (outgoing) outgoing.frames.length = 0;
+    this.#outgoing.delete(socket);
   }
 
   #schedule(): void {
-    if (this.#scheduled || this.#queues.size === 0) return;
+    if (this.#scheduled || this.#dirty.length === 0) return;
     this.#scheduled = true;
     const wait = this.#lastFlush + this.#windowMs - this.#now();
     if (wait <= 0) queueMicrotask(() => this.flush());
@@ -128,34 +130,53 @@ export class BatchedSender {
     this.#timer = undefined;
     this.#scheduled = false;
     this.#lastFlush = this.#now();
-    const queues = this.#queues;
-    if (queues.size === 0) return;
-    this.#queues = new Map();
-    for (const [socket, frames] of queues) {
-      if (socket.readyState !== WebSocket.OPEN || this.#tooSlow(socket)) continue;
+    const dirty = this.#dirty;
+    if (dirty.length === 0) return;
+    this.#dirty = [];
+    for (const outgoing of dirty) {
+      const { socket, frames } = outgoing;
+      if (frames.length === 0) continue; // forgotten since
+      outgoing.frames = [];
+      if (socket.readyState !== WebSocket.OPEN || this.#tooSlow(outgoing)) continue;
       const frame = frames.length === 1 ? frames[0] : `[${frames.join(",")}]`;
       socket.send(frame);
-      this.#bound.set(socket, (this.#bound.get(socket) ?? 0) + 3 * frame.length);
+      outgoing.bound += 3 * frame.length;
       this.#frames++;
       this.#events += frames.length;
       if (frames.length > 1) this.#batched++;
     }
   }
 
-  #tooSlow(socket: WebSocket): boolean {
-    if ((this.#bound.get(socket) ?? Infinity) <= this.#maxBuffered) return false;
+  #tooSlow(outgoing: Outgoing): boolean {
+    if (outgoing.bound <= this.#maxBuffered) return false;
+    const { socket } = outgoing;
     const buffered = socket.bufferedAmount;
-    this.#bound.set(socket, buffered);
+    outgoing.bound = buffered;
     if (buffered <= this.#maxBuffered) {
-      this.#slowSince.delete(socket);
+      outgoing.slowSince = undefined;
       return false;
     }
     const now = this.#now();
-    const since = this.#slowSince.get(socket) ?? now;
-    this.#slowSince.set(socket, since);
-    if (now - since < this.#graceMs && buffered <= 4 * this.#maxBuffered) return false;
+    outgoing.slowSince ??= now;
+    if (now - outgoing.slowSince < this.#graceMs && buffered <= 4 * this.#maxBuffered) return false;
     this.forget(socket);
     this.#onSlow(socket);
     return true;
   }
+}
+
+/** What the sender keeps for one socket. */
+interface Outgoing {
+  socket: WebSocket;
+  /** Serialized events waiting for the next flush. */
+  frames: string[];
+  /**
+   * An upper bound on the socket's `bufferedAmount`: what it last reported,
+   * plus at most 3 bytes per UTF-16 unit sent since. Reading the real value
+   * costs a call into the runtime per socket and flush, so it is read only
+   * when the bound could be over the limit (at first, `Infinity`: read).
+   */
+  bound: number;
+  /** When its unsent data went over the limit, while it stays over. */
+  slowSince: number | undefined;
 }

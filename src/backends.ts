@@ -1,9 +1,10 @@
 /**
  * Opens what the chat keeps state in and talks to other instances through:
  * Deno KV with a `BroadcastChannel` (or nothing, where the runtime has no
- * `BroadcastChannel`), or Redis for both. Also settles the session secret:
- * the configured one, or one random secret shared by every instance
- * through the store.
+ * `BroadcastChannel`), or Redis for both; the roster, the quotas and the
+ * accounts live in the same store. Also settles the session secret: the
+ * configured one, or one random secret shared by every instance through
+ * the store.
  *
  * @module
  */
@@ -26,6 +27,9 @@ import { KvRoster } from "./store/kv_roster.ts";
 import { RedisRoster } from "./store/redis_roster.ts";
 import type { Quota } from "./store/quota.ts";
 import type { Roster } from "./store/roster.ts";
+import type { AccountStore } from "./store/accounts.ts";
+import { KvAccounts } from "./store/kv_accounts.ts";
+import { RedisAccounts } from "./store/redis_accounts.ts";
 
 /** The opened backends. */
 export interface Backends {
@@ -34,6 +38,8 @@ export interface Backends {
   roster: Roster;
   /** Counters per key and time window in the shared store, so every instance counts alike. */
   quota: Quota;
+  /** Accounts, their passkeys and sessions (`/auth/`), in the shared store. */
+  accounts: AccountStore;
   /** Whether the store's change notifications cross instances (Deno Deploy's KV). */
   watchStore: boolean;
   bus: Bus;
@@ -95,6 +101,7 @@ async function openRedis(config: Config, url: string, log: Logger): Promise<Back
     }),
     roster: new RedisRoster(redis.client),
     quota: new RedisQuota(redis.client),
+    accounts: new RedisAccounts(redis.client),
     watchStore: false,
     bus,
     storeState: () => redis.state,
@@ -128,6 +135,7 @@ async function openKv(config: Config): Promise<Backends> {
       }),
       roster: new KvRoster(kv),
       quota: new KvQuota(kv),
+      accounts: new KvAccounts(kv),
       // The platform's KV (no path) pushes other instances' writes; a local file does not.
       watchStore: config.kvPath === undefined,
       bus,

@@ -6,6 +6,8 @@
  * wall clock that starts at the real one (Redis expires keys by real time).
  */
 import assert from "node:assert/strict";
+import { openBackends } from "../src/backends.ts";
+import { loadConfig } from "../src/config.ts";
 import { connectRedis, type RedisConnection } from "../src/redis/connection.ts";
 import {
   type Account,
@@ -389,3 +391,29 @@ for (const implementation of IMPLEMENTATIONS) {
     assert.deepEqual(await one.blocks("0123456789abcdef"), []);
   });
 }
+
+Deno.test("openBackends opens an account store on its store (Deno KV)", async () => {
+  const backends = await openBackends(loadConfig({ KV_PATH: ":memory:", SESSION_SECRET: "s" }));
+  try {
+    assert.ok(backends.accounts instanceof KvAccounts);
+    await created(backends.accounts, "ada");
+    assert.equal(await backends.accounts.count(), 1);
+  } finally {
+    await backends.close();
+  }
+});
+
+Deno.test(
+  { name: "openBackends opens an account store on its store (Redis)", ignore: skipRedis },
+  async () => {
+    await using redis = await startRedis();
+    const backends = await openBackends(loadConfig({ REDIS_URL: redis.url, SESSION_SECRET: "s" }));
+    try {
+      assert.ok(backends.accounts instanceof RedisAccounts);
+      await created(backends.accounts, "ada");
+      assert.equal(await backends.accounts.count(), 1);
+    } finally {
+      await backends.close();
+    }
+  },
+);

@@ -77,7 +77,8 @@ export interface PasskeysOptions {
    */
   maxAccounts?: number;
   /**
-   * How long a ceremony's options may be answered, in ms (60–300 s).
+   * How long a ceremony's options may be answered, in ms (at most 300 s;
+   * browsers time a ceremony out after the same).
    * @default {DEFAULTS.challengeTtlMs}
    */
   challengeTtlMs?: number;

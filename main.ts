@@ -3,7 +3,8 @@
  * backends (where history lives and how instances talk), the hub with its
  * transports, and the one HTTP handler: `/ws` upgrades to a WebSocket,
  * `/sse` is the fallback for networks that block WebSockets, `/api/v1/` is
- * the server API, `/healthz` and `/metrics` report, and every other path
+ * the server API, `/auth/` the accounts (passkeys and their session
+ * cookie), `/healthz` and `/metrics` report, and every other path
  * serves the page in `static/`.
  *
  * Run it with `deno task start` (`deno serve main.ts`), or `deno run -A
@@ -83,6 +84,7 @@ export function createChat(options: ChatOptions): Chat {
         return parts.metrics(req);
       default:
         if (pathname.startsWith("/api/")) return await api.handle(req);
+        if (pathname.startsWith("/auth/")) return await parts.auth.handle(req, ip); // accounts
         if (pathname.startsWith("/sse/")) {
           const refused = admission.screen(req, ip, "post");
           if (refused) {

@@ -1,9 +1,10 @@
 /**
  * Opens what the chat keeps state in and talks to other instances through:
  * Deno KV with a `BroadcastChannel` (or nothing, where the runtime has no
- * `BroadcastChannel`), or Redis for both. Also settles the session secret:
- * the configured one, or one random secret shared by every instance
- * through the store.
+ * `BroadcastChannel`), or Redis for both; the roster, the quotas and the
+ * accounts live in the same store. Also settles the session secret: the
+ * configured one, or one random secret shared by every instance through
+ * the store.
  *
  * @module
  */
@@ -29,6 +30,9 @@ import { KvModeration } from "./store/kv_moderation.ts";
 import type { ModerationStore } from "./store/moderation.ts";
 import { RedisModeration } from "./store/redis_moderation.ts";
 import type { Roster } from "./store/roster.ts";
+import type { AccountStore } from "./store/accounts.ts";
+import { KvAccounts } from "./store/kv_accounts.ts";
+import { RedisAccounts } from "./store/redis_accounts.ts";
 
 /** The opened backends. */
 export interface Backends {
@@ -39,6 +43,8 @@ export interface Backends {
   quota: Quota;
   /** Moderation: owners, moderators, mutes, bans, slow mode, topics, reports, audit logs. */
   moderation: ModerationStore;
+  /** Accounts, their passkeys and sessions (`/auth/`), in the shared store. */
+  accounts: AccountStore;
   /** Whether the store's change notifications cross instances (Deno Deploy's KV). */
   watchStore: boolean;
   bus: Bus;
@@ -103,6 +109,7 @@ async function openRedis(config: Config, url: string, log: Logger): Promise<Back
     roster: new RedisRoster(redis.client),
     quota: new RedisQuota(redis.client),
     moderation: new RedisModeration(redis.client),
+    accounts: new RedisAccounts(redis.client),
     watchStore: false,
     bus,
     storeState: () => redis.state,
@@ -139,6 +146,7 @@ async function openKv(config: Config, log: Logger): Promise<Backends> {
       roster: new KvRoster(kv),
       quota: new KvQuota(kv),
       moderation: new KvModeration(kv),
+      accounts: new KvAccounts(kv),
       // The platform's KV (no path) pushes other instances' writes; a local file does not.
       watchStore: config.kvPath === undefined,
       bus,

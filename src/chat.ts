@@ -1,7 +1,7 @@
 /**
  * The chat's parts, put together: the hub and its link to other instances,
  * the two transports (WebSocket and the Server-Sent Events fallback),
- * admission, the server API, and the counters. `main.ts` routes requests to
+ * admission, the server API, the account routes, and the counters. `main.ts` routes requests to
  * them; this file only builds them, each from its own options.
  *
  * @module
@@ -15,6 +15,7 @@ import { LocalBus } from "./bus/local_bus.ts";
 import { DEFAULTS } from "./config.ts";
 import { Admission, type AdmissionOptions } from "./http/admission.ts";
 import { Api, type ApiOptions } from "./http/api.ts";
+import { AuthApi, type AuthApiOptions } from "./http/auth_api.ts";
 import { metricsResponse } from "./http/chat_metrics.ts";
 import { healthResponse } from "./http/health.ts";
 import { Cluster, type ClusterOptions } from "./hub/cluster.ts";
@@ -35,6 +36,7 @@ export type ChatOptions =
   & Omit<AdmissionOptions, "stats" | "log">
   & Omit<ApiOptions, "hub" | "history" | "log">
   & Omit<SseTransportOptions, "hub" | "log" | "addressBudgets">
+  & Omit<AuthApiOptions, "admission" | "log">
   & {
     /** Where room history lives. */
     history: HistoryStore;
@@ -61,6 +63,8 @@ export interface ChatParts {
   sse: SseTransport;
   admission: Admission;
   api: Api;
+  /** The account routes (`/auth/`), and `sessionFromRequest` for the transports. */
+  auth: AuthApi;
   /** Seconds without a pong before a WebSocket peer is dropped. */
   idleTimeout: number;
   /** Open connections, on both transports. */
@@ -99,6 +103,7 @@ export function assembleChat(options: ChatOptions): ChatParts {
   const sse = new SseTransport({ ...options, hub, log, addressBudgets });
   const admission = new Admission({ ...options, stats, log });
   const api = new Api({ ...options, hub, history, log });
+  const auth = new AuthApi({ ...options, admission, log });
   const startedAt = Date.now();
   const { enabled = false, token } = options.metrics ?? {};
   const metricsCheck = token ? new TokenCheck(token) : undefined;
@@ -109,6 +114,7 @@ export function assembleChat(options: ChatOptions): ChatParts {
     sse,
     admission,
     api,
+    auth,
     idleTimeout: options.idleTimeoutSeconds ?? DEFAULTS.idleTimeoutSeconds,
     get connections() {
       return connections();

@@ -79,6 +79,18 @@ export const DEFAULTS = {
   sseHeartbeatMs: 15_000,
   /** How long a request body (the API's, an SSE `POST`'s) may take to arrive in full, in ms. */
   bodyTimeoutMs: 10_000,
+  /** Accounts the store may hold; one more registration gets `account_limit`. */
+  maxAccounts: 10_000,
+  /** How long a WebAuthn challenge (a ceremony's options) may be answered, in ms. */
+  challengeTtlMs: 120_000,
+  /** How long an account's session cookie works, in ms (30 days). */
+  accountSessionTtlMs: 30 * 86_400_000,
+  /** Ceremony requests (passkey options and verifies, renames) one address may make at once. */
+  authRateBurst: 20,
+  /** Sustained ceremony requests per second from one address. */
+  authRatePerSecond: 0.5,
+  /** Accounts one address may register per hour, counted in the store so instances share it. */
+  registrationsPerAddressPerHour: 10,
 } as const;
 
 /** The shortest `API_TOKEN` accepted. */
@@ -242,6 +254,12 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
     meaning: "Turns the server API on (`/api/v1/`): requests carry " +
       "`Authorization: Bearer <API_TOKEN>`. At least 16 characters.",
   },
+  {
+    name: "MAX_ACCOUNTS",
+    shown: shown(DEFAULTS.maxAccounts),
+    meaning: "Accounts the store may hold (see [Accounts](#accounts)); one more registration " +
+      "gets `account_limit`. `0` allows none.",
+  },
 ];
 
 /** Settings read once from the environment by {@linkcode loadConfig}. */
@@ -275,6 +293,8 @@ export interface Config {
   apiToken?: string;
   /** The server's own public origins (`PUBLIC_ORIGIN`, and Deno Deploy's URLs); unset: none. */
   publicOrigins?: string[];
+  /** Accounts the store may hold. */
+  maxAccounts: number;
 }
 
 /**
@@ -324,6 +344,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       algorithm: env.AUTH_JWT_ALG || undefined,
       jwksUrl: env.AUTH_JWKS_URL || undefined,
     },
+    maxAccounts: int("MAX_ACCOUNTS", DEFAULTS.maxAccounts),
     ...(env.API_TOKEN ? { apiToken: apiToken(env.API_TOKEN) } : {}),
     ...publicOrigins(env),
   };

@@ -70,14 +70,22 @@ export function createChat(options: ChatOptions): Chat {
         if (problem) return plain(400, problem);
         const admitted = admission.admit(req, ip, "websocket"); // Browser policy, connection caps
         if (admitted instanceof Response) return admitted;
+        const signedIn = await parts.signedIn(req); // The account its cookie signs in to, if any
+        if (signedIn instanceof Response) {
+          admitted.release();
+          return signedIn;
+        }
         const { socket, response } = Deno.upgradeWebSocket(req, {
           idleTimeout: parts.idleTimeout,
         });
-        websockets.attach(socket, ip, admitted.release, admitted.oversized);
+        websockets.attach(socket, ip, admitted.release, admitted.oversized, signedIn);
         return response;
       }
-      case "/sse": // The slot (and the browser policy) comes before the query's join.
-        return sse.open(req, ip, () => admission.admit(req, ip, "event-stream"));
+      case "/sse": { // The slot (and the browser policy) comes before the query's join.
+        const signedIn = await parts.signedIn(req);
+        if (signedIn instanceof Response) return signedIn;
+        return sse.open(req, ip, () => admission.admit(req, ip, "event-stream"), signedIn);
+      }
       case "/healthz":
         return parts.health();
       case "/metrics":

@@ -18,8 +18,10 @@ import { Api, type ApiOptions } from "./http/api.ts";
 import { AuthApi, type AuthApiOptions } from "./http/auth_api.ts";
 import { metricsResponse } from "./http/chat_metrics.ts";
 import { healthResponse } from "./http/health.ts";
+import { plain } from "./http/responses.ts";
 import { Cluster, type ClusterOptions } from "./hub/cluster.ts";
 import { Hub, type HubOptions } from "./hub/hub.ts";
+import type { SignedInAs } from "./hub/peer.ts";
 import { consoleLogger, type Logger } from "./log.ts";
 import type { ServiceState } from "./state.ts";
 import { Stats } from "./stats.ts";
@@ -63,8 +65,14 @@ export interface ChatParts {
   sse: SseTransport;
   admission: Admission;
   api: Api;
-  /** The account routes (`/auth/`), and `sessionFromRequest` for the transports. */
+  /** The account routes (`/auth/`). */
   auth: AuthApi;
+  /**
+   * The account a request's `chat_session` cookie signs in to, for the
+   * transports; `undefined` for a guest (no cookie, or one that no longer
+   * works), and a 503 when the account store cannot say.
+   */
+  signedIn(req: Request): Promise<SignedInAs | undefined | Response>;
   /** Seconds without a pong before a WebSocket peer is dropped. */
   idleTimeout: number;
   /** Open connections, on both transports. */
@@ -103,7 +111,20 @@ export function assembleChat(options: ChatOptions): ChatParts {
   const sse = new SseTransport({ ...options, hub, log, addressBudgets });
   const admission = new Admission({ ...options, stats, log });
   const api = new Api({ ...options, hub, history, log });
-  const auth = new AuthApi({ ...options, admission, log });
+  const auth = new AuthApi({
+    ...options,
+    admission,
+    log,
+    // A session that ends closes its connections everywhere; a new name reaches them too.
+    onSignOut(sessionId, accountId) {
+      hub.signOut(sessionId);
+      options.onSignOut?.(sessionId, accountId);
+    },
+    onRename(accountId, name) {
+      hub.accountRenamed(accountId, name);
+      options.onRename?.(accountId, name);
+    },
+  });
   const startedAt = Date.now();
   const { enabled = false, token } = options.metrics ?? {};
   const metricsCheck = token ? new TokenCheck(token) : undefined;
@@ -115,6 +136,22 @@ export function assembleChat(options: ChatOptions): ChatParts {
     admission,
     api,
     auth,
+    async signedIn(req) {
+      try {
+        const found = await auth.sessionFromRequest(req);
+        if (!found) return undefined;
+        return {
+          sessionId: found.sessionId,
+          accountId: found.account.id,
+          name: found.account.name,
+        };
+      } catch (error) {
+        log({ event: "error", error: `accounts: session: ${error}` });
+        return plain(503, "Cannot connect: accounts are unavailable, retry soon", {
+          "retry-after": "1",
+        });
+      }
+    },
     idleTimeout: options.idleTimeoutSeconds ?? DEFAULTS.idleTimeoutSeconds,
     get connections() {
       return connections();

@@ -14,6 +14,7 @@ import type { LogEvent } from "../src/log.ts";
 import type { AccountStore } from "../src/store/accounts.ts";
 import { KvAccounts } from "../src/store/kv_accounts.ts";
 import { KvQuota } from "../src/store/kv_quota.ts";
+import { type Answer, call, cookieOf, registerAccount } from "./account_helpers.ts";
 import { stalledRequest, startServer, type TestServer } from "./helpers.ts";
 import { type CredentialJSON, SoftAuthenticator } from "./soft_authenticator.ts";
 
@@ -58,31 +59,6 @@ async function start(options: Partial<ChatOptions> = {}): Promise<Harness> {
   };
 }
 
-/** An answer: status, headers and the JSON body (or `null`). */
-// deno-lint-ignore no-explicit-any
-type Answer = { status: number; headers: Headers; body: any };
-
-async function call(
-  server: TestServer,
-  path: string,
-  init: { method?: string; json?: unknown; body?: string; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = { ...init.headers };
-  let body = init.body;
-  if (init.json !== undefined) {
-    headers["content-type"] ??= "application/json";
-    body = JSON.stringify(init.json);
-  }
-  const method = init.method ?? (body === undefined ? "GET" : "POST");
-  const response = await fetch(`${server.origin}${path}`, { method, headers, body });
-  const text = await response.text();
-  return {
-    status: response.status,
-    headers: response.headers,
-    body: text ? JSON.parse(text) : null,
-  };
-}
-
 function assertError(answer: Answer, status: number, code: string, message?: RegExp): void {
   assert.equal(answer.status, status, JSON.stringify(answer.body));
   assert.match(answer.headers.get("content-type") ?? "", /^application\/json/);
@@ -91,26 +67,9 @@ function assertError(answer: Answer, status: number, code: string, message?: Reg
   if (message) assert.match(answer.body.error.message, message);
 }
 
-/** The cookie a response set, as a request sends it back (`chat_session=…`). */
-function cookieOf(answer: Answer): string {
-  const set = answer.headers.get("set-cookie");
-  assert.ok(set, "a Set-Cookie header");
-  return set.split(";")[0];
-}
-
 /** Registers `name` with `authenticator`; answers the account and the session cookie. */
-async function register(
-  h: Harness,
-  authenticator: SoftAuthenticator,
-  name: string,
-  origin = h.server.origin,
-): Promise<{ account: { id: string; name: string }; cookie: string; answer: Answer }> {
-  const options = await call(h.server, "/auth/register/options", { json: { name } });
-  assert.equal(options.status, 200, JSON.stringify(options.body));
-  const response = await authenticator.create(options.body, origin);
-  const answer = await call(h.server, "/auth/register/verify", { json: { response } });
-  assert.equal(answer.status, 201, JSON.stringify(answer.body));
-  return { account: answer.body.account, cookie: cookieOf(answer), answer };
+function register(h: Harness, authenticator: SoftAuthenticator, name: string, origin?: string) {
+  return registerAccount(h.server, authenticator, name, origin);
 }
 
 /** Asks for sign-in options and answers them with `authenticator`. */

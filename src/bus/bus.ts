@@ -48,6 +48,17 @@ export type Control =
     /** `report`: a member flagged a message; the room's moderators online are told. */
     action: "report";
     report: ReportInfo;
+  }
+  | {
+    /** `signout`: an account session ended; its connections close (4001). Not about a room. */
+    action: "signout";
+    session: string;
+  }
+  | {
+    /** `renamed`: an account took a new name; its connections take it. Not about a room. */
+    action: "renamed";
+    user: string;
+    name: string;
   };
 
 /** What an instance publishes; the bus adds its `origin`. */
@@ -154,6 +165,10 @@ function isMember(value: unknown): value is Member {
 function isControl(value: unknown): value is Control {
   if (!isRecord(value)) return false;
   if (value.action === "pull") return true;
+  if (value.action === "signout") return typeof value.session === "string";
+  if (value.action === "renamed") {
+    return typeof value.user === "string" && typeof value.name === "string";
+  }
   if (value.action === "report") {
     const report = value.report;
     return isRecord(report) && typeof report.id === "string" && Number.isSafeInteger(report.ref) &&

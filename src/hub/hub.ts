@@ -62,6 +62,7 @@ import type { PresenceChange } from "./presence.ts";
 import { encode, type Peer, type SentEvent } from "./peer.ts";
 import { Room, type WaitingSay } from "./room.ts";
 import { UserState } from "./user_state.ts";
+import { AccountLink, type HubAccounts } from "./account_link.ts";
 import { applyAct, decideAct, mayPost, type ModRequest, type Role, roleOf } from "./moderation.ts";
 import {
   emptyPolicy,
@@ -170,10 +171,19 @@ export interface HubOptions {
   moderation?: ModerationStore | null;
   /**
    * Whether a user id is an account's (only accounts own or moderate
-   * rooms). Without it, only a connected user's own identity says so.
+   * rooms). Without it, the account store says so, and without that only a
+   * connected user's own identity.
    * @default {undefined}
    */
   isAccount?: (userId: string) => Promise<boolean>;
+  /**
+   * Where accounts live: a connection opened signed in (`Peer.signedIn`)
+   * is its account, guests cannot use a name an account reserved, and an
+   * account's rooms, read positions and blocks are kept there. `null` turns
+   * accounts off (every connection is a guest, or a JWT's subject).
+   * @default {null}
+   */
+  accounts?: HubAccounts | null;
   /**
    * Counters shared by every instance, for the new rooms each address may
    * create; `null` for no limit.
@@ -255,6 +265,7 @@ export class Hub {
   #quota: Quota | null;
   #moderation: ModerationStore | null;
   #isAccount: ((userId: string) => Promise<boolean>) | undefined;
+  #accounts: AccountLink | null;
   #newRoomsPerHour: number;
   #rooms = new Map<string, Room>();
   #connections = new Map<Peer, Connection>();
@@ -291,7 +302,11 @@ export class Hub {
     this.#now = options.now ?? Date.now;
     this.#quota = options.quota ?? null;
     this.#moderation = options.moderation ?? null;
-    this.#isAccount = options.isAccount;
+    this.#accounts = options.accounts && !this.#authenticated
+      ? new AccountLink(options.accounts, this.#userState, this.#log)
+      : null;
+    const accounts = this.#accounts;
+    this.#isAccount = options.isAccount ?? (accounts ? (id) => accounts.isAccount(id) : undefined);
     this.#newRoomsPerHour = options.newRoomsPerAddressPerHour ??
       DEFAULTS.newRoomsPerAddressPerHour;
     const cluster = this.#cluster;
@@ -453,6 +468,24 @@ export class Hub {
   }
 
   /**
+   * An account's cookie session ended (signed out, or replaced by a new
+   * sign-in in the same browser): its connections here and on every other
+   * instance close with 4001 `signed out`.
+   */
+  signOut(sessionId: string): void {
+    const control: Control = { action: "signout", session: sessionId };
+    this.#control("", control);
+    this.#cluster?.command("", control);
+  }
+
+  /** An account was renamed: its connections here and on every other instance take the name. */
+  accountRenamed(accountId: string, name: string): void {
+    const control: Control = { action: "renamed", user: accountId, name };
+    this.#control("", control);
+    this.#cluster?.command("", control);
+  }
+
+  /**
    * Deletes a room: its whole history in the store, and every member on
    * every instance leaves it (`left` with the reason "room deleted"). A
    * later join or message starts it afresh at id 1. Resolves `false` when
@@ -575,9 +608,14 @@ export class Hub {
       // The first join was refused: this one identifies afresh.
       return this.#identityOf(peer, connection, message);
     }
+    // An account's name is its account's: a join's name is not asked for, and not read.
+    if (identity.account && peer.signedIn) return identity;
     if (message.name !== undefined && message.name !== identity.name) {
       // Until it is in a room (say its first name was taken), a connection may pick another.
       if (connection.rooms.size === 0 && connection.joining.size === 1) {
+        if (await this.#reserved(peer, identity, message.name, "join room", message.room)) {
+          return null;
+        }
         identity.name = message.name;
         return identity;
       }
@@ -593,6 +631,41 @@ export class Hub {
     return identity;
   }
 
+  /**
+   * Whether `name` is reserved by an account other than the identity's,
+   * after refusing the frame: `name_reserved`, or `unavailable` when the
+   * account store cannot say. Never with accounts off, nor for an account.
+   */
+  async #reserved(
+    peer: Peer,
+    identity: JoinIdentity,
+    name: string,
+    doing: string,
+    room?: string,
+  ): Promise<boolean> {
+    if (!this.#accounts || identity.account) return false;
+    try {
+      if (await this.#accounts.reservedBy(name, identity.userId) === null) return false;
+      this.refuse(
+        peer,
+        "name_reserved",
+        `Cannot ${doing}: the name belongs to an account; sign in to use it`,
+        undefined,
+        room,
+      );
+    } catch (error) {
+      this.#log({ event: "error", id: peer.id, error: `accounts: name: ${error}` });
+      this.refuse(
+        peer,
+        "unavailable",
+        `Cannot ${doing}: accounts are unavailable, retry soon`,
+        undefined,
+        room,
+      );
+    }
+    return true;
+  }
+
   async #identifyFirst(
     peer: Peer,
     connection: Connection,
@@ -600,7 +673,9 @@ export class Hub {
   ): Promise<(JoinIdentity & { name: string }) | null> {
     let identity: JoinIdentity;
     try {
-      identity = await this.#identify(message);
+      identity = peer.signedIn && this.#accounts
+        ? await this.#accounts.identify(peer.signedIn)
+        : await this.#identify(message);
     } catch (error) {
       if (!(error instanceof AuthError)) throw error;
       this.refuse(peer, error.code, error.message, undefined, message.room);
@@ -618,6 +693,7 @@ export class Hub {
       );
       return null;
     }
+    if (await this.#reserved(peer, identity, name, "join room", message.room)) return null;
     if (!this.#connections.has(peer)) return null;
     const named = { ...identity, name };
     connection.identity = named;
@@ -825,6 +901,7 @@ export class Hub {
       }
       this.#cluster?.announce(room);
     }
+    if (identity.account && peer.signedIn) this.#accounts?.joined(member.id, room.name);
     this.#log({ event: "join", id: peer.id, user: member.id, room: room.name });
   }
 
@@ -847,6 +924,8 @@ export class Hub {
     const room = connection.rooms.get(name);
     if (room) {
       this.#exit(peer, connection, room, true);
+      const identity = connection.identity;
+      if (identity?.account && peer.signedIn) this.#accounts?.left(identity.userId, name);
       return this.#send(peer, { type: "left", room: name });
     }
     if (connection.joining.has(name)) return void connection.cancelled.add(name);
@@ -862,7 +941,15 @@ export class Hub {
     const identity = connection.identity;
     if (!identity) return this.refuse(peer, "not_joined", "Cannot rename: join a room first");
     const { userId, name: before } = identity;
+    if (identity.account && peer.signedIn) {
+      return this.refuse(
+        peer,
+        "forbidden",
+        "Cannot rename: an account's name changes with POST /auth/rename",
+      );
+    }
     if (name === before) return this.#send(peer, { type: "renamed", name });
+    if (await this.#reserved(peer, identity, name, "rename")) return;
     const rooms = [...connection.rooms.values()];
     const taken = () =>
       this.refuse(peer, "name_taken", "Cannot rename: the name is taken in one of your rooms");
@@ -879,13 +966,22 @@ export class Hub {
       }
     }
     identity.name = name;
+    this.#showRename(userId, before, name, connection.rooms.values());
+    this.#send(peer, { type: "renamed", name });
+  }
+
+  /**
+   * A user's new name, shown in `rooms`: each sees a presence `rename` (once
+   * per user), and the old name's claim in the shared roster is released.
+   */
+  #showRename(userId: string, before: string, name: string, rooms: Iterable<Room>): void {
     this.#remember(userId, name);
-    for (const room of connection.rooms.values()) {
+    const roster = this.#cluster?.roster;
+    const moved = nameKey(name) !== nameKey(before);
+    for (const room of rooms) {
       const previous = room.rename(userId, name);
       if (!previous) continue;
-      if (roster && key !== nameKey(before)) {
-        roster.release(room.name, nameKey(before), userId).catch(() => {});
-      }
+      if (roster && moved) roster.release(room.name, nameKey(before), userId).catch(() => {});
       this.#deliver({ room }, {
         type: "presence",
         room: room.name,
@@ -895,7 +991,28 @@ export class Hub {
       });
       this.#cluster?.announce(room);
     }
-    this.#send(peer, { type: "renamed", name });
+  }
+
+  /**
+   * An account took a new name (`POST /auth/rename`, which reserved it):
+   * each of its connections here takes it and is told (`renamed`), and its
+   * rooms see a presence `rename`. The new name's claims in the shared
+   * roster are taken without asking: the account's reservation wins.
+   */
+  #accountRenamed(accountId: string, name: string): void {
+    const roster = this.#cluster?.roster;
+    for (const peer of this.#users.get(accountId) ?? []) {
+      const connection = this.#connections.get(peer);
+      const identity = connection?.identity;
+      if (!connection || !identity?.account || identity.name === name) continue;
+      const before = identity.name;
+      identity.name = name;
+      for (const room of connection.rooms.values()) {
+        roster?.claim(room.name, nameKey(name), accountId, this.#claimTtlMs).catch(() => {});
+      }
+      this.#showRename(accountId, before, name, connection.rooms.values());
+      this.#send(peer, { type: "renamed", name });
+    }
   }
 
   /**
@@ -1239,6 +1356,13 @@ export class Hub {
    */
   #control(name: string, control: Control): void {
     if (control.action === "pull") return this.#pullIn(name, false);
+    if (control.action === "signout") {
+      for (const peer of [...this.#connections.keys()]) {
+        if (peer.signedIn?.sessionId === control.session) peer.close(4001, "signed out");
+      }
+      return;
+    }
+    if (control.action === "renamed") return this.#accountRenamed(control.user, control.name);
     if (control.action === "report") {
       const room = this.#rooms.get(name);
       if (!room) return;
@@ -1576,7 +1700,16 @@ export class Hub {
   async #direct(peer: Peer, connection: Connection, name: string): Promise<void> {
     const me = connection.identity;
     if (!me) return this.refuse(peer, "not_joined", "Cannot open conversation: join a room first");
-    const found = this.#findUser(name);
+    let found = this.#findUser(name);
+    let account = found === undefined ? false : this.#isConnectedAccount(found.id);
+    if (!found && this.#accounts) {
+      try {
+        found = await this.#accounts.find(name) ?? undefined;
+        account = found !== undefined;
+      } catch (error) {
+        this.#log({ event: "error", id: peer.id, error: `accounts: find: ${error}` });
+      }
+    }
     if (found) this.#remember(found.id, found.name);
     const other = found?.id;
     if (other === me.userId) {
@@ -1586,10 +1719,14 @@ export class Hub {
       return this.refuse(
         peer,
         "not_found",
-        `Cannot open conversation: nobody called '${name}' is online`,
+        `Cannot open conversation: nobody called '${name}' is online${
+          this.#accounts ? " or has an account" : ""
+        }`,
       );
     }
     const room = dmRoom(me.userId, other);
+    // An account's blocks are in the store, whether or not it is online here.
+    if (account) await this.#accounts?.loadBlocks(other).catch(() => {});
     if (this.#userState.blocks(other, me.userId)) {
       return this.refuse(
         peer,
@@ -1600,6 +1737,14 @@ export class Hub {
       );
     }
     await this.#join(peer, connection, { type: "join", room });
+  }
+
+  /** Whether a user connected here is an account. */
+  #isConnectedAccount(userId: string): boolean {
+    for (const peer of this.#users.get(userId) ?? []) {
+      if (this.#connections.get(peer)?.identity?.account) return true;
+    }
+    return false;
   }
 
   /** The user called `name` (by its key), here or on another instance. */
@@ -1655,6 +1800,7 @@ export class Hub {
     else if (!this.#userState.block(me.userId, userId)) {
       return this.refuse(peer, "invalid_message", "Cannot block user: you block too many already");
     }
+    if (me.account && peer.signedIn) this.#accounts?.block(me.userId, userId, type === "block");
     this.#deliver({ user: me.userId }, {
       type: "blocks",
       users: this.#userState.blocked(me.userId),
@@ -1668,6 +1814,9 @@ export class Hub {
     if (!room || !member) return;
     if (!this.#userState.read(member.id, room.name, Math.min(id, Math.max(room.lastId, 0)))) {
       return;
+    }
+    if (connection.identity?.account && peer.signedIn) {
+      this.#accounts?.read(member.id, room.name, this.#userState.readId(member.id, room.name));
     }
     const read: ServerMessage = {
       type: "read",

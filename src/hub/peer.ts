@@ -36,6 +36,11 @@ export interface Peer {
   /** `false` once the connection is closing or closed: sends are dropped then. */
   readonly open: boolean;
   /**
+   * The account the connection was opened signed in to (the page's
+   * `chat_session` cookie), as the transport found it; absent for a guest.
+   */
+  readonly signedIn?: SignedInAs;
+  /**
    * Queues one JSON-encoded {@linkcode ServerMessage} (see {@linkcode encode}).
    * Never throws and never blocks: a peer that cannot keep up is closed by
    * its transport (1013), which then tells the hub it left. `event` names
@@ -49,6 +54,15 @@ export interface Peer {
    * was queued for it. The transport tells the hub when it is gone.
    */
   close(code: number, reason: string): void;
+}
+
+/** An account a connection is signed in to: its cookie session, the account's id and name. */
+export interface SignedInAs {
+  /** The cookie session's id (never its secret): signing out closes its connections. */
+  sessionId: string;
+  accountId: string;
+  /** The account's name when the connection opened. */
+  name: string;
 }
 
 /** What a frame brings, for a transport that numbers events: a room's message id. */

@@ -38,7 +38,7 @@
 
 import { DEFAULTS } from "../config.ts";
 import type { Hub } from "../hub/hub.ts";
-import type { Peer, SentEvent } from "../hub/peer.ts";
+import type { Peer, SentEvent, SignedInAs } from "../hub/peer.ts";
 import { addressKey } from "../http/admission.ts";
 import { readCapped } from "../http/body.ts";
 import { plain, SECURITY_HEADERS } from "../http/responses.ts";
@@ -130,11 +130,20 @@ class SsePeer implements Peer {
   #ended = false;
   #endTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(owner: Owner, inbound: Inbound, address: string, room?: string) {
+  readonly signedIn: SignedInAs | undefined;
+
+  constructor(
+    owner: Owner,
+    inbound: Inbound,
+    address: string,
+    room?: string,
+    signedIn?: SignedInAs,
+  ) {
     this.#owner = owner;
     this.inbound = inbound;
     this.address = address;
     this.room = room;
+    this.signedIn = signedIn;
     this.stream = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#controller = controller;
@@ -330,11 +339,13 @@ export class SseTransport {
   /**
    * Answers `GET /sse`: checks the query, takes a connection slot with
    * `admit` (whose refusal is the answer), and opens the stream.
+   * `signedIn` is the account the request's cookie signed in to, if any.
    */
   open(
     req: Request,
     ip: string,
     admit: () => Response | { release(): void },
+    signedIn?: SignedInAs,
   ): Response {
     if (req.method !== "GET") return plain(405, "Method not allowed", { allow: "GET" });
     const join = this.#joinOf(req);
@@ -343,7 +354,7 @@ export class SseTransport {
     if (admitted instanceof Response) return admitted;
     const room = typeof join?.room === "string" ? join.room : undefined;
     const inbound = new Inbound(this.#inbound, this.#addresses.of(ip));
-    const peer = new SsePeer(this.#owner, inbound, addressKey(ip), room);
+    const peer = new SsePeer(this.#owner, inbound, addressKey(ip), room, signedIn);
     this.#peers.set(peer.connection, peer);
     this.#streams.set(peer, admitted.release);
     this.#hub.connect(peer);

@@ -9,7 +9,7 @@
  */
 
 import type { Hub } from "../hub/hub.ts";
-import { encode, type Peer } from "../hub/peer.ts";
+import { encode, type Peer, type SignedInAs } from "../hub/peer.ts";
 import { DEFAULTS } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { addressKey } from "../http/admission.ts";
@@ -71,9 +71,18 @@ class WebSocketPeer implements Peer {
   /** When its last frame arrived (`performance.now()`). */
   lastFrameAt = -Infinity;
 
-  constructor(socket: WebSocket, sender: BatchedSender, inbound: Inbound, address: string) {
+  readonly signedIn: SignedInAs | undefined;
+
+  constructor(
+    socket: WebSocket,
+    sender: BatchedSender,
+    inbound: Inbound,
+    address: string,
+    signedIn?: SignedInAs,
+  ) {
     this.socket = socket;
     this.address = address;
+    this.signedIn = signedIn;
     this.#sender = sender;
     this.inbound = inbound;
   }
@@ -153,15 +162,17 @@ export class WebSocketTransport {
    * Makes a freshly upgraded socket a peer of the hub. `onClose` runs once
    * when it closes (to release its connection slot); `onOversized` when it
    * sent a frame over the size limit (to refuse its address for a while).
+   * `signedIn` is the account its request's cookie signed in to, if any.
    */
   attach(
     socket: WebSocket,
     ip: string,
     onClose: () => void = () => {},
     onOversized: () => void = () => {},
+    signedIn?: SignedInAs,
   ): void {
     const inbound = new Inbound(this.#inbound, this.#addresses.of(ip));
-    const peer = new WebSocketPeer(socket, this.#sender, inbound, addressKey(ip));
+    const peer = new WebSocketPeer(socket, this.#sender, inbound, addressKey(ip), signedIn);
     socket.onopen = () => {
       this.#peers.set(socket, peer);
       this.#hub.connect(peer);

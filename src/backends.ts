@@ -26,6 +26,13 @@ import { KvRoster } from "./store/kv_roster.ts";
 import { RedisRoster } from "./store/redis_roster.ts";
 import type { Quota } from "./store/quota.ts";
 import type { Roster } from "./store/roster.ts";
+import type { FileStore } from "./store/files.ts";
+import { KvFiles } from "./store/kv_files.ts";
+import { KvUsage } from "./store/kv_usage.ts";
+import { RedisFiles } from "./store/redis_files.ts";
+import { RedisUsage } from "./store/redis_usage.ts";
+import { S3Files } from "./store/s3_files.ts";
+import type { Usage } from "./store/usage.ts";
 
 /** The opened backends. */
 export interface Backends {
@@ -34,6 +41,10 @@ export interface Backends {
   roster: Roster;
   /** Counters per key and time window in the shared store, so every instance counts alike. */
   quota: Quota;
+  /** Uploaded files: in S3 when `config.s3` is set, else in the history's store. */
+  files: FileStore;
+  /** Amounts per key and time window (bytes uploaded per user and room) in the shared store. */
+  usage: Usage;
   /** Whether the store's change notifications cross instances (Deno Deploy's KV). */
   watchStore: boolean;
   bus: Bus;
@@ -95,11 +106,13 @@ async function openRedis(config: Config, url: string, log: Logger): Promise<Back
     }),
     roster: new RedisRoster(redis.client),
     quota: new RedisQuota(redis.client),
+    files: config.s3 ? new S3Files(config.s3) : new RedisFiles(redis.client),
+    usage: new RedisUsage(redis.client),
     watchStore: false,
     bus,
     storeState: () => redis.state,
     sessionSecret,
-    description: "Redis history and pub/sub",
+    description: "Redis history and pub/sub" + filesDescription(config),
     async close() {
       await bus.close();
       await redis.close();
@@ -128,13 +141,16 @@ async function openKv(config: Config): Promise<Backends> {
       }),
       roster: new KvRoster(kv),
       quota: new KvQuota(kv),
+      files: config.s3 ? new S3Files(config.s3) : new KvFiles(kv),
+      usage: new KvUsage(kv),
       // The platform's KV (no path) pushes other instances' writes; a local file does not.
       watchStore: config.kvPath === undefined,
       bus,
       storeState: () => ({ ok: true }),
       sessionSecret,
       description: `Deno KV (${config.kvPath ?? "the platform's"})` +
-        (bus instanceof BroadcastChannelBus ? " and BroadcastChannel" : ", no BroadcastChannel"),
+        (bus instanceof BroadcastChannelBus ? " and BroadcastChannel" : ", no BroadcastChannel") +
+        filesDescription(config),
       async close() {
         await bus.close();
         kv.close();
@@ -195,6 +211,11 @@ async function sharedSecret(kv: Deno.Kv): Promise<string> {
       await backoff(attempt, 20);
     }
   }
+}
+
+/** Where files go, for the startup line, when not in the history's store. */
+function filesDescription(config: Config): string {
+  return config.s3 ? `; files in S3 (${new URL(config.s3.endpoint).host}/${config.s3.bucket})` : "";
 }
 
 function randomSecret(): string {

@@ -15,6 +15,16 @@ import { LocalBus } from "./bus/local_bus.ts";
 import { DEFAULTS } from "./config.ts";
 import { Admission, type AdmissionOptions } from "./http/admission.ts";
 import { Api, type ApiOptions } from "./http/api.ts";
+import { sessionUploadAuth } from "./http/upload_auth.ts";
+import {
+  type UploadAuthenticate,
+  Uploads,
+  type UploadsOptions,
+  uploadTimeoutMs,
+} from "./http/uploads.ts";
+import { Attachments, ORPHAN_AGE_MS } from "./attachments.ts";
+import type { FileStore } from "./store/files.ts";
+import type { Usage } from "./store/usage.ts";
 import { metricsResponse } from "./http/chat_metrics.ts";
 import { healthResponse } from "./http/health.ts";
 import { Cluster, type ClusterOptions } from "./hub/cluster.ts";
@@ -35,7 +45,22 @@ export type ChatOptions =
   & Omit<AdmissionOptions, "stats" | "log">
   & Omit<ApiOptions, "hub" | "history" | "log">
   & Omit<SseTransportOptions, "hub" | "log" | "addressBudgets">
+  & Omit<UploadsOptions, "files" | "usage" | "authenticate" | "log" | "bodyTimeoutMs">
   & {
+    /** Uploaded files; unset turns uploads off (the two routes answer 404). @default {undefined} */
+    files?: FileStore;
+    /** Bytes uploaded per user and room per day, shared by instances. @default {null} */
+    usage?: Usage | null;
+    /**
+     * Who an upload or a file request comes from.
+     * @default {the API token as user `api`, or a session token in `X-Chat-Session`}
+     */
+    authenticateUpload?: UploadAuthenticate;
+    /**
+     * How long an uploaded file may wait to be posted before the sweep deletes it, in ms.
+     * @default {ORPHAN_AGE_MS (10 minutes), or longer when the largest upload's budget is}
+     */
+    orphanAgeMs?: number;
     /** Where room history lives. */
     history: HistoryStore;
     /** Fan-out to other instances. @default {new LocalBus()} */
@@ -61,6 +86,10 @@ export interface ChatParts {
   sse: SseTransport;
   admission: Admission;
   api: Api;
+  /** The upload and file routes, when there is a file store. */
+  uploads: Uploads | null;
+  /** Files and their messages: what the hub calls on say, edit, delete and prune. */
+  attachments: Attachments | null;
   /** Seconds without a pong before a WebSocket peer is dropped. */
   idleTimeout: number;
   /** Open connections, on both transports. */
@@ -86,8 +115,9 @@ export interface ChatParts {
 export function assembleChat(options: ChatOptions): ChatParts {
   const { history, log = consoleLogger(), bus = new LocalBus() } = options;
   const stats = new Stats();
+  const sessionSecret = options.sessionSecret ?? crypto.randomUUID() + crypto.randomUUID();
   const identify = createIdentify({
-    sessionSecret: options.sessionSecret ?? crypto.randomUUID() + crypto.randomUUID(),
+    sessionSecret,
     authenticate: options.authenticate ?? null,
   });
   const cluster = new Cluster({ ...options, bus, history, log });
@@ -99,6 +129,7 @@ export function assembleChat(options: ChatOptions): ChatParts {
   const sse = new SseTransport({ ...options, hub, log, addressBudgets });
   const admission = new Admission({ ...options, stats, log });
   const api = new Api({ ...options, hub, history, log });
+  const { uploads, attachments } = fileParts(options, sessionSecret, log);
   const startedAt = Date.now();
   const { enabled = false, token } = options.metrics ?? {};
   const metricsCheck = token ? new TokenCheck(token) : undefined;
@@ -109,6 +140,8 @@ export function assembleChat(options: ChatOptions): ChatParts {
     sse,
     admission,
     api,
+    uploads,
+    attachments,
     idleTimeout: options.idleTimeoutSeconds ?? DEFAULTS.idleTimeoutSeconds,
     get connections() {
       return connections();
@@ -134,6 +167,36 @@ export function assembleChat(options: ChatOptions): ChatParts {
       await hub.close();
       await Promise.all([websockets.shutdown(), sse.shutdown()]);
       await hub.settled();
+      await attachments?.close();
     },
   };
+}
+
+/**
+ * The upload routes and the attachments service, when there is a file
+ * store; the sweep starts at once. Until accounts are wired in, uploads are
+ * authenticated by the API token or a guest's session token.
+ */
+function fileParts(
+  options: ChatOptions,
+  sessionSecret: string,
+  log: Logger,
+): { uploads: Uploads | null; attachments: Attachments | null } {
+  const { files } = options;
+  if (!files) return { uploads: null, attachments: null };
+  const uploads = new Uploads({
+    ...options,
+    files,
+    usage: options.usage ?? null,
+    authenticate: options.authenticateUpload ??
+      sessionUploadAuth({ sessionSecret, apiToken: options.apiToken }),
+    bodyTimeoutMs: options.bodyTimeoutMs,
+    log,
+  });
+  // A file may not be swept while its upload can still be running.
+  const longest = uploadTimeoutMs(uploads.maxUploadBytes, options.bodyTimeoutMs) + 60_000;
+  const orphanAgeMs = Math.max(options.orphanAgeMs ?? ORPHAN_AGE_MS, longest);
+  const attachments = new Attachments({ files, orphanAgeMs, log });
+  attachments.start();
+  return { uploads, attachments };
 }

@@ -128,7 +128,9 @@ export interface FileStore {
    * its record. Past `maxBytes` the body is cancelled, what was written is
    * deleted, and it rejects with `too_large`; a failing body rejects with
    * `aborted`, and an upload swept meanwhile with `swept`. Resolves with the
-   * record, `size` filled in. The file stays loose until attached.
+   * record, `size` filled in. The file stays loose until attached. `file`
+   * is read once the body has ended, so what only the bytes tell (a JPEG's
+   * size) may be filled in while they stream.
    */
   put(file: NewFile, body: ReadableStream<Uint8Array>, maxBytes: number): Promise<StoredFile>;
   /** The visible file `id` with its bytes, or `null`. */

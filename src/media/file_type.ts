@@ -183,6 +183,7 @@ function isText(head: Uint8Array): boolean {
   for (let cut = 0; cut < 4 && cut <= head.length; cut++) {
     try {
       const text = UTF8.decode(head.subarray(0, head.length - cut));
+      // deno-lint-ignore no-control-regex -- control characters are what is looked for
       return !/[\x00-\x08\x0b\x0e-\x1f\x7f]/.test(text);
     } catch {
       // A multi-byte character cut by the end of `head`: try without its first bytes.

@@ -103,6 +103,8 @@ export async function* formParts(
       }
       const part = partHeaders(new TextDecoder().decode(head));
       const done = Promise.withResolvers<void>();
+      // Awaited below only if the consumer comes back for the next part: never unhandled.
+      done.promise.catch(() => {});
       let finished = false;
       const finish = (error?: unknown) => {
         if (finished) return;

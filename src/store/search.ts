@@ -38,8 +38,6 @@ export const MAX_QUERY_LENGTH = 200;
 export const MAX_QUERY_TERMS = 8;
 /** Events read per `after` call while an index catches up. */
 const CATCH_UP_PAGE = 1000;
-/** Rooms above which the newest ids come from one `rooms()` listing instead of a read each. */
-const LIST_ROOMS_ABOVE = 20;
 
 /** Where a page of results ends: the next page starts after it. */
 export interface SearchCursor {
@@ -245,14 +243,10 @@ export class MessageSearch {
     this.#rooms.clear();
   }
 
-  /** Each room's newest id: one listing for many rooms, else a read each. */
+  /** Each room's newest id: one point read each, at once. */
   async #latest(rooms: string[]): Promise<Map<string, number>> {
-    if (rooms.length > LIST_ROOMS_ABOVE) {
-      return new Map((await this.#history.rooms()).map((r) => [r.name, r.lastId]));
-    }
-    return new Map(
-      await Promise.all(rooms.map(async (r) => [r, await this.#history.latest(r)] as const)),
-    );
+    const ids = await Promise.all(rooms.map((room) => this.#history.latest(room)));
+    return new Map(rooms.map((room, i) => [room, ids[i]]));
   }
 
   /** The room's index, brought up to `latest`; one catch-up per room at a time. */

@@ -227,3 +227,16 @@ Deno.test("the index and a plain scan agree on a seeded random history (FUZZ_SEE
   }
   assert.ok(search.size.rooms === 22 && search.size.postings > 0);
 });
+
+Deno.test("the index holds at most maxIndexedMessages, dropping the rooms searched least recently", async () => {
+  using s = await store();
+  for (const room of ["a", "b", "c"]) {
+    await s.history.appendMany(room, [1, 2, 3, 4, 5].map((i) => say(room, `word ${room}${i}`)));
+  }
+  const search = new MessageSearch(s.history, { maxIndexedMessages: 10 });
+  assert.equal((await texts(search, { q: "word", rooms: ["a", "b", "c"], limit: 50 })).length, 15);
+  assert.deepEqual(search.size, { rooms: 2, messages: 10, postings: 20 });
+  await texts(search, { q: "word", rooms: ["a"] });
+  assert.deepEqual(search.size.rooms, 2, "a came back, the oldest other went");
+  assert.deepEqual(await texts(search, { q: "c5", rooms: ["c"] }), ["word c5"]);
+});

@@ -123,6 +123,14 @@ export function matchesAll(text: string, terms: string[]): boolean {
 /** Options for {@linkcode MessageSearch}. */
 export interface MessageSearchOptions {
   /**
+   * Messages the index holds at most, over all its rooms; past that the
+   * rooms searched least recently are dropped (and built again when searched
+   * again). 200,000 messages take about 120 MiB of heap (bench/search.ts:
+   * 618 MiB for 1 M).
+   * @default {200000}
+   */
+  maxIndexedMessages?: number;
+  /**
    * Words indexed per message at most (the first ones); a longer text is
    * still found by its first words, and verified whole.
    * @default {200}
@@ -196,11 +204,13 @@ export class MessageSearch {
   #rooms = new Map<string, RoomIndex>();
   #catchingUp = new Map<string, Promise<RoomIndex>>();
   #maxWords: number;
+  #maxMessages: number;
 
   /** Searches `history`; see {@linkcode MessageSearchOptions}. */
   constructor(history: HistoryStore, options: MessageSearchOptions = {}) {
     this.#history = history;
     this.#maxWords = options.maxWordsPerMessage ?? 200;
+    this.#maxMessages = options.maxIndexedMessages ?? 200_000;
   }
 
   /** Rooms indexed, and postings held: what the index costs. */
@@ -230,12 +240,33 @@ export class MessageSearch {
     const indexes = await Promise.all(
       rooms.map((room) => this.#caughtUp(room, latest.get(room) ?? 0)),
     );
+    this.#evict(rooms);
     const candidates: Candidates[] = [];
     rooms.forEach((room, i) => {
       const list = candidatesIn(indexes[i], parsed.terms, room, query.before);
       if (list.length) candidates.push({ room, list, at: 0 });
     });
     return await verified(this.#history, candidates, parsed.terms, limit);
+  }
+
+  /**
+   * Marks `used` as the most recently searched rooms, then drops the least
+   * recently searched others while the index holds more than its most.
+   */
+  #evict(used: string[]): void {
+    for (const room of used) {
+      const index = this.#rooms.get(room);
+      if (!index) continue;
+      this.#rooms.delete(room); // Map order is the use order: last is newest
+      this.#rooms.set(room, index);
+    }
+    let total = 0;
+    for (const index of this.#rooms.values()) total += index.ts.size;
+    for (const [room, index] of this.#rooms) {
+      if (total <= this.#maxMessages) break;
+      this.#rooms.delete(room);
+      total -= index.ts.size;
+    }
   }
 
   /** Forgets every room's index (they are built again on the next search). */

@@ -395,6 +395,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 /** `S3_*`: all four, or none (then files stay in the history's store). */
 function s3Location(env: Record<string, string | undefined>): { s3?: S3Location } {
   const names = ["S3_ENDPOINT", "S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"] as const;
+  const region = env.S3_REGION || DEFAULTS.s3Region;
   const set = names.filter((name) => env[name]);
   if (set.length === 0) return {};
   const missing = names.filter((name) => !env[name]);
@@ -413,7 +414,7 @@ function s3Location(env: Record<string, string | undefined>): { s3?: S3Location 
       bucket: env.S3_BUCKET!,
       accessKeyId: env.S3_ACCESS_KEY_ID!,
       secretAccessKey: env.S3_SECRET_ACCESS_KEY!,
-      region: env.S3_REGION || DEFAULTS.s3Region,
+      region,
     },
   };
 }

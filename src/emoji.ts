@@ -17,14 +17,21 @@ const RGI = /^\p{RGI_Emoji}$/v;
  */
 const PICTOGRAPHIC =
   /^\p{Extended_Pictographic}(?:\p{Emoji_Modifier}|\uFE0F)?(?:\u200D\p{Extended_Pictographic}(?:\p{Emoji_Modifier}|\uFE0F)?)*$/u;
+/**
+ * Two regional indicators: a flag. Any pair, not only the runtime's known
+ * regions, so a flag newer than its Unicode data (🇨🇶, Emoji 16.0, is not
+ * RGI to Deno 2.5) counts; a pair of no region shows as two letters.
+ */
+const FLAG = /^[\u{1F1E6}-\u{1F1FF}]{2}$/u;
 const GRAPHEMES = new Intl.Segmenter("en", { granularity: "grapheme" });
 
 /**
  * Whether `text` is exactly one emoji: one grapheme that is a recommended
  * (RGI) emoji, or a well-formed pictographic one. ZWJ sequences (`👩‍💻`),
  * skin tones (`👍🏽`), flags (`🇯🇵`, `🏴󠁧󠁢󠁳󠁣󠁴󠁿`), keycaps (`1️⃣`) and text-style
- * symbols (`❤`) count; text, two emoji, emoji with text or spaces, a lone
- * regional indicator, a flag of no country, a digit or a lone joiner do not.
+ * symbols (`❤`) count, and so does any pair of regional indicators; text,
+ * two emoji, emoji with text or spaces, a lone regional indicator, a digit
+ * or a lone joiner do not.
  *
  * @example Usage
  * ```ts
@@ -39,5 +46,5 @@ export function isSingleEmoji(text: unknown): boolean {
   if (!text.isWellFormed()) return false;
   let count = 0;
   for (const _ of GRAPHEMES.segment(text)) if (++count > 1) return false;
-  return RGI.test(text) || PICTOGRAPHIC.test(text);
+  return RGI.test(text) || PICTOGRAPHIC.test(text) || FLAG.test(text);
 }

@@ -69,6 +69,12 @@ interface LooseMark {
   since: number;
 }
 
+/** What a request sends: a body, and headers. */
+interface S3Body {
+  body?: string | Uint8Array<ArrayBuffer>;
+  headers?: Record<string, string>;
+}
+
 /**
  * Files in S3-compatible object storage.
  *
@@ -359,11 +365,15 @@ export class S3Files implements FileStore {
   async #send(
     method: string,
     key: string,
-    init: RequestInit,
+    init: S3Body,
     what: string,
     query = "",
   ): Promise<string> {
-    const response = await this.#aws.fetch(`${this.#url(key)}${query}`, { ...init, method });
+    const response = await this.#aws.fetch(`${this.#url(key)}${query}`, {
+      method,
+      body: init.body,
+      headers: init.headers,
+    });
     if (!response.ok) throw await this.#failure(response, what);
     return await response.text();
   }

@@ -20,6 +20,7 @@ import { assembleChat, type ChatOptions } from "./src/chat.ts";
 import { type Config, loadConfig } from "./src/config.ts";
 import { healthResponse } from "./src/http/health.ts";
 import { internalError, plain } from "./src/http/responses.ts";
+import { FILES_PREFIX, UPLOAD_PATH } from "./src/http/uploads.ts";
 import { guardServe } from "./src/http/serve_guard.ts";
 import { serveStatic } from "./src/http/static_files.ts";
 import { consoleLogger } from "./src/log.ts";
@@ -91,6 +92,15 @@ export function createChat(options: ChatOptions): Chat {
       case "/metrics":
         return parts.metrics(req);
       default:
+        if (parts.uploads && (pathname === UPLOAD_PATH || pathname.startsWith(FILES_PREFIX))) {
+          const refused = admission.screen(req, ip, "post"); // Browser policy, for both routes
+          if (refused) {
+            await req.body?.cancel().catch(() => {});
+            return refused;
+          }
+          if (pathname === UPLOAD_PATH) return await parts.uploads.upload(req);
+          return await parts.uploads.serve(req);
+        }
         if (pathname.startsWith("/api/")) return await api.handle(req);
         if (pathname.startsWith("/auth/")) return await parts.auth.handle(req, ip); // accounts
         if (pathname.startsWith("/sse/")) {

@@ -33,6 +33,13 @@ import type { Roster } from "./store/roster.ts";
 import type { AccountStore } from "./store/accounts.ts";
 import { KvAccounts } from "./store/kv_accounts.ts";
 import { RedisAccounts } from "./store/redis_accounts.ts";
+import type { FileStore } from "./store/files.ts";
+import { KvFiles } from "./store/kv_files.ts";
+import { KvUsage } from "./store/kv_usage.ts";
+import { RedisFiles } from "./store/redis_files.ts";
+import { RedisUsage } from "./store/redis_usage.ts";
+import { S3Files } from "./store/s3_files.ts";
+import type { Usage } from "./store/usage.ts";
 
 /** The opened backends. */
 export interface Backends {
@@ -45,6 +52,10 @@ export interface Backends {
   moderation: ModerationStore;
   /** Accounts, their passkeys and sessions (`/auth/`), in the shared store. */
   accounts: AccountStore;
+  /** Uploaded files: in S3 when `config.s3` is set, else in the history's store. */
+  files: FileStore;
+  /** Amounts per key and time window (bytes uploaded per user and room) in the shared store. */
+  usage: Usage;
   /** Whether the store's change notifications cross instances (Deno Deploy's KV). */
   watchStore: boolean;
   bus: Bus;
@@ -110,11 +121,13 @@ async function openRedis(config: Config, url: string, log: Logger): Promise<Back
     quota: new RedisQuota(redis.client),
     moderation: new RedisModeration(redis.client),
     accounts: new RedisAccounts(redis.client),
+    files: config.s3 ? new S3Files(config.s3) : new RedisFiles(redis.client),
+    usage: new RedisUsage(redis.client),
     watchStore: false,
     bus,
     storeState: () => redis.state,
     sessionSecret,
-    description: "Redis history and pub/sub",
+    description: "Redis history and pub/sub" + filesDescription(config),
     async close() {
       await bus.close();
       await redis.close();
@@ -147,13 +160,16 @@ async function openKv(config: Config, log: Logger): Promise<Backends> {
       quota: new KvQuota(kv),
       moderation: new KvModeration(kv),
       accounts: new KvAccounts(kv),
+      files: config.s3 ? new S3Files(config.s3) : new KvFiles(kv),
+      usage: new KvUsage(kv),
       // The platform's KV (no path) pushes other instances' writes; a local file does not.
       watchStore: config.kvPath === undefined,
       bus,
       storeState: () => ({ ok: true }),
       sessionSecret,
       description: `Deno KV (${config.kvPath ?? "the platform's"})` +
-        (bus instanceof BroadcastChannelBus ? " and BroadcastChannel" : ", no BroadcastChannel"),
+        (bus instanceof BroadcastChannelBus ? " and BroadcastChannel" : ", no BroadcastChannel") +
+        filesDescription(config),
       async close() {
         await bus.close();
         await history.idle(); // a pruning in flight finishes before the file closes
@@ -215,6 +231,11 @@ async function sharedSecret(kv: Deno.Kv): Promise<string> {
       await backoff(attempt, 20);
     }
   }
+}
+
+/** Where files go, for the startup line, when not in the history's store. */
+function filesDescription(config: Config): string {
+  return config.s3 ? `; files in S3 (${new URL(config.s3.endpoint).host}/${config.s3.bucket})` : "";
 }
 
 function randomSecret(): string {

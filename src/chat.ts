@@ -16,6 +16,16 @@ import { DEFAULTS } from "./config.ts";
 import { Admission, type AdmissionOptions } from "./http/admission.ts";
 import { Api, type ApiOptions } from "./http/api.ts";
 import { AuthApi, type AuthApiOptions } from "./http/auth_api.ts";
+import { sessionUploadAuth } from "./http/upload_auth.ts";
+import {
+  type UploadAuthenticate,
+  Uploads,
+  type UploadsOptions,
+  uploadTimeoutMs,
+} from "./http/uploads.ts";
+import { Attachments, ORPHAN_AGE_MS } from "./attachments.ts";
+import type { FileStore } from "./store/files.ts";
+import type { Usage } from "./store/usage.ts";
 import { metricsResponse } from "./http/chat_metrics.ts";
 import { healthResponse } from "./http/health.ts";
 import { plain } from "./http/responses.ts";
@@ -39,7 +49,22 @@ export type ChatOptions =
   & Omit<ApiOptions, "hub" | "history" | "log">
   & Omit<SseTransportOptions, "hub" | "log" | "addressBudgets">
   & Omit<AuthApiOptions, "admission" | "log">
+  & Omit<UploadsOptions, "files" | "usage" | "authenticate" | "log" | "bodyTimeoutMs">
   & {
+    /** Uploaded files; unset turns uploads off (the two routes answer 404). @default {undefined} */
+    files?: FileStore;
+    /** Bytes uploaded per user and room per day, shared by instances. @default {null} */
+    usage?: Usage | null;
+    /**
+     * Who an upload or a file request comes from.
+     * @default {the API token as user `api`, or a session token in `X-Chat-Session`}
+     */
+    authenticateUpload?: UploadAuthenticate;
+    /**
+     * How long an uploaded file may wait to be posted before the sweep deletes it, in ms.
+     * @default {ORPHAN_AGE_MS (10 minutes), or longer when the largest upload's budget is}
+     */
+    orphanAgeMs?: number;
     /** Where room history lives. */
     history: HistoryStore;
     /** Fan-out to other instances. @default {new LocalBus()} */
@@ -73,6 +98,10 @@ export interface ChatParts {
    * works), and a 503 when the account store cannot say.
    */
   signedIn(req: Request): Promise<SignedInAs | undefined | Response>;
+  /** The upload and file routes, when there is a file store. */
+  uploads: Uploads | null;
+  /** Files and their messages: what the hub calls on say, edit, delete and prune. */
+  attachments: Attachments | null;
   /** Seconds without a pong before a WebSocket peer is dropped. */
   idleTimeout: number;
   /** Open connections, on both transports. */
@@ -98,8 +127,9 @@ export interface ChatParts {
 export function assembleChat(options: ChatOptions): ChatParts {
   const { history, log = consoleLogger(), bus = new LocalBus() } = options;
   const stats = new Stats();
+  const sessionSecret = options.sessionSecret ?? crypto.randomUUID() + crypto.randomUUID();
   const identify = createIdentify({
-    sessionSecret: options.sessionSecret ?? crypto.randomUUID() + crypto.randomUUID(),
+    sessionSecret,
     authenticate: options.authenticate ?? null,
   });
   const cluster = new Cluster({ ...options, bus, history, log });
@@ -125,6 +155,7 @@ export function assembleChat(options: ChatOptions): ChatParts {
       options.onRename?.(accountId, name);
     },
   });
+  const { uploads, attachments } = fileParts(options, sessionSecret, log);
   const startedAt = Date.now();
   const { enabled = false, token } = options.metrics ?? {};
   const metricsCheck = token ? new TokenCheck(token) : undefined;
@@ -152,6 +183,8 @@ export function assembleChat(options: ChatOptions): ChatParts {
         });
       }
     },
+    uploads,
+    attachments,
     idleTimeout: options.idleTimeoutSeconds ?? DEFAULTS.idleTimeoutSeconds,
     get connections() {
       return connections();
@@ -177,6 +210,36 @@ export function assembleChat(options: ChatOptions): ChatParts {
       await hub.close();
       await Promise.all([websockets.shutdown(), sse.shutdown()]);
       await hub.settled();
+      await attachments?.close();
     },
   };
+}
+
+/**
+ * The upload routes and the attachments service, when there is a file
+ * store; the sweep starts at once. Until accounts are wired in, uploads are
+ * authenticated by the API token or a guest's session token.
+ */
+function fileParts(
+  options: ChatOptions,
+  sessionSecret: string,
+  log: Logger,
+): { uploads: Uploads | null; attachments: Attachments | null } {
+  const { files } = options;
+  if (!files) return { uploads: null, attachments: null };
+  const uploads = new Uploads({
+    ...options,
+    files,
+    usage: options.usage ?? null,
+    authenticate: options.authenticateUpload ??
+      sessionUploadAuth({ sessionSecret, apiToken: options.apiToken }),
+    bodyTimeoutMs: options.bodyTimeoutMs,
+    log,
+  });
+  // A file may not be swept while its upload can still be running.
+  const longest = uploadTimeoutMs(uploads.maxUploadBytes, options.bodyTimeoutMs) + 60_000;
+  const orphanAgeMs = Math.max(options.orphanAgeMs ?? ORPHAN_AGE_MS, longest);
+  const attachments = new Attachments({ files, orphanAgeMs, log });
+  attachments.start();
+  return { uploads, attachments };
 }

@@ -10,6 +10,7 @@
  */
 
 import type { AuthOptions } from "./auth/jwt.ts";
+import type { S3Location } from "./store/s3_files.ts";
 
 /** Every default, in one place. */
 export const DEFAULTS = {
@@ -91,6 +92,14 @@ export const DEFAULTS = {
   authRatePerSecond: 0.5,
   /** Accounts one address may register per hour, counted in the store so instances share it. */
   registrationsPerAddressPerHour: 10,
+  /** Largest uploaded file, in bytes. */
+  maxUploadBytes: 10 * 1024 * 1024,
+  /** Bytes one user may upload per day, counted in the store (0: no limit). */
+  uploadUserBytesPerDay: 200 * 1024 * 1024,
+  /** Bytes one room may receive in uploads per day, counted in the store (0: no limit). */
+  uploadRoomBytesPerDay: 1024 * 1024 * 1024,
+  /** The signing region of `S3_ENDPOINT`. */
+  s3Region: "us-east-1",
 } as const;
 
 /** The shortest `API_TOKEN` accepted. */
@@ -260,6 +269,51 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
     meaning: "Accounts the store may hold (see [Accounts](#accounts)); one more registration " +
       "gets `account_limit`. `0` allows none.",
   },
+  {
+    name: "MAX_UPLOAD_BYTES",
+    shown: shown(DEFAULTS.maxUploadBytes),
+    meaning: "Largest uploaded file (10 MiB): 413 before the body when `Content-Length` says " +
+      "so, else at the first byte over.",
+  },
+  {
+    name: "UPLOAD_USER_BYTES_PER_DAY",
+    shown: shown(DEFAULTS.uploadUserBytesPerDay),
+    meaning: "Bytes one user may upload per day (200 MiB), counted in the store so instances " +
+      "share it; more get 429 `quota_exceeded`. `0` turns it off.",
+  },
+  {
+    name: "UPLOAD_ROOM_BYTES_PER_DAY",
+    shown: shown(DEFAULTS.uploadRoomBytesPerDay),
+    meaning: "Bytes uploaded for one room per day (1 GiB), counted the same way. `0` turns it " +
+      "off.",
+  },
+  {
+    name: "S3_ENDPOINT",
+    shown: "(none)",
+    meaning: "Keeps uploaded files in S3-compatible object storage at this URL (path-style, " +
+      "such as `https://s3.us-east-1.amazonaws.com` or `http://127.0.0.1:9000`) instead of " +
+      "Deno KV or Redis; needs the three below.",
+  },
+  {
+    name: "S3_BUCKET",
+    shown: "(none)",
+    meaning: "The bucket for uploaded files.",
+  },
+  {
+    name: "S3_ACCESS_KEY_ID",
+    shown: "(none)",
+    meaning: "The access key that signs requests to `S3_ENDPOINT` (SigV4).",
+  },
+  {
+    name: "S3_SECRET_ACCESS_KEY",
+    shown: "(none)",
+    meaning: "Its secret.",
+  },
+  {
+    name: "S3_REGION",
+    shown: shown(DEFAULTS.s3Region),
+    meaning: "The region requests are signed for (R2 takes `auto`).",
+  },
 ];
 
 /** Settings read once from the environment by {@linkcode loadConfig}. */
@@ -295,6 +349,11 @@ export interface Config {
   publicOrigins?: string[];
   /** Accounts the store may hold. */
   maxAccounts: number;
+  maxUploadBytes: number;
+  uploadUserBytesPerDay: number;
+  uploadRoomBytesPerDay: number;
+  /** S3-compatible storage for uploaded files; unset keeps them in Deno KV or Redis. */
+  s3?: S3Location;
 }
 
 /**
@@ -347,6 +406,37 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxAccounts: int("MAX_ACCOUNTS", DEFAULTS.maxAccounts),
     ...(env.API_TOKEN ? { apiToken: apiToken(env.API_TOKEN) } : {}),
     ...publicOrigins(env),
+    maxUploadBytes: int("MAX_UPLOAD_BYTES", DEFAULTS.maxUploadBytes),
+    uploadUserBytesPerDay: int("UPLOAD_USER_BYTES_PER_DAY", DEFAULTS.uploadUserBytesPerDay),
+    uploadRoomBytesPerDay: int("UPLOAD_ROOM_BYTES_PER_DAY", DEFAULTS.uploadRoomBytesPerDay),
+    ...s3Location(env),
+  };
+}
+
+/** `S3_*`: all four, or none (then files stay in the history's store). */
+function s3Location(env: Record<string, string | undefined>): { s3?: S3Location } {
+  const names = ["S3_ENDPOINT", "S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"] as const;
+  const region = env.S3_REGION || DEFAULTS.s3Region;
+  const set = names.filter((name) => env[name]);
+  if (set.length === 0) return {};
+  const missing = names.filter((name) => !env[name]);
+  if (missing.length) {
+    throw new TypeError(
+      `Cannot read ${missing[0]}: it must be set with ${set.join(", ")} (or none of them)`,
+    );
+  }
+  const endpoint = URL.parse(env.S3_ENDPOINT!);
+  if (!endpoint || !/^https?:$/.test(endpoint.protocol)) {
+    throw new TypeError(`Cannot read S3_ENDPOINT: '${env.S3_ENDPOINT}' is not an http(s) URL`);
+  }
+  return {
+    s3: {
+      endpoint: env.S3_ENDPOINT!,
+      bucket: env.S3_BUCKET!,
+      accessKeyId: env.S3_ACCESS_KEY_ID!,
+      secretAccessKey: env.S3_SECRET_ACCESS_KEY!,
+      region,
+    },
   };
 }
 

@@ -245,14 +245,8 @@ const moderation = new ModerationPanel({
     actions.remove(client.room, message, button);
   },
   onDismiss: (report) => client.moderate("dismiss", { ref: report.ref }),
-  onTopic(topic) {
-    client.moderate("topic", { topic });
-    status.showInfo(topic ? "Setting the topic…" : "Removing the topic…");
-  },
-  onSlow(ms) {
-    client.moderate("slow", { durationMs: ms });
-    status.showInfo(ms ? `Slow mode: one message every ${durationText(ms)}.` : "Slow mode off.");
-  },
+  onTopic: (topic) => client.moderate("topic", { topic }),
+  onSlow: (ms) => client.moderate("slow", { durationMs: ms }),
   reported(ref) {
     const state = client.message(ref);
     return state && { name: state.name, text: state.text, deleted: state.deleted };
@@ -418,8 +412,9 @@ function renderHeader() {
   const state = client.roomState(view);
   const direct = state?.direct === true;
   const name = $("room-name");
-  name.textContent = !view ? "no room" : direct ? state?.peer?.name || "someone" : view;
+  name.textContent = !view ? "No room" : direct ? state?.peer?.name || "someone" : view;
   name.dataset.direct = String(direct);
+  name.dataset.none = String(!view);
   $("messages-heading").textContent = !view
     ? "Messages"
     : direct
@@ -591,12 +586,15 @@ on("blocks", () => {
   renderSidebar();
 });
 
-on("moderation", ({ room, event, target, history }) => {
+on("moderation", ({ room, event, target, history, own }) => {
   const log = logOf(room);
   const text = modNotice(event, { moderator: Boolean(client.roomState(room)?.role) });
   if (text) log.addModNotice(event.id, text);
   if (target) log.update(target, quotedOf(room, target));
-  if (text && !history && room === client.room) pane.announce(text);
+  if (!text || history || room !== client.room) return;
+  pane.announce(text);
+  // The panel covers the log: your own act is confirmed over it.
+  if (own && moderation.open) status.showInfo(`${text}.`);
 });
 
 on("policy", ({ room, touched }) => {

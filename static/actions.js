@@ -162,7 +162,7 @@ export class Actions {
     this.#dialog.ask(
       {
         title: `Delete ${message.name}'s message?`,
-        quote: message.text,
+        ...(message.text ? { quote: message.text } : {}),
         hint: "Everyone in the room will see that it was deleted; its reports close.",
         confirm: "Delete",
       },

@@ -382,6 +382,8 @@ function render() {
   switcher.setCurrent(view, client.joinedRooms);
   renderHeader();
   if (!view && pane.log !== noRoom) {
+    // The address names no room either: a link to the room left works again.
+    if (started && location.hash) history.replaceState(null, "", location.pathname);
     menu.close(false);
     memberMenu.close(false);
     pane.show(noRoom);
@@ -813,7 +815,8 @@ function act(action, id, li) {
       blocked,
       direct: snapshot.direct,
       moderate,
-      remove: Boolean(snapshot.role) && moderate,
+      // A moderator's delete takes any message (the server decides no more).
+      remove: Boolean(snapshot.role),
     });
     // The last message's menu opens below it: all of it comes into view.
     if (menu.open) pane.bringIntoView($("message-menu"));

@@ -815,7 +815,7 @@ export class ChatClient extends EventTarget {
         // Read on another connection of this user: the counts go down here too.
         if (!room || !Number.isSafeInteger(msg.id)) return;
         this.#reads.told(room.name, msg.id);
-        if (room.markRead(msg.id, this.#me())) this.#unread(room);
+        if (room.markRead(msg.id, this.#me(), true)) this.#unread(room);
         return;
       case "blocks":
         // The server's answer: the counts follow when the list changed; the page is told anyway.
@@ -847,6 +847,8 @@ export class ChatClient extends EventTarget {
     const direct = this.#takeDirect(welcome);
     if (direct === "refused") return;
     const room = this.#rooms.of(welcome);
+    // A conversation whose join was still to be sent, and the server brought the client in.
+    if (room?.status === "idle" && room.direct && this.#online) room.pulled();
     if (!room || room.status !== "joining") {
       // Not wanted any more (and no leave on its way): leave it.
       const name = welcome.room;
@@ -1009,6 +1011,8 @@ export class ChatClient extends EventTarget {
     const entry = this.#outbox.find(cid);
     if (entry) return this.#outbox.refused(entry, code, message, pause);
     if (cid !== undefined || /^Cannot leave room/.test(message)) return;
+    // A join the server made for the client first (a conversation that got a message).
+    if (code === "already_joined" && room?.status === "joined") return;
     if (room?.status === "joining" && /^Cannot join room/.test(message)) {
       return this.#onJoinRefused(room, code, message, pause, error);
     }

@@ -149,6 +149,17 @@ export class RoomState {
   }
 
   /**
+   * The server brought this client into a conversation it is in already but
+   * has not joined again yet on this connection (its join was still to be
+   * sent): that welcome is a fresh one, the newest messages; what the tab
+   * read stays read.
+   */
+  pulled() {
+    this.#joinSince = undefined;
+    this.status = "joining";
+  }
+
+  /**
    * What the client holds of the room, as `ChatClient.roomState` gives it.
    *
    * @param {boolean} online Whether the connection is welcomed.
@@ -397,12 +408,16 @@ export class RoomState {
    *
    * @param {number} id
    * @param {Me} me
+   * @param {boolean} [told] The server told it (another connection read that far): it may be
+   *   past the newest message this client holds.
    * @returns {boolean} Whether the counts changed.
    */
-  markRead(id, me) {
+  markRead(id, me, told = false) {
     // Before the welcome there is nothing read yet: the first welcome decides.
     if (this.status !== "joined") return false;
-    const next = Math.min(Math.max(this.readId, id), this.lastId);
+    const next = told
+      ? Math.max(this.readId, id)
+      : Math.min(Math.max(this.readId, id), this.lastId);
     const changed = next !== this.readId || !this.#readKnown;
     this.readId = next;
     this.#readKnown = true;

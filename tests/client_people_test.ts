@@ -281,6 +281,48 @@ Deno.test("read positions: welcome.readId counts, read from another connection t
   }
 });
 
+Deno.test("a conversation the server brings in while its own join still waits is taken; a read told from elsewhere past what the client holds stays read", async () => {
+  const storage = memoryStorage();
+  storage.setItem("chat.rooms", JSON.stringify(["lobby", DM]));
+  storage.setItem(`chat.lastId.${DM}`, "1");
+  storage.setItem(`chat.read.${DM}`, "1");
+  ScriptedSocket.all = [];
+  const client = new ChatClient({
+    url: "ws://scripted/ws",
+    room: "lobby",
+    name: "ada",
+    storage,
+    WebSocket: ScriptedSocket as unknown as typeof WebSocket,
+    backoffMs: [60_000],
+    burst: 1, // the conversation's join waits for the pacer
+  });
+  const errors = events(client, "error");
+  try {
+    client.start();
+    const socket = ScriptedSocket.all[0];
+    socket.open();
+    socket.receive(welcome("lobby"));
+    assert.deepEqual(socket.sent.filter((f) => f.room === DM), [], "its join waits");
+    socket.receive(welcome(DM, [msg(DM, 1), msg(DM, 2)], { peer: { userId: "u2", name: "bob" } }));
+    assert.equal(client.roomState(DM)?.joined, true);
+    assert.deepEqual([client.roomState(DM)?.readId, client.roomState(DM)?.unread], [1, 1]);
+    // Another tab of this user read up to 5; 3 and 4 then come: read already.
+    socket.receive({ type: "read", room: DM, id: 5 });
+    socket.receive(msg(DM, 3), msg(DM, 4));
+    assert.equal(client.roomState(DM)?.unread, 0);
+    // A join the server made first is no error for the banner.
+    socket.receive({
+      type: "error",
+      code: "already_joined",
+      message: "Cannot join room: already in it",
+      room: "lobby",
+    });
+    assert.deepEqual(errors, []);
+  } finally {
+    await client.close();
+  }
+});
+
 Deno.test("on the real server: a conversation reaches the other by itself; a block refuses the next, and holds across a server restart", async () => {
   const dir = await Deno.makeTempDir({ prefix: "chat-people-" });
   const kvPath = `${dir}/chat.kv`;

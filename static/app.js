@@ -379,7 +379,8 @@ function render() {
   for (const room of [...rooms.keys()]) if (!client.joinedRooms.includes(room)) rooms.delete(room);
   replaceHash(view);
   renderSidebar();
-  switcher.setCurrent(view, client.joinedRooms);
+  // A conversation is no room of the directory: it never lists one.
+  switcher.setCurrent(client.roomState(view)?.direct ? "" : view, client.joinedRooms);
   renderHeader();
   if (!view && pane.log !== noRoom) {
     // The address names no room either: a link to the room left works again.

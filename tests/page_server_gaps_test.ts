@@ -20,7 +20,8 @@ const ignore = Deno.env.get("SERVER_GAPS") !== "1";
 /** `admin` is an operator; anyone else a guest with a tab session. */
 const identify = (join: JoinMessage): Promise<JoinIdentity> => {
   const name = join.name!;
-  const base = { userId: `u-${name}`, name };
+  // Two people may take one name in two rooms: the one in "design" is another user.
+  const base = { userId: join.room === "design" ? `u-${name}-2` : `u-${name}`, name };
   if (name === "admin") return Promise.resolve({ ...base, role: "admin" });
   return Promise.resolve({ ...base, session: base.userId });
 };
@@ -103,5 +104,26 @@ Deno.test({
     await t.join(admin, "lobby", "admin");
     const joined = await bob.next("presence", (p) => p.event === "join");
     assert.equal(joined.member.role, "operator");
+  },
+});
+
+Deno.test({
+  name: "dm can name the person by user id: two people of one name in two rooms",
+  ignore,
+  async fn() {
+    // `dm` takes a name only, and names are unique per room, not per server: the page knows
+    // the member's id, but the server opens the conversation with whoever of that name it
+    // finds first.
+    await using t = await moderated();
+    const other = t.peer();
+    const otherBob = await t.join(other, "design", "bob");
+    const bob = t.peer();
+    const lobbyBob = await t.join(bob, "lobby", "bob");
+    assert.notEqual(otherBob.id, lobbyBob.id);
+    const ada = t.peer();
+    await t.join(ada, "lobby", "ada");
+    t.send(ada, { type: "dm", name: "bob", userId: lobbyBob.id } as never);
+    const opened = await ada.next("welcome", (w) => w.room.startsWith("dm:"));
+    assert.equal(opened.peer?.userId, lobbyBob.id, "the bob of the lobby, whom ada picked");
   },
 });

@@ -6,10 +6,23 @@
  * (`tab_session.js`); `localStorage` only remembers the last typed nickname,
  * as a suggestion for new tabs.
  *
+ * Direct conversations are rooms too (`dm:<id>:<id>`), listed under "Direct
+ * messages" by the other person's name; people's actions (Message, Block,
+ * Report, and for moderators Kick, Mute, Ban, Delete) are in `actions.js`.
+ *
  * @module
  */
 
+import { Actions } from "./actions.js";
 import { ChatClient } from "./chat_client.js";
+import {
+  bannedText,
+  canActOn,
+  durationText,
+  modNotice,
+  mutedText,
+  removedText,
+} from "./moderation_text.js";
 import { checkRoomName } from "./names.js";
 import {
   adoptLegacy,
@@ -19,11 +32,14 @@ import {
   safeStorage,
   sessionRooms,
 } from "./tab_session.js";
+import { ActionMenu } from "./view_action_menu.js";
 import { Composer } from "./view_composer.js";
 import { JoinDialog } from "./view_join.js";
 import { MembersView } from "./view_members.js";
 import { DeleteDialog, MessageMenu } from "./view_menu.js";
 import { MessageLog } from "./view_messages.js";
+import { ModDialog } from "./view_mod_dialog.js";
+import { ModerationPanel } from "./view_moderation.js";
 import { Notifier } from "./view_notify.js";
 import { MessagePane } from "./view_pane.js";
 import { roomHref, RoomSwitcher } from "./view_rooms.js";
@@ -84,6 +100,11 @@ const status = new StatusView({
   error: $("error"),
   errorText: $("error-text"),
   errorDismiss: $("error-dismiss"),
+  errorAction: /** @type {HTMLButtonElement} */ ($("error-action")),
+  info: $("info"),
+  infoText: $("info-text"),
+  infoAction: /** @type {HTMLButtonElement} */ ($("info-action")),
+  infoDismiss: $("info-dismiss"),
   banner: $("connection"),
   bannerText: $("connection-text"),
   reconnect: /** @type {HTMLButtonElement} */ ($("reconnect-now")),
@@ -94,6 +115,20 @@ const status = new StatusView({
     else start();
   },
 });
+const modDialog = new ModDialog({
+  dialog: /** @type {HTMLDialogElement} */ ($("mod-dialog")),
+  title: $("mod-title"),
+  quote: $("mod-quote"),
+  durations: $("mod-durations"),
+  choices: $("mod-duration-choices"),
+  reasonLabel: $("mod-reason-label"),
+  reason: /** @type {HTMLInputElement} */ ($("mod-reason")),
+  hint: $("mod-hint"),
+  cancel: $("mod-cancel"),
+  confirm: /** @type {HTMLButtonElement} */ ($("mod-confirm")),
+});
+const actions = new Actions({ client, dialog: modDialog, status });
+const memberMenu = new ActionMenu($("member-menu"));
 const members = new MembersView({
   list: /** @type {HTMLUListElement} */ ($("members")),
   count: $("member-count"),
@@ -102,6 +137,8 @@ const members = new MembersView({
   toggle: /** @type {HTMLButtonElement} */ ($("members-toggle")),
   toggleText: $("members-toggle-text"),
   state: $("members-state"),
+}, {
+  onActions: (member, button) => openMemberMenu(member, button),
 });
 const pane = new MessagePane({
   scroller: $("scroller"),
@@ -140,6 +177,11 @@ const composer = new Composer({
   form: /** @type {HTMLFormElement} */ ($("composer")),
   input: /** @type {HTMLTextAreaElement} */ ($("text-input")),
   send: /** @type {HTMLButtonElement} */ ($("send")),
+  sendLabel: $("send-label"),
+  sendWait: $("send-wait"),
+  notice: $("composer-notice"),
+  noticeText: $("composer-notice-text"),
+  countdown: $("composer-countdown"),
   bar: $("composer-mode"),
   barText: $("composer-mode-text"),
   cancel: $("composer-cancel"),
@@ -169,6 +211,8 @@ const composer = new Composer({
 const sidebar = new Sidebar({
   nav: $("rooms-nav"),
   list: /** @type {HTMLUListElement} */ ($("joined-rooms")),
+  directList: /** @type {HTMLUListElement} */ ($("direct-rooms")),
+  directTitle: $("direct-title"),
   toggle: /** @type {HTMLButtonElement} */ ($("rooms-toggle")),
   toggleText: $("rooms-toggle-text"),
   close: $("rooms-close"),
@@ -177,6 +221,36 @@ const sidebar = new Sidebar({
 }, {
   onLeave: (room) => client.leaveRoom(room),
   onAdd: () => switcher.show(),
+});
+
+const moderation = new ModerationPanel({
+  open: /** @type {HTMLButtonElement} */ ($("moderation-open")),
+  badge: $("reports-badge"),
+  count: $("reports-count"),
+  dialog: /** @type {HTMLDialogElement} */ ($("moderation-dialog")),
+  title: $("moderation-title"),
+  close: $("moderation-close"),
+  state: $("reports-state"),
+  list: /** @type {HTMLUListElement} */ ($("reports-list")),
+  topicForm: /** @type {HTMLFormElement} */ ($("topic-form")),
+  topicInput: /** @type {HTMLInputElement} */ ($("topic-input")),
+  slowForm: /** @type {HTMLFormElement} */ ($("slow-form")),
+  slowSelect: /** @type {HTMLSelectElement} */ ($("slow-select")),
+}, {
+  onDelete(report, button) {
+    const state = client.message(report.ref);
+    const message = state
+      ? { id: state.id, name: state.name, text: state.text }
+      : { id: report.ref, name: "someone", text: "" };
+    actions.remove(client.room, message, button);
+  },
+  onDismiss: (report) => client.moderate("dismiss", { ref: report.ref }),
+  onTopic: (topic) => client.moderate("topic", { topic }),
+  onSlow: (ms) => client.moderate("slow", { durationMs: ms }),
+  reported(ref) {
+    const state = client.message(ref);
+    return state && { name: state.name, text: state.text, deleted: state.deleted };
+  },
 });
 
 /** The name of the last welcome in this tab: Escape in the dialog goes back to it. */
@@ -252,6 +326,7 @@ function logOf(room) {
         return client.name;
       },
       names: () => client.membersOf(room).map((m) => m.name),
+      blocked: (userId) => client.isBlocked(userId),
     });
     log.setHistory({ hasMore: false, unknown: true });
     for (const item of client.outbox) {
@@ -279,26 +354,109 @@ function show(room) {
   render();
 }
 
+/** The log shown when the tab is in no room (after a ban, say). */
+const noRoom = new MessageLog("", {
+  log: /** @type {HTMLTemplateElement} */ ($("log-template")),
+  item: /** @type {HTMLTemplateElement} */ ($("message-template")),
+}, { myId: "", myName: "", names: () => [] });
+noRoom.setHistory({ hasMore: false, unknown: true });
+noRoom.addNotice("You are in no room: open one with All rooms… (Ctrl+K).");
+
+/**
+ * How the page names `room`: "#team", or "@bob" for a direct conversation.
+ *
+ * @param {string} room
+ */
+function labelOf(room) {
+  const state = client.roomState(room);
+  if (state?.direct) return `@${state.peer?.name || "someone"}`;
+  return `#${room}`;
+}
+
 /** Brings the views in line with the client's rooms and the room in view. */
 function render() {
   const view = client.room;
   for (const room of [...rooms.keys()]) if (!client.joinedRooms.includes(room)) rooms.delete(room);
   replaceHash(view);
   renderSidebar();
-  switcher.setCurrent(view, client.joinedRooms);
+  // A conversation is no room of the directory: it never lists one.
+  switcher.setCurrent(client.roomState(view)?.direct ? "" : view, client.joinedRooms);
+  renderHeader();
+  if (!view && pane.log !== noRoom) {
+    // The address names no room either: a link to the room left works again.
+    if (started && location.hash) history.replaceState(null, "", location.pathname);
+    menu.close(false);
+    memberMenu.close(false);
+    pane.show(noRoom);
+    members.render([], client.userId);
+    members.clearTyping();
+    renderComposer();
+    showFailed();
+    return;
+  }
   if (!view || pane.log?.room === view) return;
   menu.close(false);
+  memberMenu.close(false);
   jumpTarget = 0;
   const log = logOf(view);
   pane.show(log);
-  $("room-name").textContent = view;
-  $("messages-heading").textContent = `Messages in #${view}`;
-  members.render(client.membersOf(view), client.userId);
+  renderMembers();
   members.clearTyping();
   composer.setRoom(view);
+  renderComposer();
   showHistory();
   showFailed();
   arrive();
+}
+
+/** The header: the room in view (or the person), its topic, the moderation button. */
+function renderHeader() {
+  const view = client.room;
+  const state = client.roomState(view);
+  const direct = state?.direct === true;
+  const name = $("room-name");
+  name.textContent = !view ? "No room" : direct ? state?.peer?.name || "someone" : view;
+  name.dataset.direct = String(direct);
+  name.dataset.none = String(!view);
+  $("messages-heading").textContent = !view
+    ? "Messages"
+    : direct
+    ? `Messages with ${state?.peer?.name || "someone"}`
+    : `Messages in #${view}`;
+  const topic = state?.topic ?? "";
+  $("topic").hidden = !topic;
+  $("topic").title = topic;
+  $("topic-text").textContent = topic;
+  moderation.setRoom({
+    moderator: Boolean(state?.role),
+    label: labelOf(view),
+    topic,
+    slowMs: state?.slowMs ?? 0,
+  });
+  moderation.setReports(state?.role ? state.reports : []);
+}
+
+/** The member list of the room in view, with roles and who is blocked. */
+function renderMembers() {
+  members.render(client.membersOf(client.room), client.userId, (id) => client.isBlocked(id));
+  if (memberMenu.open && !memberMenu.button?.isConnected) memberMenu.close(false);
+}
+
+/** What limits writing in the room in view: no room, a mute, slow mode. */
+function renderComposer() {
+  const state = client.roomState();
+  if (!client.room || !state) {
+    composer.setNotice({ text: "You are in no room: pick one to write.", locked: true });
+  } else if (state.mute) {
+    composer.setNotice({
+      text: mutedText(labelOf(client.room), state.mute),
+      until: state.mute.until,
+      locked: true,
+    });
+  } else if (state.slowMs > 0 && !state.role) {
+    composer.setNotice({ text: `Slow mode: one message every ${durationText(state.slowMs)}.` });
+  } else composer.setNotice({ text: "" });
+  composer.setWait(client.room ? client.slowUntil() : 0);
 }
 
 /**
@@ -336,10 +494,12 @@ function renderSidebar() {
       unread: state?.unread ?? 0,
       mentions: state?.mentions ?? 0,
       joined: state?.joined ?? false,
+      direct: state?.direct ?? false,
+      label: state?.peer?.name ?? "",
     };
   });
   sidebar.render(list, client.room);
-  status.setTitle(client.room, { unread, mentions });
+  status.setTitle(client.room ? labelOf(client.room) : "", { unread, mentions });
   pane.setUnread(client.roomState()?.unread ?? 0);
 }
 
@@ -382,16 +542,83 @@ on("prompt", ({ message, needsToken }) => {
   dialog.show({ name: client.name, error: message, needsToken });
 });
 
-on("room-error", ({ room, message }) => {
+on("room-error", ({ room, code, message, until, reason }) => {
   render();
-  if (room === asked || !client.room) switcher.show({ error: message, value: room });
-  else status.showError(`#${room}: ${message}`);
+  const text = code === "banned" ? bannedText(`#${room}`, { until, reason }) : message;
+  if (room === asked || !client.room) switcher.show({ error: text, value: room });
+  else status.showError(code === "banned" ? text : `#${room}: ${message}`);
 });
 
 on("rooms-changed", () => render());
 
-on("left", ({ room, reason }) => {
-  status.showError(`You are no longer in #${room}${reason ? ` (${reason})` : ""}.`);
+on("left", ({ room, reason, sanction }) => {
+  if (sanction) {
+    // Why, by whom and until when, until dismissed; a kicked user may come straight back.
+    const kick = sanction.action === "kick";
+    return status.showError(removedText(`#${room}`, sanction), {
+      sticky: true,
+      ...(kick ? { action: { label: `Join #${room} again`, run: () => go(room) } } : {}),
+    });
+  }
+  status.showError(`You are no longer in #${room}${reason ? ` (${reason})` : ""}.`, {
+    sticky: reason === "kicked" || reason === "banned",
+  });
+});
+
+on("direct", ({ room, opened }) => {
+  renderSidebar();
+  if (opened && room === client.room) {
+    asked = room;
+    composer.focus();
+  }
+});
+
+on("direct-error", ({ name, code, message }) => {
+  status.showError(
+    code === "not_found"
+      ? `Nobody called ${name} is online: you can write to people while they are here.`
+      : code === "blocked"
+      ? `${name} does not take direct messages from you.`
+      : message,
+  );
+});
+
+on("blocks", () => {
+  for (const [room, log] of rooms) log.refill((id) => client.message(id, room));
+  renderMembers();
+  renderSidebar();
+});
+
+on("moderation", ({ room, event, target, history, own }) => {
+  const log = logOf(room);
+  const text = modNotice(event, { moderator: Boolean(client.roomState(room)?.role) });
+  if (text) log.addModNotice(event.id, text);
+  if (target) log.update(target, quotedOf(room, target));
+  if (!text || history || room !== client.room) return;
+  pane.announce(text);
+  // The panel covers the log: your own act is confirmed over it.
+  if (own && moderation.open) status.showInfo(`${text}.`);
+});
+
+on("policy", ({ room, touched }) => {
+  if (room !== client.room) return;
+  renderHeader();
+  renderComposer();
+  if (touched.includes("roles") || touched.includes("role")) renderMembers();
+});
+
+on("slow", ({ room, until }) => {
+  if (room === client.room) composer.setWait(until);
+});
+
+on("reports", ({ room, reports, added }) => {
+  if (room !== client.room) return;
+  moderation.setReports(reports);
+  if (added) pane.announce(`New report in ${labelOf(room)}: ${added.reason}`);
+});
+
+on("reported", ({ room }) => {
+  status.showInfo(`Thank you: the moderators of ${labelOf(room)} will look at it.`);
 });
 
 on("welcome", ({ room }) => {
@@ -403,7 +630,9 @@ on("welcome", ({ room }) => {
   const active = document.activeElement;
   const idle = !active || active === document.body || focusAfterJoin;
   focusAfterJoin = false;
-  if (!dialog.open && !switcher.open && !deleteDialog.open && idle) composer.focus();
+  const dialogs = dialog.open || switcher.open || deleteDialog.open || modDialog.open ||
+    moderation.open;
+  if (!dialogs && idle) composer.focus();
 });
 
 on("joined", ({ room }) => {
@@ -428,14 +657,21 @@ on("rename-error", ({ message }) => {
   else status.showError(message);
 });
 
-on("members", ({ room, members: list }) => {
-  if (room === client.room) members.render(list, client.userId);
+on("members", ({ room }) => {
+  if (room === client.room) renderMembers();
+  // A conversation's name follows the other person's.
+  if (client.roomState(room)?.direct) {
+    renderSidebar();
+    if (room === client.room) renderHeader();
+  }
 });
 
 on("presence", (presence) => {
   if (presence.event === "leave" && presence.room === client.room) {
     members.stopTyping(presence.member.id);
   }
+  // In a conversation the other person's comings and goings are no news (nor a block's).
+  if (client.roomState(presence.room)?.direct && presence.event !== "rename") return;
   rooms.get(presence.room)?.presence(presence, client.userId);
 });
 
@@ -456,16 +692,24 @@ on("reset", ({ room, reason }) => {
 on("message", ({ room, state, own, history, mention }) => {
   const inView = room === client.room;
   if (inView) members.stopTyping(state.userId);
-  const read = client.roomState(room)?.readId ?? 0;
+  const snapshot = client.roomState(room);
+  const read = snapshot?.readId ?? 0;
   const looking = inView && pane.stuck && !document.hidden;
+  const blocked = client.isBlocked(state.userId);
   logOf(room).addMessage(state, {
     own,
     quoted: quotedOf(room, state),
-    unseen: !own && state.id > read && !looking,
+    unseen: !own && !blocked && state.id > read && !looking,
   });
-  if (history || own) return;
+  if (history || own || blocked) return;
   if (inView) pane.announce(`${state.name}: ${state.text}`);
-  if (mention) notifier.mention(state, room, { inView });
+  if (mention) {
+    notifier.mention(state, room, {
+      inView,
+      label: labelOf(room),
+      direct: snapshot?.direct === true,
+    });
+  }
   if (looking) readUp();
 });
 
@@ -480,9 +724,14 @@ on("change", ({ room, target }) => {
   }
 });
 
-on("older", ({ room, messages: states }) => {
+on("older", ({ room, messages: states, moderation: events }) => {
   const log = logOf(room);
-  const add = () => log.addOlder(states, (state) => quotedOf(room, state));
+  const moderator = Boolean(client.roomState(room)?.role);
+  const notices = (events ?? []).map((/** @type {any} */ event) => ({
+    id: event.id,
+    text: modNotice(event, { moderator }),
+  })).filter((/** @type {{ text: string }} */ n) => n.text);
+  const add = () => log.addOlder(states, (state) => quotedOf(room, state), notices);
   if (room !== client.room) return add();
   pane.keepPlace(add);
   showHistory();
@@ -525,28 +774,100 @@ function quotedOf(room, state) {
 }
 
 /**
- * Does a message action in the room in view: open its menu, reply, edit or
- * delete.
+ * The role of user `id` in the room in view ("" for a member, or someone
+ * not here).
  *
- * @param {"menu" | "reply" | "edit" | "delete"} action
+ * @param {string} id
+ */
+function roleOf(id) {
+  return client.membersOf(client.room).find((m) => m.id === id)?.role ?? "";
+}
+
+/**
+ * Does a message action in the room in view: open its menu, reply, edit or
+ * delete; on someone else's: message, report, block; a moderator's delete,
+ * kick, mute and ban.
+ *
+ * @param {"menu" | import("./view_menu.js").MenuAction} action
  * @param {number} id
  * @param {HTMLLIElement} li
  */
 function act(action, id, li) {
   const state = client.message(id);
-  if (!state || state.deleted) return;
+  const room = client.room;
+  const snapshot = client.roomState();
+  if (!state || state.deleted || !snapshot) return;
   const own = state.userId === client.userId;
+  const person = { id: state.userId, name: state.name };
+  const blocked = client.isBlocked(state.userId);
+  const moderate = canActOn(
+    /** @type {any} */ (snapshot.role),
+    /** @type {any} */ (roleOf(
+      state.userId,
+    )),
+  );
   if (action === "menu") {
     const reacted = state.reactions.filter((r) => r.users.some((u) => u.id === client.userId))
       .map((r) => r.emoji);
-    menu.toggle(li, id, { own, reacted });
+    menu.toggle(li, id, {
+      own,
+      reacted,
+      name: state.name,
+      blocked,
+      direct: snapshot.direct,
+      moderate,
+      // A moderator's delete takes any message (the server decides no more).
+      remove: Boolean(snapshot.role),
+    });
     // The last message's menu opens below it: all of it comes into view.
     if (menu.open) pane.bringIntoView($("message-menu"));
-  } else if (action === "reply") composer.reply(id, state.name, state.text);
+  } else if (action === "reply" && !blocked) composer.reply(id, state.name, state.text);
   else if (action === "edit" && own) composer.edit(id, state.text);
   else if (action === "delete" && own) {
     deleteDialog.ask(state.text, () => client.remove(id), li);
+  } else if (action === "delete" && snapshot.role) actions.remove(room, state, li);
+  else if (action === "message" && !own) actions.message(person);
+  else if (action === "report" && !own) actions.report(room, state, li);
+  else if (action === "block" && !own) actions.toggleBlock(person);
+  else if (action === "kick" && moderate) actions.kick(room, person, li);
+  else if (action === "mute" && moderate) actions.mute(room, person, li);
+  else if (action === "ban" && moderate) actions.ban(room, person, li);
+}
+
+/**
+ * Opens a member's actions menu: Message, Block (Unblock), and for
+ * moderators Kick, Mute and Ban when they may act on them.
+ *
+ * @param {{ id: string, name: string, role?: string }} member
+ * @param {HTMLElement} button
+ */
+function openMemberMenu(member, button) {
+  const room = client.room;
+  const snapshot = client.roomState();
+  if (!snapshot) return;
+  const blocked = client.isBlocked(member.id);
+  const moderate = canActOn(/** @type {any} */ (snapshot.role), /** @type {any} */ (member.role));
+  /** @type {import("./view_action_menu.js").MenuItem[]} */
+  const items = [];
+  if (!blocked && !snapshot.direct) {
+    items.push({ action: "message", label: `Message ${member.name}` });
   }
+  items.push({ action: "block", label: `${blocked ? "Unblock" : "Block"} ${member.name}` });
+  if (moderate) {
+    items.push(
+      { action: "kick", label: `Kick ${member.name}…`, group: true },
+      { action: "mute", label: `Mute ${member.name}…` },
+      { action: "ban", label: `Ban ${member.name}…`, danger: true },
+    );
+  }
+  const person = { id: member.id, name: member.name };
+  memberMenu.toggle(button, items, (action) => {
+    if (action === "message") actions.message(person);
+    else if (action === "block") actions.toggleBlock(person);
+    else if (action === "kick") actions.kick(room, person, button);
+    else if (action === "mute") actions.mute(room, person, button);
+    else if (action === "ban") actions.ban(room, person, button);
+  });
 }
 
 /** Asks for the page before the oldest message shown. */
@@ -619,7 +940,7 @@ $("change-name").addEventListener("click", () => {
 // Ctrl+K (⌘K): the room switcher, from anywhere.
 document.addEventListener("keydown", (event) => {
   if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "k") {
-    if (dialog.open || deleteDialog.open) return;
+    if (dialog.open || deleteDialog.open || modDialog.open || moderation.open) return;
     event.preventDefault();
     switcher.show();
   }

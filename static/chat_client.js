@@ -12,6 +12,12 @@
  * is said without naming a room goes there. Every event about a room carries
  * `room` in its `detail`.
  *
+ * Direct conversations are rooms too (`dm:<id>:<id>`): {@linkcode ChatClient.direct}
+ * opens one, and one the server brings this client into (it got a message)
+ * is taken in by itself. The users this tab blocks (`blocks.js`) are sent to
+ * the server again on every connection; read positions go to the server
+ * (`read_marks.js`); moderation acts go through the outbox like messages.
+ *
  * @example A bot
  * ```js
  * import { ChatClient } from "./chat_client.js";
@@ -32,20 +38,39 @@
  * @module
  */
 
+import { BlockList } from "./blocks.js";
 import { Connection } from "./connection.js";
 import { REACTIONS } from "./conversation.js";
+import { dmPeer, dmRoom } from "./names.js";
 import { entry, Outbox, Pacer } from "./outbox.js";
+import { ReadMarks } from "./read_marks.js";
 import { Requests } from "./requests.js";
 import { joinRefusal, RoomList } from "./room_list.js";
 import { keyed, memoryStorage, Session } from "./session.js";
 
 export { DEFAULT_BACKOFF_MS, parseFrame, WS_FAILURES_BEFORE_FALLBACK } from "./connection.js";
-export { checkRoomName, MAX_NAME_LENGTH, nameVariant } from "./names.js";
+export { checkRoomName, dmPeer, dmRoom, dmUsers, MAX_NAME_LENGTH, nameVariant } from "./names.js";
 export { HISTORY_PAGE, HISTORY_SIZE } from "./room_state.js";
 export { MAX_NAME_VARIANTS, memoryStorage } from "./session.js";
 export { REACTIONS };
 /** Longest pause a server's `retryAfterMs` hint may ask for. */
 const MAX_HINT_MS = 60_000;
+/** Longest wait slow mode may ask for (the server's longest interval). */
+const MAX_SLOW_MS = 3_600_000;
+/** The moderation acts {@linkcode ChatClient.moderate} sends. */
+const MOD_ACTIONS = new Set([
+  "kick",
+  "mute",
+  "unmute",
+  "ban",
+  "unban",
+  "delete",
+  "slow",
+  "topic",
+  "promote",
+  "demote",
+  "dismiss",
+]);
 const AUTH_ERRORS = new Set(["auth_required", "auth_invalid", "auth_expired"]);
 const CLOSE_REASONS = {
   1001: "server is restarting",
@@ -68,9 +93,13 @@ const CLOSE_REASONS = {
 /**
  * One room as this client holds it ({@linkcode ChatClient.roomState}).
  *
- * @typedef {{ name: string, joined: boolean, members: { id: string, name: string }[],
+ * @typedef {{ name: string, joined: boolean,
+ *   members: { id: string, name: string, role?: string }[],
  *   lastId: number, epoch: string, oldestId: number, hasMore: boolean,
- *   loadingHistory: boolean, readId: number, unread: number, mentions: number }} RoomSnapshot
+ *   loadingHistory: boolean, readId: number, unread: number, mentions: number,
+ *   direct: boolean, peer: { userId: string, name: string } | null, role: string,
+ *   topic: string, slowMs: number, mute: { until?: number, reason?: string } | null,
+ *   reports: import("./room_moderation.js").Report[] }} RoomSnapshot
  */
 
 /**
@@ -133,9 +162,24 @@ const CLOSE_REASONS = {
  *   someone already listed (a reconnect) or a leave of someone who is not.
  * - `typing`: `{ room, member }`, someone else is typing.
  * - `rooms-changed`: `{ rooms, view }`, the rooms joined or the room in view changed.
- * - `left`: `{ room, reason }`, the server took this client out of a room.
- * - `room-error`: `{ room, code, message }`, the room cannot be joined (an invalid name, one
- *   the token does not allow, the name is taken there, too many rooms); it is dropped.
+ * - `left`: `{ room, reason, sanction }`, the server took this client out of a room;
+ *   `sanction` is the kick or ban that did (`{ action, until?, reason?, by? }`) when known.
+ * - `room-error`: `{ room, code, message, until?, reason? }`, the room cannot be joined (an
+ *   invalid name, one the token does not allow, the name is taken there, too many rooms, a
+ *   ban: `until` and `reason` say which); it is dropped.
+ * - `direct`: `{ room, peer, opened }`, a direct conversation came in: `opened` when
+ *   {@linkcode ChatClient.direct} asked for it, else the other person wrote.
+ * - `direct-error`: `{ name, code, message }`, {@linkcode ChatClient.direct} was refused
+ *   (`not_found`: nobody of that name is online, `blocked`: they block you).
+ * - `blocks`: `{ users }`, the users this tab blocks (`[{ id, name }]`), after a change and
+ *   after each answer of the server.
+ * - `moderation`: `{ room, event, own, history, target }`, a moderation event, once, in id
+ *   order (`target`: the message a moderator deleted, in its new state).
+ * - `policy`: `{ room, touched }`, what the room's moderation means for this client changed
+ *   (`touched` holds `role`, `roles`, `topic`, `slow`, `mute`); see `roomState`.
+ * - `slow`: `{ room, until }`, the room's messages wait until then in slow mode (0: no more).
+ * - `reports`: `{ room, reports, added? }`, the room's open reports (moderators).
+ * - `reported`: `{ room, ref }`, a {@linkcode ChatClient.report} is in.
  * - `name`: `{ name }`, the name this session holds changed (a variant, a rename).
  * - `rename-error`: `{ code, message }`, a {@linkcode ChatClient.rename} was refused; the
  *   name and the rooms stay as they were.
@@ -151,6 +195,8 @@ export class ChatClient extends EventTarget {
   #outbox;
   #rooms;
   #requests;
+  #blocks;
+  #reads;
   #retryMs;
   #rateLimitMs;
   #typingIntervalMs;
@@ -163,6 +209,10 @@ export class ChatClient extends EventTarget {
   #leaving = new Set();
   /** The name a `rename` in flight asks for. */
   #renaming = "";
+  /** The names asked for with `dm` and not answered yet. @type {Set<string>} */
+  #directing = new Set();
+  /** Per room, the timer that ends this client's mute there. @type {Map<string, number>} */
+  #muteTimers = new Map();
   #gapRejoins = 0;
 
   /** @param {ChatClientOptions} options */
@@ -196,12 +246,31 @@ export class ChatClient extends EventTarget {
       online: () => this.#online,
       emit: (type, detail) => this.#emit(type, detail),
     });
+    const ready = (/** @type {string} */ room) =>
+      this.#online && this.#rooms.get(room)?.status === "joined";
     this.#outbox = new Outbox({
       ...this.#store,
       pacer: this.#pacer,
       send,
-      ready: (room) => this.#online && this.#rooms.get(room)?.status === "joined",
+      ready,
       emit: (type, detail) => this.#emit(type, detail),
+      // Slow mode: a member's next message waits the room's interval (moderators are exempt).
+      spacing: (room) => {
+        const moderation = this.#rooms.get(room)?.moderation;
+        return moderation && !moderation.moderator ? moderation.slowMs : 0;
+      },
+    });
+    this.#blocks = new BlockList({
+      store: this.#store,
+      pacer: this.#pacer,
+      send,
+      online: () => this.#online,
+    });
+    this.#reads = new ReadMarks({
+      room: (name) => this.#rooms.get(name),
+      pacer: this.#pacer,
+      send,
+      ready,
     });
     const stored = this.#rooms.stored();
     const view = options.room === null
@@ -294,9 +363,28 @@ export class ChatClient extends EventTarget {
     return this.#rooms.get(room)?.snapshot(this.#online);
   }
 
-  /** The members of `room`, as last known. @param {string} room */
+  /** The members of `room`, as last known, each with their role when they have one. @param {string} room */
   membersOf(room) {
     return this.#rooms.get(room)?.memberList ?? [];
+  }
+
+  /** The users this tab blocks, in the order it blocked them: `[{ id, name }]`. */
+  get blocked() {
+    return this.#blocks.list;
+  }
+
+  /** Whether this tab blocks user `id`. @param {string} id */
+  isBlocked(id) {
+    return this.#blocks.has(id);
+  }
+
+  /**
+   * Until when a message to `room` waits in slow mode (ms since the epoch; 0: it does not).
+   *
+   * @param {string} [room] The room in view by default.
+   */
+  slowUntil(room = this.room) {
+    return this.#outbox.heldUntil(room);
   }
 
   /**
@@ -413,7 +501,7 @@ export class ChatClient extends EventTarget {
   leaveRoom(room) {
     const state = this.#rooms.remove(room);
     if (!state) return false;
-    this.#outbox.forget(room);
+    this.#forgetRoom(room);
     if (state.status !== "idle" && this.#connection.send({ type: "leave", room })) {
       this.#pacer.spend();
       this.#leaving.add(room);
@@ -431,6 +519,9 @@ export class ChatClient extends EventTarget {
    */
   async close() {
     this.#running = false;
+    for (const timer of this.#muteTimers.values()) clearTimeout(timer);
+    this.#muteTimers.clear();
+    this.#outbox.close();
     const closed = this.#connection.close();
     this.#status("offline", "closed");
     await closed;
@@ -526,7 +617,119 @@ export class ChatClient extends EventTarget {
    */
   markRead(room = this.room, id) {
     const state = this.#rooms.get(room);
-    if (state?.markRead(id ?? state.lastId, this.#me())) this.#unread(state);
+    if (!state) return;
+    if (state.markRead(id ?? state.lastId, this.#me())) this.#unread(state);
+    this.#reads.mark(room);
+  }
+
+  // --- People: direct conversations and blocks -----------------------------------
+
+  /**
+   * Opens the direct conversation with the user called `name` and makes it
+   * the room in view: at once when this client is in it already (found by
+   * the member's id in a room), else by asking the server (`dm`); a `direct`
+   * event follows, or a `direct-error`. Returns the room when it is known
+   * now, `true` when asked, `false` while offline.
+   *
+   * @param {string} name
+   * @param {string} [userId] Their user id, when known (from a member list or a message).
+   * @returns {string | boolean}
+   */
+  direct(name, userId) {
+    const me = this.#session.userId;
+    const id = userId ?? this.#memberNamed(name)?.id;
+    if (id && me) {
+      const room = dmRoom(me, id);
+      if (this.#rooms.get(room)) {
+        this.view(room);
+        return room;
+      }
+    }
+    if (!this.#online) return false;
+    this.#directing.add(nameKey(name));
+    this.#pacer.spend();
+    return this.#connection.send({ type: "dm", name });
+  }
+
+  /**
+   * Blocks `user`: their messages count as neither unread nor mentions here
+   * (the page hides them), the server refuses their direct messages, and a
+   * conversation with them is left. Kept in the tab's storage, and sent to
+   * the server again on every connection. False when blocked already.
+   *
+   * @param {{ id: string, name: string }} user
+   */
+  block(user) {
+    if (!user.id || user.id === this.#session.userId || !this.#blocks.block(user)) return false;
+    this.#blocksChanged();
+    const room = dmRoom(this.#session.userId, user.id);
+    if (this.#session.userId && this.#rooms.get(room)) this.leaveRoom(room);
+    return true;
+  }
+
+  /** Takes a block back. False when `id` was not blocked. @param {string} id */
+  unblock(id) {
+    if (!this.#blocks.unblock(id)) return false;
+    this.#blocksChanged();
+    return true;
+  }
+
+  // --- Moderation ------------------------------------------------------------------
+
+  /**
+   * A moderation act in `room` (see the README's Moderation): sent through
+   * the outbox like a message, with a `cid`, so it goes once however often it
+   * is retried. The server answers with an `ack` (a `sent` event) and the act's
+   * `moderation` event, or refuses it (a `failed` event with its `code`).
+   *
+   * @param {string} action `kick`, `mute`, `unmute`, `ban`, `unban`, `delete`, `slow`,
+   *   `topic`, `promote`, `demote` or `dismiss`.
+   * @param {{ room?: string, userId?: string, ref?: number, durationMs?: number,
+   *   reason?: string, topic?: string }} [options]
+   * @returns {OutboxEntry}
+   */
+  moderate(action, options = {}) {
+    if (!MOD_ACTIONS.has(action)) throw new RangeError(`Not a moderation act: ${action}`);
+    /** @type {OutboxEntry} */
+    const act = { ...entry(this.#target(options.room), ""), kind: "mod", action };
+    if (options.userId) act.userId = options.userId;
+    if (Number.isSafeInteger(options.ref)) act.ref = options.ref;
+    if (Number.isSafeInteger(options.durationMs) && Number(options.durationMs) >= 0) {
+      act.durationMs = options.durationMs;
+    }
+    const reason = options.reason?.trim();
+    if (reason) act.reason = reason;
+    if (options.topic !== undefined) act.topic = options.topic.trim();
+    return this.#outbox.add(act);
+  }
+
+  /**
+   * Flags message `ref` of `room` for its moderators, saying why. A
+   * `reported` event follows, or an `error`. False while offline.
+   *
+   * @param {number} ref
+   * @param {string} reason 1–300 characters.
+   * @param {{ room?: string }} [options]
+   */
+  report(ref, reason, options = {}) {
+    const room = this.#target(options.room);
+    if (!this.#online || this.#rooms.get(room)?.status !== "joined" || !reason.trim()) {
+      return false;
+    }
+    this.#pacer.spend();
+    return this.#connection.send({ type: "report", room, ref, reason: reason.trim() });
+  }
+
+  /**
+   * Asks for the open reports of `room` (its moderators only); they come as a
+   * `reports` event. False while offline.
+   *
+   * @param {string} [room] The room in view by default.
+   */
+  requestReports(room = this.room) {
+    if (!this.#online || this.#rooms.get(room)?.status !== "joined") return false;
+    this.#pacer.spend();
+    return this.#connection.send({ type: "reports", room });
   }
 
   /** Sends every failed message (of `room`) again. Returns how many. @param {string} [room] */
@@ -608,6 +811,32 @@ export class ChatClient extends EventTarget {
         if (typeof msg.name !== "string" || !msg.name) return;
         this.#session.setName(msg.name, "");
         return this.#emit("name", { name: msg.name });
+      case "read":
+        // Read on another connection of this user: the counts go down here too.
+        if (!room || !Number.isSafeInteger(msg.id)) return;
+        this.#reads.told(room.name, msg.id);
+        if (room.markRead(msg.id, this.#me(), true)) this.#unread(room);
+        return;
+      case "blocks":
+        // The server's answer: the counts follow when the list changed; the page is told anyway.
+        if (this.#blocks.fromServer(msg.users)) return this.#blocksChanged();
+        return this.#emit("blocks", { users: this.#blocks.list });
+      case "muted":
+        if (!room) return;
+        room.moderation.muteFrom(msg);
+        return this.#policy(room, ["mute"]);
+      case "report":
+        if (room?.moderation.moderator && room.moderation.addReport(msg.report)) {
+          this.#emitReports(room, msg.report);
+        }
+        return;
+      case "reports":
+        if (!room?.moderation.moderator) return;
+        room.moderation.setReports(msg.reports);
+        return this.#emitReports(room);
+      case "reported":
+        if (room) this.#emit("reported", { room: room.name, ref: msg.ref });
+        return;
       case "error":
         return this.#onError(msg);
     }
@@ -615,7 +844,11 @@ export class ChatClient extends EventTarget {
 
   /** @param {Record<string, any>} welcome */
   #onWelcome(welcome) {
+    const direct = this.#takeDirect(welcome);
+    if (direct === "refused") return;
     const room = this.#rooms.of(welcome);
+    // A conversation whose join was still to be sent, and the server brought the client in.
+    if (room?.status === "idle" && room.direct && this.#online) room.pulled();
     if (!room || room.status !== "joining") {
       // Not wanted any more (and no leave on its way): leave it.
       const name = welcome.room;
@@ -631,17 +864,62 @@ export class ChatClient extends EventTarget {
       this.#connection.welcomed();
       if (this.#session.welcomed(welcome)) this.#emit("name", { name: this.name });
     }
+    const wasModerator = room.moderation.moderator;
     const { reason, history } = room.welcome(welcome);
     this.#emit("welcome", { room: room.name, welcome });
     this.#emit("members", { room: room.name, members: room.memberList });
     if (reason) this.#emit("reset", { room: room.name, reason });
-    for (const message of history) this.#onMessage(message, false);
+    // A conversation the server brought this client into: what it did not read is news.
+    const readId = room.readId;
+    for (const message of history) {
+      this.#onMessage(message, false, direct === "adopted" && message.id > readId);
+    }
     room.settle(this.#me());
+    if (direct) {
+      this.#changed();
+      this.#emit("direct", { room: room.name, peer: room.peer, opened: direct === "opened" });
+    }
     this.#emit("joined", { room: room.name });
+    this.#policy(room, ["role", "roles", "topic", "slow", "mute"]);
+    if (room.moderation.moderator) this.requestReports(room.name);
+    else if (wasModerator) this.#emitReports(room);
     this.#unread(room);
-    if (first) this.#status("online");
+    if (first) {
+      this.#status("online");
+      this.#blocks.sync();
+    }
     this.#outbox.flush();
     this.#pump();
+  }
+
+  /**
+   * A welcome to a direct conversation of this user that this client is not
+   * in: the answer to {@linkcode ChatClient.direct} (`opened`), or the
+   * server brought it in because the conversation got a message
+   * (`adopted`); either way the room joins the list. One with someone this
+   * tab blocks is left at once (`refused`). "" for any other welcome.
+   *
+   * @param {Record<string, any>} welcome
+   * @returns {"" | "opened" | "adopted" | "refused"}
+   */
+  #takeDirect(welcome) {
+    const name = welcome.room;
+    const me = this.#session.userId;
+    if (typeof name !== "string" || this.#rooms.get(name) || this.#leaving.has(name)) return "";
+    const peer = dmPeer(name, me);
+    if (!this.#online || !peer) return "";
+    if (this.#blocks.has(peer)) {
+      if (this.#connection.send({ type: "leave", room: name })) this.#leaving.add(name);
+      return "refused";
+    }
+    const key = nameKey(String(welcome.peer?.name ?? ""));
+    const opened = this.#directing.delete(key);
+    this.#add(name);
+    const room = /** @type {import("./room_state.js").RoomState} */ (this.#rooms.get(name));
+    if (opened) room.joinFrame(); // as a join of ours: read up to its end
+    else room.adopt();
+    if (opened) this.#rooms.view = name;
+    return opened ? "opened" : "adopted";
   }
 
   /**
@@ -649,13 +927,16 @@ export class ChatClient extends EventTarget {
    *
    * @param {Record<string, any>} message
    * @param {boolean} live False for messages from a welcome's history.
+   * @param {boolean} [fresh] A message from a welcome's history that is news all the same
+   *   (a conversation the server brought this client into): not marked `history`.
    */
-  #onMessage(message, live) {
+  #onMessage(message, live, fresh = false) {
     const room = this.#rooms.of(message);
     if (!room || !this.#online) return;
     if (this.userId !== "" && message.userId === this.userId) {
       this.#outbox.confirm(message.cid, message.id);
     }
+    if (this.#blocks.has(message.userId)) this.#blocks.seen(message.userId, message.name);
     const counts = [room.unread, room.mentions];
     const accepted = room.accept(message, live, this.#me());
     if (!accepted) return;
@@ -668,9 +949,28 @@ export class ChatClient extends EventTarget {
       );
     }
     if (live) this.#gapRejoins = 0;
+    if (accepted.type === "moderation") return this.#onModeration(room, accepted);
     const { type, ...detail } = accepted;
+    if (fresh && "history" in detail) detail.history = false;
     this.#emit(type, { room: room.name, ...detail });
     if (live && (room.unread !== counts[0] || room.mentions !== counts[1])) this.#unread(room);
+  }
+
+  /**
+   * A moderation event: the room's moderation follows it (already), the
+   * page is told, and what it changed for this client takes effect.
+   *
+   * @param {import("./room_state.js").RoomState} room
+   * @param {Extract<import("./room_state.js").Accepted, { type: "moderation" }>} accepted
+   */
+  #onModeration(room, { type: _type, touched, ...detail }) {
+    this.#emit("moderation", { room: room.name, ...detail });
+    if (touched.has("slow") && room.moderation.slowMs === 0) this.#outbox.release(room.name);
+    if (touched.has("reports")) this.#emitReports(room);
+    if (touched.has("role") && room.moderation.moderator && !detail.history) {
+      this.requestReports(room.name);
+    } else if (touched.has("role")) this.#emitReports(room);
+    if (touched.size) this.#policy(room, [...touched].filter((t) => t !== "reports"));
   }
 
   /**
@@ -680,10 +980,12 @@ export class ChatClient extends EventTarget {
    * @param {string} reason
    */
   #onLeft(name, reason) {
-    if (this.#leaving.delete(name) || !this.#rooms.remove(name)) return;
-    this.#outbox.forget(name);
+    if (this.#leaving.delete(name)) return;
+    const sanction = this.#rooms.get(name)?.moderation.sanction ?? null;
+    if (!this.#rooms.remove(name)) return;
+    this.#forgetRoom(name);
     this.#changed();
-    this.#emit("left", { room: name, reason });
+    this.#emit("left", { room: name, reason, sanction });
   }
 
   /** @param {Record<string, any>} error */
@@ -694,15 +996,32 @@ export class ChatClient extends EventTarget {
       this.#session.setAuth("");
       return this.#toPrompt(message, true);
     }
-    const pause = code === "rate_limited" ? hintMs(error) ?? this.#rateLimitMs : this.#retryMs;
+    const pause = code === "rate_limited"
+      ? hintMs(error) ?? this.#rateLimitMs
+      : code === "slow_mode"
+      ? Math.min(hintMs(error, MAX_SLOW_MS) ?? this.#retryMs, MAX_SLOW_MS)
+      : this.#retryMs;
     if (code === "rate_limited") this.#pacer.limited(pause);
+    const room = this.#rooms.of(error);
+    if (code === "muted" && room) {
+      // Why and until when: the composer says so until it ends.
+      room.moderation.muteFrom(error);
+      this.#policy(room, ["mute"]);
+    }
     const entry = this.#outbox.find(cid);
     if (entry) return this.#outbox.refused(entry, code, message, pause);
     if (cid !== undefined || /^Cannot leave room/.test(message)) return;
-    const room = this.#rooms.of(error);
+    // A join the server made for the client first (a conversation that got a message).
+    if (code === "already_joined" && room?.status === "joined") return;
     if (room?.status === "joining" && /^Cannot join room/.test(message)) {
-      return this.#onJoinRefused(room, code, message, pause);
+      return this.#onJoinRefused(room, code, message, pause, error);
     }
+    if (/^Cannot open conversation/.test(message)) {
+      const [name] = this.#directing;
+      this.#directing.clear();
+      return this.#emit("direct-error", { name: name ?? "", code, message });
+    }
+    if (/^Cannot (un)?block user/.test(message)) this.#blocks.refused();
     if (this.#renaming && (/^Cannot rename/.test(message) || code === "name_taken")) {
       this.#renaming = "";
       return this.#emit("rename-error", { code, message });
@@ -725,13 +1044,17 @@ export class ChatClient extends EventTarget {
    * @param {string} code
    * @param {string} message
    * @param {number} pause
+   * @param {Record<string, any>} error
    */
-  #onJoinRefused(room, code, message, pause) {
+  #onJoinRefused(room, code, message, pause, error) {
     switch (joinRefusal(code, message, !this.#online)) {
       case "ignore":
         return;
       case "drop":
-        return this.#refuseRoom(room.name, code, message);
+        return this.#refuseRoom(room.name, code, message, {
+          ...(Number.isFinite(error.until) ? { until: error.until } : {}),
+          ...(typeof error.reason === "string" && error.reason ? { reason: error.reason } : {}),
+        });
       case "later":
         this.#rooms.later(room, pause);
         return this.#pump();
@@ -756,12 +1079,13 @@ export class ChatClient extends EventTarget {
    * @param {string} name
    * @param {string} code
    * @param {string} message
+   * @param {{ until?: number, reason?: string }} [extra] A ban's end and reason.
    */
-  #refuseRoom(name, code, message) {
+  #refuseRoom(name, code, message, extra = {}) {
     this.#rooms.remove(name);
-    this.#outbox.forget(name);
+    this.#forgetRoom(name);
     this.#changed();
-    this.#emit("room-error", { room: name, code, message });
+    this.#emit("room-error", { room: name, code, message, ...extra });
     if (this.#rooms.size > 0 || this.#online) return this.#pump();
     this.#connection.stop();
     this.#status("offline", "room");
@@ -790,8 +1114,11 @@ export class ChatClient extends EventTarget {
     this.#online = false;
     this.#renaming = "";
     this.#leaving.clear();
+    this.#directing.clear();
     this.#requests.drop();
     this.#outbox.reset();
+    this.#blocks.drop();
+    this.#reads.drop();
     this.#rooms.drop();
   }
 
@@ -852,7 +1179,69 @@ export class ChatClient extends EventTarget {
   }
 
   #me() {
-    return { id: this.#session.userId, name: this.#session.name };
+    return { id: this.#session.userId, name: this.#session.name, blocks: this.#blocks };
+  }
+
+  /** What the client kept of a room it is no longer in goes. @param {string} name */
+  #forgetRoom(name) {
+    this.#outbox.forget(name);
+    this.#outbox.release(name);
+    clearTimeout(this.#muteTimers.get(name));
+    this.#muteTimers.delete(name);
+  }
+
+  /** The block list changed: the counts follow, and the page is told. */
+  #blocksChanged() {
+    const me = this.#me();
+    for (const room of this.#rooms.values()) if (room.recount(me)) this.#unread(room);
+    this.#emit("blocks", { users: this.#blocks.list });
+  }
+
+  /**
+   * The room's moderation changed for this client: the page is told, and a
+   * mute with an end is lifted by itself then.
+   *
+   * @param {import("./room_state.js").RoomState} room
+   * @param {string[]} touched
+   */
+  #policy(room, touched) {
+    if (touched.includes("mute")) {
+      clearTimeout(this.#muteTimers.get(room.name));
+      this.#muteTimers.delete(room.name);
+      const until = room.moderation.muted() ? room.moderation.mute?.until : undefined;
+      if (until !== undefined) {
+        const wait = Math.min(until - Date.now(), 2 ** 31 - 1);
+        this.#muteTimers.set(
+          room.name,
+          setTimeout(() => {
+            this.#muteTimers.delete(room.name);
+            if (this.#rooms.get(room.name) === room) this.#policy(room, ["mute"]);
+          }, wait),
+        );
+      }
+    }
+    this.#emit("policy", { room: room.name, touched });
+  }
+
+  /**
+   * The room's open reports, to the page.
+   *
+   * @param {import("./room_state.js").RoomState} room
+   * @param {unknown} [added] The report that just came.
+   */
+  #emitReports(room, added) {
+    const reports = [...room.moderation.reports.values()].map((r) => ({ ...r }));
+    this.#emit("reports", { room: room.name, reports, ...(added ? { added } : {}) });
+  }
+
+  /** A member called `name` in any room (the room in view first). @param {string} name */
+  #memberNamed(name) {
+    const key = nameKey(name);
+    for (const room of [this.#rooms.get(this.room), ...this.#rooms.values()]) {
+      const member = room?.memberList.find((m) => nameKey(m.name) === key);
+      if (member) return member;
+    }
+    return undefined;
   }
 
   /**
@@ -874,16 +1263,28 @@ export class ChatClient extends EventTarget {
 }
 
 /**
- * The pause a `rate_limited` error asks for, in ms (`retryAfterMs`, or
- * `retryAfter` in seconds), or undefined when it names none.
+ * The pause a `rate_limited` or `slow_mode` error asks for, in ms
+ * (`retryAfterMs`, or `retryAfter` in seconds), at most `max`, or undefined
+ * when it names none.
  *
  * @param {Record<string, any>} error
+ * @param {number} [max]
  */
-function hintMs(error) {
+function hintMs(error, max = MAX_HINT_MS) {
   const ms = Number.isFinite(error.retryAfterMs)
     ? error.retryAfterMs
     : Number.isFinite(error.retryAfter)
     ? error.retryAfter * 1000
     : NaN;
-  return ms > 0 ? Math.min(ms, MAX_HINT_MS) : undefined;
+  return ms > 0 ? Math.min(ms, max) : undefined;
+}
+
+/**
+ * A name as the client compares it: NFKC, lower case, trimmed (the server
+ * also folds confusable letters; this is enough to match its answer).
+ *
+ * @param {string} name
+ */
+function nameKey(name) {
+  return name.normalize("NFKC").toLowerCase().trim();
 }

@@ -24,8 +24,9 @@ export const REACTIONS = ["👍", "❤", "😂", "🎉", "😮", "😢", "👀",
  *
  * @typedef {{
  *   id: number, userId: string, name: string, text: string, ts: number, cid?: string,
- *   room?: string, replyTo?: number, kind?: "edit" | "delete" | "reaction", ref?: number,
- *   emoji?: string, on?: boolean, edited?: boolean, deleted?: boolean, reactions?: Reaction[],
+ *   room?: string, replyTo?: number, kind?: "edit" | "delete" | "reaction" | "moderation",
+ *   ref?: number, emoji?: string, on?: boolean, edited?: boolean, deleted?: boolean,
+ *   reactions?: Reaction[], action?: string,
  * }} ChatEvent
  */
 
@@ -44,9 +45,21 @@ export const REACTIONS = ["👍", "❤", "😂", "🎉", "😮", "😢", "👀",
  * }} MessageState
  */
 
-/** True for an edit, delete or reaction event. @param {ChatEvent} event */
+/**
+ * True for an edit, delete or reaction event, and for a moderator's delete
+ * (`kind: "moderation"`, `action: "delete"`), which deletes any message.
+ *
+ * @param {ChatEvent} event
+ */
 export function isChange(event) {
-  return event.kind === "edit" || event.kind === "delete" || event.kind === "reaction";
+  return event.kind === "edit" || event.kind === "delete" || event.kind === "reaction" ||
+    isModDelete(event);
+}
+
+/** True for a moderator's delete of message `ref`. @param {ChatEvent} event */
+export function isModDelete(event) {
+  return event.kind === "moderation" && event.action === "delete" &&
+    Number.isSafeInteger(event.ref);
 }
 
 /** The messages of one room, with their changes folded in. */
@@ -162,8 +175,8 @@ export class Conversation {
 
 /**
  * Applies one change to a message's state, as the server's `fold.ts` does:
- * an edit by the author replaces the text; a delete empties it and drops the
- * reactions; a reaction puts one user's emoji on or takes it off (a new
+ * an edit by the author replaces the text; a delete (the author's, or a
+ * moderator's) empties it and drops the reactions; a reaction puts one user's emoji on or takes it off (a new
  * emoji goes last, a new user last in its emoji); nothing changes a deleted
  * message.
  *
@@ -176,7 +189,7 @@ function foldInto(state, change) {
     if (change.userId !== state.userId) return;
     state.text = change.text;
     state.edited = true;
-  } else if (change.kind === "delete") {
+  } else if (change.kind === "delete" || isModDelete(change)) {
     state.deleted = true;
     state.edited = false;
     state.text = "";

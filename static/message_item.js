@@ -14,9 +14,11 @@ const QUOTE_CHARS = 90;
 
 /**
  * Who reads the list, for mentions and "yours": this tab's user id and name,
- * and the names that can be mentioned.
+ * the names that can be mentioned, and whom this tab blocks (their messages
+ * are collapsed to a line).
  *
- * @typedef {{ myId: string, myName: string, names: () => string[] }} Reader
+ * @typedef {{ myId: string, myName: string, names: () => string[],
+ *   blocked?: (userId: string) => boolean }} Reader
  */
 
 /** A short one-line version of `text`. @param {string} text */
@@ -68,6 +70,13 @@ export function buildItem(template, state, reader, { own, quoted }) {
  * @param {MessageState} [quoted] The message it answers, when known.
  */
 export function fillItem(li, state, reader, quoted) {
+  // A blocked user's message: one line says so (the log counts a run of them), nothing of it shows.
+  const blocked = !li.classList.contains("own") && reader.blocked?.(state.userId) === true;
+  if (blocked) li.dataset.blocked = "true";
+  else delete li.dataset.blocked;
+  const note = part(li, ".blocked-note");
+  note.hidden = !blocked;
+  if (blocked && !note.textContent) note.textContent = "1 message from a blocked user";
   part(li, ".sender").textContent = state.name;
   fillTime(li, state.ts);
   const text = part(li, ".text");
@@ -78,6 +87,9 @@ export function fillItem(li, state, reader, quoted) {
   );
   if (state.deleted) {
     text.textContent = "This message was deleted.";
+    li.classList.remove("mentions-me");
+  } else if (blocked) {
+    text.replaceChildren();
     li.classList.remove("mentions-me");
   } else {
     const parts = parseText(state.text, [...reader.names(), reader.myName], reader.myName);
@@ -104,7 +116,7 @@ export function fillItem(li, state, reader, quoted) {
       (quoted?.userId === reader.myId || li.dataset.replyToMe === "true");
     li.classList.toggle("mentions-me", mentioned || answersMe);
   }
-  fillReactions(li, state, reader.myId);
+  fillReactions(li, blocked ? { ...state, reactions: [] } : state, reader.myId);
   if (state.replyTo) {
     li.dataset.replyTo = String(state.replyTo);
     if (quoted || !part(li, ".quote-text").textContent) fillQuote(li, quoted, reader.myId);

@@ -1,11 +1,15 @@
 /**
  * What the user did that the server has not acknowledged yet, for every room
- * of a client: messages, edits, deletes and reactions, each with its `cid`.
+ * of a client: messages, edits, deletes, reactions and moderation acts, each
+ * with its `cid`.
  * The outbox keeps them in the tab's storage (`outbox.<room>`), sends them in
  * order when their room is joined, paced under the server's rate limit
  * ({@linkcode Pacer}), and sends them again with the same `cid` after a
  * reconnect or a refusal worth retrying (`unavailable`, `rate_limited`,
- * `not_joined`), until the server acknowledges them. No DOM.
+ * `not_joined`), until the server acknowledges them. In slow mode a room's
+ * messages wait their turn there (`slow_mode` says how long, and the client
+ * paces itself once it knows the room's interval); the room's other entries
+ * go on. No DOM.
  *
  * @module
  */
@@ -13,17 +17,19 @@
 /** Errors for an entry that are worth sending again, with the same `cid`, after a pause. */
 export const RETRY_ERRORS = new Set(["unavailable", "rate_limited", "not_joined"]);
 const CID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-const KINDS = ["edit", "delete", "react"];
+const KINDS = ["edit", "delete", "react", "mod"];
+const MOD_FIELDS = /** @type {const} */ (["userId", "ref", "durationMs", "reason", "topic"]);
 
 /**
  * Something the user did that the server has not acknowledged yet, in
- * `room`: a message (no `kind`, maybe a `replyTo`), or an edit, delete or
- * reaction of message `ref`. `text` is always a string ("" for a delete or
- * a reaction).
+ * `room`: a message (no `kind`, maybe a `replyTo`), an edit, delete or
+ * reaction of message `ref`, or a moderation act (`mod`: `action` and its
+ * fields). `text` is always a string ("" but for a message or an edit).
  *
  * @typedef {{
  *   cid: string, room: string, text: string, ts: number, state: "pending" | "failed",
- *   replyTo?: number, kind?: "edit" | "delete" | "react", ref?: number, emoji?: string,
+ *   replyTo?: number, kind?: "edit" | "delete" | "react" | "mod", ref?: number, emoji?: string,
+ *   action?: string, userId?: string, durationMs?: number, reason?: string, topic?: string,
  * }} OutboxEntry
  */
 
@@ -107,6 +113,8 @@ export class Pacer {
  * @property {(key: string) => string} read Reads a storage key ("" when absent).
  * @property {(key: string, value: string | null) => void} write Writes one (null removes it).
  * @property {(type: string, detail: Record<string, unknown>) => void} emit Emits a client event.
+ * @property {(room: string) => number} [spacing] After a message goes to `room`, how long its
+ *   next one waits, in ms (slow mode; 0: not at all).
  */
 
 /** Every room's unacknowledged entries, oldest first. */
@@ -115,6 +123,8 @@ export class Outbox {
   #entries = [];
   /** Cids sent on the current connection and not answered yet. */
   #inFlight = new Set();
+  /** Rooms whose messages wait (slow mode), until when (ms since the epoch). @type {Map<string, number>} */
+  #holds = new Map();
   #timer = 0;
   /** @type {OutboxOptions} */
   #o;
@@ -193,6 +203,11 @@ export class Outbox {
    */
   refused(entry, code, message, pause) {
     this.#inFlight.delete(entry.cid);
+    if (code === "slow_mode" && !entry.kind) {
+      // Too soon in slow mode: this room's messages wait for the time the server names.
+      this.hold(entry.room, pause);
+      return this.flush();
+    }
     if (RETRY_ERRORS.has(code)) {
       this.#o.pacer.hold(pause);
       return this.flush();
@@ -249,13 +264,49 @@ export class Outbox {
     return true;
   }
 
+  /**
+   * The messages of `room` wait `ms` from now (slow mode), and a `slow` event
+   * says until when. A shorter hold than one in force changes nothing.
+   *
+   * @param {string} room
+   * @param {number} ms
+   */
+  hold(room, ms) {
+    const until = Date.now() + ms;
+    if ((this.#holds.get(room) ?? 0) >= until) return;
+    this.#holds.set(room, until);
+    this.#o.emit("slow", { room, until });
+  }
+
+  /** The messages of `room` need not wait any more (slow mode is off). @param {string} room */
+  release(room) {
+    if (!this.#holds.delete(room)) return;
+    this.#o.emit("slow", { room, until: 0 });
+    this.flush();
+  }
+
+  /** Until when the messages of `room` wait (0: they do not). @param {string} room */
+  heldUntil(room) {
+    const until = this.#holds.get(room) ?? 0;
+    return until > Date.now() ? until : 0;
+  }
+
   /** Sends pending entries of joined rooms in order, paced. */
   flush() {
     clearTimeout(this.#timer);
     this.#timer = 0;
+    let next = Infinity;
     for (const entry of this.#entries) {
       if (entry.state !== "pending" || this.#inFlight.has(entry.cid)) continue;
       if (!this.#o.ready(entry.room)) continue;
+      if (!entry.kind) {
+        const held = this.heldUntil(entry.room);
+        if (held) {
+          next = Math.min(next, held);
+          continue;
+        }
+        if (this.#holds.delete(entry.room)) this.#o.emit("slow", { room: entry.room, until: 0 });
+      }
       const wait = this.#o.pacer.wait();
       if (wait > 0) {
         this.#timer = setTimeout(() => this.flush(), wait);
@@ -264,7 +315,10 @@ export class Outbox {
       if (!this.#o.send(frameOf(entry))) return;
       this.#o.pacer.spend();
       this.#inFlight.add(entry.cid);
+      const spacing = entry.kind ? 0 : this.#o.spacing?.(entry.room) ?? 0;
+      if (spacing > 0) this.hold(entry.room, spacing);
     }
+    if (next < Infinity) this.#timer = setTimeout(() => this.flush(), next - Date.now());
   }
 
   /** The connection is gone: nothing is in flight any more. */
@@ -272,6 +326,12 @@ export class Outbox {
     clearTimeout(this.#timer);
     this.#timer = 0;
     this.#inFlight.clear();
+  }
+
+  /** Stops every timer (the client is closed). */
+  close() {
+    this.reset();
+    this.#holds.clear();
   }
 
   /** @param {string} room */
@@ -291,7 +351,14 @@ export class Outbox {
  * @param {OutboxEntry} entry
  * @returns {Record<string, unknown>}
  */
-export function frameOf({ kind, cid, room, text, ref, emoji, replyTo }) {
+export function frameOf(entry) {
+  const { kind, cid, room, text, ref, emoji, replyTo } = entry;
+  if (kind === "mod") {
+    /** @type {Record<string, unknown>} */
+    const frame = { type: "mod", room, action: entry.action, cid };
+    for (const field of MOD_FIELDS) if (entry[field] !== undefined) frame[field] = entry[field];
+    return frame;
+  }
   if (kind === "edit") return { type: "edit", room, ref, text, cid };
   if (kind === "delete") return { type: "delete", room, ref, cid };
   if (kind === "react") return { type: "react", room, ref, emoji, cid };
@@ -315,7 +382,11 @@ function readEntries(text, room) {
   if (!Array.isArray(list)) return [];
   return list
     .filter((e) => e && CID_PATTERN.test(e.cid) && typeof e.text === "string")
-    .filter((e) => e.kind === undefined || (KINDS.includes(e.kind) && Number.isSafeInteger(e.ref)))
+    .filter((e) =>
+      e.kind === undefined ||
+      (e.kind === "mod" ? typeof e.action === "string" : KINDS.includes(e.kind)) &&
+        (e.kind === "mod" || Number.isSafeInteger(e.ref))
+    )
     .map((e) => {
       /** @type {OutboxEntry} */
       const entry = {
@@ -326,7 +397,11 @@ function readEntries(text, room) {
         state: e.state === "failed" ? "failed" : "pending",
       };
       if (Number.isSafeInteger(e.replyTo)) entry.replyTo = e.replyTo;
-      if (e.kind) Object.assign(entry, { kind: e.kind, ref: e.ref });
+      if (e.kind === "mod") {
+        entry.kind = "mod";
+        entry.action = e.action;
+        for (const field of MOD_FIELDS) if (e[field] !== undefined) entry[field] = e[field];
+      } else if (e.kind) Object.assign(entry, { kind: e.kind, ref: e.ref });
       if (e.kind === "react") entry.emoji = String(e.emoji);
       return entry;
     });

@@ -14,7 +14,7 @@ import { RoomState } from "./room_state.js";
 /**
  * What a refused join calls for: nothing (`ignore`, the room is joined
  * already), dropping the room (`drop`: it cannot be joined, or not under this
- * name), sending it again after a pause (`later`), reconnecting (`reconnect`:
+ * name, or not while a ban holds), sending it again after a pause (`later`), reconnecting (`reconnect`:
  * the connection's first join), another name (`vary`, a suggested one), or
  * asking the user (`prompt`).
  *
@@ -26,7 +26,7 @@ import { RoomState } from "./room_state.js";
 export function joinRefusal(code, message, first) {
   if (code === "already_joined") return "ignore";
   if (
-    code === "room_forbidden" || code === "too_many_rooms" ||
+    code === "room_forbidden" || code === "too_many_rooms" || code === "banned" ||
     (code === "invalid_message" && /^Cannot join room: room\b/.test(message)) ||
     (!first && (code === "name_taken" || code === "invalid_message"))
   ) {

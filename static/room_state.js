@@ -2,15 +2,19 @@
  * One room as the chat client holds it, with no DOM: its members, its
  * conversation, where the client is in its sequence (`lastId` and the
  * store's `epoch`, to resume), how far back it holds (`oldestId`, `hasMore`),
- * and how far this tab has read (`readId`, the unread and mention counts).
- * What must survive a reload (`lastId`, `epoch`, `readId`) goes to the
- * client's storage under the room's name.
+ * and how far this tab has read (`readId`, the unread and mention counts),
+ * its moderation (`room_moderation.js`), and in a direct conversation
+ * (`dm:<id>:<id>`) the other person (`peer`), each of whose messages counts
+ * like a mention. What must survive a reload (`lastId`, `epoch`, `readId`,
+ * the peer) goes to the client's storage under the room's name.
  *
  * @module
  */
 
-import { Conversation, isChange } from "./conversation.js";
+import { Conversation, isChange, isModDelete } from "./conversation.js";
+import { dmUsers } from "./names.js";
 import { mentionsName } from "./rich_text.js";
+import { RoomModeration } from "./room_moderation.js";
 
 /** Messages a join asks for again after a reload, before the last one the tab saw. */
 export const HISTORY_SIZE = 50;
@@ -18,9 +22,10 @@ export const HISTORY_SIZE = 50;
 export const HISTORY_PAGE = 50;
 
 /**
- * Who the client is, to tell its own messages and mentions of it.
+ * Who the client is, to tell its own messages and mentions of it, and whom
+ * it blocks (their messages count as neither unread nor mentions).
  *
- * @typedef {{ id: string, name: string }} Me
+ * @typedef {{ id: string, name: string, blocks?: { has(id: string): boolean } }} Me
  */
 
 /**
@@ -38,8 +43,13 @@ export const HISTORY_PAGE = 50;
  *     state: import("./conversation.js").MessageState, mention: boolean }
  *   | { type: "change", change: Record<string, any>, own: boolean, history: boolean,
  *     target: import("./conversation.js").MessageState | undefined }
+ *   | { type: "moderation", event: Record<string, any>, own: boolean, history: boolean,
+ *     target: import("./conversation.js").MessageState | undefined,
+ *     touched: import("./room_moderation.js").Touched }
  *   | { type: "gap" }} Accepted
  */
+
+/** The other person of a direct conversation. @typedef {{ userId: string, name: string }} Peer */
 
 /** A room the client is in, or joining. */
 export class RoomState {
@@ -68,6 +78,14 @@ export class RoomState {
   mentions = 0;
   /** When the client last said it is typing here (ms since the epoch). */
   lastTyping = 0;
+  /** How far the server knows this user has read the room (its welcome, `read`, ours sent). */
+  serverReadId = 0;
+  /** True for a direct conversation (`dm:<id>:<id>`). */
+  direct = false;
+  /** In a direct conversation: the other person, as last known. @type {Peer | null} */
+  peer = null;
+  /** @type {RoomModeration} */
+  moderation;
   /** Not before this time may its join be sent again (after a refusal worth a retry). */
   retryAt = 0;
   /** True once a welcome came in this client's life: later joins resume from `lastId`. */
@@ -76,6 +94,8 @@ export class RoomState {
   #joinSince;
   /** False until this tab has a read position in the room (its first welcome sets one). */
   #readKnown = false;
+  /** True for a conversation the server brought this client into (a welcome it did not ask for). */
+  #adopted = false;
   #read;
   #write;
 
@@ -93,11 +113,50 @@ export class RoomState {
     const stored = read(`read.${name}`);
     this.#readKnown = stored !== "";
     this.readId = readId(stored);
+    this.moderation = new RoomModeration(name, { read, write });
+    this.direct = dmUsers(name) !== null;
+    if (this.direct) {
+      try {
+        const peer = JSON.parse(read(`peer.${name}`) || "null");
+        if (peer && typeof peer.userId === "string") {
+          this.peer = { userId: peer.userId, name: String(peer.name ?? "") };
+        }
+      } catch { /* none kept */ }
+    }
   }
 
-  /** The member list. */
+  /**
+   * The member list, each with their role when they have one.
+   *
+   * @returns {{ id: string, name: string, role?: import("./moderation_text.js").Role }[]}
+   */
   get memberList() {
-    return [...this.members.values()];
+    return [...this.members.values()].map((member) => {
+      const role = this.moderation.roles.get(member.id);
+      return role ? { ...member, role } : member;
+    });
+  }
+
+  /**
+   * A welcome this client did not ask for is on its way: the server brought
+   * it into this conversation, which got a message. Its messages after the
+   * welcome's `readId` are unread (not read up to the end, as a join's are).
+   */
+  adopt() {
+    this.#adopted = true;
+    this.#joinSince = undefined;
+    this.status = "joining";
+  }
+
+  /**
+   * The server brought this client into a conversation it is in already but
+   * has not joined again yet on this connection (its join was still to be
+   * sent): that welcome is a fresh one, the newest messages; what the tab
+   * read stays read.
+   */
+  pulled() {
+    this.#joinSince = undefined;
+    this.status = "joining";
   }
 
   /**
@@ -118,6 +177,13 @@ export class RoomState {
       readId: this.readId,
       unread: this.unread,
       mentions: this.mentions,
+      direct: this.direct,
+      peer: this.peer ? { ...this.peer } : null,
+      role: this.moderation.role,
+      topic: this.moderation.topic,
+      slowMs: this.moderation.slowMs,
+      mute: this.moderation.muted() ? { ...this.moderation.mute } : null,
+      reports: [...this.moderation.reports.values()].map((r) => ({ ...r })),
     };
   }
 
@@ -190,6 +256,19 @@ export class RoomState {
       this.oldestId = this.lastId + 1;
       this.hasMore = this.oldestId > 1;
     }
+    // How far this user has read here, by the server (another tab, device, or this one).
+    const read = Number.isSafeInteger(welcome.readId) && welcome.readId > 0 ? welcome.readId : 0;
+    this.serverReadId = read;
+    if (this.#adopted || read > this.readId) {
+      this.readId = Math.max(read, this.#adopted ? 0 : this.readId);
+      this.#readKnown = true;
+      this.#write(`read.${this.name}`, String(this.readId));
+    }
+    this.#adopted = false;
+    if (this.direct && welcome.peer && typeof welcome.peer.userId === "string") {
+      this.#setPeer(welcome.peer.userId, String(welcome.peer.name ?? ""));
+    }
+    this.moderation.welcome(welcome);
     this.#resumed = true;
     this.status = "joined";
     return { reason, history };
@@ -223,14 +302,23 @@ export class RoomState {
     this.#setLastId(message.id);
     const own = me.id !== "" && message.userId === me.id;
     const event = /** @type {import("./conversation.js").ChatEvent} */ (message);
+    if (event.kind === "moderation") {
+      const target = isModDelete(event) ? this.conversation.apply(event) : undefined;
+      if (target && target.id > this.readId) this.#recount(me);
+      const touched = this.moderation.apply(message, me.id);
+      return { type: "moderation", event: message, own, history: !live, target, touched };
+    }
     if (isChange(event)) {
       const target = this.conversation.apply(event);
       if (target && target.id > this.readId) this.#recount(me);
       return { type: "change", change: message, own, history: !live, target };
     }
     const state = this.conversation.add(event);
+    if (this.direct && this.peer?.userId === state.userId && state.name !== this.peer.name) {
+      this.#setPeer(state.userId, state.name);
+    }
     const mention = !own && this.#mentions(state, me);
-    if (!own && !state.deleted && state.id > this.readId) {
+    if (!own && !state.deleted && state.id > this.readId && !me.blocks?.has(state.userId)) {
       this.unread++;
       if (mention) this.mentions++;
     }
@@ -258,6 +346,7 @@ export class RoomState {
     if (event === "rename") {
       const previous = typeof presence.previous === "string" ? presence.previous : known?.name;
       this.members.set(member.id, { id: member.id, name: String(member.name) });
+      if (this.peer?.userId === member.id) this.#setPeer(member.id, String(member.name));
       return { event, member, repeat: false, ...(previous ? { previous } : {}) };
     }
     if (event === "join") this.members.set(member.id, { id: member.id, name: String(member.name) });
@@ -296,9 +385,12 @@ export class RoomState {
       .filter((m) => m && Number.isSafeInteger(m.id) && m.id > 0 && m.id < this.oldestId)
       .sort((a, b) => a.id - b.id);
     const ids = [];
+    /** Moderation events of the page: notices for the log (they change nothing now). */
+    const moderation = [];
     for (const event of events) {
+      if (event.kind === "moderation") moderation.push(event);
       if (isChange(event)) this.conversation.apply(event);
-      else {
+      else if (event.kind !== "moderation") {
         this.conversation.add(event);
         ids.push(event.id);
       }
@@ -308,7 +400,7 @@ export class RoomState {
     this.hasMore = page.hasMore === true && events.length > 0 && this.oldestId > 1;
     if (events.some((e) => e.id > this.readId)) this.#recount(me);
     const messages = ids.map((id) => /** @type {any} */ (this.conversation.get(id)));
-    return { messages, hasMore: this.hasMore, oldestId: this.oldestId };
+    return { messages, moderation, hasMore: this.hasMore, oldestId: this.oldestId };
   }
 
   /**
@@ -316,12 +408,16 @@ export class RoomState {
    *
    * @param {number} id
    * @param {Me} me
+   * @param {boolean} [told] The server told it (another connection read that far): it may be
+   *   past the newest message this client holds.
    * @returns {boolean} Whether the counts changed.
    */
-  markRead(id, me) {
+  markRead(id, me, told = false) {
     // Before the welcome there is nothing read yet: the first welcome decides.
     if (this.status !== "joined") return false;
-    const next = Math.min(Math.max(this.readId, id), this.lastId);
+    const next = told
+      ? Math.max(this.readId, id)
+      : Math.min(Math.max(this.readId, id), this.lastId);
     const changed = next !== this.readId || !this.#readKnown;
     this.readId = next;
     this.#readKnown = true;
@@ -336,6 +432,7 @@ export class RoomState {
     let unread = 0, mentions = 0;
     for (const state of this.conversation.after(this.readId)) {
       if (state.deleted || (me.id !== "" && state.userId === me.id)) continue;
+      if (me.blocks?.has(state.userId)) continue;
       unread++;
       if (this.#mentions(state, me)) mentions++;
     }
@@ -343,14 +440,23 @@ export class RoomState {
     this.mentions = mentions;
   }
 
+  /** The counts again, after the block list changed. @param {Me} me */
+  recount(me) {
+    const before = [this.unread, this.mentions];
+    this.#recount(me);
+    return before[0] !== this.unread || before[1] !== this.mentions;
+  }
+
   /**
-   * Whether a message mentions `me` or answers one of its messages.
+   * Whether a message mentions `me` or answers one of its messages; in a
+   * direct conversation, every message of the other person does.
    *
    * @param {import("./conversation.js").MessageState} state
    * @param {Me} me
    */
   #mentions(state, me) {
-    if (state.deleted) return false;
+    if (state.deleted || me.blocks?.has(state.userId)) return false;
+    if (this.direct && state.userId !== me.id) return true;
     if (mentionsName(state.text, me.name)) return true;
     const quoted = state.replyTo ? this.conversation.get(state.replyTo) : undefined;
     return me.id !== "" && quoted?.userId === me.id;
@@ -364,7 +470,22 @@ export class RoomState {
 
   /** Forgets what the tab kept of this room (it left it). */
   forget() {
-    for (const key of ["lastId", "epoch", "read"]) this.#write(`${key}.${this.name}`, null);
+    for (const key of ["lastId", "epoch", "read", "peer"]) this.#write(`${key}.${this.name}`, null);
+    this.moderation.forget();
+  }
+
+  /**
+   * The other person of this conversation is `userId`, called `name` (kept
+   * for the sidebar of a reloaded tab; an empty name keeps the one known).
+   *
+   * @param {string} userId
+   * @param {string} name
+   */
+  #setPeer(userId, name) {
+    const next = { userId, name: name || (this.peer?.userId === userId ? this.peer.name : "") };
+    if (this.peer?.userId === next.userId && this.peer.name === next.name) return;
+    this.peer = next;
+    this.#write(`peer.${this.name}`, JSON.stringify(next));
   }
 
   /** @param {number} id */

@@ -5,9 +5,15 @@
  * and room (`sessionStorage`), so a reload or a switch to another room does
  * not lose it. Typing tells the room (`onTyping`); editing does not.
  *
+ * A line over the box says what limits writing in the room: muted (why and
+ * until when, with a countdown; the box and Send are disabled until then),
+ * slow mode (how often; Send counts down to when the next message goes), or
+ * no room at all.
+ *
  * @module
  */
 
+import { countdownText } from "./moderation_text.js";
 import { snippet } from "./message_item.js";
 
 /**
@@ -26,6 +32,18 @@ export class Composer {
   /** @type {HTMLButtonElement} */
   #send;
   /** @type {HTMLElement} */
+  #sendLabel;
+  /** @type {HTMLElement} */
+  #sendWait;
+  /** @type {HTMLElement} */
+  #notice;
+  /** @type {HTMLElement} */
+  #noticeText;
+  /** @type {HTMLElement} */
+  #countdown;
+  #noticeTimer = 0;
+  #waitTimer = 0;
+  /** @type {HTMLElement} */
   #bar;
   /** @type {HTMLElement} */
   #barText;
@@ -40,6 +58,8 @@ export class Composer {
 
   /**
    * @param {{ form: HTMLFormElement, input: HTMLTextAreaElement, send: HTMLButtonElement,
+   *   sendLabel: HTMLElement, sendWait: HTMLElement, notice: HTMLElement,
+   *   noticeText: HTMLElement, countdown: HTMLElement,
    *   bar: HTMLElement, barText: HTMLElement, cancel: HTMLElement }} parts
    * @param {{ storage: { getItem(key: string): string | null, setItem(key: string, value: string): void,
    *   removeItem(key: string): void }, onSubmit: (text: string, mode: ComposerMode) => void,
@@ -47,17 +67,23 @@ export class Composer {
    *   editing your last message and says whether there was one.
    */
   constructor(
-    { form, input, send, bar, barText, cancel },
+    { form, input, send, sendLabel, sendWait, notice, noticeText, countdown, bar, barText, cancel },
     { storage, onSubmit, onEditLast, onTyping },
   ) {
     this.#form = form;
     this.#input = input;
     this.#send = send;
+    this.#sendLabel = sendLabel;
+    this.#sendWait = sendWait;
+    this.#notice = notice;
+    this.#noticeText = noticeText;
+    this.#countdown = countdown;
     this.#bar = bar;
     this.#barText = barText;
     this.#storage = storage;
     form.addEventListener("submit", (event) => {
       event.preventDefault();
+      if (input.disabled) return;
       const text = input.value.replace(/\s+$/, "");
       if (!text.trim()) return;
       const mode = this.#mode;
@@ -137,6 +163,56 @@ export class Composer {
     this.focus();
   }
 
+  /**
+   * What limits writing here, on the line over the box: `text` ("" for
+   * nothing), counting down to `until` when given; `locked` disables the box
+   * and Send (a mute, no room).
+   *
+   * @param {{ text: string, until?: number, locked?: boolean }} notice
+   */
+  setNotice({ text, until, locked = false }) {
+    clearInterval(this.#noticeTimer);
+    this.#noticeTimer = 0;
+    this.#notice.hidden = !text;
+    if (this.#noticeText.textContent !== text) this.#noticeText.textContent = text;
+    this.#notice.dataset.locked = String(locked);
+    this.#countdown.textContent = "";
+    if (until !== undefined && text) {
+      const tick = () => {
+        const left = countdownText(until - Date.now());
+        this.#countdown.textContent = left ? `${left} left` : "";
+        if (!left) clearInterval(this.#noticeTimer);
+      };
+      tick();
+      this.#noticeTimer = setInterval(tick, 1000);
+    }
+    const hadFocus = document.activeElement === this.#input;
+    this.#input.disabled = locked;
+    this.#send.disabled = locked;
+    this.#input.placeholder = locked ? "You cannot write here now" : "Write a message…";
+    if (!locked && hadFocus) this.#input.focus();
+  }
+
+  /**
+   * Slow mode: Send counts down to `until` (ms since the epoch; 0: no wait).
+   * A message sent meanwhile waits its turn, pending.
+   *
+   * @param {number} until
+   */
+  setWait(until) {
+    clearInterval(this.#waitTimer);
+    this.#waitTimer = 0;
+    const tick = () => {
+      const seconds = Math.ceil((until - Date.now()) / 1000);
+      this.#sendWait.hidden = seconds <= 0;
+      this.#sendWait.textContent = seconds > 0 ? ` ${seconds} s` : "";
+      this.#send.dataset.wait = String(seconds > 0);
+      if (seconds <= 0) clearInterval(this.#waitTimer);
+    };
+    tick();
+    if (until > Date.now()) this.#waitTimer = setInterval(tick, 1000);
+  }
+
   /** Puts the caret in the box, at the end. */
   focus() {
     this.#input.focus();
@@ -159,7 +235,7 @@ export class Composer {
       : mode.kind === "edit"
       ? "Editing your message (Escape cancels)"
       : "";
-    this.#send.textContent = mode.kind === "edit" ? "Save" : "Send";
+    this.#sendLabel.textContent = mode.kind === "edit" ? "Save" : "Send";
     this.#input.setAttribute(
       "aria-label",
       mode.kind === "reply"

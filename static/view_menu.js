@@ -1,10 +1,28 @@
 /**
- * A message's actions menu: the reactions, Reply, and for your own messages
- * Edit and Delete. One menu element, moved into the message it is opened
- * on. Keyboard: arrows move, Home/End, Enter picks, Escape or Tab closes and
- * focus goes back to the message.
+ * A message's actions menu: the reactions, Reply, for your own messages Edit
+ * and Delete; for someone else's, Message (a direct conversation), Report,
+ * Block (Unblock), and for moderators Delete, Kick, Mute and Ban, each named
+ * with the person ("Mute bob…"). A blocked user's message offers Unblock
+ * only. One menu element, moved into the message it is opened on. Keyboard:
+ * arrows move, Home/End, Enter picks, Escape or Tab closes and focus goes
+ * back to the message.
  *
  * @module
+ */
+
+/**
+ * What a message's menu does.
+ *
+ * @typedef {"reply" | "edit" | "delete" | "react" | "message" | "report" | "block" | "kick" |
+ *   "mute" | "ban"} MenuAction
+ */
+
+/**
+ * What the menu offers on a message.
+ *
+ * @typedef {{ own: boolean, reacted: string[], name?: string, blocked?: boolean,
+ *   direct?: boolean, moderate?: boolean, remove?: boolean }} MenuOptions `moderate`: you may
+ *   kick, mute and ban its author; `remove`: you may delete it as a moderator.
  */
 
 /** The actions menu. */
@@ -17,8 +35,7 @@ export class MessageMenu {
 
   /**
    * @param {HTMLElement} menu The `role="menu"` element.
-   * @param {{ onPick: (action: "reply" | "edit" | "delete" | "react", id: number,
-   *   emoji?: string) => void }} handlers
+   * @param {{ onPick: (action: MenuAction, id: number, emoji?: string) => void }} handlers
    */
   constructor(menu, { onPick }) {
     this.#menu = menu;
@@ -29,9 +46,9 @@ export class MessageMenu {
       if (!item) return;
       const id = this.#id;
       const emoji = item.dataset.emoji;
-      const action = /** @type {"reply" | "edit" | "delete" | undefined} */ (item.dataset.action);
-      // Edit and reply move focus to the composer; the others stay on the message.
-      this.close(!(action === "edit" || action === "reply"));
+      const action = /** @type {MenuAction | undefined} */ (item.dataset.action);
+      // Edit, reply and a conversation move the focus; a dialog gives it back to the message.
+      this.close(!(action === "edit" || action === "reply" || action === "message"));
       if (emoji) onPick("react", id, emoji);
       else if (action) onPick(action, id);
     });
@@ -50,21 +67,43 @@ export class MessageMenu {
   }
 
   /**
-   * Opens the menu on message item `li` (message `id`); `own` shows Edit and
-   * Delete. Opening it again on the same message closes it.
+   * Opens the menu on message item `li` (message `id`). Opening it again on
+   * the same message closes it.
    *
    * @param {HTMLLIElement} li
    * @param {number} id
-   * @param {{ own: boolean, reacted: string[] }} options `reacted`: your reactions on it.
+   * @param {MenuOptions} options `reacted`: your reactions on it.
    */
-  toggle(li, id, { own, reacted }) {
+  toggle(li, id, options) {
     if (this.#li === li) return this.close(true);
     this.close(false);
     this.#li = li;
     this.#id = id;
+    const { own, reacted, name = "", blocked = false, direct = false } = options;
+    const moderate = !own && options.moderate === true;
+    /** @type {Record<string, { show: boolean, label?: string }>} */
+    const offer = {
+      reply: { show: !blocked },
+      edit: { show: own },
+      delete: {
+        show: own || options.remove === true && !blocked,
+        label: own ? "Delete" : "Delete…",
+      },
+      message: { show: !own && !blocked && !direct, label: `Message ${name}` },
+      report: { show: !own && !blocked, label: "Report…" },
+      block: { show: !own, label: `${blocked ? "Unblock" : "Block"} ${name}` },
+      kick: { show: moderate, label: `Kick ${name}…` },
+      mute: { show: moderate, label: `Mute ${name}…` },
+      ban: { show: moderate, label: `Ban ${name}…` },
+    };
+    /** @type {HTMLElement} */ (this.#menu.querySelector(".emoji-row")).hidden = blocked;
+    /** @type {HTMLElement} */ (this.#menu.querySelector('[data-group="mod"]')).hidden = !moderate;
     for (const item of this.#items()) {
       const action = item.dataset.action;
-      item.hidden = (action === "edit" || action === "delete") && !own;
+      if (action) {
+        item.hidden = !offer[action]?.show;
+        if (offer[action]?.label) item.textContent = /** @type {string} */ (offer[action].label);
+      }
       if (item.dataset.emoji) {
         const on = reacted.includes(item.dataset.emoji);
         item.setAttribute("aria-label", `${on ? "Take back" : "React"} ${item.dataset.emoji}`);
@@ -107,7 +146,7 @@ export class MessageMenu {
   }
 
   #visible() {
-    return this.#items().filter((item) => !item.hidden);
+    return this.#items().filter((item) => !item.hidden && !item.closest("[hidden]"));
   }
 
   /** @param {KeyboardEvent} event */

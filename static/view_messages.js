@@ -1,8 +1,10 @@
 /**
  * One room's message log: confirmed messages in id order, then this tab's
- * own unconfirmed ones (pending or failed) at the bottom, notices, the unread
- * divider, date separators, and messages of one sender within five minutes
- * grouped (name and time shown once). A log lives while its room is joined;
+ * own unconfirmed ones (pending or failed) at the bottom, notices, moderation
+ * notices in id order ("bob muted ada for 1 hour: spam"), the unread
+ * divider, date separators, messages of one sender within five minutes
+ * grouped (name and time shown once), and a run of messages from blocked
+ * users collapsed to one line ("3 messages from a blocked user"). A log lives while its room is joined;
  * only the room in view is in the document (see `view_pane.js`), the others
  * are kept up to date off it. Every piece of user text goes in through
  * `textContent` (see `message_item.js`).
@@ -193,10 +195,17 @@ export class MessageLog {
    *
    * @param {MessageState[]} states
    * @param {(state: MessageState) => MessageState | undefined} quotedOf
+   * @param {{ id: number, text: string }[]} [notices] Moderation notices of the page.
    */
-  addOlder(states, quotedOf) {
+  addOlder(states, quotedOf, notices = []) {
     const fragment = document.createDocumentFragment();
-    for (const state of states) {
+    const byId = [...states, ...notices].sort((a, b) => a.id - b.id);
+    for (const entry of byId) {
+      if ("text" in entry && !("userId" in entry)) {
+        if (!this.#modNotice(entry.id)) fragment.append(modNotice(entry.id, entry.text));
+        continue;
+      }
+      const state = /** @type {MessageState} */ (entry);
       if (this.item(state.id)) continue;
       const li = buildItem(this.#template, state, this.#reader, {
         own: state.userId === this.#reader.myId,
@@ -221,6 +230,39 @@ export class MessageLog {
     const li = this.item(state.id);
     if (li) fillItem(li, state, this.#reader, quoted);
     this.refreshQuotes(state);
+  }
+
+  /**
+   * Fills every confirmed message again (the block list changed).
+   *
+   * @param {(id: number) => MessageState | undefined} stateOf
+   */
+  refill(stateOf) {
+    for (const li of this.list.querySelectorAll("li.message[data-id]")) {
+      const item = /** @type {HTMLLIElement} */ (li);
+      const state = stateOf(Number(item.dataset.id));
+      if (!state) continue;
+      fillItem(item, state, this.#reader, state.replyTo ? stateOf(state.replyTo) : undefined);
+    }
+    this.#layout();
+  }
+
+  /**
+   * A moderation event's one-line notice, at its place in the sequence
+   * (once per event id).
+   *
+   * @param {number} id
+   * @param {string} text
+   */
+  addModNotice(id, text) {
+    if (this.#modNotice(id)) return;
+    this.#insert(modNotice(id, text), id);
+    this.#layout();
+  }
+
+  /** @param {number} id */
+  #modNotice(id) {
+    return this.list.querySelector(`li.mod-notice[data-id="${id}"]`);
   }
 
   /** Updates the quotes of the replies to `state`. @param {MessageState} state */
@@ -399,19 +441,36 @@ export class MessageLog {
   /**
    * Date separators between days, and groups: a message that follows one of
    * the same sender within {@linkcode GROUP_MS}, with nothing in between,
-   * shows no name and time of its own (they stay for screen readers).
+   * shows no name and time of its own (they stay for screen readers). A run
+   * of blocked users' messages shows as its first one, which counts them.
    */
   #layout() {
     for (const day of this.list.querySelectorAll(":scope > li.day")) day.remove();
     /** @type {HTMLElement | null} */
     let previous = null;
     let lastDay = "";
+    /** The first message of the current run of blocked ones, and how many follow it. */
+    let run = /** @type {{ li: HTMLElement, count: number } | null} */ (null);
+    const endRun = () => {
+      if (run) {
+        part(run.li, ".blocked-note").textContent = run.count === 1
+          ? "1 message from a blocked user"
+          : `${run.count} messages from a blocked user`;
+      }
+      run = null;
+    };
     for (const child of [...this.list.children]) {
       const li = /** @type {HTMLElement} */ (child);
       if (!li.matches("li.message")) {
         previous = null;
+        if (!li.matches("li.day")) endRun();
         continue;
       }
+      const blocked = li.dataset.blocked === "true";
+      li.classList.toggle("blocked-more", blocked && run !== null);
+      if (blocked && run) run.count++;
+      else if (blocked) run = { li, count: 1 };
+      else endRun();
       const ts = Number(li.dataset.ts);
       const key = dayKey(ts);
       if (key !== lastDay) {
@@ -427,10 +486,25 @@ export class MessageLog {
         previous = null;
       }
       const grouped = previous !== null && previous.dataset.user === li.dataset.user &&
-        previous.dataset.state === li.dataset.state &&
+        previous.dataset.state === li.dataset.state && !blocked &&
         ts - Number(previous.dataset.ts) < GROUP_MS;
       li.classList.toggle("grouped", grouped);
-      previous = li;
+      previous = blocked ? null : li;
     }
+    endRun();
   }
+}
+
+/**
+ * A moderation event's line.
+ *
+ * @param {number} id
+ * @param {string} text
+ */
+function modNotice(id, text) {
+  const li = document.createElement("li");
+  li.className = "notice mod-notice";
+  li.dataset.id = String(id);
+  li.textContent = text;
+  return li;
 }

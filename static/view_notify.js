@@ -1,6 +1,7 @@
 /**
  * Mentions you are not looking at (the tab is hidden, or they are in a room
- * not in view): a desktop notification (permission is asked only when you
+ * not in view), and direct messages, which notify the same way: a desktop
+ * notification (permission is asked only when you
  * press "Notify me", never on load; clicking it shows the room) and, while
  * the tab is hidden, a badge with the count on the tab's icon, which goes
  * away when you come back.
@@ -64,9 +65,10 @@ export class Notifier {
    *
    * @param {{ name: string, text: string }} message
    * @param {string} room
-   * @param {{ inView: boolean }} options Whether `room` is the room in view.
+   * @param {{ inView: boolean, label?: string, direct?: boolean }} options Whether `room` is
+   *   the room in view; how the page names it ("#team"); whether it is a direct conversation.
    */
-  mention(message, room, { inView }) {
+  mention(message, room, { inView, label = `#${room}`, direct = false }) {
     if (!document.hidden && inView) return;
     if (document.hidden) {
       this.#mentions++;
@@ -74,7 +76,10 @@ export class Notifier {
     }
     if (!this.enabled) return;
     try {
-      const notification = new Notification(`${message.name} mentioned you in #${room}`, {
+      const title = direct
+        ? `${message.name} sent you a message`
+        : `${message.name} mentioned you in ${label}`;
+      const notification = new Notification(title, {
         body: snippet(message.text),
         tag: `chat-mention-${room}`,
         icon: ICON,

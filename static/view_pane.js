@@ -21,6 +21,8 @@
 const END_SLACK_PX = 40;
 /** Inside a message: what Tab may reach while the message has the focus. */
 const INNER = ".quote:not([hidden]), .reaction, .text a";
+/** The messages the arrows move between (a run of blocked users' messages is one line). */
+const ITEMS = "li.message:not(.blocked-more)";
 
 /**
  * What a message's actions do: `menu` opens its menu; the others act at once.
@@ -318,7 +320,7 @@ export class MessagePane {
     const target = /** @type {HTMLElement} */ (event.target);
     const current = target.matches("li.message") ? /** @type {HTMLLIElement} */ (target) : null;
     const items = /** @type {HTMLLIElement[]} */ ([
-      ...this.#log.list.querySelectorAll("li.message"),
+      ...this.#log.list.querySelectorAll(ITEMS),
     ]);
     /** @param {HTMLLIElement | undefined} li */
     const go = (li) => {
@@ -341,9 +343,13 @@ export class MessagePane {
     const id = Number(current.dataset.id);
     if (!id || current.classList.contains("deleted")) return;
     const own = current.classList.contains("own");
+    // A blocked user's message: only its menu (Unblock).
+    const blocked = current.dataset.blocked === "true";
     /** @type {MessageAction | ""} */
     const action = event.key === "Enter" || event.key === "ContextMenu"
       ? "menu"
+      : blocked
+      ? ""
       : event.key === "r" || event.key === "R"
       ? "reply"
       : (event.key === "e" || event.key === "E") && own

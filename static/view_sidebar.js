@@ -2,9 +2,11 @@
  * The room sidebar: a `nav` named "Rooms" listing the rooms this tab has
  * joined, each a link to `#name` whose name says how many messages wait
  * ("3 unread", "1 mention"), the room in view marked `aria-current="page"`,
- * and a button to leave each. Alt+↑ and Alt+↓ move to the room above or
- * below. At phone width it is a drawer, opened from the header's "Rooms"
- * button; Escape, a pick or a tap beside it closes it.
+ * and a button to leave each; then, under "Direct messages", the tab's
+ * conversations by the other person's name ("@bob, 1 unread"). Alt+↑ and
+ * Alt+↓ move to the room above or below. At phone width it is a drawer,
+ * opened from the header's "Rooms" button; Escape, a pick or a tap beside it
+ * closes it.
  *
  * @module
  */
@@ -12,9 +14,11 @@
 import { roomHref } from "./view_rooms.js";
 
 /**
- * One joined room as the sidebar shows it.
+ * One joined room as the sidebar shows it: a direct conversation (`direct`)
+ * is listed under "Direct messages" as `label` (the other person's name).
  *
- * @typedef {{ name: string, unread: number, mentions: number, joined: boolean }} SidebarRoom
+ * @typedef {{ name: string, unread: number, mentions: number, joined: boolean,
+ *   direct?: boolean, label?: string }} SidebarRoom
  */
 
 /** The sidebar, and the drawer it becomes on a phone. */
@@ -23,6 +27,10 @@ export class Sidebar {
   #nav;
   /** @type {HTMLUListElement} */
   #list;
+  /** @type {HTMLUListElement} */
+  #directList;
+  /** @type {HTMLElement} */
+  #directTitle;
   /** @type {HTMLButtonElement} */
   #toggle;
   /** @type {HTMLElement} */
@@ -36,18 +44,25 @@ export class Sidebar {
     ariaHidden: "true",
   });
   /** Each room's item, by name. @type {Map<string, { li: HTMLLIElement, link: HTMLAnchorElement,
-   *   name: HTMLElement, unread: HTMLElement, mentions: HTMLElement, leave: HTMLButtonElement }>} */
+   *   name: HTMLElement, unread: HTMLElement, mentions: HTMLElement, leave: HTMLButtonElement,
+   *   direct: boolean }>} */
   #items = new Map();
   #current = "";
 
   /**
-   * @param {{ nav: HTMLElement, list: HTMLUListElement, toggle: HTMLButtonElement,
-   *   toggleText: HTMLElement, close: HTMLElement, backdrop: HTMLElement, add: HTMLElement }} parts
+   * @param {{ nav: HTMLElement, list: HTMLUListElement, directList: HTMLUListElement,
+   *   directTitle: HTMLElement, toggle: HTMLButtonElement, toggleText: HTMLElement,
+   *   close: HTMLElement, backdrop: HTMLElement, add: HTMLElement }} parts
    * @param {{ onLeave: (room: string) => void, onAdd: () => void }} handlers
    */
-  constructor({ nav, list, toggle, toggleText, close, backdrop, add }, { onLeave, onAdd }) {
+  constructor(
+    { nav, list, directList, directTitle, toggle, toggleText, close, backdrop, add },
+    { onLeave, onAdd },
+  ) {
     this.#nav = nav;
     this.#list = list;
+    this.#directList = directList;
+    this.#directTitle = directTitle;
     this.#toggle = toggle;
     this.#toggleText = toggleText;
     this.#backdrop = backdrop;
@@ -62,12 +77,14 @@ export class Sidebar {
       this.setOpen(false, false);
       onAdd();
     });
-    list.addEventListener("click", (event) => {
+    const onClick = (/** @type {MouseEvent} */ event) => {
       const target = /** @type {Element} */ (event.target);
       const leave = /** @type {HTMLElement | null} */ (target.closest(".leave"));
       if (leave?.dataset.room) return onLeave(leave.dataset.room);
       if (target.closest("a")) this.setOpen(false, false);
-    });
+    };
+    list.addEventListener("click", onClick);
+    directList.addEventListener("click", onClick);
     nav.addEventListener("keydown", (event) => {
       if (event.key === "Escape" && this.open) {
         event.preventDefault();
@@ -119,19 +136,24 @@ export class Sidebar {
       }
     }
     let waiting = 0;
-    rooms.forEach((room, index) => {
-      const item = this.#items.get(room.name) ?? this.#create(room.name);
-      if (this.#list.children[index] !== item.li) {
-        this.#list.insertBefore(item.li, this.#list.children[index] ?? null);
+    const counters = { room: 0, direct: 0 };
+    rooms.forEach((room) => {
+      const direct = room.direct === true;
+      const list = direct ? this.#directList : this.#list;
+      const index = counters[direct ? "direct" : "room"]++;
+      const item = this.#items.get(room.name) ?? this.#create(room.name, direct);
+      if (list.children[index] !== item.li) {
+        list.insertBefore(item.li, list.children[index] ?? null);
       }
+      if (direct) this.#label(item, room.label ?? "");
       const here = room.name === current;
       if (here) item.link.setAttribute("aria-current", "page");
       else item.link.removeAttribute("aria-current");
       item.li.dataset.joined = String(room.joined);
-      // The link's name says it in words: "#team, 1 mention, 3 unread".
+      // The link's name says it in words: "#team, 1 mention, 3 unread" ("@bob, 1 unread").
       item.unread.hidden = room.unread === 0;
       item.unread.replaceChildren(hidden(", "), String(room.unread), hidden(" unread"));
-      item.mentions.hidden = room.mentions === 0;
+      item.mentions.hidden = room.mentions === 0 || direct;
       const at = Object.assign(document.createElement("span"), { textContent: "@" });
       at.setAttribute("aria-hidden", "true");
       item.mentions.replaceChildren(
@@ -143,6 +165,7 @@ export class Sidebar {
       item.leave.hidden = rooms.length === 1;
       if (!here) waiting += room.unread;
     });
+    this.#directTitle.hidden = this.#directList.hidden = counters.direct === 0;
     // The phone's "Rooms" button says what waits in the other rooms.
     this.#toggleText.textContent = waiting ? `Rooms, ${waiting} unread` : "Rooms";
     this.#toggleBadge.hidden = waiting === 0;
@@ -151,7 +174,9 @@ export class Sidebar {
 
   /** @param {number} step -1 for the room above, 1 for the one below. */
   #step(step) {
-    const links = [...this.#items.values()].map((item) => item.link);
+    const links = /** @type {HTMLAnchorElement[]} */ ([
+      ...this.#nav.querySelectorAll("a.room-link"),
+    ]);
     const index = links.findIndex((link) => link === document.activeElement);
     const from = index >= 0 ? index : links.findIndex((l) => l.hasAttribute("aria-current"));
     const next = links[(from + step + links.length) % links.length];
@@ -160,10 +185,31 @@ export class Sidebar {
     next.click();
   }
 
-  /** @param {string} name */
-  #create(name) {
+  /**
+   * A conversation's item says whom it is with: "@bob".
+   *
+   * @param {{ name: HTMLElement, leave: HTMLButtonElement }} item
+   * @param {string} label
+   */
+  #label(item, label) {
+    const who = label || "someone";
+    if (item.name.dataset.label === who) return;
+    item.name.dataset.label = who;
+    item.name.replaceChildren(
+      Object.assign(document.createElement("span"), { className: "hash", textContent: "@" }),
+      who,
+    );
+    item.leave.setAttribute("aria-label", `Close the conversation with ${who}`);
+    item.leave.title = `Close the conversation with ${who}`;
+  }
+
+  /**
+   * @param {string} name
+   * @param {boolean} direct
+   */
+  #create(name, direct) {
     const li = document.createElement("li");
-    li.className = "joined-room";
+    li.className = direct ? "joined-room direct" : "joined-room";
     const link = document.createElement("a");
     link.className = "room-link";
     link.href = roomHref(name);
@@ -190,7 +236,7 @@ export class Sidebar {
     leave.title = `Leave #${name}`;
     leave.textContent = "×";
     li.append(link, leave);
-    const item = { li, link, name: label, unread, mentions, leave };
+    const item = { li, link, name: label, unread, mentions, leave, direct };
     this.#items.set(name, item);
     return item;
   }

@@ -1,7 +1,9 @@
 /**
  * The header's status line and nickname, the connection banner (with
- * "Reconnect now"), the error banner, and the document title with the
- * unread and mention counts of every joined room.
+ * "Reconnect now"), the error banner (which a kick or a ban keeps until it is
+ * dismissed, with "Join again" after a kick), the info banner ("You blocked
+ * bob", "Report sent"), and the document title with the unread and mention
+ * counts of every joined room.
  *
  * The status line is a live region: it changes (and is announced) when the
  * state does. The countdown to the next attempt is shown beside it, out of
@@ -40,17 +42,43 @@ export class StatusView {
   #bannerText;
   /** @type {HTMLButtonElement} */
   #reconnect;
+  /** @type {HTMLButtonElement | undefined} */
+  #errorAction;
+  /** @type {{ box: HTMLElement, text: HTMLElement, action: HTMLButtonElement } | undefined} */
+  #info;
+  /** @type {(() => void) | null} */
+  #onErrorAction = null;
+  /** @type {(() => void) | null} */
+  #onInfoAction = null;
+  #infoTimer = 0;
   #errorTimer = 0;
   #countdown = 0;
 
   /**
    * @param {{ status: HTMLElement, countdown: HTMLElement, myName: HTMLElement,
    *   error: HTMLElement, errorText: HTMLElement, errorDismiss: HTMLElement,
+   *   errorAction?: HTMLButtonElement, info?: HTMLElement, infoText?: HTMLElement,
+   *   infoAction?: HTMLButtonElement, infoDismiss?: HTMLElement,
    *   banner: HTMLElement, bannerText: HTMLElement, reconnect: HTMLButtonElement }} parts
    * @param {{ onReconnect: () => void }} handlers "Reconnect now".
    */
   constructor(
-    { status, countdown, myName, error, errorText, errorDismiss, banner, bannerText, reconnect },
+    {
+      status,
+      countdown,
+      myName,
+      error,
+      errorText,
+      errorDismiss,
+      errorAction,
+      info,
+      infoText,
+      infoAction,
+      infoDismiss,
+      banner,
+      bannerText,
+      reconnect,
+    },
     { onReconnect },
   ) {
     this.#status = status;
@@ -63,6 +91,21 @@ export class StatusView {
     this.#reconnect = reconnect;
     errorDismiss.addEventListener("click", () => this.hideError());
     reconnect.addEventListener("click", () => onReconnect());
+    this.#errorAction = errorAction;
+    errorAction?.addEventListener("click", () => {
+      const run = this.#onErrorAction;
+      this.hideError();
+      run?.();
+    });
+    if (info && infoText && infoAction) {
+      this.#info = { box: info, text: infoText, action: infoAction };
+      infoAction.addEventListener("click", () => {
+        const run = this.#onInfoAction;
+        this.hideInfo();
+        run?.();
+      });
+      infoDismiss?.addEventListener("click", () => this.hideInfo());
+    }
   }
 
   /**
@@ -117,21 +160,59 @@ export class StatusView {
     this.#myName.hidden = !name;
   }
 
-  /** @param {string} text */
-  showError(text) {
+  /**
+   * Shows an error. A `sticky` one (a kick, a ban) stays until dismissed;
+   * `action` adds a button ("Join again").
+   *
+   * @param {string} text
+   * @param {{ sticky?: boolean, action?: { label: string, run: () => void } }} [options]
+   */
+  showError(text, { sticky = false, action } = {}) {
     clearTimeout(this.#errorTimer);
     this.#errorText.textContent = text;
     this.#error.hidden = false;
-    this.#errorTimer = setTimeout(() => this.hideError(), ERROR_HIDE_MS);
+    this.#onErrorAction = action?.run ?? null;
+    if (this.#errorAction) {
+      this.#errorAction.hidden = !action;
+      this.#errorAction.textContent = action?.label ?? "";
+    }
+    if (!sticky) this.#errorTimer = setTimeout(() => this.hideError(), ERROR_HIDE_MS);
   }
 
   hideError() {
     clearTimeout(this.#errorTimer);
     this.#error.hidden = true;
+    this.#onErrorAction = null;
   }
 
   /**
-   * The title: the room in view, and what waits in every joined room.
+   * Shows a piece of news that is no error ("You blocked bob."), for a few
+   * seconds; `action` adds a button ("Undo").
+   *
+   * @param {string} text
+   * @param {{ action?: { label: string, run: () => void } }} [options]
+   */
+  showInfo(text, { action } = {}) {
+    const info = this.#info;
+    if (!info) return;
+    clearTimeout(this.#infoTimer);
+    info.text.textContent = text;
+    info.box.hidden = false;
+    this.#onInfoAction = action?.run ?? null;
+    info.action.hidden = !action;
+    info.action.textContent = action?.label ?? "";
+    this.#infoTimer = setTimeout(() => this.hideInfo(), ERROR_HIDE_MS);
+  }
+
+  hideInfo() {
+    clearTimeout(this.#infoTimer);
+    if (this.#info) this.#info.box.hidden = true;
+    this.#onInfoAction = null;
+  }
+
+  /**
+   * The title: the room in view (as the page names it: "#team", "@bob"), and
+   * what waits in every joined room.
    *
    * @param {string} room
    * @param {{ unread: number, mentions: number }} counts
@@ -142,7 +223,7 @@ export class StatusView {
       : mentions
       ? `(${unread}, ${mentions === 1 ? "1 mention" : `${mentions} mentions`}) `
       : `(${unread}) `;
-    document.title = `${waiting}${room ? `#${room}` : "No room"} – Deno Chat`;
+    document.title = `${waiting}${room || "No room"} – Deno Chat`;
   }
 
   /** @param {string} state @param {string} text */

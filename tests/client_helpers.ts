@@ -98,7 +98,22 @@ export class ScriptedSocket extends EventTarget {
   }
 
   send(data: string): void {
-    this.sent.push(JSON.parse(data));
+    const frame = JSON.parse(data);
+    this.sent.push(frame);
+    this.dispatchEvent(new CustomEvent("sent", { detail: frame }));
+  }
+
+  /** Resolves with the next frame the client sends that matches `where`. */
+  nextSent(where: (frame: Detail) => boolean, what = "a frame"): Promise<Detail> {
+    const { promise, resolve } = Promise.withResolvers<Detail>();
+    const listener = (event: Event) => {
+      const frame = (event as CustomEvent).detail;
+      if (where(frame)) resolve(frame);
+    };
+    this.addEventListener("sent", listener);
+    return within(promise, `the client to send ${what}`).finally(() =>
+      this.removeEventListener("sent", listener)
+    );
   }
 
   close(code = 1000, reason = ""): void {

@@ -1,0 +1,144 @@
+/**
+ * A small actions menu whose items are given each time it opens: a member's
+ * actions in the member list (Message, Block, and for moderators Kick, Mute,
+ * Ban). One `role="menu"` element, put right after the button that opens it.
+ * Keyboard: arrows, Home and End move, Enter picks, Escape closes and gives
+ * the focus back to the button, Tab closes.
+ *
+ * @module
+ */
+
+/**
+ * One item: what it does (`action`), what it says, and whether it is
+ * destructive; `group` starts a new group (a separator before it).
+ *
+ * @typedef {{ action: string, label: string, danger?: boolean, group?: boolean }} MenuItem
+ */
+
+/** A menu of actions. */
+export class ActionMenu {
+  /** @type {HTMLElement} */
+  #menu;
+  /** The button it was opened from. @type {HTMLElement | null} */
+  #button = null;
+  /** @type {(action: string) => void} */
+  #pick = () => {};
+
+  /** @param {HTMLElement} menu The `role="menu"` element. */
+  constructor(menu) {
+    this.#menu = menu;
+    menu.addEventListener("click", (event) => {
+      const item = /** @type {HTMLElement | null} */ (
+        /** @type {Element} */ (event.target).closest('[role="menuitem"]')
+      );
+      if (!item?.dataset.action) return;
+      const pick = this.#pick;
+      this.close(false);
+      pick(item.dataset.action);
+    });
+    menu.addEventListener("keydown", (event) => this.#onKey(event));
+    document.addEventListener("pointerdown", (event) => {
+      const target = /** @type {Node} */ (event.target);
+      if (this.#button && !menu.contains(target) && !this.#button.contains(target)) {
+        this.close(false);
+      }
+    });
+  }
+
+  /** True while open. */
+  get open() {
+    return this.#button !== null;
+  }
+
+  /** The button the menu is open for, or null. */
+  get button() {
+    return this.#button;
+  }
+
+  /**
+   * Opens the menu after `button` with `items`; `onPick` runs with the
+   * picked item's action. Opening it again from the same button closes it.
+   *
+   * @param {HTMLElement} button
+   * @param {MenuItem[]} items
+   * @param {(action: string) => void} onPick
+   */
+  toggle(button, items, onPick) {
+    if (this.#button === button) return this.close(true);
+    this.close(false);
+    this.#button = button;
+    this.#pick = onPick;
+    this.#menu.replaceChildren(...items.flatMap((item, i) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.setAttribute("role", "menuitem");
+      b.dataset.action = item.action;
+      b.textContent = item.label;
+      if (item.danger) b.className = "danger-text";
+      if (!item.group || i === 0) return [b];
+      const separator = document.createElement("div");
+      separator.setAttribute("role", "separator");
+      separator.className = "menu-separator";
+      return [separator, b];
+    }));
+    button.after(this.#menu);
+    this.#menu.hidden = false;
+    button.setAttribute("aria-expanded", "true");
+    this.#items()[0]?.focus();
+  }
+
+  /**
+   * Closes the menu.
+   *
+   * @param {boolean} [refocus] Put the focus back on its button.
+   */
+  close(refocus = true) {
+    const button = this.#button;
+    if (!button) return;
+    this.#button = null;
+    button.setAttribute("aria-expanded", "false");
+    this.#menu.hidden = true;
+    document.body.append(this.#menu);
+    if (refocus && button.isConnected) button.focus();
+  }
+
+  /** @returns {HTMLElement[]} */
+  #items() {
+    return [...this.#menu.querySelectorAll('[role="menuitem"]')].map((
+      e,
+    ) => /** @type {HTMLElement} */ (e));
+  }
+
+  /** @param {KeyboardEvent} event */
+  #onKey(event) {
+    const items = this.#items();
+    const index = items.indexOf(/** @type {HTMLElement} */ (document.activeElement));
+    /** @param {number} i */
+    const go = (i) => {
+      event.preventDefault();
+      event.stopPropagation();
+      items[(i + items.length) % items.length]?.focus();
+    };
+    switch (event.key) {
+      case "ArrowDown":
+      case "ArrowRight":
+        return go(index + 1);
+      case "ArrowUp":
+      case "ArrowLeft":
+        return go(index - 1);
+      case "Home":
+        return go(0);
+      case "End":
+        return go(items.length - 1);
+      case "Escape":
+        event.preventDefault();
+        event.stopPropagation();
+        return this.close(true);
+      case "Tab":
+        return this.close(false);
+      case "Enter":
+      case " ":
+        event.stopPropagation();
+    }
+  }
+}

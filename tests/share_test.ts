@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import type { ChatOptions } from "../src/chat.ts";
 import type { ChatMessage } from "../src/protocol.ts";
-import type { FileStore } from "../src/store/files.ts";
 import { KvFiles } from "../src/store/kv_files.ts";
 import { KvHistory } from "../src/store/kv_history.ts";
 import { startServer, TestClient, type TestServer } from "./helpers.ts";

@@ -34,8 +34,8 @@ export const MAX_AUTH_LENGTH = 8192;
 export const MAX_HISTORY_PAGE = 100;
 /** Rooms one connection may be in at once, by default (`MAX_ROOMS_PER_CONNECTION`). */
 export const DEFAULT_MAX_ROOMS_PER_CONNECTION = 50;
-/** The reactions a message can get. */
-export const REACTIONS: readonly string[] = ["👍", "❤", "😂", "🎉", "😮", "😢", "👀", "🚀"];
+/** The reactions the page offers first; a reaction may be any single emoji. */
+export const REACTIONS: readonly string[] = ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "🚀"];
 
 /** A member of a room, as other members see them. */
 export interface Member {
@@ -167,7 +167,7 @@ export interface DeleteMessage extends RoomScoped {
 export interface ReactMessage extends RoomScoped {
   type: "react";
   ref: number;
-  /** One of {@linkcode REACTIONS}. */
+  /** Any single emoji ({@linkcode REACTIONS} are offered first). */
   emoji: string;
   cid: string;
 }

@@ -40,7 +40,7 @@
 
 import { BlockList } from "./blocks.js";
 import { Connection } from "./connection.js";
-import { REACTIONS } from "./conversation.js";
+import { isReactionEmoji, REACTIONS } from "./conversation.js";
 import { dmPeer, dmRoom } from "./names.js";
 import { entry, Outbox, Pacer } from "./outbox.js";
 import { ReadMarks } from "./read_marks.js";
@@ -580,14 +580,14 @@ export class ChatClient extends EventTarget {
   }
 
   /**
-   * Toggles this session's reaction `emoji` (one of {@linkcode REACTIONS}) on message `ref`.
+   * Toggles this session's reaction `emoji` (any one emoji; {@linkcode REACTIONS} are offered first) on message `ref`.
    *
    * @param {number} ref
    * @param {string} emoji
    * @param {{ room?: string }} [options]
    */
   react(ref, emoji, options = {}) {
-    if (!REACTIONS.includes(emoji)) throw new RangeError(`Not a reaction: ${emoji}`);
+    if (!isReactionEmoji(emoji)) throw new RangeError(`Not a reaction: ${emoji}`);
     return this.#outbox.add({ ...this.#change("react", ref, options.room), emoji });
   }
 

@@ -16,8 +16,22 @@
  * @module
  */
 
-/** The reactions a message can get. */
-export const REACTIONS = ["👍", "❤", "😂", "🎉", "😮", "😢", "👀", "🚀"];
+/** The reactions the page offers first; the server takes any single emoji. */
+export const REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "🚀"];
+
+/** Longest emoji a reaction may be, in UTF-16 units (the server's limit). */
+const MAX_EMOJI_LENGTH = 40;
+
+/**
+ * Whether `value` may be a reaction's emoji as the server sends it: the
+ * server checks that it is one emoji; the page only that it is short text.
+ *
+ * @param {unknown} value
+ * @returns {value is string}
+ */
+export function isReactionEmoji(value) {
+  return typeof value === "string" && value.length > 0 && value.length <= MAX_EMOJI_LENGTH;
+}
 
 /**
  * A message or a change to one, as the server sends it.
@@ -194,7 +208,7 @@ function foldInto(state, change) {
     state.edited = false;
     state.text = "";
     state.reactions = [];
-  } else if (change.kind === "reaction" && REACTIONS.includes(String(change.emoji))) {
+  } else if (change.kind === "reaction" && isReactionEmoji(change.emoji)) {
     const user = { id: change.userId, name: change.name };
     const reaction = state.reactions.find((r) => r.emoji === change.emoji);
     const has = reaction?.users.some((u) => u.id === user.id) ?? false;
@@ -218,7 +232,7 @@ function foldInto(state, change) {
 function readReactions(reactions) {
   if (!Array.isArray(reactions)) return [];
   return reactions
-    .filter((r) => r && REACTIONS.includes(r.emoji) && Array.isArray(r.users))
+    .filter((r) => r && isReactionEmoji(r.emoji) && Array.isArray(r.users))
     .map((r) => ({
       emoji: r.emoji,
       users: r.users

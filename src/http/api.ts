@@ -8,7 +8,7 @@
  *   through {@linkcode Hub.post}, so members see it like any `say` (same
  *   validation, per-room order, stored once per `cid`), marked `bot: true`.
  *   201 with the stored message, also for a repeated `cid` (then it is the
- *   first one); 409 when a member of the room holds the name.
+ *   first one); 409 when a member of the room holds the name or an account reserved it.
  * - `GET /api/v1/rooms/{room}/messages?since=N&limit=M`:
  *   `{"messages":[…],"complete":…}` from the history store.
  * - `GET /api/v1/rooms`: `{"rooms":[{"name","members","lastId","lastTs"}]}`,
@@ -287,7 +287,9 @@ export class Api {
         cid: say.message.cid,
       });
     } catch (error) {
-      if (error instanceof NameTakenError) return apiError(409, "name_taken", error.message);
+      if (error instanceof NameTakenError) {
+        return apiError(409, error.reserved ? "name_reserved" : "name_taken", error.message);
+      }
       this.#log({ event: "api_error", room, error: String(error) });
       const reason = error instanceof Error && error.message.startsWith("Cannot send message:")
         ? error.message.replace("Cannot send message:", "Cannot post message:")

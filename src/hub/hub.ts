@@ -1175,9 +1175,13 @@ export class Hub {
    * dedupe by sender and `cid`, marked `bot: true`. Resolves with the
    * stored message (the first one, for a repeated `cid`); rejects with a
    * {@linkcode NameTakenError} when a member holds the name in the room
-   * (here or on another instance), else when the store fails or is too busy.
+   * (here or on another instance) or an account reserved it, else when the
+   * store fails or is too busy.
    */
-  post(roomName: string, draft: Omit<MessageDraft, "room" | "bot">): Promise<ChatMessage> {
+  async post(roomName: string, draft: Omit<MessageDraft, "room" | "bot">): Promise<ChatMessage> {
+    if (this.#accounts && await this.#accounts.reservedBy(draft.name, draft.userId) !== null) {
+      throw new NameTakenError(draft.name, true);
+    }
     const room = this.#roomOf(roomName);
     if (!this.#nameFree(room, draft.userId, draft.name)) {
       this.#dropIfIdle(room);
@@ -2148,10 +2152,18 @@ export class Hub {
 
 /** A server-side post under a name a member of the room holds. */
 export class NameTakenError extends Error {
-  /** Creates the error for `name`. */
-  constructor(name: string) {
-    super(`Cannot post message: a member of the room is called '${name}'`);
+  /** Whether an account reserved the name (`name_reserved`), rather than a member holding it. */
+  readonly reserved: boolean;
+
+  /** Creates the error for `name`; `reserved` when an account holds it. */
+  constructor(name: string, reserved = false) {
+    super(
+      reserved
+        ? `Cannot post message: the name '${name}' belongs to an account`
+        : `Cannot post message: a member of the room is called '${name}'`,
+    );
     this.name = "NameTakenError";
+    this.reserved = reserved;
   }
 }
 

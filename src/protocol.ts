@@ -8,7 +8,9 @@
  * @module
  */
 
+import { isSingleEmoji } from "./emoji.ts";
 import { checkName, hasStackedMarks, MAX_COMBINING_MARKS, type NameCheck } from "./names.ts";
+import { FILE_ID_PATTERN } from "./store/files.ts";
 
 export {
   checkName,
@@ -32,8 +34,8 @@ export const MAX_AUTH_LENGTH = 8192;
 export const MAX_HISTORY_PAGE = 100;
 /** Rooms one connection may be in at once, by default (`MAX_ROOMS_PER_CONNECTION`). */
 export const DEFAULT_MAX_ROOMS_PER_CONNECTION = 50;
-/** The reactions a message can get. */
-export const REACTIONS: readonly string[] = ["👍", "❤", "😂", "🎉", "😮", "😢", "👀", "🚀"];
+/** The reactions the page offers first; a reaction may be any single emoji. */
+export const REACTIONS: readonly string[] = ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "🚀"];
 
 /** A member of a room, as other members see them. */
 export interface Member {
@@ -95,23 +97,54 @@ interface RoomScoped {
   room?: string;
 }
 
-/** Post a text to a room. */
+/** Files one message may carry at most. */
+export const MAX_ATTACHMENTS = 10;
+
+/** Post a text (and files uploaded for the room) to a room. */
 export interface SayMessage extends RoomScoped {
   type: "say";
+  /** May be empty when the message carries files. */
   text: string;
   /** Client-chosen id, echoed back in the `ack`; retries reuse it. */
   cid: string;
   /** The id of the message this one answers. */
   replyTo?: number;
+  /** Ids of files uploaded for this room (`POST /api/v1/uploads`), at most {@linkcode MAX_ATTACHMENTS}. */
+  attachments?: string[];
 }
 
-/** Ask for older messages of a room. */
+/**
+ * Ask for a page of a room's history: older messages (`before`), or a
+ * message with its neighbours (`around`, to jump to a search result).
+ */
 export interface HistoryRequest extends RoomScoped {
   type: "history";
   /** Messages with ids below this one. */
-  before: number;
+  before?: number;
+  /** Message `around` and up to `limit` / 2 on each side of it. */
+  around?: number;
   /** How many, 1–{@linkcode MAX_HISTORY_PAGE}. */
   limit: number;
+}
+
+/** Search the rooms the connection is in (or one of them), newest first. */
+export interface SearchRequest {
+  type: "search";
+  /** Words to find (every one, whole or as a prefix, without case or accents). */
+  q: string;
+  /** One room the connection is in; absent: all of them. */
+  room?: string;
+  /** The previous answer's `next`, for the page after it. */
+  before?: SearchCursor;
+  /** Echoed in the answer, to match it. */
+  cid?: string;
+}
+
+/** Where a search page ended: the previous answer's `next`, sent back as is. */
+export interface SearchCursor {
+  ts: number;
+  room: string;
+  id: number;
 }
 
 /** Change the text of one of your own messages. */
@@ -134,7 +167,7 @@ export interface DeleteMessage extends RoomScoped {
 export interface ReactMessage extends RoomScoped {
   type: "react";
   ref: number;
-  /** One of {@linkcode REACTIONS}. */
+  /** Any single emoji ({@linkcode REACTIONS} are offered first). */
   emoji: string;
   cid: string;
 }
@@ -157,7 +190,10 @@ export interface TypingMessage extends RoomScoped {
  */
 export interface DirectMessageRequest {
   type: "dm";
-  name: string;
+  /** The person's name (by its confusable key). */
+  name?: string;
+  /** The person's user id (a member list's), which picks one of two people of one name. */
+  userId?: string;
 }
 
 /** Stop (or start again) receiving direct messages from a user. Answered with `blocks`. */
@@ -220,6 +256,7 @@ export type ClientMessage =
   | SayMessage
   | TypingMessage
   | HistoryRequest
+  | SearchRequest
   | EditMessage
   | DeleteMessage
   | ReactMessage
@@ -261,6 +298,20 @@ export const MOD_ACTIONS: readonly ModAction[] = [
   "dismiss",
 ];
 
+/** A file a message carries; served at `/files/{id}/{name}` (the name URI-encoded). */
+export interface Attachment {
+  id: string;
+  name: string;
+  /** Bytes. */
+  size: number;
+  /** The MIME type, from the bytes. */
+  type: string;
+  /** Pixels, for an image. */
+  width?: number;
+  /** Pixels, for an image. */
+  height?: number;
+}
+
 /** A chat message, as stored and broadcast. */
 export interface ChatMessage {
   type: "message";
@@ -286,6 +337,8 @@ export interface ChatMessage {
   on?: boolean;
   /** The message a plain message answers. */
   replyTo?: number;
+  /** The files a plain message carries. */
+  attachments?: Attachment[];
   /**
    * `true` for a message posted through the server API (a bot or a back
    * end), not by a member: the page marks it "bot". Its name is never one a
@@ -349,6 +402,12 @@ export interface WelcomeMessage {
   topic?: string;
   /** Your role in the room, when you have one: `owner`, `moderator` or `operator`. */
   role?: "owner" | "moderator" | "operator";
+  /** The room's newest event id (a change or an act may follow the newest message in `history`). */
+  lastId?: number;
+  /** The room's slow mode: the shortest time between two says of a member, in ms. */
+  slowMs?: number;
+  /** Your mute in the room, while it holds: until when (absent: for good), and why. */
+  muted?: { until?: number; reason?: string };
 }
 
 /** The server stored your `say` (or change): it is now delivered to the whole room. */
@@ -479,6 +538,22 @@ export interface HistoryPage {
   messages: ChatMessage[];
   /** `true` when the store holds messages older than these. */
   hasMore: boolean;
+  /** For `history {around}`: the message asked for. */
+  around?: number;
+  /** For `history {around}`: `true` when newer messages follow these. */
+  hasNewer?: boolean;
+}
+
+/** The answer to `search`: matching messages, newest first, each with its `room`. */
+export interface SearchResults {
+  type: "search";
+  /** The request's `cid`, when it had one. */
+  cid?: string;
+  q: string;
+  results: ChatMessage[];
+  /** `true` when older matches follow: ask again with `before: next`. */
+  hasMore: boolean;
+  next?: SearchCursor;
 }
 
 /** A room, as the `rooms` answer lists it. */
@@ -541,6 +616,7 @@ export type ServerMessage =
   | ReportedMessage
   | ReportsMessage
   | HistoryPage
+  | SearchResults
   | RoomsMessage
   | ErrorMessage
   | CloseNotice;
@@ -595,6 +671,8 @@ export function parseClientMessage(value: unknown): ParseResult {
       return scoped(value, "send typing", { ok: true, message: { type: "typing" } });
     case "history":
       return scoped(value, "read history", parseHistory(value));
+    case "search":
+      return scoped(value, "search", parseSearch(value));
     case "edit":
     case "delete":
     case "react":
@@ -653,7 +731,12 @@ const CHANGE_ACTIONS = {
  * a `room` that is not a valid room name (`doing` names the action).
  */
 function scoped(value: Record<string, unknown>, doing: string, parsed: ParseResult): ParseResult {
-  if (!parsed.ok || value.room === undefined) return parsed;
+  if (value.room === undefined) return parsed;
+  if (!parsed.ok) {
+    // A refused frame names its room too, when it names a valid one.
+    const room = checkRoom(value.room);
+    return room.ok ? { ok: false, error: { ...parsed.error, room: room.name } } : parsed;
+  }
   const room = checkRoom(value.room);
   const cid = "cid" in parsed.message ? parsed.message.cid : undefined;
   if (!room.ok) {
@@ -675,6 +758,12 @@ function parseLeave(value: Record<string, unknown>): ParseResult {
 }
 
 function parseDirect(value: Record<string, unknown>): ParseResult {
+  if (value.userId !== undefined) {
+    if (!isUserId(value.userId)) {
+      return fail("invalid_message", "Cannot open conversation: 'userId' must be a user id");
+    }
+    return { ok: true, message: { type: "dm", userId: value.userId } };
+  }
   const name = checkName(value.name, "name");
   if (!name.ok) {
     return fail(
@@ -873,9 +962,25 @@ function parseSay(value: Record<string, unknown>): ParseResult {
       `Cannot send message: 'cid' must be 1-${MAX_CID_LENGTH} letters, digits, '_' or '-'`,
     );
   }
-  const text = checkText(value.text, "send message", cid);
+  const attachments = value.attachments;
+  if (attachments !== undefined) {
+    if (
+      !Array.isArray(attachments) || attachments.length > MAX_ATTACHMENTS ||
+      !attachments.every((id) => typeof id === "string" && FILE_ID_PATTERN.test(id)) ||
+      new Set(attachments).size !== attachments.length
+    ) {
+      return fail(
+        "invalid_message",
+        `Cannot send message: 'attachments' must be up to ${MAX_ATTACHMENTS} different file ids`,
+        cid,
+      );
+    }
+  }
+  const files = attachments?.length ? attachments as string[] : undefined;
+  const text = files && value.text === "" ? "" : checkText(value.text, "send message", cid);
   if (typeof text !== "string") return text;
   const message: SayMessage = { type: "say", text, cid };
+  if (files) message.attachments = files;
   if (value.replyTo !== undefined) {
     if (!isId(value.replyTo)) {
       return fail("invalid_message", "Cannot send message: 'replyTo' must be a message id", cid);
@@ -886,8 +991,15 @@ function parseSay(value: Record<string, unknown>): ParseResult {
 }
 
 function parseHistory(value: Record<string, unknown>): ParseResult {
-  const { before, limit = 50 } = value;
-  if (!isId(before)) {
+  const { before, around, limit = 50 } = value;
+  if (around !== undefined) {
+    if (!isId(around) || before !== undefined) {
+      return fail(
+        "invalid_message",
+        "Cannot read history: 'around' must be a message id, without 'before'",
+      );
+    }
+  } else if (!isId(before)) {
     return fail("invalid_message", "Cannot read history: 'before' must be a message id");
   }
   if (
@@ -895,7 +1007,49 @@ function parseHistory(value: Record<string, unknown>): ParseResult {
   ) {
     return fail("invalid_message", `Cannot read history: 'limit' must be 1-${MAX_HISTORY_PAGE}`);
   }
-  return { ok: true, message: { type: "history", before, limit: limit as number } };
+  return {
+    ok: true,
+    message: around !== undefined
+      ? { type: "history", around, limit: limit as number }
+      : { type: "history", before: before as number, limit: limit as number },
+  };
+}
+
+/** Longest search query, in characters. */
+export const MAX_QUERY_LENGTH = 200;
+
+function parseSearch(value: Record<string, unknown>): ParseResult {
+  const { q, before, cid } = value;
+  if (cid !== undefined && !isCid(cid)) {
+    return fail(
+      "invalid_message",
+      `Cannot search: 'cid' must be 1-${MAX_CID_LENGTH} letters, digits, '_' or '-'`,
+    );
+  }
+  if (
+    typeof q !== "string" || !q.trim() || q.length > MAX_QUERY_LENGTH || !q.isWellFormed()
+  ) {
+    return fail(
+      "invalid_message",
+      `Cannot search: 'q' must be text of 1-${MAX_QUERY_LENGTH} characters`,
+      cid as string | undefined,
+    );
+  }
+  const message: SearchRequest = { type: "search", q: q.trim() };
+  if (cid !== undefined) message.cid = cid as string;
+  if (before !== undefined) {
+    const cursor = before as Record<string, unknown>;
+    const room = typeof cursor === "object" && cursor !== null ? checkRoom(cursor.room) : null;
+    if (!room?.ok || !Number.isSafeInteger(cursor.ts) || !isId(cursor.id)) {
+      return fail(
+        "invalid_message",
+        "Cannot search: 'before' must be the previous answer's 'next'",
+        message.cid,
+      );
+    }
+    message.before = { ts: cursor.ts as number, room: room.name, id: cursor.id as number };
+  }
+  return { ok: true, message };
 }
 
 /** `edit`, `delete` and `react`: a `ref`, a `cid`, and a text or an emoji. */
@@ -915,12 +1069,8 @@ function parseChange(value: Record<string, unknown>): ParseResult {
   const ref = value.ref;
   if (type === "delete") return { ok: true, message: { type, ref, cid } };
   if (type === "react") {
-    if (typeof value.emoji !== "string" || !REACTIONS.includes(value.emoji)) {
-      return fail(
-        "invalid_message",
-        `Cannot react to message: 'emoji' must be one of ${REACTIONS.join(" ")}`,
-        cid,
-      );
+    if (typeof value.emoji !== "string" || !isSingleEmoji(value.emoji)) {
+      return fail("invalid_message", "Cannot react to message: 'emoji' must be one emoji", cid);
     }
     return { ok: true, message: { type, ref, emoji: value.emoji, cid } };
   }

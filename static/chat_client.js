@@ -724,7 +724,8 @@ export class ChatClient extends EventTarget {
     if (!this.#online) return false;
     this.#directing.add(nameKey(name));
     this.#pacer.spend();
-    return this.#connection.send({ type: "dm", name });
+    // By id when the member is known: a name is unique in a room, not on the server.
+    return this.#connection.send(id ? { type: "dm", userId: id } : { type: "dm", name });
   }
 
   /**

@@ -16,22 +16,33 @@
  * @module
  */
 
-/** The reactions a message's menu offers at once (any single emoji can be one; see {@link isReaction}). */
-export const REACTIONS = ["👍", "❤", "😂", "🎉", "😮", "😢", "👀", "🚀"];
-/** Longest reaction the client takes (a ZWJ family with skin tones is about 35 code units). */
-const MAX_REACTION_LENGTH = 64;
+/** The reactions the page offers first; the server takes any single emoji. */
+export const REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "🚀"];
+
+/** Longest emoji a reaction may be, in UTF-16 units (the server's limit). */
+const MAX_EMOJI_LENGTH = 40;
 
 /**
- * Whether `emoji` may be a reaction here: a short string with no spaces or
- * control characters. The server decides whether it is one emoji
- * (`isSingleEmoji`), and refuses anything else with `invalid_message`.
+ * Whether `value` may be a reaction's emoji as the server sends it: the
+ * server checks that it is one emoji; the page only that it is short text.
+ *
+ * @param {unknown} value
+ * @returns {value is string}
+ */
+export function isReactionEmoji(value) {
+  return typeof value === "string" && value.length > 0 && value.length <= MAX_EMOJI_LENGTH;
+}
+
+/**
+ * Whether `emoji` may be sent as a reaction: short text (see
+ * {@linkcode isReactionEmoji}) with no spaces or control characters; the
+ * server decides whether it is one emoji.
  *
  * @param {unknown} emoji
  * @returns {emoji is string}
  */
 export function isReaction(emoji) {
-  return typeof emoji === "string" && emoji.length > 0 && emoji.length <= MAX_REACTION_LENGTH &&
-    !/[\s\p{Cc}]/u.test(emoji);
+  return isReactionEmoji(emoji) && !/[\s\p{Cc}]/u.test(emoji);
 }
 
 /**
@@ -222,7 +233,7 @@ function foldInto(state, change) {
     state.text = "";
     state.reactions = [];
     state.attachments = [];
-  } else if (change.kind === "reaction" && isReaction(change.emoji)) {
+  } else if (change.kind === "reaction" && isReactionEmoji(change.emoji)) {
     const user = { id: change.userId, name: change.name };
     const reaction = state.reactions.find((r) => r.emoji === change.emoji);
     const has = reaction?.users.some((u) => u.id === user.id) ?? false;
@@ -246,7 +257,7 @@ function foldInto(state, change) {
 function readReactions(reactions) {
   if (!Array.isArray(reactions)) return [];
   return reactions
-    .filter((r) => r && isReaction(r.emoji) && Array.isArray(r.users))
+    .filter((r) => r && isReactionEmoji(r.emoji) && Array.isArray(r.users))
     .map((r) => ({
       emoji: r.emoji,
       users: r.users

@@ -86,7 +86,8 @@ export class RoomModeration {
   }
 
   /**
-   * Takes a welcome: this client's role, the members' roles and the topic.
+   * Takes a welcome: this client's role, the members' roles, the topic, the
+   * room's slow mode and this client's own mute.
    *
    * @param {Record<string, any>} welcome
    * @returns {Touched}
@@ -105,7 +106,25 @@ export class RoomModeration {
       }
     }
     this.sanction = null;
+    this.slowMs = Math.max(0, Number(welcome.slowMs) || 0);
+    this.#write(`slow.${this.#name}`, this.slowMs ? String(this.slowMs) : null);
+    this.#setMute(
+      welcome.muted && typeof welcome.muted === "object" ? readMute(welcome.muted) : null,
+    );
+    touched.add("mute");
     return touched;
+  }
+
+  /**
+   * A member who joined, with their role when they have one.
+   *
+   * @param {{ id: string, role?: unknown }} member
+   * @returns {Touched}
+   */
+  joined(member) {
+    if (!ROLES.has(/** @type {string} */ (member.role))) return new Set();
+    this.roles.set(member.id, /** @type {Role} */ (member.role));
+    return new Set(["roles"]);
   }
 
   /**

@@ -96,6 +96,8 @@ export class RoomState {
   #readKnown = false;
   /** True for a conversation the server brought this client into (a welcome it did not ask for). */
   #adopted = false;
+  /** The newest event id the last welcome said the room has (0: it did not say). */
+  #welcomeLastId = 0;
   #read;
   #write;
 
@@ -269,6 +271,8 @@ export class RoomState {
       this.#setPeer(welcome.peer.userId, String(welcome.peer.name ?? ""));
     }
     this.moderation.welcome(welcome);
+    // How far the room goes: acts and changes may follow its newest message.
+    this.#welcomeLastId = Number.isSafeInteger(welcome.lastId) ? welcome.lastId : 0;
     this.#resumed = true;
     this.status = "joined";
     return { reason, history };
@@ -281,6 +285,8 @@ export class RoomState {
    * @param {Me} me
    */
   settle(me) {
+    if (this.#welcomeLastId > this.lastId) this.#setLastId(this.#welcomeLastId);
+    this.#welcomeLastId = 0;
     if (!this.#readKnown) this.markRead(this.lastId, me);
   }
 
@@ -349,8 +355,10 @@ export class RoomState {
       if (this.peer?.userId === member.id) this.#setPeer(member.id, String(member.name));
       return { event, member, repeat: false, ...(previous ? { previous } : {}) };
     }
-    if (event === "join") this.members.set(member.id, { id: member.id, name: String(member.name) });
-    else if (event === "leave") this.members.delete(member.id);
+    if (event === "join") {
+      this.members.set(member.id, { id: member.id, name: String(member.name) });
+      this.moderation.joined(member);
+    } else if (event === "leave") this.members.delete(member.id);
     return { event, member, repeat: event === "join" ? known !== undefined : !known };
   }
 

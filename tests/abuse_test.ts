@@ -6,6 +6,7 @@
  * cost in memory is measured.
  */
 import assert from "node:assert/strict";
+import { isSingleEmoji } from "../src/emoji.ts";
 import { addressKey, Admission, OVERSIZE_STRIKES } from "../src/http/admission.ts";
 import { type ChatMessage, type Member, REACTIONS } from "../src/protocol.ts";
 import { Stats } from "../src/stats.ts";
@@ -149,6 +150,39 @@ function hostile(
       }),
     () => JSON.stringify({ type: "report", room: "lobby", ref: ref(), reason: text() }),
     () => JSON.stringify({ type: "reports", room: pick(["lobby", "x"]) }),
+    // Files, search, jumps, any emoji, dm by id.
+    () =>
+      JSON.stringify({
+        type: "say",
+        text: pick(["", text()]),
+        cid: cid(),
+        attachments: pick([
+          [],
+          ["AAAAAAAAAAAAAAAAAAAAAA"],
+          ["../x"],
+          "x",
+          [1],
+          Array(11).fill("a"),
+        ]),
+      }),
+    () =>
+      JSON.stringify({
+        type: "search",
+        q: pick(["a", "", " ", "x".repeat(201), 5, text()]),
+        room: pick([undefined, "lobby", "nowhere", ""]),
+        before: pick([undefined, { ts: 1, room: "lobby", id: 1 }, { ts: "x" }, 7]),
+        cid: pick([undefined, cid(), "bad cid"]),
+      }),
+    () =>
+      JSON.stringify({ type: "history", around: ref(), before: pick([undefined, 3]), limit: 9 }),
+    () =>
+      JSON.stringify({
+        type: "react",
+        ref: ref(),
+        emoji: pick(["🦄", "🦄🦄", "a", "🇳🇴"]),
+        cid: cid(),
+      }),
+    () => JSON.stringify({ type: "dm", userId: pick([ctx.adaId, "nobody", "", "a b", 5]) }),
     () =>
       JSON.stringify({
         type: pick(["say", "typing", "history", "react", "edit", "delete"]),
@@ -220,7 +254,7 @@ function checkReceived(
       if (m.kind === "edit") assert.ok(texts.edits.has(m.text), `${where}: an edit never sent`);
       if (m.kind === "delete") deleted.add(target.id);
       if (m.kind === "reaction") {
-        assert.ok(REACTIONS.includes(m.emoji!), `${where}: a known emoji`);
+        assert.ok(isSingleEmoji(m.emoji!), `${where}: one emoji`);
         const key = `${m.userId} ${m.ref} ${m.emoji}`;
         assert.equal(m.on, !(reactions.get(key) ?? false), `${where}: a reaction toggles`);
         reactions.set(key, m.on!);

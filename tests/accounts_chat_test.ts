@@ -191,3 +191,22 @@ Deno.test("signing out on one instance closes the session's connections on anoth
   const closed = await client.waitClosed();
   assert.deepEqual([closed.code, closed.reason], [4001, "signed out"]);
 });
+
+Deno.test("the server API cannot post under a name an account reserved", async () => {
+  await using h = await start({ apiToken: "secret-token-0123456789" });
+  await registerAccount(h.server, new SoftAuthenticator(), "ada");
+  const post = (name: string) =>
+    call(h.server, "/api/v1/rooms/lobby/messages", {
+      json: { name, text: "hi" },
+      headers: { authorization: "Bearer secret-token-0123456789" },
+    });
+  const refused = await post("ADA");
+  assert.equal(refused.status, 409);
+  assert.deepEqual(refused.body, {
+    error: {
+      code: "name_reserved",
+      message: "Cannot post message: the name 'ADA' belongs to an account",
+    },
+  });
+  assert.equal((await post("grace")).status, 201);
+});

@@ -44,7 +44,9 @@ Deno.test("check names what cannot be posted; attach then decides for good", asy
   );
   const results = await s.attachments.attach([mine, other], "u1", "lobby", 42);
   assert.deepEqual([...results], [[mine, "attached"], [other, "forbidden"]]);
-  assert.deepEqual(await s.attachments.check([mine], "u1", "lobby"), [{ id: mine, code: "taken" }]);
+  assert.deepEqual(await s.attachments.check([mine], "u1", "lobby"), [
+    { id: mine, code: "taken", messageId: 42 },
+  ]);
   assert.equal((await s.files.stat(mine))?.messageId, 42);
 });
 

@@ -128,7 +128,7 @@ Deno.test("direct(): a known conversation is shown at once, another is asked for
     socket.receive(welcome("lobby", [], { members: [ada, bob, { id: "u3", name: "carol" }] }));
 
     assert.equal(client.direct("Bob"), true);
-    assert.deepEqual(socket.sent.at(-1), { type: "dm", name: "Bob" });
+    assert.deepEqual(socket.sent.at(-1), { type: "dm", userId: "u2" }, "by id: the member known");
     socket.receive(welcome(DM, [msg(DM, 1, ada, "old")], { peer: { userId: "u2", name: "bob" } }));
     assert.deepEqual(seen.find(([t]) => t === "direct")?.[1].opened, true);
     assert.equal(client.room, DM, "the conversation asked for is the room in view");

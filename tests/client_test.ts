@@ -700,7 +700,7 @@ Deno.test("edit, remove, react and reply: change events fold into the message th
     const unreacted = next(ada, "change", (d) => d.change.kind === "reaction" && !d.change.on);
     bob.react(id, "🎉");
     assert.deepEqual((await unreacted).target.reactions, []);
-    assert.throws(() => bob.react(id, "💩"), RangeError);
+    assert.throws(() => bob.react(id, ""), RangeError);
 
     const replied = next(ada, "message", (d) => d.message.text === "yes!");
     bob.reply(id, "yes!");
@@ -981,7 +981,7 @@ Deno.test("Conversation folds changes in id order, whatever order they come in",
   assert.equal(state.edited, true);
   assert.deepEqual(state.reactions, []);
   assert.equal(c.oldestId, 1);
-  assert.deepEqual(REACTIONS, ["👍", "❤", "😂", "🎉", "😮", "😢", "👀", "🚀"]);
+  assert.deepEqual(REACTIONS, ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "🚀"]);
 });
 
 Deno.test("parseText: links (http and https only) and mentions of members, as plain parts", () => {

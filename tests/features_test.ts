@@ -65,7 +65,7 @@ Deno.test("edit and delete your own message; someone else's is forbidden, an unk
   assert.equal((await ada.next("ack", (a) => a.cid === "a3" && a.id === 3)).id, 3);
 });
 
-Deno.test("a reaction toggles, from a small fixed set, and a reply names its message", async () => {
+Deno.test("a reaction toggles, with any single emoji, and a reply names its message", async () => {
   await using server = await startServer();
   const { client: ada } = await TestClient.join(server.wsUrl, "lobby", "ada");
   await using _ada = ada;
@@ -79,7 +79,7 @@ Deno.test("a reaction toggles, from a small fixed set, and a reply names its mes
   bob.send({ type: "react", ref: 1, emoji: "🚀", cid: "b2" });
   const off = await ada.next("message", (m) => m.cid === "b2");
   assert.equal(off.on, false);
-  bob.send({ type: "react", ref: 1, emoji: "💩", cid: "b3" });
+  bob.send({ type: "react", ref: 1, emoji: "no", cid: "b3" });
   assert.deepEqual(pick(await bob.next("error")), ["invalid_message", "b3"]);
 
   bob.send({ type: "say", text: "yes", cid: "b4", replyTo: 1 });

@@ -10,6 +10,7 @@ import { connectRedis } from "../src/redis/connection.ts";
 import { type HistoryStore, type MessageDraft, RoomLimitError } from "../src/store/history.ts";
 import { KvHistory } from "../src/store/kv_history.ts";
 import { RedisHistory } from "../src/store/redis_history.ts";
+import { within } from "./helpers.ts";
 import { skipRedis, startRedis } from "./redis.ts";
 
 interface Options {
@@ -108,6 +109,26 @@ for (const implementation of IMPLEMENTATIONS) {
         }
       },
     );
+
+  contract(
+    "a pruned message's files are told to onPrunedFiles, a deleted one's are not",
+    async (h) => {
+      const pruned = Promise.withResolvers<[string, string[]]>();
+      h.onPrunedFiles?.((room, ids) => pruned.resolve([room, ids]));
+      const file = (id: string) => ({ id, name: `${id}.txt`, size: 3, type: "text/plain" });
+      const first = await h.append("lobby", {
+        ...draft("c1"),
+        attachments: [file("f1"), file("f2")],
+      });
+      const second = await h.append("lobby", { ...draft("c2"), attachments: [file("f3")] });
+      await h.append("lobby", remove("d2", second.message.id)); // its files went with the delete
+      await h.append("lobby", draft("c3"));
+      await h.append("lobby", draft("c4")); // the room keeps 2: c1 and c2 go
+      assert.deepEqual(await within(pruned.promise, "the pruned files"), ["lobby", ["f1", "f2"]]);
+      assert.equal(await h.get("lobby", first.message.id), null);
+    },
+    { limit: 2 },
+  );
 
   contract("ids are 1, 2, 3 … per room, in the order appends complete, with no gaps", async (h) => {
     const results = await Promise.all(

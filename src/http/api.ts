@@ -8,13 +8,16 @@
  *   through {@linkcode Hub.post}, so members see it like any `say` (same
  *   validation, per-room order, stored once per `cid`), marked `bot: true`.
  *   201 with the stored message, also for a repeated `cid` (then it is the
- *   first one); 409 when a member of the room holds the name.
+ *   first one); 409 when a member of the room holds the name or an account reserved it.
  * - `GET /api/v1/rooms/{room}/messages?since=N&limit=M`:
  *   `{"messages":[…],"complete":…}` from the history store.
  * - `GET /api/v1/rooms`: `{"rooms":[{"name","members","lastId","lastTs"}]}`,
  *   the room directory, as the protocol's `rooms` answers it.
  * - `DELETE /api/v1/rooms/{room}`: deletes the room's history, and every
  *   member on every instance leaves it; 204, or 404 when it had none.
+ * - `GET /api/v1/rooms/{room}/search?q=…&before=TS:ID`: `{"results":[…],
+ *   "hasMore","next"?}`, newest first; `before` is the previous answer's
+ *   `next` as `ts:id`.
  *
  * Errors are `{"error":{"code","message"}}` with 400, 401, 403, 404, 405,
  * 408, 409, 413, 415, 429 or 503.
@@ -28,6 +31,10 @@ import { type Hub, NameTakenError } from "../hub/hub.ts";
 import type { Logger } from "../log.ts";
 import { type ChatMessage, checkName, parseClientMessage } from "../protocol.ts";
 import type { HistoryStore } from "../store/history.ts";
+import type { MessageSearch } from "../store/search.ts";
+
+/** Results a search answers at most. */
+const MAX_SEARCH_PAGE = 20;
 import { TokenBucket } from "../rate_limit.ts";
 import { readCapped } from "./body.ts";
 import { apiError, invalid, json, roomOf, unavailable } from "./api_json.ts";
@@ -40,6 +47,8 @@ export const MAX_PAGE = 100;
 const PREFIX = "/api/v1/";
 const ROOM_MESSAGES = /^\/api\/v1\/rooms\/([^/]+)\/messages$/;
 const ROOM = /^\/api\/v1\/rooms\/([^/]+)$/;
+const ROOM_SEARCH = /^\/api\/v1\/rooms\/([^/]+)\/search$/;
+const CURSOR = /^(\d{1,16}):(\d{1,16})$/;
 const DIGITS = /^[0-9]{1,15}$/;
 
 /** Options for {@linkcode Api}. */
@@ -48,6 +57,8 @@ export interface ApiOptions {
   hub: Hub;
   /** Where history is read from. */
   history: HistoryStore;
+  /** Search over the rooms' history; `null` turns the search route off (404). @default {null} */
+  search?: MessageSearch | null;
   /** The bearer token the API requires; unset turns the API off (404). @default {undefined} */
   apiToken?: string;
   /**
@@ -105,6 +116,7 @@ export class Api {
   #failures = new TokenBucket({ burst: 10, perSecond: 2 });
   #log: Logger;
   #moderation: ModerationStore | null;
+  #search: MessageSearch | null;
 
   /** Creates the API; see {@linkcode ApiOptions}. */
   constructor(options: ApiOptions) {
@@ -120,6 +132,7 @@ export class Api {
     });
     this.#log = options.log ?? (() => {});
     this.#moderation = options.moderation ?? null;
+    this.#search = options.search ?? null;
   }
 
   /** Whether a token is configured. */
@@ -143,6 +156,11 @@ export class Api {
       if (req.method === "POST") return await this.#post(req, route[1]);
       if (req.method === "GET") return await this.#messages(route[1], searchParams);
       return this.#notAllowed(req, "GET, POST");
+    }
+    const search = pathname.match(ROOM_SEARCH);
+    if (search && this.#search) {
+      if (req.method === "GET") return await this.#find(this.#search, search[1], searchParams);
+      return this.#notAllowed(req, "GET");
     }
     const moderated = await moderationRoute(req, pathname, {
       hub: this.#hub,
@@ -269,7 +287,9 @@ export class Api {
         cid: say.message.cid,
       });
     } catch (error) {
-      if (error instanceof NameTakenError) return apiError(409, "name_taken", error.message);
+      if (error instanceof NameTakenError) {
+        return apiError(409, error.reserved ? "name_reserved" : "name_taken", error.message);
+      }
       this.#log({ event: "api_error", room, error: String(error) });
       const reason = error instanceof Error && error.message.startsWith("Cannot send message:")
         ? error.message.replace("Cannot send message:", "Cannot post message:")
@@ -305,6 +325,35 @@ export class Api {
     } catch (error) {
       this.#log({ event: "api_error", room, error: String(error) });
       return unavailable("Cannot read messages: history is unavailable, retry soon");
+    }
+  }
+
+  /** Searches one room: newest first, 20 at a time. */
+  async #find(search: MessageSearch, rawRoom: string, params: URLSearchParams): Promise<Response> {
+    const room = roomOf(rawRoom, "search");
+    if (room instanceof Response) return room;
+    const q = params.get("q") ?? "";
+    const before = params.get("before");
+    const cursor = before === null ? null : CURSOR.exec(before);
+    if (before !== null && !cursor) {
+      return invalid("Cannot search: 'before' must be the previous answer's next, as ts:id");
+    }
+    try {
+      const found = await search.search({
+        q,
+        rooms: [room],
+        limit: MAX_SEARCH_PAGE,
+        ...(cursor ? { before: { ts: Number(cursor[1]), room, id: Number(cursor[2]) } } : {}),
+      });
+      if (!found.ok) return apiError(400, found.code, found.message);
+      return json(200, {
+        results: found.messages,
+        hasMore: found.hasMore,
+        ...(found.next ? { next: found.next } : {}),
+      });
+    } catch (error) {
+      this.#log({ event: "api_error", room, error: String(error) });
+      return unavailable("Cannot search: history is unavailable, retry soon");
     }
   }
 

@@ -19,6 +19,7 @@ export type ApiErrorCode =
   | "not_found"
   | "method_not_allowed"
   | "name_taken"
+  | "name_reserved"
   | "timeout"
   | "too_large"
   | "unsupported_media_type"

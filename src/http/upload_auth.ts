@@ -1,13 +1,15 @@
 /**
- * Who an upload or a file request comes from, until accounts are wired in:
- * the server API's bearer token (user `api`), or a guest's session token in
- * an `X-Chat-Session` header (the page sends it with `fetch`, since guests
- * have no cookie, and shows files from `blob:` URLs). The chat uses it
- * unless given another `authenticateUpload`.
+ * Who an upload or a file request comes from: the server API's bearer token
+ * (user `api`), a JWT as a bearer token when JWT auth is on (its subject,
+ * within its `rooms` claim), an account's session cookie, or a guest's
+ * session token in an `X-Chat-Session` header (the page sends it with
+ * `fetch`, since guests have no cookie, and shows files from `blob:` URLs).
+ * The chat uses it unless given another `authenticateUpload`.
  *
  * @module
  */
 
+import type { Authenticate } from "../auth/jwt.ts";
 import { SessionSigner } from "../auth/session.ts";
 import { TokenCheck } from "../auth/token_check.ts";
 import type { UploadAuthenticate } from "./uploads.ts";
@@ -23,6 +25,10 @@ export interface SessionUploadAuthOptions {
   sessionSecret: string;
   /** The server API's token; unset: no bearer token is accepted. @default {undefined} */
   apiToken?: string;
+  /** Verifies JWTs (JWT auth on: then there are no guest session tokens). @default {null} */
+  authenticate?: Authenticate | null;
+  /** The account a request's session cookie signs in to, if any. @default {undefined} */
+  account?: (req: Request) => Promise<string | null>;
 }
 
 /**
@@ -44,16 +50,25 @@ export interface SessionUploadAuthOptions {
 export function sessionUploadAuth(options: SessionUploadAuthOptions): UploadAuthenticate {
   const signer = SessionSigner.create(options.sessionSecret);
   const check = options.apiToken ? new TokenCheck(options.apiToken) : null;
+  const { authenticate = null, account } = options;
   return async (req) => {
     const session = req.headers.get(SESSION_HEADER);
-    if (session) {
+    if (session && !authenticate) {
       const userId = await (await signer).verify(session.trim());
       return userId ? { userId } : null;
     }
     const [scheme, token, ...rest] = (req.headers.get("authorization") ?? "").trim().split(/\s+/);
-    if (check && scheme?.toLowerCase() === "bearer" && token && !rest.length) {
-      return (await check.matches(token)) ? { userId: API_UPLOADER } : null;
+    if (scheme?.toLowerCase() === "bearer" && token && !rest.length) {
+      if (check && await check.matches(token)) return { userId: API_UPLOADER };
+      if (!authenticate) return null;
+      try {
+        const { userId, rooms } = await authenticate(token);
+        return rooms ? { userId, rooms } : { userId };
+      } catch {
+        return null; // a refused token is nobody
+      }
     }
-    return null;
+    const accountId = account && await account(req);
+    return accountId ? { userId: accountId } : null;
   };
 }

@@ -34,7 +34,7 @@ import { type ImageSize, JpegScrubber } from "../media/jpeg_scrub.ts";
 import { claimProblem, detectType, INLINE_TYPES, SNIFF_BYTES } from "../media/file_type.ts";
 import { safeFileName } from "../media/file_name.ts";
 import { headerSize, SIZE_HEADER_BYTES } from "../media/image_size.ts";
-import { checkName } from "../protocol.ts";
+import { checkRoom } from "../protocol.ts";
 import {
   FILE_ID_PATTERN,
   FileError,
@@ -64,6 +64,8 @@ export const QUOTA_WINDOW_MS = 24 * 60 * 60 * 1000;
 /** Who a request comes from, as the `authenticate` hook says. */
 export interface UploadIdentity {
   userId: string;
+  /** The rooms a JWT's `rooms` claim allows; absent: every room. */
+  rooms?: string[];
 }
 
 /** Decides who sent a request: `null` for nobody known (401). */
@@ -71,8 +73,15 @@ export type UploadAuthenticate = (
   req: Request,
 ) => UploadIdentity | null | Promise<UploadIdentity | null>;
 
-/** Whether `userId` may read room `room` (and so its files, and upload to it). */
-export type CanRead = (userId: string, room: string) => boolean | Promise<boolean>;
+/**
+ * Whether `userId` may read room `room` (and so its files, and upload to
+ * it); `identity` is what `authenticate` said of the request.
+ */
+export type CanRead = (
+  userId: string,
+  room: string,
+  identity: UploadIdentity,
+) => boolean | Promise<boolean>;
 
 /** Options for {@linkcode Uploads}. */
 export interface UploadsOptions {
@@ -214,8 +223,9 @@ export class Uploads {
           },
         );
       }
-      userId = await this.#identify(req);
-      const room = await this.#room(req, userId);
+      const identity = await this.#identify(req);
+      userId = identity.userId;
+      const room = await this.#room(req, identity);
       const boundary = formBoundary(req.headers.get("content-type"));
       if (!boundary) {
         throw new Refusal(
@@ -266,7 +276,8 @@ export class Uploads {
       }
       const { pathname } = new URL(req.url);
       const id = /^\/files\/([^/]+)(?:\/[^/]*)?$/.exec(pathname)?.[1];
-      const userId = await this.#identify(req);
+      const identity = await this.#identify(req);
+      const { userId } = identity;
       const notFound = new Refusal(404, "not_found", "Cannot read file: no such file");
       if (!id || !FILE_ID_PATTERN.test(id)) throw notFound;
       const file = await this.#files.stat(id);
@@ -274,7 +285,7 @@ export class Uploads {
       // Loose: its uploader only. Posted: whoever may read its room. Never say which.
       const allowed = file.messageId === undefined
         ? file.owner === userId
-        : await this.#canRead(userId, file.room);
+        : await this.#canRead(userId, file.room, identity);
       if (!allowed) throw notFound;
       const etag = `"${file.id}"`;
       const headers = fileHeaders(file, etag);
@@ -292,7 +303,7 @@ export class Uploads {
   }
 
   /** The user, or a 401. */
-  async #identify(req: Request): Promise<string> {
+  async #identify(req: Request): Promise<UploadIdentity> {
     const identity = await this.#authenticate(req);
     if (!identity) {
       throw new Refusal(
@@ -301,16 +312,16 @@ export class Uploads {
         "Cannot authorize request: send a session token (X-Chat-Session) or a bearer token",
       );
     }
-    return identity.userId;
+    return identity;
   }
 
-  /** The room in `?room=`, which `userId` may read: else 400 or 403. */
-  async #room(req: Request, userId: string): Promise<string> {
+  /** The room in `?room=`, which the user may read: else 400 or 403. */
+  async #room(req: Request, identity: UploadIdentity): Promise<string> {
     const raw = new URL(req.url).searchParams.get("room");
     if (raw === null) {
       throw new Refusal(400, "invalid_message", "Cannot upload file: 'room' is required (?room=…)");
     }
-    const checked = checkName(raw, "room");
+    const checked = checkRoom(raw);
     if (!checked.ok) {
       throw new Refusal(
         400,
@@ -318,7 +329,7 @@ export class Uploads {
         checked.message.replace(/^Cannot join room/, "Cannot upload file"),
       );
     }
-    if (!(await this.#canRead(userId, checked.name))) {
+    if (!(await this.#canRead(identity.userId, checked.name, identity))) {
       throw new Refusal(403, "forbidden", "Cannot upload file: you may not post in this room");
     }
     return checked.name;

@@ -89,6 +89,12 @@ export class AccountLink {
     return account && { id: account.id, name: account.name };
   }
 
+  /** The account with id `id`, or `null`. Rejects when the store cannot say. */
+  async byId(id: string): Promise<{ id: string; name: string } | null> {
+    const account = await this.#store.account(id);
+    return account && { id: account.id, name: account.name };
+  }
+
   /**
    * The account that reserved `name` (by its confusable key), unless it is
    * `userId` itself: then, or when no account holds it, `null`. Rejects

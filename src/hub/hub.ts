@@ -28,6 +28,7 @@ import {
   type BlockMessage,
   type ChatMessage,
   type ClientMessage,
+  type DirectMessageRequest,
   dmRoom,
   dmUsers,
   type ErrorCode,
@@ -43,6 +44,7 @@ import {
   type ReportMessage,
   type RoomInfo,
   type SayMessage,
+  type SearchRequest,
   type ServerMessage,
 } from "../protocol.ts";
 import { Stats } from "../stats.ts";
@@ -63,6 +65,9 @@ import { encode, type Peer, type SentEvent } from "./peer.ts";
 import { Room, type WaitingSay } from "./room.ts";
 import { UserState } from "./user_state.ts";
 import { AccountLink, type HubAccounts } from "./account_link.ts";
+import { checkFiles, fileIds } from "./message_files.ts";
+import type { Attachments } from "../attachments.ts";
+import type { MessageSearch } from "../store/search.ts";
 import { applyAct, decideAct, mayPost, type ModRequest, type Role, roleOf } from "./moderation.ts";
 import {
   emptyPolicy,
@@ -82,6 +87,8 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 const HOUR_MS = 3_600_000;
 /** User names remembered for conversations' `peer` at most. */
 const MAX_NAMES = 10_000;
+/** Results a `search` answer holds at most. */
+const SEARCH_PAGE = 20;
 /** How long a user who sent an oversized frame must wait before joining again, in ms. */
 export const OFFENDER_COOLDOWN_MS = 60_000;
 /** Offenders remembered at most; the oldest are forgotten first. */
@@ -185,6 +192,14 @@ export interface HubOptions {
    */
   accounts?: HubAccounts | null;
   /**
+   * Files uploaded for rooms: a `say` may carry them, a deleted or pruned
+   * message takes its files along. `null` turns attachments off.
+   * @default {null}
+   */
+  attachments?: Attachments | null;
+  /** Search over the rooms' retained history (`search`); `null` turns it off. @default {null} */
+  search?: MessageSearch | null;
+  /**
    * Counters shared by every instance, for the new rooms each address may
    * create; `null` for no limit.
    * @default {null}
@@ -219,6 +234,8 @@ interface Connection {
   lastTyping: Map<string, number>;
   /** Closes the connection when its JWT expires. */
   expiry?: ReturnType<typeof setTimeout>;
+  /** Whether a search of its runs now (one at a time). */
+  searching?: boolean;
 }
 
 /**
@@ -266,6 +283,8 @@ export class Hub {
   #moderation: ModerationStore | null;
   #isAccount: ((userId: string) => Promise<boolean>) | undefined;
   #accounts: AccountLink | null;
+  #attachments: Attachments | null;
+  #search: MessageSearch | null;
   #newRoomsPerHour: number;
   #rooms = new Map<string, Room>();
   #connections = new Map<Peer, Connection>();
@@ -306,6 +325,12 @@ export class Hub {
       ? new AccountLink(options.accounts, this.#userState, this.#log)
       : null;
     const accounts = this.#accounts;
+    this.#attachments = options.attachments ?? null;
+    this.#search = options.search ?? null;
+    // A pruned message's files go with it.
+    if (this.#attachments) {
+      this.#history.onPrunedFiles?.((room, ids) => this.#deleteFiles(room, ids));
+    }
     this.#isAccount = options.isAccount ?? (accounts ? (id) => accounts.isAccount(id) : undefined);
     this.#newRoomsPerHour = options.newRoomsPerAddressPerHour ??
       DEFAULTS.newRoomsPerAddressPerHour;
@@ -410,7 +435,7 @@ export class Hub {
           this.refuse(peer, "unavailable", "Cannot rename: the store is unavailable, retry soon");
         });
       case "dm":
-        return void this.#direct(peer, connection, message.name).catch((error) => {
+        return void this.#direct(peer, connection, message).catch((error) => {
           this.#log({ event: "error", id: peer.id, error: `dm: ${error}` });
           this.refuse(peer, "internal", "Cannot open conversation: internal error");
         });
@@ -431,6 +456,8 @@ export class Hub {
         return this.#typing(peer, connection, message.room);
       case "history":
         return void this.#page(peer, connection, message);
+      case "search":
+        return void this.#find(peer, connection, message);
       case "edit":
       case "delete":
       case "react":
@@ -493,12 +520,25 @@ export class Hub {
    */
   async deleteRoom(name: string): Promise<boolean> {
     const held = (this.#rooms.get(name)?.connections ?? 0) > 0;
+    const files = this.#attachments ? await this.#roomFiles(name) : [];
     const stored = await this.#history.deleteRoom(name);
+    if (files.length > 0) this.#deleteFiles(name, files);
     const control: Control = { action: "evict", reason: "room deleted", reset: true };
     this.#control(name, control);
     this.#cluster?.command(name, control);
     this.#directory.invalidate();
     return stored || held;
+  }
+
+  /** The files of the messages a room retains (read before it is deleted). */
+  async #roomFiles(name: string): Promise<string[]> {
+    const ids: string[] = [];
+    for (let since = 0;;) {
+      const page = await this.#history.after(name, since, 500);
+      for (const message of page.messages) ids.push(...fileIds(message));
+      if (!page.more || page.messages.length === 0) return ids;
+      since = page.messages.at(-1)!.id;
+    }
   }
 
   /** Resolves once every room's queued work is done. */
@@ -885,6 +925,9 @@ export class Hub {
       ...this.#peerOf(room.name, member.id),
       ...(room.policy.topic ? { topic: room.policy.topic } : {}),
       ...this.#roleField(room, member.id, identity.role),
+      lastId: Math.max(room.lastId, 0),
+      ...(room.policy.slowMs > 0 ? { slowMs: room.policy.slowMs } : {}),
+      ...this.#mutedField(room, member.id),
     }, {
       room: room.name,
       id: newest?.id ?? room.lastId,
@@ -896,7 +939,7 @@ export class Hub {
           type: "presence",
           room: room.name,
           event: "join",
-          member,
+          member: { ...member, ...this.#roleField(room, member.id, identity.role) },
         });
       }
       this.#cluster?.announce(room);
@@ -1048,7 +1091,11 @@ export class Hub {
 
   // --- say -----------------------------------------------------------------
 
-  #say(peer: Peer, connection: Connection, { room: name, text, cid, replyTo }: SayMessage): void {
+  #say(
+    peer: Peer,
+    connection: Connection,
+    { room: name, text, cid, replyTo, attachments }: SayMessage,
+  ): void {
     const room = this.#roomFor(peer, connection, name, "send message", cid);
     const member = room?.memberOf(peer);
     if (!room || !member) return;
@@ -1070,6 +1117,43 @@ export class Hub {
       cid,
     };
     if (replyTo !== undefined) draft.replyTo = replyTo;
+    if (attachments) return void this.#sayWithFiles(peer, room, draft, attachments);
+    this.#wait(room, { draft, sender: peer });
+  }
+
+  /**
+   * A `say` carrying files: they are checked (the sender's uploads for this
+   * room, not posted elsewhere) before it waits with the room's others, so
+   * it may be stored after a later `say` of the sender without files.
+   */
+  async #sayWithFiles(peer: Peer, room: Room, draft: MessageDraft, ids: string[]): Promise<void> {
+    const { cid } = draft;
+    const attachments = this.#attachments;
+    if (!attachments) {
+      const reason = "Cannot send message: this server takes no files";
+      return this.refuse(peer, "invalid_message", reason, cid, room.name);
+    }
+    try {
+      const verdict = await checkFiles(
+        attachments,
+        this.#history,
+        ids,
+        draft.userId,
+        room.name,
+        cid,
+      );
+      if (!verdict.ok) return this.refuse(peer, verdict.code, verdict.message, cid, room.name);
+      draft.attachments = verdict.files;
+    } catch (error) {
+      this.#log({ event: "error", room: room.name, error: `files: ${error}` });
+      const reason = "Cannot send message: files are unavailable, retry soon";
+      return this.refuse(peer, "unavailable", reason, cid, room.name);
+    }
+    if (!room.memberOf(peer)) return; // left meanwhile
+    if (this.#full(room)) {
+      const reason = "Cannot send message: the server is busy, retry soon";
+      return this.refuse(peer, "unavailable", reason, cid, room.name);
+    }
     this.#wait(room, { draft, sender: peer });
   }
 
@@ -1091,9 +1175,13 @@ export class Hub {
    * dedupe by sender and `cid`, marked `bot: true`. Resolves with the
    * stored message (the first one, for a repeated `cid`); rejects with a
    * {@linkcode NameTakenError} when a member holds the name in the room
-   * (here or on another instance), else when the store fails or is too busy.
+   * (here or on another instance) or an account reserved it, else when the
+   * store fails or is too busy.
    */
-  post(roomName: string, draft: Omit<MessageDraft, "room" | "bot">): Promise<ChatMessage> {
+  async post(roomName: string, draft: Omit<MessageDraft, "room" | "bot">): Promise<ChatMessage> {
+    if (this.#accounts && await this.#accounts.reservedBy(draft.name, draft.userId) !== null) {
+      throw new NameTakenError(draft.name, true);
+    }
     const room = this.#roomOf(roomName);
     if (!this.#nameFree(room, draft.userId, draft.name)) {
       this.#dropIfIdle(room);
@@ -1134,7 +1222,9 @@ export class Hub {
     if (batch.length === 0) return;
     let results;
     try {
+      const doomed = await this.#filesDeletedBy(room, batch);
       results = await this.#history.appendMany(room.name, batch.map((say) => say.draft));
+      for (const [i, ids] of doomed) if (!results[i].duplicate) this.#deleteFiles(room, ids);
     } catch (error) {
       const full = error instanceof RoomLimitError;
       if (!full) this.#log({ event: "error", room: room.name, error: `store: ${error}` });
@@ -1160,10 +1250,44 @@ export class Hub {
         if (typeof sender !== "function") await this.#claimOwnership(room, sender);
       }
       this.stats.stored++;
+      if (message.attachments) this.#attachFiles(room, message);
       await this.#deliverUpTo(room, message);
       this.#cluster?.forward({ kind: "message", room: room.name, message });
       if (message.kind === undefined && dmUsers(room.name)) this.#pullIn(room.name, true);
     }
+  }
+
+  /**
+   * The files of the messages a batch deletes (the author's delete, or a
+   * moderator's), by the batch's index: read before the delete is stored,
+   * as the deleted message no longer shows them.
+   */
+  async #filesDeletedBy(room: Room, batch: WaitingSay[]): Promise<Map<number, string[]>> {
+    const doomed = new Map<number, string[]>();
+    if (!this.#attachments) return doomed;
+    for (const [i, { draft }] of batch.entries()) {
+      const deletes = draft.kind === "delete" ||
+        (draft.kind === "moderation" && draft.action === "delete");
+      if (!deletes || draft.ref === undefined) continue;
+      const ids = fileIds(await this.#history.get(room.name, draft.ref));
+      if (ids.length > 0) doomed.set(i, ids);
+    }
+    return doomed;
+  }
+
+  /** Ties a stored message's files to it (in the background; a failure is logged). */
+  #attachFiles(room: Room, message: ChatMessage): void {
+    this.#attachments?.attach(fileIds(message), message.userId, room.name, message.id).catch(
+      (error) => this.#log({ event: "error", room: room.name, error: `files: attach: ${error}` }),
+    );
+  }
+
+  /** Deletes files whose message went (in the background; a failure is logged). */
+  #deleteFiles(room: Room | string, ids: string[]): void {
+    const name = typeof room === "string" ? room : room.name;
+    this.#attachments?.deleteFiles(ids).catch((error) =>
+      this.#log({ event: "error", room: name, error: `files: delete: ${error}` })
+    );
   }
 
   /**
@@ -1226,12 +1350,35 @@ export class Hub {
 
   // --- history, changes and rooms --------------------------------------------
 
-  /** Answers `history`: a page of older messages from the store. */
+  /**
+   * Answers `history`: a page of older messages from the store, or message
+   * `around` with its neighbours (half of `limit` on each side).
+   */
   async #page(peer: Peer, connection: Connection, request: HistoryRequest): Promise<void> {
     const room = this.#roomFor(peer, connection, request.room, "read history");
     if (!room) return;
     try {
-      const page = await this.#history.before(room.name, request.before, request.limit);
+      const { around, limit } = request;
+      if (around !== undefined) {
+        const half = Math.max(1, Math.floor(limit / 2));
+        const upTo = Math.min(around, Math.max(room.lastId, 0));
+        const [older, newer] = await Promise.all([
+          this.#history.before(room.name, upTo + 1, half + 1),
+          this.#history.after(room.name, upTo, 3 * half),
+        ]);
+        const later = newer.messages.filter((m) => m.kind === undefined && m.id <= room.lastId)
+          .slice(0, half);
+        const last = later.at(-1)?.id ?? upTo;
+        return this.#send(peer, {
+          type: "history",
+          room: room.name,
+          messages: [...older.messages, ...later],
+          hasMore: older.hasMore,
+          around,
+          hasNewer: last < room.lastId && (newer.more === true || later.length === half),
+        });
+      }
+      const page = await this.#history.before(room.name, request.before!, limit);
       const messages = page.messages.filter((m) => m.id <= room.lastId);
       this.#send(peer, { type: "history", room: room.name, messages, hasMore: page.hasMore });
     } catch (error) {
@@ -1243,6 +1390,51 @@ export class Hub {
         undefined,
         room.name,
       );
+    }
+  }
+
+  /**
+   * Answers `search`: the rooms the connection is in (or the one it names),
+   * newest first, one search at a time per connection.
+   */
+  async #find(peer: Peer, connection: Connection, request: SearchRequest): Promise<void> {
+    const { q, cid, before } = request;
+    const search = this.#search;
+    if (!search) return this.refuse(peer, "invalid_message", "Cannot search: search is off", cid);
+    let rooms: string[];
+    if (request.room !== undefined) {
+      const room = this.#roomFor(peer, connection, request.room, "search", cid);
+      if (!room) return;
+      rooms = [room.name];
+    } else {
+      rooms = [...connection.rooms.keys()];
+      if (rooms.length === 0) {
+        return this.refuse(peer, "not_joined", "Cannot search: join a room first", cid);
+      }
+    }
+    if (connection.searching) {
+      return this.reject(peer, {
+        ...errorMessage("rate_limited", "Cannot search: a search of yours is running", cid),
+        retryAfterMs: 500,
+      });
+    }
+    connection.searching = true;
+    try {
+      const found = await search.search({ q, rooms, before, limit: SEARCH_PAGE });
+      if (!found.ok) return this.refuse(peer, found.code, found.message, cid);
+      this.#send(peer, {
+        type: "search",
+        ...(cid === undefined ? {} : { cid }),
+        q,
+        results: found.messages,
+        hasMore: found.hasMore,
+        ...(found.next ? { next: found.next } : {}),
+      });
+    } catch (error) {
+      this.#log({ event: "error", id: peer.id, error: `search: ${error}` });
+      this.refuse(peer, "unavailable", "Cannot search: the store is unavailable, retry soon", cid);
+    } finally {
+      connection.searching = false;
     }
   }
 
@@ -1680,6 +1872,18 @@ export class Hub {
   }
 
   /** The `role` field of a welcome: only for a member who has one. */
+  /** A member's own mute in a room, for its welcome, while it holds. */
+  #mutedField(room: Room, userId: string): { muted?: { until?: number; reason?: string } } {
+    const mute = inForce(room.policy.mutes[userId], this.#now());
+    if (!mute) return {};
+    return {
+      muted: {
+        ...(mute.until === undefined ? {} : { until: mute.until }),
+        ...(mute.reason === undefined ? {} : { reason: mute.reason }),
+      },
+    };
+  }
+
   #roleField(
     room: Room,
     userId: string,
@@ -1697,14 +1901,17 @@ export class Hub {
    * any room. Refused when it is you, nobody of that name is known, or they
    * block you.
    */
-  async #direct(peer: Peer, connection: Connection, name: string): Promise<void> {
+  async #direct(peer: Peer, connection: Connection, request: DirectMessageRequest): Promise<void> {
     const me = connection.identity;
     if (!me) return this.refuse(peer, "not_joined", "Cannot open conversation: join a room first");
-    let found = this.#findUser(name);
+    const { name = "", userId } = request;
+    let found = userId === undefined ? this.#findUser(name) : this.#findUser(undefined, userId);
     let account = found === undefined ? false : this.#isConnectedAccount(found.id);
     if (!found && this.#accounts) {
       try {
-        found = await this.#accounts.find(name) ?? undefined;
+        found = (userId === undefined
+          ? await this.#accounts.find(name)
+          : await this.#accounts.byId(userId)) ?? undefined;
         account = found !== undefined;
       } catch (error) {
         this.#log({ event: "error", id: peer.id, error: `accounts: find: ${error}` });
@@ -1719,9 +1926,9 @@ export class Hub {
       return this.refuse(
         peer,
         "not_found",
-        `Cannot open conversation: nobody called '${name}' is online${
-          this.#accounts ? " or has an account" : ""
-        }`,
+        `Cannot open conversation: ${
+          userId === undefined ? `nobody called '${name}'` : `no user '${userId}'`
+        } is online${this.#accounts ? " or has an account" : ""}`,
       );
     }
     const room = dmRoom(me.userId, other);
@@ -1747,16 +1954,18 @@ export class Hub {
     return false;
   }
 
-  /** The user called `name` (by its key), here or on another instance. */
-  #findUser(name: string): Member | undefined {
-    const key = nameKey(name);
+  /** The user called `name` (by its key), or with id `userId`, here or on another instance. */
+  #findUser(name: string | undefined, userId?: string): Member | undefined {
+    const key = name === undefined ? undefined : nameKey(name);
+    const matches = (id: string, named: string) =>
+      userId === undefined ? nameKey(named) === key : id === userId;
     for (const connection of this.#connections.values()) {
       const identity = connection.identity;
-      if (identity && nameKey(identity.name) === key) {
+      if (identity && matches(identity.userId, identity.name)) {
         return { id: identity.userId, name: identity.name };
       }
     }
-    return this.#cluster?.findMember((m) => nameKey(m.name) === key);
+    return this.#cluster?.findMember((m) => matches(m.id, m.name));
   }
 
   /**
@@ -1943,10 +2152,18 @@ export class Hub {
 
 /** A server-side post under a name a member of the room holds. */
 export class NameTakenError extends Error {
-  /** Creates the error for `name`. */
-  constructor(name: string) {
-    super(`Cannot post message: a member of the room is called '${name}'`);
+  /** Whether an account reserved the name (`name_reserved`), rather than a member holding it. */
+  readonly reserved: boolean;
+
+  /** Creates the error for `name`; `reserved` when an account holds it. */
+  constructor(name: string, reserved = false) {
+    super(
+      reserved
+        ? `Cannot post message: the name '${name}' belongs to an account`
+        : `Cannot post message: a member of the room is called '${name}'`,
+    );
     this.name = "NameTakenError";
+    this.reserved = reserved;
   }
 }
 

@@ -60,7 +60,7 @@ export function hasReacted(message: ChatMessage, userId: string, emoji: string):
 }
 
 function deleted(message: ChatMessage): ChatMessage {
-  const { reactions: _reactions, edited: _edited, ...rest } = message;
+  const { reactions: _reactions, edited: _edited, attachments: _files, ...rest } = message;
   return { ...rest, text: "", deleted: true };
 }
 

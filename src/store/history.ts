@@ -99,6 +99,12 @@ export interface HistoryStore {
    * throws {@linkcode RoomLimitError} when the store holds its most rooms.
    */
   append(room: string, draft: MessageDraft): Promise<AppendResult>;
+  /**
+   * Calls `listener` with the ids of the files that messages pruned from
+   * `room` carried, once they are gone, so that the files go too. Optional:
+   * a store without it keeps the files of pruned messages.
+   */
+  onPrunedFiles?(listener: (room: string, ids: string[]) => void): void;
   /** Stores several events, in order, as `append` would one by one. */
   appendMany(room: string, drafts: MessageDraft[]): Promise<AppendResult[]>;
   /**

@@ -227,6 +227,7 @@ export class KvHistory implements HistoryStore {
   #pruning = new Map<string, Promise<void>>();
   /** Whether every room of the previous version is in the directory. */
   #indexed = false;
+  #onPrunedFiles: ((room: string, ids: string[]) => void) | undefined;
 
   /** Wraps an open KV; the caller closes it (after {@linkcode KvHistory.idle}). */
   constructor(kv: Deno.Kv, options: KvHistoryOptions = {}) {
@@ -249,6 +250,11 @@ export class KvHistory implements HistoryStore {
   /** Plain messages kept per room. */
   get limit(): number {
     return this.#limit;
+  }
+
+  /** See {@linkcode HistoryStore.onPrunedFiles}: pruning then reads the messages it deletes. */
+  onPrunedFiles(listener: (room: string, ids: string[]) => void): void {
+    this.#onPrunedFiles = listener;
   }
 
   /** Stores an event under the room's next id; see {@linkcode HistoryStore.append}. */
@@ -565,7 +571,9 @@ export class KvHistory implements HistoryStore {
     const run = (async () => {
       try {
         do {
-          const floor = await pruneRoom(this.#kv, room, this.#limit);
+          const onFiles = this.#onPrunedFiles &&
+            ((ids: string[]) => this.#onPrunedFiles?.(room, ids));
+          const floor = await pruneRoom(this.#kv, room, this.#limit, onFiles);
           const known = this.#known.get(room);
           if (!known || !floor) return;
           known.pruned = { plain: floor.prunedPlain, changes: floor.prunedChanges };

@@ -16,7 +16,8 @@
  * finds the oldest plain messages. (Listing a KV entry costs about 3 times
  * deleting it, measured: 13–17 µs against 5–6 µs in memory.) Only when the
  * bound on changes pruned changes above that floor, whose ids are then
- * neither, does it list the messages instead.
+ * neither, does it list the messages instead; and when `onFiles` is given:
+ * the messages' files go with them, so their ids are read.
  *
  * @example Usage
  * ```ts ignore
@@ -55,6 +56,8 @@ interface Round {
   next: Floor;
   /** Deletions left in this commit. */
   budget: number;
+  /** The files of the messages this commit deletes, when they are read (`withFiles`). */
+  files?: string[];
 }
 
 /**
@@ -62,7 +65,12 @@ interface Round {
  * Resolves with the room's floor afterwards, or `null` when the room is
  * gone or is one the previous version wrote, not upgraded yet.
  */
-export async function pruneRoom(kv: Deno.Kv, room: string, limit: number): Promise<Floor | null> {
+export async function pruneRoom(
+  kv: Deno.Kv,
+  room: string,
+  limit: number,
+  onFiles?: (ids: string[]) => void,
+): Promise<Floor | null> {
   for (let attempt = 0; attempt < MAX_ATTEMPTS;) {
     const [seq, dir, floorEntry] = await kv.getMany<[number, DirEntry, Floor]>([
       seqKey(room),
@@ -80,19 +88,22 @@ export async function pruneRoom(kv: Deno.Kv, room: string, limit: number): Promi
       floor,
       next: { ...floor },
       budget: DELETES_PER_COMMIT,
+      ...(onFiles ? { files: [] } : {}),
     };
     if (excessPlain > 0) {
       // Whatever the counts say, a plain message among the newest `limit`
       // ids is among the newest `limit` plain messages: never prune one.
       const want = Math.min(excessPlain, round.budget);
       const through = seq.value - limit;
-      if (floor.changes <= floor.plain) await walkPlain(kv, room, round, want, through);
+      // Without reading, unless the messages' files must go too.
+      if (floor.changes <= floor.plain && !onFiles) await walkPlain(kv, room, round, want, through);
       else await listPlain(kv, room, round, want, through);
     }
     if (round.budget > 0) await pruneChanges(kv, room, round, excessChanges);
     if (round.budget === DELETES_PER_COMMIT) return floor; // Nothing could go.
     round.op.set(floorKey(room), round.next);
     if ((await commitOrConflict(round.op)).ok) {
+      if (round.files?.length) onFiles?.(round.files);
       // Done, unless the commit was full. (What was appended meanwhile is
       // left for the next pruning, once it is some more than the limit.)
       if (round.budget > 0) return round.next;
@@ -164,6 +175,7 @@ async function listPlain(
     round.op.delete(entry.key);
     round.budget--;
     next.plain = id;
+    for (const file of entry.value.attachments ?? []) round.files?.push(file.id);
     // A change the previous version kept among the messages is not counted.
     if (!isChange(entry.value)) next.prunedPlain++, pruned++;
   }

@@ -125,6 +125,7 @@ export class RedisHistory implements HistoryStore {
   #current = new Map<string, true>();
   /** Whether the legacy streams were looked for. */
   #indexed = false;
+  #onPrunedFiles: ((room: string, ids: string[]) => void) | undefined;
 
   /**
    * Uses `client`, a node-redis client the caller connects and closes
@@ -207,9 +208,10 @@ export class RedisHistory implements HistoryStore {
       if (!Array.isArray(reply) || !Number.isSafeInteger(reply[0])) {
         throw new TypeError(`Cannot store message: unexpected reply ${JSON.stringify(reply)}`);
       }
-      const [id, outcome] = reply as [number, number];
+      const [id, outcome, ...pruned] = reply as [number, number, ...string[]];
       switch (outcome) {
         case APPENDED:
+          if (pruned.length > 0) this.#prunedFiles(room, pruned);
           return { message: { ...event, id }, duplicate: false };
         case DUPLICATE:
           return { message: await this.#stored(room, id, draft), duplicate: true };
@@ -228,6 +230,20 @@ export class RedisHistory implements HistoryStore {
       }
     }
     throw new Error(`Cannot store message: message ${draft.ref} in '${room}' is too contended`);
+  }
+
+  /** See {@linkcode HistoryStore.onPrunedFiles}: the append script answers with the messages it pruned. */
+  onPrunedFiles(listener: (room: string, ids: string[]) => void): void {
+    this.#onPrunedFiles = listener;
+  }
+
+  /** Tells the listener about the files of messages an append pruned (their JSON). */
+  #prunedFiles(room: string, pruned: string[]): void {
+    const ids = pruned.flatMap((json) => {
+      const message = JSON.parse(json) as ChatMessage;
+      return (message.attachments ?? []).map((file) => file.id);
+    });
+    if (ids.length > 0) this.#onPrunedFiles?.(room, ids);
   }
 
   /**

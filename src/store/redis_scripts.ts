@@ -35,10 +35,11 @@ export const LEGACY = 4;
  * message's id; `1` when it is retained, else `0`; its JSON as the fold read
  * it; its folded JSON, or empty when the fold changes nothing.
  *
- * Replies `{id, APPENDED}`, `{id, DUPLICATE}`, or `{0, ROOM_LIMIT | STALE |
- * LEGACY}`. A plain message past `limit` prunes the oldest and the changes
- * below it; a change past `limit` changes prunes the oldest change; the
- * floor keeps the highest id pruned.
+ * Replies `{id, APPENDED, …pruned}`, `{id, DUPLICATE}`, or `{0, ROOM_LIMIT
+ * | STALE | LEGACY}`. A plain message past `limit` prunes the oldest and the
+ * changes below it; a change past `limit` changes prunes the oldest change;
+ * the floor keeps the highest id pruned. `pruned`: the JSON of each pruned
+ * message that carried files, so that its files can go too.
  */
 export const APPEND_SCRIPT = `
 local seen = redis.call('GET', KEYS[5])
@@ -64,6 +65,7 @@ local json = '{"id":' .. id .. ',' .. ARGV[2]
 local limit = tonumber(ARGV[1])
 local floor = tonumber(redis.call('GET', KEYS[4]) or '0')
 local pruned = floor
+local withFiles = {}
 if change then
   redis.call('ZADD', KEYS[3], id, json)
   if ARGV[11] ~= '' then
@@ -83,12 +85,15 @@ else
     local top = tonumber(popped[#popped])
     pruned = math.max(pruned, top)
     redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', top)
+    for i = 1, #popped, 2 do
+      if string.find(popped[i], '"attachments":', 1, true) then withFiles[#withFiles + 1] = popped[i] end
+    end
   end
 end
 if pruned > floor then redis.call('SET', KEYS[4], pruned) end
 redis.call('SET', KEYS[5], id, 'PX', ARGV[3])
 redis.call('HSET', KEYS[7], ARGV[5], '{"lastId":' .. id .. ',"lastTs":' .. ARGV[6] .. '}')
-return {id, 0}
+return {id, 0, unpack(withFiles)}
 `;
 
 /**

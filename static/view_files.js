@@ -107,7 +107,9 @@ export class FileViews {
     // A real address until the bytes are fetched (it needs the session header, so a click fetches them).
     link.href = "#";
     link.dataset.fileId = file.id;
-    link.setAttribute("aria-label", `Download ${file.name}, ${formatSize(file.size)}`);
+    const verb = document.createElement("span");
+    verb.className = "visually-hidden";
+    verb.textContent = "Download ";
     const icon = document.createElement("span");
     icon.className = "file-icon";
     icon.setAttribute("aria-hidden", "true");
@@ -118,7 +120,7 @@ export class FileViews {
     const size = document.createElement("span");
     size.className = "file-size";
     size.textContent = formatSize(file.size);
-    link.append(icon, name, size);
+    link.append(verb, icon, name, size);
     link.addEventListener("click", (event) => {
       if (link.dataset.ready === "true") return;
       event.preventDefault();

@@ -67,7 +67,9 @@ function blockNode(node) {
     }
     case "list": {
       const list = document.createElement(node.ordered ? "ol" : "ul");
-      if (node.ordered && node.start !== 1) /** @type {HTMLOListElement} */ (list).start = node.start;
+      if (node.ordered && node.start !== 1) {
+        /** @type {HTMLOListElement} */ (list).start = node.start;
+      }
       list.append(...node.items.map((item) => {
         const li = document.createElement("li");
         li.append(...item.children.map(inlineNode));

@@ -112,31 +112,31 @@ Deno.test({
       await joinAs(bob, "bob");
       await waitOnline(bob);
 
-      await t.step("a pasted image shows in the other tab, its box kept before it loads", async () => {
-        await pastePng(ada, "dot.png");
-        const chip = ada.locator("#pending-files li", { hasText: "dot.png" });
-        await chip.waitFor();
-        await noViolations(ada, "a file uploading or ready in the composer");
-        await sendWhenReady(ada, 1);
-        console.log(await ada.locator("#messages li.message").last().evaluate((e) => e.outerHTML));
-        await bob.waitForTimeout(1000);
-        console.log(await bob.locator("#messages li.message").last().evaluate((e) => e.outerHTML));
-        const img = bob.locator('#messages li.message .attachments img[alt="dot.png"]');
-        await img.waitFor();
-        assert.deepEqual(
-          await img.evaluate((el) => [el.getAttribute("width"), el.getAttribute("height")]),
-          ["40", "20"],
-        );
-        // Its bytes come with the session header, as a blob: URL.
-        await bob.waitForFunction(
-          // deno-lint-ignore no-explicit-any
-          (el: any) => el.complete && el.naturalWidth === 40 && el.src.startsWith("blob:"),
-          await img.elementHandle(),
-        );
-        const link = bob.locator("#messages .attachment-image").first();
-        assert.match((await link.getAttribute("href")) ?? "", /^blob:/);
-        await noViolations(bob, "an image in a message");
-      });
+      await t.step(
+        "a pasted image shows in the other tab, its box kept before it loads",
+        async () => {
+          await pastePng(ada, "dot.png");
+          const chip = ada.locator("#pending-files li", { hasText: "dot.png" });
+          await chip.waitFor();
+          await noViolations(ada, "a file uploading or ready in the composer");
+          await sendWhenReady(ada, 1);
+          const img = bob.locator('#messages li.message .attachments img[alt="dot.png"]');
+          await img.waitFor();
+          assert.deepEqual(
+            await img.evaluate((el) => [el.getAttribute("width"), el.getAttribute("height")]),
+            ["40", "20"],
+          );
+          // Its bytes come with the session header, as a blob: URL.
+          await bob.waitForFunction(
+            // deno-lint-ignore no-explicit-any
+            (el: any) => el.complete && el.naturalWidth === 40 && el.src.startsWith("blob:"),
+            await img.elementHandle(),
+          );
+          const link = bob.locator("#messages .attachment-image").first();
+          assert.match((await link.getAttribute("href")) ?? "", /^blob:/);
+          await noViolations(bob, "an image in a message");
+        },
+      );
 
       await t.step("a dropped PDF is a chip whose link downloads it", async () => {
         await dropFile(bob, "notes.pdf", "application/pdf", PDF);

@@ -38,6 +38,7 @@ import { AttachView } from "./view_attach.js";
 import { Composer } from "./view_composer.js";
 import { JoinDialog } from "./view_join.js";
 import { MembersView } from "./view_members.js";
+import { EmojiPicker, insertAtCaret, ShortcodeCompletion } from "./view_emoji.js";
 import { FileViews } from "./view_files.js";
 import { DeleteDialog, MessageMenu } from "./view_menu.js";
 import { MessageLog } from "./view_messages.js";
@@ -46,6 +47,7 @@ import { ModerationPanel } from "./view_moderation.js";
 import { Notifier } from "./view_notify.js";
 import { MessagePane } from "./view_pane.js";
 import { roomHref, RoomSwitcher } from "./view_rooms.js";
+import { SearchView } from "./view_search.js";
 import { Sidebar } from "./view_sidebar.js";
 import { StatusView } from "./view_status.js";
 
@@ -154,10 +156,21 @@ const pane = new MessagePane({
   onReact: (id, emoji) => client.react(id, emoji),
   onQuote: (id) => jumpTo(id),
 });
+/** The emoji picker, for the composer and for reactions. */
+const picker = new EmojiPicker();
 const menu = new MessageMenu($("message-menu"), {
   onPick(action, id, emoji) {
     if (action === "react") client.react(id, /** @type {string} */ (emoji));
-    else {
+    else if (action === "more") {
+      const li = pane.log?.item(id);
+      const anchor = li?.querySelector(".menu-button");
+      if (li && anchor) {
+        picker.toggle(/** @type {HTMLElement} */ (anchor), (emoji) => {
+          client.react(id, emoji);
+          li.focus();
+        }, { label: "React with" });
+      }
+    } else {
       const li = pane.log?.item(id);
       if (li) act(action, id, li);
     }
@@ -224,6 +237,12 @@ const composer = new Composer({
   },
   onTyping: () => client.typing(),
   hasFiles: () => attach.ready,
+});
+new ShortcodeCompletion(/** @type {HTMLTextAreaElement} */ ($("text-input")), $("composer"));
+$("emoji-button").addEventListener("click", () => {
+  picker.toggle($("emoji-button"), (emoji) => {
+    insertAtCaret(/** @type {HTMLTextAreaElement} */ ($("text-input")), emoji);
+  });
 });
 const sidebar = new Sidebar({
   nav: $("rooms-nav"),
@@ -321,6 +340,22 @@ const switcher = new RoomSwitcher({
 }, {
   onOpen: () => client.rooms(),
   onGo: (name) => go(name),
+});
+
+const search = new SearchView({
+  dialog: /** @type {HTMLDialogElement} */ ($("search-dialog")),
+  form: /** @type {HTMLFormElement} */ ($("search-form")),
+  input: /** @type {HTMLInputElement} */ ($("search-input")),
+  state: $("search-state"),
+  list: /** @type {HTMLUListElement} */ ($("search-results")),
+  more: /** @type {HTMLButtonElement} */ ($("search-more")),
+  close: $("search-close"),
+  opener: $("search-open"),
+}, {
+  search: (q, before) => client.search(q, before === undefined ? {} : { before }),
+  cancel: () => client.cancelSearch(),
+  label: (room) => labelOf(room),
+  onJump: (room, id) => find(room, id),
 });
 
 // --- Rooms -------------------------------------------------------------------------
@@ -768,6 +803,19 @@ on("history-error", ({ room, message }) => {
 
 on("rooms", ({ rooms: list }) => switcher.render(list));
 
+on("search", (answer) => search.showResults(answer));
+
+on("search-error", (error) => search.showError(error));
+
+on("around", ({ room, id }) => {
+  if (room !== found.room || id !== found.id || room !== client.room) return;
+  jumpTo(id);
+});
+
+on("around-error", ({ room, id }) => {
+  if (room === found.room && id === found.id && room === client.room) jumpTo(id);
+});
+
 on("sent", ({ room, cid, id }) => rooms.get(room)?.markSent(cid, id));
 
 on("failed", ({ room, cid, message, entry }) => {
@@ -918,7 +966,9 @@ function jumpTo(id) {
   const li = pane.log?.item(id);
   if (li) {
     jumpTarget = 0;
-    return pane.reveal(li);
+    pane.reveal(li);
+    if (id === found.id && client.room === found.room) markFound(li);
+    return;
   }
   if (id < client.oldestId && client.hasMore) {
     jumpTarget = id;
@@ -927,6 +977,37 @@ function jumpTo(id) {
   }
   jumpTarget = 0;
   status.showError("That message is no longer kept.");
+}
+
+/** The search result being jumped to (its neighbours asked for with `history {around}`). */
+const found = { room: "", id: 0 };
+/** How long a found message stays highlighted. */
+const FOUND_MS = 4000;
+
+/**
+ * Shows message `id` of `room` (a search result): its room comes into view,
+ * its neighbours are loaded when the log does not hold it, and it is
+ * focused and highlighted for a few seconds.
+ *
+ * @param {string} room
+ * @param {number} id
+ */
+function find(room, id) {
+  found.room = room;
+  found.id = id;
+  if (room !== client.room) {
+    asked = room;
+    show(room);
+  }
+  if (pane.log?.item(id)) return jumpTo(id);
+  // Not held: its neighbours (when they reach what the log holds), or else older pages.
+  if (!client.around(room, id)) jumpTo(id);
+}
+
+/** Highlights a found message for a few seconds. @param {HTMLLIElement} li */
+function markFound(li) {
+  li.classList.add("found");
+  setTimeout(() => li.classList.remove("found"), FOUND_MS);
 }
 
 /** The bar under the messages when some of the room in view were not sent: one Retry for all. */
@@ -964,6 +1045,17 @@ document.addEventListener("keydown", (event) => {
     event.preventDefault();
     switcher.show();
   }
+});
+
+// "/": the search, unless typing somewhere or a dialog is open.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+  const target = /** @type {HTMLElement} */ (event.target);
+  if (target.closest("input, textarea, select, [contenteditable], dialog[open]")) return;
+  if (dialog.open || switcher.open || deleteDialog.open || modDialog.open || moderation.open) return;
+  event.preventDefault();
+  picker.close(false);
+  search.show();
 });
 
 // --- Page ----------------------------------------------------------------------------

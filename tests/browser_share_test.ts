@@ -15,6 +15,7 @@ import { startProcess } from "./process.ts";
 import {
   checkAxe,
   cspViolations,
+  focusedAttribute,
   instrument,
   joinAs,
   launch,
@@ -165,6 +166,75 @@ Deno.test({
         const item = messageItem(bob, "a drawing");
         await item.locator(".attachment-file", { hasText: "pic.svg" }).waitFor();
         assert.equal(await item.locator("img, svg, object, embed, iframe").count(), 0);
+      });
+
+      await t.step("**bold** is <strong>; an emoji from the picker and a :shortcode: are sent", async () => {
+        await type(ada, "this is **bold** and `code`");
+        await waitForText(bob, "this is bold and code");
+        const item = messageItem(bob, "this is bold");
+        assert.equal(await item.locator(".text strong").textContent(), "bold");
+        assert.equal(await item.locator(".text code").textContent(), "code");
+        await bob.fill("#text-input", "party ");
+        await bob.click("#emoji-button");
+        const search = bob.getByRole("combobox", { name: "Search emoji" });
+        await search.waitFor();
+        await noViolations(bob, "the emoji picker open");
+        await search.fill("tada");
+        await bob.locator('.emoji-option[aria-selected="true"][data-emoji="🎉"]').waitFor();
+        await search.press("ArrowRight");
+        await search.press("ArrowLeft");
+        await search.press("Enter");
+        assert.equal(await bob.inputValue("#text-input"), "party 🎉");
+        assert.equal(await focusedAttribute(bob), "text-input");
+        // :rock… offers 🚀 (and more); Tab takes the first.
+        await bob.press("#text-input", "End");
+        await bob.locator("#text-input").pressSequentially(" :rocket");
+        const suggestion = bob.getByRole("option", { name: /🚀/ }).first();
+        await suggestion.waitFor();
+        await noViolations(bob, "shortcode suggestions");
+        await bob.press("#text-input", "Tab");
+        assert.equal(await bob.inputValue("#text-input"), "party 🎉 🚀");
+        await bob.press("#text-input", "Enter");
+        await waitForText(ada, "party 🎉 🚀");
+      });
+
+      await t.step("a reaction with any emoji, from the message menu's picker", async () => {
+        const item = messageItem(ada, "party 🎉");
+        await item.focus();
+        await ada.keyboard.press("Enter");
+        await ada.getByRole("menuitem", { name: "More reactions…" }).click();
+        const search = ada.getByRole("combobox", { name: "Search emoji" });
+        await search.fill("avocado");
+        await search.press("Enter");
+        await messageItem(bob, "party 🎉").locator('.reaction[data-emoji="🥑"]').waitFor();
+        await noViolations(ada, "a reaction from the picker");
+      });
+
+      await t.step("/ opens the search; a result jumps to its message, highlighted", async () => {
+        // Enough messages that the first is out of the log bob holds.
+        for (let i = 1; i <= 60; i++) await type(ada, `filler ${i}`);
+        await waitForText(bob, "filler 60");
+        await waitNothingPending(ada);
+        const bobPage = bob;
+        await bobPage.locator("#scroller").focus();
+        await bobPage.keyboard.press("/");
+        const box = bobPage.getByRole("searchbox", { name: "Words to find in your rooms" });
+        await box.waitFor();
+        await box.fill("bold");
+        const result = bobPage.locator(".search-result", { hasText: "this is bold" });
+        await result.waitFor();
+        assert.match((await result.textContent()) ?? "", /#share/);
+        await noViolations(bobPage, "search results");
+        await box.press("ArrowDown");
+        await bobPage.keyboard.press("Enter");
+        const found = messageItem(bobPage, "this is bold");
+        await bobPage.locator("#messages li.message.found").waitFor();
+        assert.equal(await found.evaluate((li) => li.classList.contains("found")), true);
+        assert.equal(
+          await found.evaluate((li) => li.ownerDocument.activeElement === li),
+          true,
+        );
+        await noViolations(bobPage, "a found message highlighted");
       });
 
       assert.deepEqual(await cspViolations(ada), []);

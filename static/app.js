@@ -1052,7 +1052,9 @@ document.addEventListener("keydown", (event) => {
   if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
   const target = /** @type {HTMLElement} */ (event.target);
   if (target.closest("input, textarea, select, [contenteditable], dialog[open]")) return;
-  if (dialog.open || switcher.open || deleteDialog.open || modDialog.open || moderation.open) return;
+  if (dialog.open || switcher.open || deleteDialog.open || modDialog.open || moderation.open) {
+    return;
+  }
   event.preventDefault();
   picker.close(false);
   search.show();

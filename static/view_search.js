@@ -138,7 +138,9 @@ export class SearchView {
     const count = list.children.length;
     state.textContent = count === 0
       ? `No messages match “${answer.q}”.`
-      : `${count}${answer.hasMore ? "+" : ""} ${count === 1 ? "message" : "messages"} match “${answer.q}”.`;
+      : `${count}${answer.hasMore ? "+" : ""} ${
+        count === 1 ? "message" : "messages"
+      } match “${answer.q}”.`;
   }
 
   /**

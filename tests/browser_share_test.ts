@@ -168,35 +168,38 @@ Deno.test({
         assert.equal(await item.locator("img, svg, object, embed, iframe").count(), 0);
       });
 
-      await t.step("**bold** is <strong>; an emoji from the picker and a :shortcode: are sent", async () => {
-        await type(ada, "this is **bold** and `code`");
-        await waitForText(bob, "this is bold and code");
-        const item = messageItem(bob, "this is bold");
-        assert.equal(await item.locator(".text strong").textContent(), "bold");
-        assert.equal(await item.locator(".text code").textContent(), "code");
-        await bob.fill("#text-input", "party ");
-        await bob.click("#emoji-button");
-        const search = bob.getByRole("combobox", { name: "Search emoji" });
-        await search.waitFor();
-        await noViolations(bob, "the emoji picker open");
-        await search.fill("tada");
-        await bob.locator('.emoji-option[aria-selected="true"][data-emoji="🎉"]').waitFor();
-        await search.press("ArrowRight");
-        await search.press("ArrowLeft");
-        await search.press("Enter");
-        assert.equal(await bob.inputValue("#text-input"), "party 🎉");
-        assert.equal(await focusedAttribute(bob), "text-input");
-        // :rock… offers 🚀 (and more); Tab takes the first.
-        await bob.press("#text-input", "End");
-        await bob.locator("#text-input").pressSequentially(" :rocket");
-        const suggestion = bob.getByRole("option", { name: /🚀/ }).first();
-        await suggestion.waitFor();
-        await noViolations(bob, "shortcode suggestions");
-        await bob.press("#text-input", "Tab");
-        assert.equal(await bob.inputValue("#text-input"), "party 🎉 🚀");
-        await bob.press("#text-input", "Enter");
-        await waitForText(ada, "party 🎉 🚀");
-      });
+      await t.step(
+        "**bold** is <strong>; an emoji from the picker and a :shortcode: are sent",
+        async () => {
+          await type(ada, "this is **bold** and `code`");
+          await waitForText(bob, "this is bold and code");
+          const item = messageItem(bob, "this is bold");
+          assert.equal(await item.locator(".text strong").textContent(), "bold");
+          assert.equal(await item.locator(".text code").textContent(), "code");
+          await bob.fill("#text-input", "party ");
+          await bob.click("#emoji-button");
+          const search = bob.getByRole("combobox", { name: "Search emoji" });
+          await search.waitFor();
+          await noViolations(bob, "the emoji picker open");
+          await search.fill("tada");
+          await bob.locator('.emoji-option[aria-selected="true"][data-emoji="🎉"]').waitFor();
+          await search.press("ArrowRight");
+          await search.press("ArrowLeft");
+          await search.press("Enter");
+          assert.equal(await bob.inputValue("#text-input"), "party 🎉");
+          assert.equal(await focusedAttribute(bob), "text-input");
+          // :rock… offers 🚀 (and more); Tab takes the first.
+          await bob.press("#text-input", "End");
+          await bob.locator("#text-input").pressSequentially(" :rocket");
+          const suggestion = bob.getByRole("option", { name: /🚀/ }).first();
+          await suggestion.waitFor();
+          await noViolations(bob, "shortcode suggestions");
+          await bob.press("#text-input", "Tab");
+          assert.equal(await bob.inputValue("#text-input"), "party 🎉 🚀");
+          await bob.press("#text-input", "Enter");
+          await waitForText(ada, "party 🎉 🚀");
+        },
+      );
 
       await t.step("a reaction with any emoji, from the message menu's picker", async () => {
         const item = messageItem(ada, "party 🎉");

@@ -757,7 +757,7 @@ on("message", ({ room, state, own, history, mention }) => {
     unseen: !own && !blocked && state.id > read && !looking,
   });
   if (history || own || blocked) return;
-  if (inView) pane.announce(`${state.name}: ${state.text}`);
+  if (inView) pane.announce(`${state.name}: ${state.text}${filesSaid(state.attachments)}`);
   if (mention) {
     notifier.mention(state, room, {
       inView,
@@ -977,6 +977,16 @@ function jumpTo(id) {
   }
   jumpTarget = 0;
   status.showError("That message is no longer kept.");
+}
+
+/**
+ * What a message's files add to its announcement: " (2 files)".
+ *
+ * @param {unknown[] | undefined} files
+ */
+function filesSaid(files) {
+  const count = files?.length ?? 0;
+  return count === 0 ? "" : count === 1 ? " (1 file)" : ` (${count} files)`;
 }
 
 /** The search result being jumped to (its neighbours asked for with `history {around}`). */

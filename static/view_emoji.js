@@ -113,7 +113,10 @@ export class EmojiPicker {
     if (this.open && this.#returnTo === anchor) return this.close(true);
     this.#onPick = onPick;
     this.#returnTo = anchor;
-    anchor.setAttribute("aria-expanded", "true");
+    // Only a control that says it opens this dialog says whether it is open.
+    if (anchor.getAttribute("aria-haspopup") === "dialog") {
+      anchor.setAttribute("aria-expanded", "true");
+    }
     this.#root.setAttribute("aria-label", label);
     this.#search.value = "";
     this.#fill();
@@ -127,7 +130,9 @@ export class EmojiPicker {
     if (!this.open) return;
     this.#root.hidden = true;
     const anchor = this.#returnTo;
-    anchor?.setAttribute("aria-expanded", "false");
+    if (anchor?.getAttribute("aria-haspopup") === "dialog") {
+      anchor.setAttribute("aria-expanded", "false");
+    }
     this.#returnTo = null;
     this.#onPick = null;
     if (refocus && anchor?.isConnected) anchor.focus();

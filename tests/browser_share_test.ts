@@ -168,6 +168,24 @@ Deno.test({
         assert.equal(await item.locator("img, svg, object, embed, iframe").count(), 0);
       });
 
+      await t.step("a file whose name lies is refused in words, and can be removed", async () => {
+        await ada.setInputFiles("#file-input", {
+          name: "fake.png",
+          mimeType: "image/png",
+          buffer: Buffer.from("just text, no image"),
+        });
+        const chip = ada.locator('#pending-files li[data-state="failed"]', { hasText: "fake.png" });
+        await chip.waitFor();
+        assert.match(
+          (await chip.locator(".upload-state").textContent()) ?? "",
+          /type is not allowed, or does not match its name/,
+        );
+        await noViolations(ada, "a refused upload");
+        await chip.getByRole("button", { name: "Remove fake.png" }).click();
+        await ada.locator("#pending-files").waitFor({ state: "hidden" });
+        assert.equal(await focusedAttribute(ada), "text-input");
+      });
+
       await t.step(
         "**bold** is <strong>; an emoji from the picker and a :shortcode: are sent",
         async () => {

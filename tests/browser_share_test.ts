@@ -23,6 +23,7 @@ import {
   newTab,
   pageErrors,
   skip,
+  TIMEOUT_MS,
   type,
   waitForText,
   waitNothingPending,
@@ -235,7 +236,16 @@ Deno.test({
         // Enough messages that the one to find is not in a new tab's first history.
         for (let i = 1; i <= 60; i++) await type(ada, `filler ${i}`);
         await waitNothingPending(ada);
-        const bobPage = await newTab(context, url);
+        // A new tab, its frames watched from its first.
+        const bobPage = await context.newPage();
+        bobPage.setDefaultTimeout(TIMEOUT_MS);
+        bobPage.on("pageerror", (error) => pageErrors.push(`${bobPage.url()}: ${error.message}`));
+        const frames: Record<string, unknown>[] = [];
+        bobPage.on("websocket", (ws) =>
+          ws.on("framesent", (frame) => {
+            frames.push(JSON.parse(String(frame.payload)));
+          }));
+        await bobPage.goto(url);
         await waitOnline(bobPage);
         await waitForText(bobPage, "filler 60");
         assert.equal(await messageItem(bobPage, "this is bold").count(), 0, "not held yet");
@@ -256,6 +266,11 @@ Deno.test({
         assert.equal(
           await found.evaluate((li) => li.ownerDocument.activeElement === li),
           true,
+        );
+        const id = Number(await found.getAttribute("data-id"));
+        assert.ok(
+          frames.some((f) => f.type === "history" && f.around === id),
+          `history {around: ${id}} was asked for: ${JSON.stringify(frames.map((f) => f.type))}`,
         );
         await noViolations(bobPage, "a found message highlighted");
         await bobPage.close();

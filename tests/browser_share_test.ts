@@ -98,6 +98,13 @@ Deno.test({
       ...ONE_ADDRESS_LIFTED_ENV,
     });
     const browser = await launch();
+    const shots: string[] = [];
+    /** Saves a screenshot of `page` as `name`.png in the temp dir. */
+    const shot = async (page: Page, name: string) => {
+      const path = `${dir}/${name}.png`;
+      await page.screenshot({ path });
+      shots.push(path);
+    };
     try {
       const context = await browser.newContext({
         viewport: { width: 900, height: 640 },
@@ -137,6 +144,7 @@ Deno.test({
           const link = bob.locator("#messages .attachment-image").first();
           assert.match((await link.getAttribute("href")) ?? "", /^blob:/);
           await noViolations(bob, "an image in a message");
+        await shot(bob, "image");
         },
       );
 
@@ -182,6 +190,7 @@ Deno.test({
           /type is not allowed, or does not match its name/,
         );
         await noViolations(ada, "a refused upload");
+        await shot(ada, "refused-upload");
         await chip.getByRole("button", { name: "Remove fake.png" }).click();
         await ada.locator("#pending-files").waitFor({ state: "hidden" });
         assert.equal(await focusedAttribute(ada), "text-input");
@@ -200,6 +209,7 @@ Deno.test({
           const search = bob.getByRole("combobox", { name: "Search emoji" });
           await search.waitFor();
           await noViolations(bob, "the emoji picker open");
+          await shot(bob, "picker");
           await search.fill("tada");
           await bob.locator('.emoji-option[aria-selected="true"][data-emoji="🎉"]').waitFor();
           await search.press("ArrowRight");
@@ -213,6 +223,7 @@ Deno.test({
           const suggestion = bob.getByRole("option", { name: /🚀/ }).first();
           await suggestion.waitFor();
           await noViolations(bob, "shortcode suggestions");
+          await shot(bob, "suggestions");
           await bob.press("#text-input", "Tab");
           assert.equal(await bob.inputValue("#text-input"), "party 🎉 🚀");
           await bob.press("#text-input", "Enter");
@@ -258,6 +269,7 @@ Deno.test({
         await result.waitFor();
         assert.match((await result.textContent()) ?? "", /#share/);
         await noViolations(bobPage, "search results");
+        await shot(bobPage, "search");
         await box.press("ArrowDown");
         await bobPage.keyboard.press("Enter");
         const found = messageItem(bobPage, "this is bold");
@@ -273,6 +285,7 @@ Deno.test({
           `history {around: ${id}} was asked for: ${JSON.stringify(frames.map((f) => f.type))}`,
         );
         await noViolations(bobPage, "a found message highlighted");
+        await shot(bobPage, "found");
         await bobPage.close();
       });
 
@@ -281,6 +294,7 @@ Deno.test({
       assert.deepEqual(pageErrors, []);
     } finally {
       await browser.close();
+      for (const path of shots) console.log(`Screenshot: ${path}`);
     }
   },
 });

@@ -144,7 +144,7 @@ Deno.test({
           const link = bob.locator("#messages .attachment-image").first();
           assert.match((await link.getAttribute("href")) ?? "", /^blob:/);
           await noViolations(bob, "an image in a message");
-        await shot(bob, "image");
+          await shot(bob, "image");
         },
       );
 

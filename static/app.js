@@ -223,7 +223,14 @@ const composer = new Composer({
       return;
     }
     const replyTo = mode.kind === "reply" ? mode.id : undefined;
-    const entry = client.say(text, { replyTo, files: attach.take() });
+    const files = attach.take();
+    if (!text.trim() && !files.length) {
+      status.showInfo("The files are still uploading: send them once they are ready.");
+      return;
+    }
+    // Files still on their way stay for the next message.
+    if (attach.busy) status.showInfo("Files still uploading stay for your next message.");
+    const entry = client.say(text, { replyTo, files });
     const log = logOf(client.room);
     log.clearDivider();
     log.showPending(entry, client.name, replyTo ? client.message(replyTo) : undefined);
@@ -236,7 +243,7 @@ const composer = new Composer({
     return true;
   },
   onTyping: () => client.typing(),
-  hasFiles: () => attach.ready,
+  hasFiles: () => attach.ready || attach.busy,
 });
 new ShortcodeCompletion(/** @type {HTMLTextAreaElement} */ ($("text-input")), $("composer"));
 $("emoji-button").addEventListener("click", () => {

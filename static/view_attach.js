@@ -106,6 +106,11 @@ export class AttachView {
     this.#parts.button.disabled = !enabled;
   }
 
+  /** True while a file of the room in view is still uploading (or waiting to). */
+  get busy() {
+    return this.#queue()?.busy ?? false;
+  }
+
   /** True when files are uploaded and wait for Send. */
   get ready() {
     return (this.#queue()?.ready.length ?? 0) > 0;

@@ -25,6 +25,7 @@ import {
   skip,
   TIMEOUT_MS,
   type,
+  waitForCount,
   waitForText,
   waitNothingPending,
   waitOnline,
@@ -264,6 +265,11 @@ Deno.test({
         await bobPage.keyboard.press("/");
         const box = bobPage.getByRole("searchbox", { name: "Words to find in your rooms" });
         await box.waitFor();
+        // 60 fillers: 20 a page, and "More results" brings the next 20.
+        await box.fill("filler");
+        await waitForCount(bobPage, ".search-result", 20);
+        await bobPage.getByRole("button", { name: "More results" }).click();
+        await waitForCount(bobPage, ".search-result", 40);
         await box.fill("bold");
         const result = bobPage.locator(".search-result", { hasText: "this is bold" });
         await result.waitFor();

@@ -32,10 +32,14 @@ import {
   safeStorage,
   sessionRooms,
 } from "./tab_session.js";
+import { FileFetcher } from "./uploads.js";
 import { ActionMenu } from "./view_action_menu.js";
+import { AttachView } from "./view_attach.js";
 import { Composer } from "./view_composer.js";
 import { JoinDialog } from "./view_join.js";
 import { MembersView } from "./view_members.js";
+import { EmojiPicker, insertAtCaret, ShortcodeCompletion } from "./view_emoji.js";
+import { FileViews } from "./view_files.js";
 import { DeleteDialog, MessageMenu } from "./view_menu.js";
 import { MessageLog } from "./view_messages.js";
 import { ModDialog } from "./view_mod_dialog.js";
@@ -43,6 +47,7 @@ import { ModerationPanel } from "./view_moderation.js";
 import { Notifier } from "./view_notify.js";
 import { MessagePane } from "./view_pane.js";
 import { roomHref, RoomSwitcher } from "./view_rooms.js";
+import { SearchView } from "./view_search.js";
 import { Sidebar } from "./view_sidebar.js";
 import { StatusView } from "./view_status.js";
 
@@ -151,10 +156,21 @@ const pane = new MessagePane({
   onReact: (id, emoji) => client.react(id, emoji),
   onQuote: (id) => jumpTo(id),
 });
+/** The emoji picker, for the composer and for reactions. */
+const picker = new EmojiPicker();
 const menu = new MessageMenu($("message-menu"), {
   onPick(action, id, emoji) {
     if (action === "react") client.react(id, /** @type {string} */ (emoji));
-    else {
+    else if (action === "more") {
+      const li = pane.log?.item(id);
+      const anchor = li?.querySelector(".menu-button");
+      if (li && anchor) {
+        picker.toggle(/** @type {HTMLElement} */ (anchor), (emoji) => {
+          client.react(id, emoji);
+          li.focus();
+        }, { label: "React with" });
+      }
+    } else {
       const li = pane.log?.item(id);
       if (li) act(action, id, li);
     }
@@ -173,6 +189,19 @@ const notifier = new Notifier(
   session,
   { onOpen: (room) => go(room) },
 );
+/** Messages' files, fetched with this tab's session. */
+const files = new FileViews(new FileFetcher({ token: () => client.sessionToken }));
+const attach = new AttachView({
+  button: /** @type {HTMLButtonElement} */ ($("attach")),
+  input: /** @type {HTMLInputElement} */ ($("file-input")),
+  list: /** @type {HTMLUListElement} */ ($("pending-files")),
+  live: $("upload-live"),
+  textarea: /** @type {HTMLTextAreaElement} */ ($("text-input")),
+  dropZones: [$("scroller"), /** @type {HTMLElement} */ (document.querySelector(".composer-bar"))],
+}, {
+  token: () => client.sessionToken,
+  onError: (message) => status.showError(message),
+});
 const composer = new Composer({
   form: /** @type {HTMLFormElement} */ ($("composer")),
   input: /** @type {HTMLTextAreaElement} */ ($("text-input")),
@@ -194,7 +223,14 @@ const composer = new Composer({
       return;
     }
     const replyTo = mode.kind === "reply" ? mode.id : undefined;
-    const entry = client.say(text, { replyTo });
+    const files = attach.take();
+    if (!text.trim() && !files.length) {
+      status.showInfo("The files are still uploading: send them once they are ready.");
+      return;
+    }
+    // Files still on their way stay for the next message.
+    if (attach.busy) status.showInfo("Files still uploading stay for your next message.");
+    const entry = client.say(text, { replyTo, files });
     const log = logOf(client.room);
     log.clearDivider();
     log.showPending(entry, client.name, replyTo ? client.message(replyTo) : undefined);
@@ -207,6 +243,13 @@ const composer = new Composer({
     return true;
   },
   onTyping: () => client.typing(),
+  hasFiles: () => attach.ready || attach.busy,
+});
+new ShortcodeCompletion(/** @type {HTMLTextAreaElement} */ ($("text-input")), $("composer"));
+$("emoji-button").addEventListener("click", () => {
+  picker.toggle($("emoji-button"), (emoji) => {
+    insertAtCaret(/** @type {HTMLTextAreaElement} */ ($("text-input")), emoji);
+  });
 });
 const sidebar = new Sidebar({
   nav: $("rooms-nav"),
@@ -306,6 +349,22 @@ const switcher = new RoomSwitcher({
   onGo: (name) => go(name),
 });
 
+const search = new SearchView({
+  dialog: /** @type {HTMLDialogElement} */ ($("search-dialog")),
+  form: /** @type {HTMLFormElement} */ ($("search-form")),
+  input: /** @type {HTMLInputElement} */ ($("search-input")),
+  state: $("search-state"),
+  list: /** @type {HTMLUListElement} */ ($("search-results")),
+  more: /** @type {HTMLButtonElement} */ ($("search-more")),
+  close: $("search-close"),
+  opener: $("search-open"),
+}, {
+  search: (q, before) => client.search(q, before === undefined ? {} : { before }),
+  cancel: () => client.cancelSearch(),
+  label: (room) => labelOf(room),
+  onJump: (room, id) => find(room, id),
+});
+
 // --- Rooms -------------------------------------------------------------------------
 
 /** Each joined room's log. @type {Map<string, MessageLog>} */
@@ -327,6 +386,7 @@ function logOf(room) {
       },
       names: () => client.membersOf(room).map((m) => m.name),
       blocked: (userId) => client.isBlocked(userId),
+      files,
     });
     log.setHistory({ hasMore: false, unknown: true });
     for (const item of client.outbox) {
@@ -403,6 +463,7 @@ function render() {
   renderMembers();
   members.clearTyping();
   composer.setRoom(view);
+  attach.setRoom(view);
   renderComposer();
   showHistory();
   showFailed();
@@ -457,6 +518,7 @@ function renderComposer() {
     composer.setNotice({ text: `Slow mode: one message every ${durationText(state.slowMs)}.` });
   } else composer.setNotice({ text: "" });
   composer.setWait(client.room ? client.slowUntil() : 0);
+  attach.setEnabled(Boolean(client.room && state && !state.mute));
 }
 
 /**
@@ -702,7 +764,7 @@ on("message", ({ room, state, own, history, mention }) => {
     unseen: !own && !blocked && state.id > read && !looking,
   });
   if (history || own || blocked) return;
-  if (inView) pane.announce(`${state.name}: ${state.text}`);
+  if (inView) pane.announce(`${state.name}: ${state.text}${filesSaid(state.attachments)}`);
   if (mention) {
     notifier.mention(state, room, {
       inView,
@@ -747,6 +809,19 @@ on("history-error", ({ room, message }) => {
 });
 
 on("rooms", ({ rooms: list }) => switcher.render(list));
+
+on("search", (answer) => search.showResults(answer));
+
+on("search-error", (error) => search.showError(error));
+
+on("around", ({ room, id }) => {
+  if (room !== found.room || id !== found.id || room !== client.room) return;
+  jumpTo(id);
+});
+
+on("around-error", ({ room, id }) => {
+  if (room === found.room && id === found.id && room === client.room) jumpTo(id);
+});
 
 on("sent", ({ room, cid, id }) => rooms.get(room)?.markSent(cid, id));
 
@@ -898,7 +973,9 @@ function jumpTo(id) {
   const li = pane.log?.item(id);
   if (li) {
     jumpTarget = 0;
-    return pane.reveal(li);
+    pane.reveal(li);
+    if (id === found.id && client.room === found.room) markFound(li);
+    return;
   }
   if (id < client.oldestId && client.hasMore) {
     jumpTarget = id;
@@ -907,6 +984,47 @@ function jumpTo(id) {
   }
   jumpTarget = 0;
   status.showError("That message is no longer kept.");
+}
+
+/**
+ * What a message's files add to its announcement: " (2 files)".
+ *
+ * @param {unknown[] | undefined} files
+ */
+function filesSaid(files) {
+  const count = files?.length ?? 0;
+  return count === 0 ? "" : count === 1 ? " (1 file)" : ` (${count} files)`;
+}
+
+/** The search result being jumped to (its neighbours asked for with `history {around}`). */
+const found = { room: "", id: 0 };
+/** How long a found message stays highlighted. */
+const FOUND_MS = 4000;
+
+/**
+ * Shows message `id` of `room` (a search result): its room comes into view,
+ * its neighbours are loaded when the log does not hold it, and it is
+ * focused and highlighted for a few seconds.
+ *
+ * @param {string} room
+ * @param {number} id
+ */
+function find(room, id) {
+  found.room = room;
+  found.id = id;
+  if (room !== client.room) {
+    asked = room;
+    show(room);
+  }
+  if (pane.log?.item(id)) return jumpTo(id);
+  // Not held: its neighbours (when they reach what the log holds), or else older pages.
+  if (!client.around(room, id)) jumpTo(id);
+}
+
+/** Highlights a found message for a few seconds. @param {HTMLLIElement} li */
+function markFound(li) {
+  li.classList.add("found");
+  setTimeout(() => li.classList.remove("found"), FOUND_MS);
 }
 
 /** The bar under the messages when some of the room in view were not sent: one Retry for all. */
@@ -944,6 +1062,19 @@ document.addEventListener("keydown", (event) => {
     event.preventDefault();
     switcher.show();
   }
+});
+
+// "/": the search, unless typing somewhere or a dialog is open.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+  const target = /** @type {HTMLElement} */ (event.target);
+  if (target.closest("input, textarea, select, [contenteditable], dialog[open]")) return;
+  if (dialog.open || switcher.open || deleteDialog.open || modDialog.open || moderation.open) {
+    return;
+  }
+  event.preventDefault();
+  picker.close(false);
+  search.show();
 });
 
 // --- Page ----------------------------------------------------------------------------

@@ -40,19 +40,20 @@
 
 import { BlockList } from "./blocks.js";
 import { Connection } from "./connection.js";
-import { isReactionEmoji, REACTIONS } from "./conversation.js";
+import { isReaction, MAX_ATTACHMENTS, REACTIONS, readAttachments } from "./conversation.js";
 import { dmPeer, dmRoom } from "./names.js";
 import { entry, Outbox, Pacer } from "./outbox.js";
 import { ReadMarks } from "./read_marks.js";
 import { Requests } from "./requests.js";
 import { joinRefusal, RoomList } from "./room_list.js";
+import { SearchRequests } from "./search_requests.js";
 import { keyed, memoryStorage, Session } from "./session.js";
 
 export { DEFAULT_BACKOFF_MS, parseFrame, WS_FAILURES_BEFORE_FALLBACK } from "./connection.js";
 export { checkRoomName, dmPeer, dmRoom, dmUsers, MAX_NAME_LENGTH, nameVariant } from "./names.js";
 export { HISTORY_PAGE, HISTORY_SIZE } from "./room_state.js";
 export { MAX_NAME_VARIANTS, memoryStorage } from "./session.js";
-export { REACTIONS };
+export { isReaction, MAX_ATTACHMENTS, REACTIONS };
 /** Longest pause a server's `retryAfterMs` hint may ask for. */
 const MAX_HINT_MS = 60_000;
 /** Longest wait slow mode may ask for (the server's longest interval). */
@@ -185,6 +186,16 @@ const CLOSE_REASONS = {
  *   name and the rooms stay as they were.
  * - `prompt`: `{ message, needsToken }`, a name (or a token) is needed from the user; the
  *   client waits for {@linkcode ChatClient.join}.
+ * - `search`: `{ cid, q, room?, first, results, hasMore, next }`, the answer to
+ *   {@linkcode ChatClient.search} (`results`: messages, newest first, each with its `room`;
+ *   `next`: the cursor for {@linkcode ChatClient.search}'s `before`, as it came).
+ * - `search-error`: `{ cid, q, code, message }`, a search was refused (`invalid_message`,
+ *   `not_joined`).
+ * - `around`: `{ room, id, merged, messages, moderation, hasMore, hasNewer }`, the answer to
+ *   {@linkcode ChatClient.around}: message `id` with its neighbours, oldest first. `merged`:
+ *   they reach the messages held and were taken in (an `older` event came first with the ones
+ *   new to the room); otherwise they stand apart (`messages` in their current state).
+ * - `around-error`: `{ room, id, code, message }`, an around request failed.
  * - `error`: `{ code, message, room? }`, any other refusal, for a banner.
  */
 export class ChatClient extends EventTarget {
@@ -197,6 +208,7 @@ export class ChatClient extends EventTarget {
   #requests;
   #blocks;
   #reads;
+  #searches;
   #retryMs;
   #rateLimitMs;
   #typingIntervalMs;
@@ -272,6 +284,13 @@ export class ChatClient extends EventTarget {
       send,
       ready,
     });
+    this.#searches = new SearchRequests({
+      send,
+      pacer: this.#pacer,
+      online: () => this.#online,
+      joined: ready,
+      emit: (type, detail) => this.#emit(type, detail),
+    });
     const stored = this.#rooms.stored();
     const view = options.room === null
       ? stored[0] ?? ""
@@ -306,6 +325,14 @@ export class ChatClient extends EventTarget {
   /** The user id from the last welcome, or "". */
   get userId() {
     return this.#session.userId;
+  }
+
+  /**
+   * The session token from the last welcome ("" before one): a guest's
+   * uploads and file requests carry it in `X-Chat-Session`.
+   */
+  get sessionToken() {
+    return this.#store.read("token");
   }
 
   /** The transport in use: `websocket`, or `sse` when WebSockets failed. */
@@ -522,6 +549,7 @@ export class ChatClient extends EventTarget {
     for (const timer of this.#muteTimers.values()) clearTimeout(timer);
     this.#muteTimers.clear();
     this.#outbox.close();
+    this.#searches.close();
     const closed = this.#connection.close();
     this.#status("offline", "closed");
     await closed;
@@ -534,16 +562,27 @@ export class ChatClient extends EventTarget {
    * joined. It is sent again, with the same `cid`, after reconnects and
    * retriable errors, until the server acknowledges it.
    *
-   * @param {string} text The message.
-   * @param {{ replyTo?: number, room?: string }} [options] `replyTo`: the id of the message it
-   *   answers; `room`: the room in view by default.
+   * @param {string} text The message ("" when it carries files).
+   * @param {{ replyTo?: number, room?: string,
+   *   files?: import("./conversation.js").Attachment[] }} [options] `replyTo`: the id of the
+   *   message it answers; `room`: the room in view by default; `files`: files uploaded for
+   *   that room (at most {@linkcode MAX_ATTACHMENTS}, as the upload answered them), whose ids
+   *   go as the say's `attachments` (kept with the entry across reconnects and reloads).
    * @returns {OutboxEntry} The new entry.
    */
   say(text, options = {}) {
     const replyTo = Number.isSafeInteger(options.replyTo) && Number(options.replyTo) > 0
       ? { replyTo: options.replyTo }
       : {};
-    return this.#outbox.add({ ...entry(this.#target(options.room), text), ...replyTo });
+    const files = readAttachments(options.files ?? []);
+    if ((options.files?.length ?? 0) > MAX_ATTACHMENTS) {
+      throw new RangeError(`At most ${MAX_ATTACHMENTS} files go with one message`);
+    }
+    return this.#outbox.add({
+      ...entry(this.#target(options.room), text),
+      ...replyTo,
+      ...(files.length ? { files } : {}),
+    });
   }
 
   /**
@@ -580,14 +619,17 @@ export class ChatClient extends EventTarget {
   }
 
   /**
-   * Toggles this session's reaction `emoji` (any one emoji; {@linkcode REACTIONS} are offered first) on message `ref`.
+   * Toggles this session's reaction `emoji` on message `ref`: one emoji, any
+   * (the menu offers {@linkcode REACTIONS} at once; the server refuses what
+   * is not one emoji, or one too many kinds on a message, with
+   * `invalid_message`).
    *
    * @param {number} ref
    * @param {string} emoji
    * @param {{ room?: string }} [options]
    */
   react(ref, emoji, options = {}) {
-    if (!isReactionEmoji(emoji)) throw new RangeError(`Not a reaction: ${emoji}`);
+    if (!isReaction(emoji)) throw new RangeError(`Not a reaction: ${emoji}`);
     return this.#outbox.add({ ...this.#change("react", ref, options.room), emoji });
   }
 
@@ -601,6 +643,40 @@ export class ChatClient extends EventTarget {
   history(options = {}) {
     const { before, room } = typeof options === "number" ? { before: options } : options;
     return this.#requests.history(room ?? this.room, before);
+  }
+
+  /**
+   * Searches the messages of every room this connection is in (or of
+   * `room`) for `q`: every word a word or the start of one. The answer comes
+   * as a `search` event with the returned `cid` (or a `search-error`); for
+   * the next page, ask again with `before` set to its `next`. One search is
+   * on its way at a time: a newer one waits for it and makes its answer
+   * stale (only the newest is answered). Offline, it waits for the
+   * connection.
+   *
+   * @param {string} q
+   * @param {{ room?: string, before?: unknown }} [options]
+   * @returns {string} The search's cid.
+   */
+  search(q, options = {}) {
+    return this.#searches.search(q.trim(), options);
+  }
+
+  /** Forgets the searches asked for and not answered (the page closed its search). */
+  cancelSearch() {
+    this.#searches.cancel();
+  }
+
+  /**
+   * Asks for message `id` of `room` with its neighbours (`history {room,
+   * around}`); they come as an `around` event. False while offline, or when
+   * the room is not joined.
+   *
+   * @param {string} room
+   * @param {number} id
+   */
+  around(room, id) {
+    return this.#searches.around(room, id);
   }
 
   /** Asks for the room directory; it comes as a `rooms` event. False while offline. */
@@ -792,7 +868,10 @@ export class ChatClient extends EventTarget {
           this.#emit("typing", { room: room.name, member: msg.member });
         }
         return;
+      case "search":
+        return this.#searches.answered(msg);
       case "history": {
+        if (room && msg.around !== undefined) return this.#onAround(room, msg);
         const page = room?.older(msg, this.#me());
         if (!room || !page) return;
         this.#emit("older", { room: room.name, ...page });
@@ -890,7 +969,34 @@ export class ChatClient extends EventTarget {
       this.#blocks.sync();
     }
     this.#outbox.flush();
+    this.#searches.flush();
     this.#pump();
+  }
+
+  /**
+   * The answer to {@linkcode ChatClient.around}: the messages that reach
+   * what the room holds are taken in (an `older` event), then the `around`
+   * event says where the message is.
+   *
+   * @param {import("./room_state.js").RoomState} room
+   * @param {Record<string, any>} page
+   */
+  #onAround(room, page) {
+    const id = this.#searches.aroundAnswered(room.name, page.around);
+    if (!id) return;
+    const answer = room.around(page, this.#me());
+    if (answer.merged) {
+      const { messages, moderation, oldestId } = answer;
+      this.#emit("older", {
+        room: room.name,
+        messages,
+        moderation,
+        hasMore: room.hasMore,
+        oldestId,
+      });
+      this.#unread(room);
+    }
+    this.#emit("around", { room: room.name, id, ...answer });
   }
 
   /**
@@ -1011,6 +1117,7 @@ export class ChatClient extends EventTarget {
     }
     const entry = this.#outbox.find(cid);
     if (entry) return this.#outbox.refused(entry, code, message, pause);
+    if (this.#searches.refused(error, pause)) return;
     if (cid !== undefined || /^Cannot leave room/.test(message)) return;
     // A join the server made for the client first (a conversation that got a message).
     if (code === "already_joined" && room?.status === "joined") return;
@@ -1117,6 +1224,7 @@ export class ChatClient extends EventTarget {
     this.#leaving.clear();
     this.#directing.clear();
     this.#requests.drop();
+    this.#searches.drop();
     this.#outbox.reset();
     this.#blocks.drop();
     this.#reads.drop();

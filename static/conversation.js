@@ -34,13 +34,33 @@ export function isReactionEmoji(value) {
 }
 
 /**
+ * Whether `emoji` may be sent as a reaction: short text (see
+ * {@linkcode isReactionEmoji}) with no spaces or control characters; the
+ * server decides whether it is one emoji.
+ *
+ * @param {unknown} emoji
+ * @returns {emoji is string}
+ */
+export function isReaction(emoji) {
+  return isReactionEmoji(emoji) && !/[\s\p{Cc}]/u.test(emoji);
+}
+
+/**
+ * A file a message carries, as the server describes it; its bytes are at
+ * `/files/{id}/{name}` (see `uploads.js`).
+ *
+ * @typedef {{ id: string, name: string, size: number, type: string, width?: number,
+ *   height?: number }} Attachment
+ */
+
+/**
  * A message or a change to one, as the server sends it.
  *
  * @typedef {{
  *   id: number, userId: string, name: string, text: string, ts: number, cid?: string,
  *   room?: string, replyTo?: number, kind?: "edit" | "delete" | "reaction" | "moderation",
  *   ref?: number, emoji?: string, on?: boolean, edited?: boolean, deleted?: boolean,
- *   reactions?: Reaction[], action?: string,
+ *   reactions?: Reaction[], action?: string, attachments?: Attachment[],
  * }} ChatEvent
  */
 
@@ -56,6 +76,7 @@ export function isReactionEmoji(value) {
  * @typedef {{
  *   id: number, userId: string, name: string, text: string, ts: number, cid?: string,
  *   replyTo?: number, edited: boolean, deleted: boolean, reactions: Reaction[],
+ *   attachments: Attachment[],
  * }} MessageState
  */
 
@@ -177,6 +198,7 @@ export class Conversation {
       edited: message.edited === true && message.deleted !== true,
       deleted: message.deleted === true,
       reactions: message.deleted ? [] : readReactions(message.reactions),
+      attachments: message.deleted ? [] : readAttachments(message.attachments),
     };
     if (message.cid) state.cid = message.cid;
     if (Number.isSafeInteger(message.replyTo)) state.replyTo = message.replyTo;
@@ -189,8 +211,9 @@ export class Conversation {
 
 /**
  * Applies one change to a message's state, as the server's `fold.ts` does:
- * an edit by the author replaces the text; a delete (the author's, or a
- * moderator's) empties it and drops the reactions; a reaction puts one user's emoji on or takes it off (a new
+ * an edit by the author replaces the text (and the files, when it names
+ * them); a delete (the author's, or a moderator's) empties it and drops the
+ * reactions and the files; a reaction puts one user's emoji on or takes it off (a new
  * emoji goes last, a new user last in its emoji); nothing changes a deleted
  * message.
  *
@@ -203,11 +226,13 @@ function foldInto(state, change) {
     if (change.userId !== state.userId) return;
     state.text = change.text;
     state.edited = true;
+    if (Array.isArray(change.attachments)) state.attachments = readAttachments(change.attachments);
   } else if (change.kind === "delete" || isModDelete(change)) {
     state.deleted = true;
     state.edited = false;
     state.text = "";
     state.reactions = [];
+    state.attachments = [];
   } else if (change.kind === "reaction" && isReactionEmoji(change.emoji)) {
     const user = { id: change.userId, name: change.name };
     const reaction = state.reactions.find((r) => r.emoji === change.emoji);
@@ -240,4 +265,39 @@ function readReactions(reactions) {
         .map((/** @type {any} */ u) => ({ id: u.id, name: String(u.name ?? "") })),
     }))
     .filter((r) => r.users.length > 0);
+}
+
+/** Most files one message carries (the server's limit). */
+export const MAX_ATTACHMENTS = 10;
+
+/**
+ * The well-formed files of a message, in their order (at most
+ * {@linkcode MAX_ATTACHMENTS}): a string `id` and `name`, a size, a type,
+ * and a positive whole `width` and `height` when both are given.
+ *
+ * @param {unknown} attachments
+ * @returns {Attachment[]}
+ */
+export function readAttachments(attachments) {
+  if (!Array.isArray(attachments)) return [];
+  /** @type {Attachment[]} */
+  const out = [];
+  for (const a of attachments) {
+    if (!a || typeof a.id !== "string" || !a.id || typeof a.name !== "string") continue;
+    /** @type {Attachment} */
+    const file = {
+      id: a.id,
+      name: a.name,
+      size: Number.isSafeInteger(a.size) && a.size >= 0 ? a.size : 0,
+      type: typeof a.type === "string" ? a.type : "application/octet-stream",
+    };
+    const sized = (/** @type {unknown} */ n) => Number.isSafeInteger(n) && Number(n) > 0;
+    if (sized(a.width) && sized(a.height)) {
+      file.width = a.width;
+      file.height = a.height;
+    }
+    out.push(file);
+    if (out.length === MAX_ATTACHMENTS) break;
+  }
+  return out;
 }

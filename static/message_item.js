@@ -1,12 +1,14 @@
 /**
  * One message as a list item: cloned from the page's `<template>`, filled
- * from a message's state with `textContent` and DOM nodes (links and
- * mentions from `rich_text.js` parts), never as HTML.
+ * from a message's state with `textContent` and DOM nodes (its text
+ * formatted by `format.js`, with links and mentions; its files by
+ * `view_files.js`), never as HTML.
  *
  * @module
  */
 
-import { parseText } from "./rich_text.js";
+import { parseFormatted } from "./format.js";
+import { mentionsMe, renderFormatted } from "./view_format.js";
 
 const QUOTE_CHARS = 90;
 
@@ -15,10 +17,11 @@ const QUOTE_CHARS = 90;
 /**
  * Who reads the list, for mentions and "yours": this tab's user id and name,
  * the names that can be mentioned, and whom this tab blocks (their messages
- * are collapsed to a line).
+ * are collapsed to a line); `files` shows a message's files.
  *
  * @typedef {{ myId: string, myName: string, names: () => string[],
- *   blocked?: (userId: string) => boolean }} Reader
+ *   blocked?: (userId: string) => boolean,
+ *   files?: import("./view_files.js").FileViews }} Reader
  */
 
 /** A short one-line version of `text`. @param {string} text */
@@ -92,31 +95,15 @@ export function fillItem(li, state, reader, quoted) {
     text.replaceChildren();
     li.classList.remove("mentions-me");
   } else {
-    const parts = parseText(state.text, [...reader.names(), reader.myName], reader.myName);
-    text.replaceChildren(...parts.map((p) => {
-      if (p.type === "link") {
-        const a = document.createElement("a");
-        a.href = p.href;
-        a.rel = "noopener noreferrer";
-        a.target = "_blank";
-        a.tabIndex = -1;
-        a.textContent = p.text;
-        return a;
-      }
-      if (p.type === "mention") {
-        const span = document.createElement(p.me ? "mark" : "span");
-        span.className = p.me ? "mention me" : "mention";
-        span.textContent = p.text;
-        return span;
-      }
-      return document.createTextNode(p.text);
-    }));
-    const mentioned = parts.some((p) => p.type === "mention" && p.me);
+    const blocks = parseFormatted(state.text, [...reader.names(), reader.myName], reader.myName);
+    text.replaceChildren(...renderFormatted(blocks));
+    const mentioned = mentionsMe(blocks);
     const answersMe = reader.myId !== "" && !li.classList.contains("own") &&
       (quoted?.userId === reader.myId || li.dataset.replyToMe === "true");
     li.classList.toggle("mentions-me", mentioned || answersMe);
   }
   fillReactions(li, blocked ? { ...state, reactions: [] } : state, reader.myId);
+  reader.files?.fill(li, blocked || state.deleted ? [] : state.attachments ?? []);
   if (state.replyTo) {
     li.dataset.replyTo = String(state.replyTo);
     if (quoted || !part(li, ".quote-text").textContent) fillQuote(li, quoted, reader.myId);

@@ -14,6 +14,8 @@
  * @module
  */
 
+import { readAttachments } from "./conversation.js";
+
 /** Errors for an entry that are worth sending again, with the same `cid`, after a pause. */
 export const RETRY_ERRORS = new Set(["unavailable", "rate_limited", "not_joined"]);
 const CID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -22,7 +24,8 @@ const MOD_FIELDS = /** @type {const} */ (["userId", "ref", "durationMs", "reason
 
 /**
  * Something the user did that the server has not acknowledged yet, in
- * `room`: a message (no `kind`, maybe a `replyTo`), an edit, delete or
+ * `room`: a message (no `kind`, maybe a `replyTo`, maybe `files` uploaded
+ * for it: their ids go as the say's `attachments`), an edit, delete or
  * reaction of message `ref`, or a moderation act (`mod`: `action` and its
  * fields). `text` is always a string ("" but for a message or an edit).
  *
@@ -30,6 +33,7 @@ const MOD_FIELDS = /** @type {const} */ (["userId", "ref", "durationMs", "reason
  *   cid: string, room: string, text: string, ts: number, state: "pending" | "failed",
  *   replyTo?: number, kind?: "edit" | "delete" | "react" | "mod", ref?: number, emoji?: string,
  *   action?: string, userId?: string, durationMs?: number, reason?: string, topic?: string,
+ *   files?: import("./conversation.js").Attachment[],
  * }} OutboxEntry
  */
 
@@ -362,7 +366,8 @@ export function frameOf(entry) {
   if (kind === "edit") return { type: "edit", room, ref, text, cid };
   if (kind === "delete") return { type: "delete", room, ref, cid };
   if (kind === "react") return { type: "react", room, ref, emoji, cid };
-  return { type: "say", room, text, cid, ...(replyTo === undefined ? {} : { replyTo }) };
+  const files = entry.files?.length ? { attachments: entry.files.map((f) => f.id) } : {};
+  return { type: "say", room, text, cid, ...(replyTo === undefined ? {} : { replyTo }), ...files };
 }
 
 /**
@@ -397,6 +402,8 @@ function readEntries(text, room) {
         state: e.state === "failed" ? "failed" : "pending",
       };
       if (Number.isSafeInteger(e.replyTo)) entry.replyTo = e.replyTo;
+      const files = e.kind === undefined ? readAttachments(e.files) : [];
+      if (files.length) entry.files = files;
       if (e.kind === "mod") {
         entry.kind = "mod";
         entry.action = e.action;

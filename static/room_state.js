@@ -412,6 +412,56 @@ export class RoomState {
   }
 
   /**
+   * Takes the answer to `history {around}`: a message with its neighbours,
+   * oldest first, each in its current state. When they reach what the room
+   * holds (their newest is right before the oldest held, or later), the ones
+   * older than that are taken in as a page of older messages would be
+   * (`merged`); otherwise they stand apart, folded on their own, and the
+   * room's messages are left as they were.
+   *
+   * @param {Record<string, any>} page
+   * @param {Me} me
+   * @returns {{ merged: boolean, messages: import("./conversation.js").MessageState[],
+   *   moderation: Record<string, any>[], hasMore: boolean, hasNewer: boolean,
+   *   oldestId: number }}
+   */
+  around(page, me) {
+    const events = (Array.isArray(page.messages) ? page.messages : [])
+      .filter((m) => m && Number.isSafeInteger(m.id) && m.id > 0)
+      .sort((a, b) => a.id - b.id);
+    const hasNewer = page.hasNewer === true;
+    const newest = events.at(-1)?.id ?? 0;
+    const reaches = this.status === "joined" && events.length > 0 &&
+      (newest + 1 >= this.oldestId || (!hasNewer && this.lastId <= newest));
+    const conversation = reaches ? this.conversation : new Conversation();
+    const ids = [];
+    const moderation = [];
+    for (const event of events) {
+      if (reaches && event.id >= this.oldestId) continue;
+      if (event.kind === "moderation") moderation.push(event);
+      if (isChange(event)) conversation.apply(event);
+      else if (event.kind !== "moderation") {
+        conversation.add(event);
+        ids.push(event.id);
+      }
+    }
+    if (reaches && events[0].id < this.oldestId) {
+      this.oldestId = events[0].id;
+      this.hasMore = page.hasMore === true && this.oldestId > 1;
+      if (events.some((e) => e.id > this.readId)) this.#recount(me);
+    }
+    const messages = ids.map((id) => /** @type {any} */ (conversation.get(id)));
+    return {
+      merged: reaches,
+      messages,
+      moderation,
+      hasMore: page.hasMore === true,
+      hasNewer,
+      oldestId: reaches ? this.oldestId : events[0]?.id ?? 0,
+    };
+  }
+
+  /**
    * Marks the room read up to `id`, once it is joined.
    *
    * @param {number} id

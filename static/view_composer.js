@@ -63,12 +63,13 @@ export class Composer {
    *   bar: HTMLElement, barText: HTMLElement, cancel: HTMLElement }} parts
    * @param {{ storage: { getItem(key: string): string | null, setItem(key: string, value: string): void,
    *   removeItem(key: string): void }, onSubmit: (text: string, mode: ComposerMode) => void,
-   *   onEditLast: () => boolean, onTyping: () => void }} handlers `onEditLast` starts
-   *   editing your last message and says whether there was one.
+   *   onEditLast: () => boolean, onTyping: () => void, hasFiles?: () => boolean }} handlers
+   *   `onEditLast` starts editing your last message and says whether there was one;
+   *   `hasFiles`: files wait to go, so a message with no text may be sent.
    */
   constructor(
     { form, input, send, sendLabel, sendWait, notice, noticeText, countdown, bar, barText, cancel },
-    { storage, onSubmit, onEditLast, onTyping },
+    { storage, onSubmit, onEditLast, onTyping, hasFiles = () => false },
   ) {
     this.#form = form;
     this.#input = input;
@@ -85,8 +86,8 @@ export class Composer {
       event.preventDefault();
       if (input.disabled) return;
       const text = input.value.replace(/\s+$/, "");
-      if (!text.trim()) return;
       const mode = this.#mode;
+      if (!text.trim() && (mode.kind === "edit" || !hasFiles())) return;
       input.value = "";
       this.#setMode({ kind: "say" }, mode.kind === "edit" ? this.#draft : "");
       this.#save();

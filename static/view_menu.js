@@ -11,10 +11,10 @@
  */
 
 /**
- * What a message's menu does.
+ * What a message's menu does (`more`: react with any emoji, from the picker).
  *
- * @typedef {"reply" | "edit" | "delete" | "react" | "message" | "report" | "block" | "kick" |
- *   "mute" | "ban"} MenuAction
+ * @typedef {"reply" | "edit" | "delete" | "react" | "more" | "message" | "report" | "block" |
+ *   "kick" | "mute" | "ban"} MenuAction
  */
 
 /**
@@ -48,7 +48,9 @@ export class MessageMenu {
       const emoji = item.dataset.emoji;
       const action = /** @type {MenuAction | undefined} */ (item.dataset.action);
       // Edit, reply and a conversation move the focus; a dialog gives it back to the message.
-      this.close(!(action === "edit" || action === "reply" || action === "message"));
+      this.close(
+        !(action === "edit" || action === "reply" || action === "message" || action === "more"),
+      );
       if (emoji) onPick("react", id, emoji);
       else if (action) onPick(action, id);
     });
@@ -84,6 +86,7 @@ export class MessageMenu {
     /** @type {Record<string, { show: boolean, label?: string }>} */
     const offer = {
       reply: { show: !blocked },
+      more: { show: !blocked },
       edit: { show: own },
       delete: {
         show: own || options.remove === true && !blocked,

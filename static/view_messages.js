@@ -100,7 +100,8 @@ export class MessageLog {
   /**
    * Shows an outbox entry as an own item at the bottom.
    *
-   * @param {{ cid: string, text: string, ts: number, state: string, replyTo?: number }} entry
+   * @param {{ cid: string, text: string, ts: number, state: string, replyTo?: number,
+   *   files?: import("./conversation.js").Attachment[] }} entry
    * @param {string} name The sender's name.
    * @param {MessageState} [quoted] The message it answers, when known.
    */
@@ -115,6 +116,7 @@ export class MessageLog {
       edited: false,
       deleted: false,
       reactions: [],
+      attachments: entry.files ?? [],
       ...(entry.replyTo ? { replyTo: entry.replyTo } : {}),
     };
     const li = buildItem(this.#template, state, this.#reader, { own: true, quoted });

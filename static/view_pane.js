@@ -20,7 +20,7 @@
 /** How near the end (in px) still counts as at the end. */
 const END_SLACK_PX = 40;
 /** Inside a message: what Tab may reach while the message has the focus. */
-const INNER = ".quote:not([hidden]), .reaction, .text a";
+const INNER = ".quote:not([hidden]), .reaction, .text a, .attachments a";
 /** The messages the arrows move between (a run of blocked users' messages is one line). */
 const ITEMS = "li.message:not(.blocked-more)";
 

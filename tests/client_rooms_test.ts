@@ -185,6 +185,7 @@ Deno.test("history comes in its current state: later changes fold on top once", 
       edited: true,
       deleted: false,
       reactions: [{ emoji: "👍", users: [bob] }, { emoji: "🎉", users: [bob] }],
+      attachments: [],
     });
     assert.equal(client.message(7)?.deleted, true);
     assert.equal(client.message(7)?.text, "");

@@ -8,7 +8,7 @@
 /** Headers sent with every response the server makes itself. */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; " +
-    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; " +
+    "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; " +
     "form-action 'self'; frame-ancestors 'none'",
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",

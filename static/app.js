@@ -13,6 +13,7 @@
  * @module
  */
 
+import { AccountApi } from "./account.js";
 import { Actions } from "./actions.js";
 import { ChatClient } from "./chat_client.js";
 import {
@@ -32,6 +33,7 @@ import {
   safeStorage,
   sessionRooms,
 } from "./tab_session.js";
+import { AccountPanel } from "./view_account.js";
 import { ActionMenu } from "./view_action_menu.js";
 import { Composer } from "./view_composer.js";
 import { JoinDialog } from "./view_join.js";
@@ -290,6 +292,59 @@ const dialog = new JoinDialog({
     if (joinedName) client.join(joinedName, { typed: !client.nameIsSuggested });
     else dialog.show({ name: client.name });
   },
+});
+
+// --- Account (passkeys) ---------------------------------------------------------------
+
+const account = new AccountPanel({
+  open: /** @type {HTMLButtonElement} */ ($("account-open")),
+  dialog: /** @type {HTMLDialogElement} */ ($("account-dialog")),
+  close: $("account-close"),
+  status: $("account-status"),
+  guest: $("account-guest"),
+  guestText: $("account-guest-text"),
+  register: /** @type {HTMLButtonElement} */ ($("account-register")),
+  signIn: /** @type {HTMLButtonElement} */ ($("account-signin")),
+  signed: $("account-signed"),
+  name: $("account-name"),
+  renameForm: /** @type {HTMLFormElement} */ ($("account-rename")),
+  renameInput: /** @type {HTMLInputElement} */ ($("account-rename-input")),
+  passkeys: /** @type {HTMLUListElement} */ ($("passkey-list")),
+  addPasskey: /** @type {HTMLButtonElement} */ ($("passkey-add")),
+  signOut: /** @type {HTMLButtonElement} */ ($("account-signout")),
+  removeDialog: /** @type {HTMLDialogElement} */ ($("passkey-remove-dialog")),
+  removeText: $("passkey-remove-text"),
+  joinBox: $("join-account"),
+  joinText: $("join-account-text"),
+  joinSignIn: /** @type {HTMLButtonElement} */ ($("join-signin")),
+}, {
+  api: new AccountApi(),
+  guestName: () => client.account ? client.guestName : client.name,
+  // Signed in: the client is the account (its connection reconnects with the cookie), in its rooms.
+  onAccount(me) {
+    client.useAccount({ id: me.account.id, name: me.account.name });
+    for (const { room } of me.rooms) client.joinRoom(room);
+    if (dialog.open) {
+      dialog.close();
+      focusAfterJoin = true;
+      if (!client.online) start();
+    }
+  },
+  onSignOut: () => client.signedOut(),
+});
+
+client.addEventListener("prompt", (event) => {
+  const { code } = /** @type {CustomEvent} */ (event).detail;
+  account.prompted({ reserved: code === "name_reserved" ? client.name : undefined });
+});
+
+// Signed out (here, or in another tab or device of this session): a guest again, asked for a name.
+client.addEventListener("signed-out", (event) => {
+  const { name } = /** @type {CustomEvent} */ (event).detail;
+  account.signedOut();
+  account.prompted({ signedOut: true });
+  status.setName("");
+  dialog.show({ name });
 });
 
 const switcher = new RoomSwitcher({
@@ -934,13 +989,16 @@ $("discard-failed").addEventListener("click", () => {
 });
 
 $("change-name").addEventListener("click", () => {
+  if (client.account) return account.show({ focus: "rename" });
   dialog.show({ name: client.name, required: !client.online && !joinedName });
 });
 
 // Ctrl+K (⌘K): the room switcher, from anywhere.
 document.addEventListener("keydown", (event) => {
   if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "k") {
-    if (dialog.open || deleteDialog.open || modDialog.open || moderation.open) return;
+    if (dialog.open || deleteDialog.open || modDialog.open || moderation.open || account.open) {
+      return;
+    }
     event.preventDefault();
     switcher.show();
   }
@@ -976,6 +1034,7 @@ document.addEventListener("visibilitychange", () => {
 // Back online: skip the rest of the backoff wait.
 globalThis.addEventListener("online", () => client.reconnect());
 
+await account.load();
 render();
 status.setName(client.name);
 if (client.joinedRooms.length > 0) start();

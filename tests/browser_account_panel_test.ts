@@ -17,6 +17,7 @@ import { KvAccounts } from "../src/store/kv_accounts.ts";
 import { KvQuota } from "../src/store/kv_quota.ts";
 import {
   checkAxe,
+  focusedAttribute,
   joinAs,
   launch,
   myName,
@@ -161,6 +162,50 @@ Deno.test({
         await noViolations(other, "signed in on another device");
       });
 
+      await t.step(
+        "passkeys: add one, remove one after a confirmation, never the last",
+        async () => {
+          await other.getByRole("button", { name: "Account", exact: true }).click();
+          const dialog = other.getByRole("dialog", { name: "Account" });
+          const items = dialog.locator("#passkey-list li");
+          await items.first().waitFor();
+          // This authenticator holds the account's passkey already: the browser refuses a second.
+          await dialog.getByRole("button", { name: "Add a passkey" }).click();
+          await panelStatus(other).getByText("already holds a passkey of the account").waitFor();
+          await second.cdp.send("WebAuthn.clearCredentials", {
+            authenticatorId: second.authenticatorId,
+          });
+          await dialog.getByRole("button", { name: "Add a passkey" }).click();
+          await panelStatus(other).getByText("Passkey added").waitFor();
+          await waitForCount(other, "#passkey-list li", 2);
+
+          const confirm = other.getByRole("dialog", { name: "Remove this passkey?" });
+          // Escape cancels: nothing is removed, the focus is back on its Remove.
+          await items.first().getByRole("button", { name: /^Remove passkey/ }).click();
+          await confirm.waitFor();
+          await noViolations(other, "the confirmation before removing a passkey");
+          await other.keyboard.press("Escape");
+          await confirm.waitFor({ state: "hidden" });
+          assert.match(await focusedAttribute(other, "aria-label") ?? "", /^Remove passkey/);
+          assert.equal(await items.count(), 2);
+          // Confirmed: removed.
+          await other.keyboard.press("Enter");
+          await confirm.getByRole("button", { name: "Remove" }).click();
+          await panelStatus(other).getByText("Passkey removed").waitFor();
+          await waitForCount(other, "#passkey-list li", 1);
+          // The last one: the server refuses, and the panel says what it said.
+          await items.first().getByRole("button", { name: /^Remove passkey/ }).click();
+          await confirm.getByText("the account's only passkey").waitFor();
+          await confirm.getByRole("button", { name: "Remove" }).click();
+          await panelStatus(other).getByText("Cannot remove passkey: it is the account's last one")
+            .waitFor();
+          assert.equal(await items.count(), 1);
+          await noViolations(other, "the last passkey refused");
+          await dialog.getByRole("button", { name: "Close" }).click();
+          await dialog.waitFor({ state: "hidden" });
+        },
+      );
+
       await t.step("a guest is refused the name, and told it is an account's", async () => {
         const guest = await newTab(await browser.newContext(), url);
         await joinAs(guest, "ada");
@@ -217,6 +262,21 @@ Deno.test({
         await waitOnline(ada);
         assert.equal(await myName(ada), "Ada-guest");
         assert.notEqual(await myId(ada), accountId);
+      });
+
+      await t.step("the account is renamed from the panel, everywhere", async () => {
+        // "Change name" of an account opens the panel at its name.
+        await other.getByRole("button", { name: "Change name" }).click();
+        const dialog = other.getByRole("dialog", { name: "Account" });
+        await dialog.waitFor();
+        assert.equal(await focusedAttribute(other), "account-rename-input");
+        await other.keyboard.type("Ada L");
+        await other.keyboard.press("Enter");
+        await panelStatus(other).getByText("Your name is now Ada L.").waitFor();
+        await other.locator("#my-name", { hasText: "Ada L" }).waitFor();
+        await dialog.getByRole("heading", { name: "Signed in as Ada L" }).waitFor();
+        await other.locator("#members li", { hasText: "Ada L" }).waitFor();
+        await noViolations(other, "renamed");
       });
 
       assert.deepEqual(pageErrors, []);

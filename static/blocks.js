@@ -8,9 +8,10 @@
  * its list: once the tab's list is sent, that answer is the truth (another
  * connection of the same account may have changed it).
  *
- * An account's list is kept by the server, in its store: a list made with
- * `resend: false` starts from the server's (`GET /auth/me`), sends only
- * what changes, and never the tab's guest list.
+ * An account's list is kept by the server, in its store: with `resend`
+ * false (the client sets it while signed in) the whole list is not sent
+ * again on a new connection, only what changed; the server's `blocks`
+ * answers still bring its list.
  *
  * @module
  */

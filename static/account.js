@@ -27,7 +27,7 @@
  * What `GET /auth/me` answers.
  *
  * @typedef {{ account: Account, passkeys: PasskeyInfo[],
- *   rooms: { room: string, joinedAt?: number, readId?: number }[], blocks: unknown[] }} Me
+ *   rooms: { room: string, joinedAt?: number, readId?: number }[], blocks: string[] }} Me
  */
 
 /** A refusal, as data. @typedef {{ ok: false, status: number, code: string, message: string }} Refusal */

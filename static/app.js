@@ -322,7 +322,8 @@ const account = new AccountPanel({
   guestName: () => client.account ? client.guestName : client.name,
   // Signed in: the client is the account (its connection reconnects with the cookie), in its rooms.
   onAccount(me) {
-    client.useAccount({ id: me.account.id, name: me.account.name });
+    const blocks = me.blocks.filter((id) => typeof id === "string");
+    client.useAccount({ id: me.account.id, name: me.account.name }, { blocks });
     for (const { room } of me.rooms) client.joinRoom(room);
     if (dialog.open) {
       dialog.close();

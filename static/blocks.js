@@ -10,8 +10,9 @@
  *
  * An account's list is kept by the server, in its store: with `resend`
  * false (the client sets it while signed in) the whole list is not sent
- * again on a new connection, only what changed; the server's `blocks`
- * answers still bring its list.
+ * again on a new connection, only what changed; the list starts from the
+ * server's (`GET /auth/me`, through `fromServer`), and its `blocks`
+ * answers still bring it.
  *
  * @module
  */

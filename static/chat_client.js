@@ -476,13 +476,20 @@ export class ChatClient extends EventTarget {
    * Makes this client an account's (`{ id, name }`, after `GET /auth/me`, a
    * sign-in or a registration) or a guest's again (`null`). Running, it
    * connects again at once, so that the new connection carries the cookie
-   * (and is the account, in every room). A `name` event follows.
+   * (and is the account, in every room). A `name` event follows. `blocks`
+   * (the user ids of `GET /auth/me`) become the tab's block list (a
+   * `blocks` event follows when it changed); the tab's list is not sent to
+   * an account, whose list the server keeps.
    *
    * @param {{ id: string, name: string } | null} account
+   * @param {{ blocks?: string[] }} [options]
    */
-  useAccount(account) {
+  useAccount(account, options = {}) {
     this.#session.useAccount(account);
     this.#emit("name", { name: this.name });
+    if (account && Array.isArray(options.blocks) && this.#blocks.fromServer(options.blocks)) {
+      this.#blocksChanged();
+    }
     if (this.#running && this.#session.name && this.#rooms.size > 0) this.#connection.start();
   }
 

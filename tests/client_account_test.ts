@@ -9,8 +9,10 @@
  */
 import assert from "node:assert/strict";
 import { AccountApi } from "../static/account.js";
+import { ChatClient } from "../static/chat_client.js";
 import { KvAccounts } from "../src/store/kv_accounts.ts";
 import { KvQuota } from "../src/store/kv_quota.ts";
+import { next } from "./client_helpers.ts";
 import { startServer, type TestServer } from "./helpers.ts";
 import { type CredentialJSON, SoftAuthenticator } from "./soft_authenticator.ts";
 
@@ -185,4 +187,80 @@ Deno.test("account.js says accounts are off as the server does (not_found)", asy
   });
   const me = await api.me();
   assert.deepEqual(me.ok ? null : [me.status, me.code], [404, "not_found"]);
+});
+
+Deno.test("ChatClient becomes the account with its cookie, and a guest again on sign-out", async () => {
+  await using h = await start();
+  const browser = browserFor(h.server, new SoftAuthenticator());
+  // Deno's WebSocket takes headers: the socket carries the jar's cookie, as a browser's upgrade does.
+  const jar = browser;
+  class CookieSocket extends WebSocket {
+    constructor(url: string | URL) {
+      super(url, jar.cookie ? { headers: { cookie: jar.cookie } } : undefined);
+    }
+  }
+  const open = (name?: string) =>
+    new ChatClient({
+      url: h.server.wsUrl,
+      room: "lobby",
+      ...(name ? { name } : {}),
+      WebSocket: CookieSocket as typeof WebSocket,
+    });
+  const tab1 = open("Ada");
+  const guestWelcome = next(tab1, "welcome");
+  tab1.start();
+  await guestWelcome;
+  const guestId = tab1.userId;
+
+  const registered = await browser.api.register("Ada");
+  assert.ok(registered.ok, JSON.stringify(registered));
+  const account = registered.value.account;
+  const accountWelcome = next(tab1, "welcome");
+  tab1.useAccount(account, { blocks: ["0123456789abcdef"] });
+  assert.deepEqual(tab1.account, { id: account.id, name: "Ada" });
+  assert.equal(tab1.isBlocked("0123456789abcdef"), true, "the account's blocks");
+  const { welcome } = await accountWelcome;
+  assert.equal(welcome.id ?? welcome.userId, account.id);
+  assert.equal(tab1.userId, account.id);
+  assert.notEqual(tab1.userId, guestId);
+  assert.equal(tab1.guestName, "Ada", "the guest's name is kept");
+
+  // A second tab of the account: no name, one member.
+  const tab2 = open();
+  tab2.useAccount(account);
+  const second = next(tab2, "welcome");
+  tab2.start();
+  await second;
+  assert.equal(tab2.name, "Ada");
+  assert.deepEqual(tab2.membersOf("lobby").map((m) => m.id), [account.id]);
+
+  // A guest asking for the name: a prompt, with the code.
+  const guest = new ChatClient({ url: h.server.wsUrl, room: "lobby", name: "ada" });
+  const prompt = next(guest, "prompt");
+  guest.start();
+  const refused = await prompt;
+  assert.equal(refused.code, "name_reserved");
+  assert.match(refused.message, /belongs to an account/);
+  await guest.close();
+
+  // Signing out closes both tabs' connections (4001): guests again, stopped, no reconnect.
+  const out1 = next(tab1, "signed-out");
+  const out2 = next(tab2, "signed-out");
+  const offline2 = next(tab2, "status", (s) => s.state === "offline");
+  assert.deepEqual(await browser.api.signOut(), { ok: true, value: null });
+  assert.deepEqual(await out1, { name: "Ada" });
+  assert.deepEqual(await out2, { name: "" });
+  assert.equal((await offline2).reason, "signed-out");
+  assert.equal(tab1.account, null);
+  assert.equal(tab1.online, false);
+  tab1.signedOut(); // told again by the page: nothing more happens
+
+  // Back as a guest under another name.
+  const back = next(tab1, "welcome");
+  tab1.join("Ada-guest");
+  await back;
+  assert.equal(tab1.name, "Ada-guest");
+  assert.notEqual(tab1.userId, account.id);
+  await tab1.close();
+  await tab2.close();
 });

@@ -328,8 +328,9 @@ const account = new AccountPanel({
     if (dialog.open) {
       dialog.close();
       focusAfterJoin = true;
-      if (!client.online) start();
     }
+    // Stopped (asked for a name, signed out): connect; else useAccount has reconnected.
+    if (started && $("status").dataset.state === "offline") start();
   },
   onSignOut: () => client.signedOut(),
 });
@@ -339,12 +340,14 @@ client.addEventListener("prompt", (event) => {
   account.prompted({ reserved: code === "name_reserved" ? client.name : undefined });
 });
 
-// Signed out (here, or in another tab or device of this session): a guest again, asked for a name.
-client.addEventListener("signed-out", (event) => {
+// Signed out (here, or in another tab of this session): a guest again, asked for a name; unless
+// the browser holds a new session (another tab signed in, which ends this one): then that account.
+client.addEventListener("signed-out", async (event) => {
   const { name } = /** @type {CustomEvent} */ (event).detail;
   account.signedOut();
-  account.prompted({ signedOut: true });
   status.setName("");
+  if (await account.load()) return;
+  account.prompted({ signedOut: true });
   dialog.show({ name });
 });
 

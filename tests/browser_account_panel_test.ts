@@ -9,7 +9,9 @@
  * a copy of the credential (a synced passkey), signs in to the same
  * account and finds its rooms; a guest in a third is refused the name and
  * told why; two tabs of the first are one member; signing out in one of
- * them ends both. axe-core checks each new state.
+ * them ends both; a sign-in in one tab, which ends the browser's session,
+ * takes the other tab to the new one; passkeys are added and removed, and
+ * the account renamed, from the panel. axe-core checks each new state.
  */
 import assert from "node:assert/strict";
 import type { BrowserContext, CDPSession, Page } from "playwright-core";
@@ -39,7 +41,11 @@ interface Profile {
 }
 
 async function profile(context: BrowserContext, url: string): Promise<Profile> {
-  const page = await newTab(context, url);
+  return await authenticatorFor(context, await newTab(context, url));
+}
+
+/** A virtual authenticator for `page` (each page has its own). */
+async function authenticatorFor(context: BrowserContext, page: Page): Promise<Profile> {
   const cdp = await context.newCDPSession(page);
   await cdp.send("WebAuthn.enable", { enableUI: false });
   const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
@@ -180,15 +186,21 @@ Deno.test({
           await waitForCount(other, "#passkey-list li", 2);
 
           const confirm = other.getByRole("dialog", { name: "Remove this passkey?" });
+          // The one used to sign in here goes (the new one stays), after a confirmation.
+          const original = items.filter({ hasText: "last used" });
+          assert.equal(await original.count(), 1);
           // Escape cancels: nothing is removed, the focus is back on its Remove.
-          await items.first().getByRole("button", { name: /^Remove passkey/ }).click();
+          await original.getByRole("button", { name: /^Remove passkey/ }).click();
           await confirm.waitFor();
           await noViolations(other, "the confirmation before removing a passkey");
           await other.keyboard.press("Escape");
           await confirm.waitFor({ state: "hidden" });
-          assert.match(await focusedAttribute(other, "aria-label") ?? "", /^Remove passkey/);
+          assert.match(
+            await focusedAttribute(other, "aria-label") ?? "",
+            /^Remove passkey.*last used/,
+          );
           assert.equal(await items.count(), 2);
-          // Confirmed: removed.
+          // Enter on it asks again; confirmed, it goes.
           await other.keyboard.press("Enter");
           await confirm.getByRole("button", { name: "Remove" }).click();
           await panelStatus(other).getByText("Passkey removed").waitFor();
@@ -262,6 +274,63 @@ Deno.test({
         await waitOnline(ada);
         assert.equal(await myName(ada), "Ada-guest");
         assert.notEqual(await myId(ada), accountId);
+      });
+
+      await t.step("a sign-in in one tab ends another tab's session: it follows", async () => {
+        // A virtual authenticator belongs to one page: tab2 gets one, with the account's
+        // remaining passkey (as a synced one arrives).
+        const tab2Profile = await authenticatorFor(first.context, tab2);
+        const copy = async (from: Profile, to: Profile) => {
+          const { credentials } = await from.cdp.send("WebAuthn.getCredentials", {
+            authenticatorId: from.authenticatorId,
+          });
+          assert.equal(credentials.length, 1);
+          // One resident key per account and site: the one there goes.
+          await to.cdp.send("WebAuthn.clearCredentials", { authenticatorId: to.authenticatorId });
+          await to.cdp.send("WebAuthn.addCredential", {
+            authenticatorId: to.authenticatorId,
+            credential: credentials[0],
+          });
+        };
+        await copy(second, tab2Profile);
+        // tab2, asked for a name since the sign-out, signs in; ada is still a guest.
+        await tab2.getByRole("button", { name: "Sign in with a passkey" }).click();
+        await waitMyId(tab2, accountId);
+        await waitOnline(tab2);
+        assert.equal(await myName(ada), "Ada-guest");
+        // ada signs in too (with the passkey as tab2 left it, its counter moved on): the
+        // browser's session is replaced, so tab2's connection is closed (4001); tab2 finds
+        // the new session and stays the account, with no name asked.
+        await copy(tab2Profile, first);
+        // Every state tab2's status line goes through from now on.
+        await tab2.evaluate(() => {
+          // deno-lint-ignore no-explicit-any
+          const g = globalThis as any;
+          const line = g.document.getElementById("status");
+          g.__states = [];
+          new g.MutationObserver(() => g.__states.push(line.dataset.state)).observe(line, {
+            attributes: true,
+            attributeFilter: ["data-state"],
+          });
+        });
+        await ada.getByRole("button", { name: "Sign in", exact: true }).click();
+        await ada.getByRole("dialog", { name: "Account" }).getByRole("button", {
+          name: "Sign in with a passkey",
+        }).click();
+        await panelStatus(ada).getByText("Signed in as Ada").waitFor();
+        await waitMyId(ada, accountId);
+        await waitOnline(ada);
+        // Closed, then back online as the account.
+        await tab2.waitForFunction(() => {
+          // deno-lint-ignore no-explicit-any
+          const states: string[] = (globalThis as any).__states;
+          const closed = states.indexOf("offline");
+          return closed >= 0 && states.indexOf("online", closed) > closed;
+        });
+        await waitOnline(tab2);
+        assert.equal(await myId(tab2), accountId);
+        assert.equal(await tab2.locator("#join-dialog[open]").count(), 0);
+        await ada.keyboard.press("Escape");
       });
 
       await t.step("the account is renamed from the panel, everywhere", async () => {

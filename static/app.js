@@ -333,6 +333,10 @@ const account = new AccountPanel({
     if (started && $("status").dataset.state === "offline") start();
   },
   onSignOut: () => client.signedOut(),
+  // Another tab signed in: a tab asking for a name (signed out, or new) takes that session.
+  onSignInElsewhere() {
+    if (dialog.open && $("status").dataset.state === "offline") account.load();
+  },
 });
 
 client.addEventListener("prompt", (event) => {

@@ -53,6 +53,8 @@
  * @property {(me: Me) => void} onAccount Signed in (on load, a sign-in, a registration):
  *   the page makes the client the account's.
  * @property {() => void} onSignOut Signed out here: the page goes back to a guest.
+ * @property {() => void} [onSignInElsewhere] Another tab of this browser signed in (the
+ *   browser's cookie is now that session's).
  */
 
 const DATE = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
@@ -71,6 +73,8 @@ export class AccountPanel {
   #busy = false;
   /** The passkey the confirmation asks about. @type {PasskeyInfo | null} */
   #removing = null;
+  /** Tells the browser's other tabs of a sign-in. @type {BroadcastChannel | null} */
+  #channel = null;
 
   /**
    * @param {AccountParts} parts
@@ -98,6 +102,12 @@ export class AccountPanel {
       if (passkey && confirmed) this.#remove(passkey);
       else this.#focusPasskey(passkey?.id);
     });
+    if (typeof BroadcastChannel === "function") {
+      this.#channel = new BroadcastChannel("chat.account");
+      this.#channel.addEventListener("message", (event) => {
+        if (event.data?.type === "signed-in") handlers.onSignInElsewhere?.();
+      });
+    }
   }
 
   /** The signed-in account (`GET /auth/me`), or null for a guest. */
@@ -186,6 +196,7 @@ export class AccountPanel {
       const me = await this.#h.api.me();
       if (!me.ok) return me.message;
       this.#signedIn(me.value);
+      this.#channel?.postMessage({ type: "signed-in" });
       return `Signed in as ${me.value.account.name}.`;
     });
   }
@@ -199,6 +210,7 @@ export class AccountPanel {
       const me = await this.#h.api.me();
       if (!me.ok) return me.message;
       this.#signedIn(me.value);
+      this.#channel?.postMessage({ type: "signed-in" });
       this.#p.signOut.focus();
       return `Signed in as ${me.value.account.name}: the name is yours, with this passkey.`;
     });

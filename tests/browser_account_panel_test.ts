@@ -320,11 +320,12 @@ Deno.test({
         await panelStatus(ada).getByText("Signed in as Ada").waitFor();
         await waitMyId(ada, accountId);
         await waitOnline(ada);
-        // Closed, then back online as the account.
+        // Closed, then back online as the account (if tab2 asked the server before the
+        // browser held the new cookie, ada's tab tells it once it does).
         await tab2.waitForFunction(() => {
           // deno-lint-ignore no-explicit-any
           const states: string[] = (globalThis as any).__states;
-          const closed = states.indexOf("offline");
+          const closed = states.findIndex((state) => state !== "online");
           return closed >= 0 && states.indexOf("online", closed) > closed;
         });
         await waitOnline(tab2);
@@ -346,6 +347,27 @@ Deno.test({
         await dialog.getByRole("heading", { name: "Signed in as Ada L" }).waitFor();
         await other.locator("#members li", { hasText: "Ada L" }).waitFor();
         await noViolations(other, "renamed");
+        await other.keyboard.press("Escape");
+        await dialog.waitFor({ state: "hidden" });
+      });
+
+      await t.step("at phone width the header and the panel fit", async () => {
+        await other.setViewportSize({ width: 390, height: 800 });
+        const widths = () =>
+          other.evaluate(() => {
+            // deno-lint-ignore no-explicit-any
+            const { document, innerWidth } = globalThis as any;
+            return [document.documentElement.scrollWidth, innerWidth];
+          });
+        const [page, screen] = await widths();
+        assert.ok(page <= screen, `the page is ${page} px wide on a ${screen} px screen`);
+        await other.getByRole("button", { name: "Account", exact: true }).click();
+        const dialog = other.getByRole("dialog", { name: "Account" });
+        await dialog.waitFor();
+        const box = await dialog.boundingBox();
+        assert.ok(box && box.x >= 0 && box.x + box.width <= 390, JSON.stringify(box));
+        await noViolations(other, "the panel at phone width");
+        await other.keyboard.press("Escape");
       });
 
       assert.deepEqual(pageErrors, []);

@@ -153,7 +153,8 @@ export class AccountPanel {
     if (this.#me && focus === "rename") {
       this.#p.renameInput.focus();
       this.#p.renameInput.select();
-    } else (this.#me ? this.#p.signOut : this.#p.register).focus();
+    } else if (this.#me) this.#p.signOut.focus();
+    else (this.#p.register.disabled ? this.#p.signIn : this.#p.register).focus();
   }
 
   /**
@@ -302,6 +303,7 @@ export class AccountPanel {
     for (const button of [p.register, p.signIn, p.joinSignIn, p.addPasskey, p.signOut]) {
       button.disabled = busy;
     }
+    if (!busy && !this.#h.guestName().trim()) p.register.disabled = true;
     p.dialog.setAttribute("aria-busy", String(busy));
   }
 

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { AccountApi } from "./account.js";
 import { Actions } from "./actions.js";
 import { ChatClient } from "./chat_client.js";
 import {
@@ -33,6 +34,7 @@ import {
   sessionRooms,
 } from "./tab_session.js";
 import { FileFetcher } from "./uploads.js";
+import { AccountPanel } from "./view_account.js";
 import { ActionMenu } from "./view_action_menu.js";
 import { AttachView } from "./view_attach.js";
 import { Composer } from "./view_composer.js";
@@ -333,6 +335,67 @@ const dialog = new JoinDialog({
     if (joinedName) client.join(joinedName, { typed: !client.nameIsSuggested });
     else dialog.show({ name: client.name });
   },
+});
+
+// --- Account (passkeys) ---------------------------------------------------------------
+
+const account = new AccountPanel({
+  open: /** @type {HTMLButtonElement} */ ($("account-open")),
+  dialog: /** @type {HTMLDialogElement} */ ($("account-dialog")),
+  close: $("account-close"),
+  status: $("account-status"),
+  guest: $("account-guest"),
+  guestText: $("account-guest-text"),
+  register: /** @type {HTMLButtonElement} */ ($("account-register")),
+  signIn: /** @type {HTMLButtonElement} */ ($("account-signin")),
+  signed: $("account-signed"),
+  name: $("account-name"),
+  renameForm: /** @type {HTMLFormElement} */ ($("account-rename")),
+  renameInput: /** @type {HTMLInputElement} */ ($("account-rename-input")),
+  passkeys: /** @type {HTMLUListElement} */ ($("passkey-list")),
+  addPasskey: /** @type {HTMLButtonElement} */ ($("passkey-add")),
+  signOut: /** @type {HTMLButtonElement} */ ($("account-signout")),
+  removeDialog: /** @type {HTMLDialogElement} */ ($("passkey-remove-dialog")),
+  removeText: $("passkey-remove-text"),
+  joinBox: $("join-account"),
+  joinText: $("join-account-text"),
+  joinSignIn: /** @type {HTMLButtonElement} */ ($("join-signin")),
+}, {
+  api: new AccountApi(),
+  guestName: () => client.account ? client.guestName : client.name,
+  // Signed in: the client is the account (its connection reconnects with the cookie), in its rooms.
+  onAccount(me) {
+    const blocks = me.blocks.filter((id) => typeof id === "string");
+    client.useAccount({ id: me.account.id, name: me.account.name }, { blocks });
+    for (const { room } of me.rooms) client.joinRoom(room);
+    if (dialog.open) {
+      dialog.close();
+      focusAfterJoin = true;
+    }
+    // Stopped (asked for a name, signed out): connect; else useAccount has reconnected.
+    if (started && $("status").dataset.state === "offline") start();
+  },
+  onSignOut: () => client.signedOut(),
+  // Another tab signed in: a tab asking for a name (signed out, or new) takes that session.
+  onSignInElsewhere() {
+    if (dialog.open && $("status").dataset.state === "offline") account.load();
+  },
+});
+
+client.addEventListener("prompt", (event) => {
+  const { code } = /** @type {CustomEvent} */ (event).detail;
+  account.prompted({ reserved: code === "name_reserved" ? client.name : undefined });
+});
+
+// Signed out (here, or in another tab of this session): a guest again, asked for a name; unless
+// the browser holds a new session (another tab signed in, which ends this one): then that account.
+client.addEventListener("signed-out", async (event) => {
+  const { name } = /** @type {CustomEvent} */ (event).detail;
+  account.signedOut();
+  status.setName("");
+  if (await account.load()) return;
+  account.prompted({ signedOut: true });
+  dialog.show({ name });
 });
 
 const switcher = new RoomSwitcher({
@@ -1052,13 +1115,16 @@ $("discard-failed").addEventListener("click", () => {
 });
 
 $("change-name").addEventListener("click", () => {
+  if (client.account) return account.show({ focus: "rename" });
   dialog.show({ name: client.name, required: !client.online && !joinedName });
 });
 
 // Ctrl+K (⌘K): the room switcher, from anywhere.
 document.addEventListener("keydown", (event) => {
   if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "k") {
-    if (dialog.open || deleteDialog.open || modDialog.open || moderation.open) return;
+    if (dialog.open || deleteDialog.open || modDialog.open || moderation.open || account.open) {
+      return;
+    }
     event.preventDefault();
     switcher.show();
   }
@@ -1107,6 +1173,7 @@ document.addEventListener("visibilitychange", () => {
 // Back online: skip the rest of the backoff wait.
 globalThis.addEventListener("online", () => client.reconnect());
 
+await account.load();
 render();
 status.setName(client.name);
 if (client.joinedRooms.length > 0) start();

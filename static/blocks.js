@@ -8,6 +8,12 @@
  * its list: once the tab's list is sent, that answer is the truth (another
  * connection of the same account may have changed it).
  *
+ * An account's list is kept by the server, in its store: with `resend`
+ * false (the client sets it while signed in) the whole list is not sent
+ * again on a new connection, only what changed; the list starts from the
+ * server's (`GET /auth/me`, through `fromServer`), and its `blocks`
+ * answers still bring it.
+ *
  * @module
  */
 
@@ -24,6 +30,8 @@ export const MAX_BLOCKS = 500;
  * @property {import("./outbox.js").Pacer} pacer The client's pacer.
  * @property {(frame: Record<string, unknown>) => boolean} send Sends a frame; false when offline.
  * @property {() => boolean} online Whether the connection is welcomed.
+ * @property {boolean} [resend] Whether the whole list goes again on every connection (a
+ *   guest's, which the server keeps in memory only); true by default.
  */
 
 /** This tab's blocked users, and their sync with the server. */
@@ -95,9 +103,14 @@ export class BlockList {
     return true;
   }
 
-  /** A new connection is welcomed: the whole list goes to the server again. */
+  /**
+   * A new connection is welcomed: the whole list goes to the server again
+   * (only what changed offline, with `resend: false`).
+   */
   sync() {
-    for (const id of this.#users.keys()) if (!this.#queue.has(id)) this.#queue.set(id, "block");
+    if (this.#o.resend !== false) {
+      for (const id of this.#users.keys()) if (!this.#queue.has(id)) this.#queue.set(id, "block");
+    }
     this.#syncing = this.#queue.size > 0;
     this.#inFlight = 0;
     this.flush();

@@ -138,7 +138,7 @@ const CLOSE_REASONS = {
  *
  * - `status`: `{ state, reason, retryAt, transport }`, the connection: `connecting`,
  *   `online` (the server accepted the first join), `reconnecting` (`retryAt` in ms since the
- *   epoch), `offline` (`reason` is `replaced`, `prompt`, `room` or `closed`).
+ *   epoch), `offline` (`reason` is `replaced`, `prompt`, `room`, `closed` or `signed-out`).
  * - `welcome`: `{ room, welcome }`, the server's welcome to a room, before its history.
  * - `joined`: `{ room }`, a room's welcome and its history were taken in.
  * - `reset`: `{ room, reason }`: forget the room's messages shown (`fresh` first join,
@@ -184,8 +184,12 @@ const CLOSE_REASONS = {
  * - `name`: `{ name }`, the name this session holds changed (a variant, a rename).
  * - `rename-error`: `{ code, message }`, a {@linkcode ChatClient.rename} was refused; the
  *   name and the rooms stay as they were.
- * - `prompt`: `{ message, needsToken }`, a name (or a token) is needed from the user; the
- *   client waits for {@linkcode ChatClient.join}.
+ * - `prompt`: `{ message, needsToken, code }`, a name (or a token) is needed from the user;
+ *   the client waits for {@linkcode ChatClient.join}. `code` is the refusal's, if any
+ *   (`name_reserved`: the name belongs to an account).
+ * - `signed-out`: `{ name }`, the account's session ended (4001, or
+ *   {@linkcode ChatClient.signedOut}); the client stopped, a guest again (`name` is the
+ *   tab's guest nickname).
  * - `search`: `{ cid, q, room?, first, results, hasMore, next }`, the answer to
  *   {@linkcode ChatClient.search} (`results`: messages, newest first, each with its `room`;
  *   `next`: the cursor for {@linkcode ChatClient.search}'s `before`, as it came).
@@ -272,11 +276,16 @@ export class ChatClient extends EventTarget {
         return moderation && !moderation.moderator ? moderation.slowMs : 0;
       },
     });
+    const session = this.#session;
     this.#blocks = new BlockList({
       store: this.#store,
       pacer: this.#pacer,
       send,
       online: () => this.#online,
+      // An account's list is the server's: the tab's guest list is not sent to it.
+      get resend() {
+        return session.account === null;
+      },
     });
     this.#reads = new ReadMarks({
       room: (name) => this.#rooms.get(name),
@@ -478,6 +487,47 @@ export class ChatClient extends EventTarget {
     this.#renaming = trimmed;
     this.#pacer.spend();
     this.#connection.send({ type: "rename", name: trimmed });
+  }
+
+  /** The account this client is signed in to (`{ id, name }`), or null for a guest. */
+  get account() {
+    return this.#session.account;
+  }
+
+  /** The tab's guest nickname, kept while signed in ("" when none is known). */
+  get guestName() {
+    return this.#session.guestName;
+  }
+
+  /**
+   * Makes this client an account's (`{ id, name }`, after `GET /auth/me`, a
+   * sign-in or a registration) or a guest's again (`null`). Running, it
+   * connects again at once, so that the new connection carries the cookie
+   * (and is the account, in every room). A `name` event follows. `blocks`
+   * (the user ids of `GET /auth/me`) become the tab's block list (a
+   * `blocks` event follows when it changed); the tab's list is not sent to
+   * an account, whose list the server keeps.
+   *
+   * @param {{ id: string, name: string } | null} account
+   * @param {{ blocks?: string[] }} [options]
+   */
+  useAccount(account, options = {}) {
+    this.#session.useAccount(account);
+    this.#emit("name", { name: this.name });
+    if (account && Array.isArray(options.blocks) && this.#blocks.fromServer(options.blocks)) {
+      this.#blocksChanged();
+    }
+    if (this.#running && this.#session.name && this.#rooms.size > 0) this.#connection.start();
+  }
+
+  /**
+   * The account's session ended (signed out here, or the server closed the
+   * connection with 4001): back to a guest, stopped, `offline` with reason
+   * `signed-out`, and a `signed-out` event; {@linkcode ChatClient.join}
+   * goes on as a guest. Nothing happens for a guest.
+   */
+  signedOut() {
+    if (this.#session.account) this.#endAccount();
   }
 
   /** Reconnects at once when waiting for a reconnect (the network is back). */
@@ -1155,6 +1205,14 @@ export class ChatClient extends EventTarget {
    * @param {Record<string, any>} error
    */
   #onJoinRefused(room, code, message, pause, error) {
+    if (code === "name_taken" && this.#session.account) {
+      // The account's name is its own: a guest connection of this tab still leaving holds it.
+      if (this.#online) {
+        this.#rooms.later(room, pause);
+        return this.#pump();
+      }
+      return this.#connection.scheduleReconnect(message, this.#connection.backoff());
+    }
     switch (joinRefusal(code, message, !this.#online)) {
       case "ignore":
         return;
@@ -1177,7 +1235,7 @@ export class ChatClient extends EventTarget {
           return void this.#rooms.sendJoin(room, true);
         }
     }
-    this.#toPrompt(message);
+    this.#toPrompt(message, false, code);
   }
 
   /**
@@ -1206,6 +1264,9 @@ export class ChatClient extends EventTarget {
       this.#running = false;
       this.#connection.stop();
       this.#status("offline", "replaced");
+    } else if (event.code === 4001) {
+      // The account's session ended (signed out, maybe elsewhere): no reconnect as it.
+      this.#endAccount();
     } else if (event.code === 1008 && event.reason === "token expired") {
       this.#session.setAuth("");
       this.#toPrompt("Your access token has expired: paste a fresh one.", true);
@@ -1215,6 +1276,15 @@ export class ChatClient extends EventTarget {
           "connection closed",
       );
     }
+  }
+
+  /** Back to a guest, stopped, and the page told (`signed-out`). */
+  #endAccount() {
+    this.#session.useAccount(null);
+    this.#running = false;
+    this.#connection.stop();
+    this.#status("offline", "signed-out");
+    this.#emit("signed-out", { name: this.#session.guestName });
   }
 
   /** The socket is gone: nothing is joined or in flight on it. */
@@ -1231,12 +1301,15 @@ export class ChatClient extends EventTarget {
     this.#rooms.drop();
   }
 
-  /** Stops and asks for a name (and a token when `needsToken`). */
-  #toPrompt(message = "", needsToken = false) {
+  /**
+   * Stops and asks for a name (and a token when `needsToken`); `code` is the
+   * refusal's (`name_reserved`: the name is an account's).
+   */
+  #toPrompt(message = "", needsToken = false, code = "") {
     this.#running = false;
     this.#connection.stop();
     this.#status("offline", "prompt");
-    this.#emit("prompt", { message, needsToken });
+    this.#emit("prompt", { message, needsToken, code });
   }
 
   // --- Helpers -------------------------------------------------------------------

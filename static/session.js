@@ -3,6 +3,11 @@
  * varied until one is free), the server's session token and user id, and a
  * JWT when the server wants one; and the storage all of it lives in.
  *
+ * Signed in to an account, the client is the account: its id and name, no
+ * name or token in a join (the connection's cookie says who it is). The
+ * tab's guest nickname and token stay in storage, untouched, for when it
+ * signs out.
+ *
  * @module
  */
 
@@ -72,10 +77,14 @@ export function keyed(storage, prefix) {
   };
 }
 
-/** A client's identity: name, token, user id, JWT. */
+/** An account as the client knows it. @typedef {{ id: string, name: string }} AccountIdentity */
+
+/** A client's identity: name, token, user id, JWT; or the account it is signed in to. */
 export class Session {
   /** @type {Store} */
   #store;
+  /** The account signed in to, or null for a guest. @type {AccountIdentity | null} */
+  #account = null;
   #name = "";
   /** The suggestion the current name was derived from; "" when the user chose it. */
   #nameFrom = "";
@@ -102,21 +111,56 @@ export class Session {
     }
   }
 
-  /** The nickname ("" when none is known yet). */
+  /** The nickname, or the account's name ("" when none is known yet). */
   get name() {
+    return this.#account ? this.#account.name : this.#name;
+  }
+
+  /** The tab's guest nickname, kept while signed in ("" when none is known). */
+  get guestName() {
     return this.#name;
   }
 
   /** True when the name came from a suggestion rather than from the user. */
   get suggested() {
-    return this.#nameFrom !== "";
+    return !this.#account && this.#nameFrom !== "";
+  }
+
+  /** True when a JWT is used (accounts are off then). */
+  get hasAuth() {
+    return this.#auth !== "";
+  }
+
+  /** The account signed in to (a copy), or null for a guest. */
+  get account() {
+    return this.#account && { ...this.#account };
   }
 
   /**
+   * Signs in to `account` (the user id is its id), or back to the guest
+   * (`null`; the user id is known again at the next welcome). The guest's
+   * name and token stay in storage either way.
+   *
+   * @param {AccountIdentity | null} account
+   */
+  useAccount(account) {
+    this.#account = account && { id: account.id, name: account.name };
+    this.#variantTries = 0;
+    this.userId = account ? account.id : "";
+  }
+
+  /**
+   * The name: the guest's nickname, or while signed in the account's (the
+   * guest's stays as it was).
+   *
    * @param {string} name
    * @param {string} from The suggestion it came from, or "" when typed.
    */
   setName(name, from) {
+    if (this.#account) {
+      this.#account.name = name;
+      return;
+    }
     this.#name = name;
     this.#nameFrom = from;
     this.#store.write("name", name || null);
@@ -129,8 +173,12 @@ export class Session {
     this.#store.write("auth", auth || null);
   }
 
-  /** What the connection's first join carries: the name, the token, the JWT. */
+  /**
+   * What the connection's first join carries: the name, the token, the JWT;
+   * nothing for an account (its cookie says who it is).
+   */
   joinFields() {
+    if (this.#account) return {};
     const token = this.#store.read("token");
     return {
       name: this.#name,
@@ -148,7 +196,7 @@ export class Session {
    * @returns {boolean} Whether there is a variant to try.
    */
   vary(random) {
-    if (!this.#nameFrom) return false;
+    if (!this.#nameFrom || this.#account) return false;
     if (this.#variantTries >= MAX_NAME_VARIANTS) {
       this.setName(this.#nameFrom, "");
       return false;
@@ -168,6 +216,14 @@ export class Session {
   welcomed(welcome) {
     this.#variantTries = 0;
     this.userId = String(welcome.id ?? "");
+    if (this.#account) {
+      // The account's: nothing of it goes to the tab's storage.
+      this.#account.id = this.userId;
+      const renamed = typeof welcome.name === "string" && welcome.name !== "" &&
+        welcome.name !== this.#account.name;
+      if (renamed) this.#account.name = welcome.name;
+      return renamed;
+    }
     if (typeof welcome.token === "string" && welcome.token) {
       this.#store.write("token", welcome.token);
     }

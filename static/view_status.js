@@ -22,6 +22,7 @@ const OFFLINE_TEXT = {
   prompt: "Offline – choose a nickname",
   room: "Offline – choose a room",
   closed: "Offline",
+  "signed-out": "Signed out",
 };
 
 /** Shows connection state, who you are, and errors. */

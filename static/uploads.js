@@ -207,14 +207,20 @@ export function uploadFile(options) {
   return { promise, abort: () => xhr.abort() };
 }
 
+/** Refusals that the same file would get again: bad request, forbidden, too large, wrong type. */
+const FINAL_STATUSES = new Set([400, 403, 413, 415]);
+
 /**
  * One file on its way to the next message: `queued`, `uploading` (with
  * `loaded` of `total` bytes sent), `done` (`file` is the server's
- * description) or `failed` (`error` says why).
+ * description) or `failed` (`error` says why; `retriable` when sending it
+ * again may help: not for a file too large, of a refused type, or refused
+ * for good).
  *
  * @typedef {{ key: string, name: string, size: number, type: string,
  *   state: "queued" | "uploading" | "done" | "failed", loaded: number, total: number,
- *   error: string, file: Attachment | null, blob: Blob & { name?: string } }} UploadItem
+ *   error: string, retriable: boolean, file: Attachment | null,
+ *   blob: Blob & { name?: string } }} UploadItem
  */
 
 /**
@@ -298,6 +304,7 @@ export class UploadQueue extends EventTarget {
         loaded: 0,
         total: blob.size,
         error: "",
+        retriable: true,
         file: null,
         blob,
       };
@@ -305,6 +312,7 @@ export class UploadQueue extends EventTarget {
       if (blob.size > max) {
         item.state = "failed";
         item.error = `It is too large: files may have up to ${formatSize(max)}.`;
+        item.retriable = false;
       }
       this.#items.push(item);
       added.push({ ...item });
@@ -335,9 +343,7 @@ export class UploadQueue extends EventTarget {
   /** Sends a failed file again. False when it is not a failed one. @param {string} key */
   retry(key) {
     const item = this.#items.find((i) => i.key === key);
-    if (!item || item.state !== "failed" || item.size > (this.#o.maxBytes ?? MAX_UPLOAD_BYTES)) {
-      return false;
-    }
+    if (!item || item.state !== "failed" || !item.retriable) return false;
     Object.assign(item, { state: "queued", loaded: 0, error: "" });
     this.#pump();
     this.#changed();
@@ -401,6 +407,7 @@ export class UploadQueue extends EventTarget {
       (/** @type {UploadError} */ error) => {
         item.state = "failed";
         item.error = error.message;
+        item.retriable = !FINAL_STATUSES.has(error.status);
       },
     ).finally(() => {
       if (this.#aborts.get(item.key) !== abort) return; // cancelled: gone already

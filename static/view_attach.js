@@ -185,7 +185,7 @@ export class AttachView {
         ? "waiting"
         : `${percent}%`;
       /** @type {HTMLElement} */ (li.querySelector('[data-do="retry"]')).hidden =
-        item.state !== "failed";
+        item.state !== "failed" || !item.retriable;
       if (previous !== item.state) {
         if (item.state === "failed") {
           this.#parts.live.textContent = `${item.name} was not uploaded: ${item.error}`;

@@ -215,11 +215,28 @@ Deno.test("refusals in words: a false type claim (415), too large (413, and at o
   );
   assert.match(byName["huge.txt"].error, /too large: files may have up to 98 KB/);
   assert.equal(FetchXhr.all.filter((x) => x.url.startsWith(s.server.origin)).length >= 2, true);
-  // A failed one may be sent again (the server still refuses it); the one over the page's limit may not.
-  assert.equal(queue.retry(byName["huge.txt"].key), false);
-  assert.equal(queue.retry(byName["notes.txt"].key), true);
-  await settledQueue(queue);
+  // What the same file would get again is not offered again: too large, a refused type.
+  for (const name of ["huge.txt", "large.txt", "notes.txt"]) {
+    assert.equal(byName[name].retriable, false, name);
+    assert.equal(queue.retry(byName[name].key), false, name);
+  }
   queue.clear();
+  // A refusal that may pass later is: no session yet (401), then one.
+  let token = "";
+  const later = new UploadQueue({
+    room: "lobby",
+    token: () => token,
+    base: s.server.origin,
+    XMLHttpRequest: Xhr,
+  });
+  later.add([textFile(10, "later.txt")]);
+  await settledQueue(later);
+  assert.deepEqual([later.items[0].state, later.items[0].retriable], ["failed", true]);
+  token = ada.token;
+  assert.equal(later.retry(later.items[0].key), true);
+  await settledQueue(later);
+  assert.equal(later.items[0].state, "done");
+  later.clear();
 
   const anonymous = uploadFile({
     file: textFile(10),

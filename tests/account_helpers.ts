@@ -14,7 +14,7 @@ export type Answer = { status: number; headers: Headers; body: any };
 
 /** Calls `path` on `server`; `json` is sent as the body (POST unless `method` says otherwise). */
 export async function call(
-  server: TestServer,
+  server: Pick<TestServer, "origin">,
   path: string,
   init: { method?: string; json?: unknown; body?: string; headers?: Record<string, string> } = {},
 ): Promise<Answer> {
@@ -43,7 +43,7 @@ export function cookieOf(answer: Answer): string {
 
 /** Registers `name` with `authenticator`; answers the account and the session cookie. */
 export async function registerAccount(
-  server: TestServer,
+  server: Pick<TestServer, "origin">,
   authenticator: SoftAuthenticator,
   name: string,
   origin = server.origin,

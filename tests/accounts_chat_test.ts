@@ -210,3 +210,29 @@ Deno.test("the server API cannot post under a name an account reserved", async (
   });
   assert.equal((await post("grace")).status, 201);
 });
+
+Deno.test("a name an account reserved is refused on a second instance over a bus", async () => {
+  const network = new MemoryNetwork();
+  await using a = await start({ bus: network.bus() });
+  await using b = await startServer({ accounts: a.accounts, bus: network.bus() });
+  await registerAccount(a.server, new SoftAuthenticator(), "ada");
+  await using guest = await TestClient.connect(b.wsUrl);
+  guest.send({ type: "join", room: "lobby", name: "Ada" });
+  assert.equal((await guest.next("error")).code, "name_reserved");
+});
+
+Deno.test("a read position moves on the account's other connections, on other instances too", async () => {
+  const network = new MemoryNetwork();
+  await using a = await start({ bus: network.bus() });
+  await using b = await startServer({ accounts: a.accounts, bus: network.bus() });
+  const { cookie } = await registerAccount(a.server, new SoftAuthenticator(), "ada");
+  await using laptop = (await joinSignedIn(a.server, cookie, "lobby")).client;
+  await using phone = (await joinSignedIn(b, cookie, "lobby")).client;
+  laptop.send({ type: "say", room: "lobby", text: "note to self", cid: "n1" });
+  const { id } = await laptop.next("ack");
+  laptop.send({ type: "read", room: "lobby", id });
+  assert.deepEqual(await phone.next("read"), { type: "read", room: "lobby", id });
+  await using tablet = await TestClient.connect(b.wsUrl, { cookie });
+  tablet.send({ type: "join", room: "lobby" });
+  assert.equal((await tablet.next("welcome")).readId, id);
+});

@@ -1,13 +1,16 @@
 /**
  * Direct conversations over real sockets: across two instances joined by a
- * bus, and across a server killed and started again.
+ * bus, and across a server killed and started again, between guests and
+ * between accounts.
  */
 import assert from "node:assert/strict";
 import type { ChatMessage } from "../src/protocol.ts";
 import { dmRoom } from "../src/protocol.ts";
+import { registerAccount } from "./account_helpers.ts";
 import { TestClient } from "./helpers.ts";
 import { MemoryNetwork, startInstances } from "./memory_bus.ts";
 import { startProcess } from "./process.ts";
+import { SoftAuthenticator } from "./soft_authenticator.ts";
 
 Deno.test("a dm to a user on another instance pulls their connection in there", async () => {
   const network = new MemoryNetwork();
@@ -67,6 +70,56 @@ Deno.test("a dm between two guests survives a SIGKILL: each message once, in ord
     await using _carol = carol;
     carol.send({ type: "join", room });
     assert.equal((await carol.next("error")).code, "room_forbidden");
+  } finally {
+    await server.stop("SIGTERM");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a dm between two accounts survives a SIGKILL: each message once, in order, on a new device too", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chat-dm-accounts-" });
+  const env = { KV_PATH: `${dir}/chat.kv` };
+  let server = await startProcess(env);
+  try {
+    const ada = await registerAccount(server, new SoftAuthenticator(), "ada");
+    const bob = await registerAccount(server, new SoftAuthenticator(), "bob");
+    const room = dmRoom(ada.account.id, bob.account.id);
+    const signedIn = async (cookie: string) => {
+      const client = await TestClient.connect(server.wsUrl, { cookie });
+      client.send({ type: "join", room: "lobby" });
+      await client.next("welcome");
+      return client;
+    };
+    const adaTab = await signedIn(ada.cookie);
+    const bobTab = await signedIn(bob.cookie);
+    adaTab.send({ type: "dm", name: "bob" });
+    await adaTab.next("welcome", (w) => w.room === room);
+    adaTab.send({ type: "say", room, text: "one", cid: "m1" });
+    const pulled = await bobTab.next("welcome", (w) => w.room === room);
+    const seen = pulled.history.map((m: ChatMessage) => m.id);
+    await bobTab.close();
+
+    for (let i = 2; i <= 8; i++) adaTab.send({ type: "say", room, text: `m${i}`, cid: `m${i}` });
+    const acked = new Set<number>();
+    for (let i = 2; i <= 5; i++) acked.add((await adaTab.next("ack", (x) => x.cid === `m${i}`)).id);
+    await server.stop("SIGKILL");
+    await adaTab.waitClosed();
+    for (const ack of adaTab.drain("ack")) acked.add(ack.id);
+
+    server = await startProcess(env, server.port);
+    // Bob's session outlived the restart: the same cookie is the same account.
+    await using back = await signedIn(bob.cookie);
+    back.send({ type: "join", room, since: seen.at(-1), epoch: pulled.epoch });
+    const resumed = await back.next("welcome", (w) => w.room === room);
+    assert.equal(resumed.recovered, true);
+    const ids = [...seen, ...resumed.history.map((m: ChatMessage) => m.id)];
+    assert.deepEqual(ids, ids.map((_, i) => i + 1), "each message once, in order");
+    for (const id of acked) assert.ok(ids.includes(id), `acknowledged message ${id} survived`);
+    // Another device of Ada's, with nothing held, gets the same conversation.
+    await using phone = await signedIn(ada.cookie);
+    phone.send({ type: "join", room });
+    const fresh = await phone.next("welcome", (w) => w.room === room);
+    assert.deepEqual(fresh.history.map((m: ChatMessage) => m.id), ids);
   } finally {
     await server.stop("SIGTERM");
     await Deno.remove(dir, { recursive: true });

@@ -59,6 +59,12 @@ export type Control =
     action: "renamed";
     user: string;
     name: string;
+  }
+  | {
+    /** `read`: an account read the room up to `id`; its connections are told (`read`). */
+    action: "read";
+    user: string;
+    id: number;
   };
 
 /** What an instance publishes; the bus adds its `origin`. */
@@ -168,6 +174,9 @@ function isControl(value: unknown): value is Control {
   if (value.action === "signout") return typeof value.session === "string";
   if (value.action === "renamed") {
     return typeof value.user === "string" && typeof value.name === "string";
+  }
+  if (value.action === "read") {
+    return typeof value.user === "string" && Number.isSafeInteger(value.id) && Number(value.id) > 0;
   }
   if (value.action === "report") {
     const report = value.report;

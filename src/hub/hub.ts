@@ -1555,6 +1555,11 @@ export class Hub {
       return;
     }
     if (control.action === "renamed") return this.#accountRenamed(control.user, control.name);
+    if (control.action === "read") {
+      if (!this.#users.has(control.user)) return; // its state here is loaded when it connects
+      if (this.#userState.read(control.user, name, control.id)) this.#tellRead(control.user, name);
+      return;
+    }
     if (control.action === "report") {
       const room = this.#rooms.get(name);
       if (!room) return;
@@ -2024,16 +2029,20 @@ export class Hub {
     if (!this.#userState.read(member.id, room.name, Math.min(id, Math.max(room.lastId, 0)))) {
       return;
     }
+    const readId = this.#userState.readId(member.id, room.name);
     if (connection.identity?.account && peer.signedIn) {
-      this.#accounts?.read(member.id, room.name, this.#userState.readId(member.id, room.name));
+      this.#accounts?.read(member.id, room.name, readId);
+      // An account's other devices may be on other instances.
+      this.#cluster?.command(room.name, { action: "read", user: member.id, id: readId });
     }
-    const read: ServerMessage = {
-      type: "read",
-      room: room.name,
-      id: this.#userState.readId(member.id, room.name),
-    };
-    for (const other of this.#users.get(member.id) ?? []) {
-      if (other !== peer) this.#send(other, read);
+    this.#tellRead(member.id, room.name, peer);
+  }
+
+  /** Tells the user's connections here, but `except`, how far they read `room`. */
+  #tellRead(userId: string, room: string, except?: Peer): void {
+    const read: ServerMessage = { type: "read", room, id: this.#userState.readId(userId, room) };
+    for (const other of this.#users.get(userId) ?? []) {
+      if (other !== except) this.#send(other, read);
     }
   }
 

@@ -204,8 +204,16 @@ export class TestClient implements AsyncDisposable {
     >;
   }
 
+  /**
+   * Takes the first message that `match`es, waiting for it (up to `ms`) if
+   * needed. Rejects on timeout, or when the socket closes first.
+   */
+  take(match: (m: ServerMessage) => boolean, what: string, ms = WAIT_MS): Promise<ServerMessage> {
+    return this.#take(match, what, ms);
+  }
+
   /** Takes the first message that `match`es, waiting for it if needed. */
-  #take(match: (m: ServerMessage) => boolean, what: string): Promise<ServerMessage> {
+  #take(match: (m: ServerMessage) => boolean, what: string, ms = WAIT_MS): Promise<ServerMessage> {
     const index = this.#inbox.findIndex(match);
     if (index >= 0) return Promise.resolve(this.#inbox.splice(index, 1)[0]);
     let waiter: Waiter;
@@ -217,7 +225,7 @@ export class TestClient implements AsyncDisposable {
         this.#waiters.add(waiter);
       }
     });
-    return within(arrived, what).finally(() => this.#waiters.delete(waiter));
+    return within(arrived, what, ms).finally(() => this.#waiters.delete(waiter));
   }
 
   /** Every buffered message of `type`, removed from the inbox. */

@@ -443,7 +443,7 @@ export class Hub {
       case "unblock":
         return this.#block(peer, connection, message);
       case "read":
-        return this.#read(peer, connection, message);
+        return void this.#read(peer, connection, message);
       case "mod":
         return this.#mod(peer, connection, message);
       case "report":
@@ -2022,13 +2022,14 @@ export class Hub {
   }
 
   /** Answers `read`: the position moves forward, and the user's other connections are told. */
-  #read(peer: Peer, connection: Connection, { room: name, id }: ReadMessage): void {
+  async #read(peer: Peer, connection: Connection, { room: name, id }: ReadMessage): Promise<void> {
     const room = this.#roomFor(peer, connection, name, "mark read");
     const member = room?.memberOf(peer);
     if (!room || !member) return;
-    if (!this.#userState.read(member.id, room.name, Math.min(id, Math.max(room.lastId, 0)))) {
-      return;
-    }
+    let last = Math.max(room.lastId, 0);
+    // A message acked a moment ago may not be delivered here yet: the store knows it.
+    if (id > last) last = await this.#history.latest(room.name).catch(() => last);
+    if (!this.#userState.read(member.id, room.name, Math.min(id, last))) return;
     const readId = this.#userState.readId(member.id, room.name);
     if (connection.identity?.account && peer.signedIn) {
       this.#accounts?.read(member.id, room.name, readId);

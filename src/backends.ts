@@ -9,6 +9,7 @@
  * @module
  */
 
+import { resolve } from "node:path";
 import { BroadcastChannelBus } from "./bus/broadcast_channel_bus.ts";
 import type { Bus } from "./bus/bus.ts";
 import { LocalBus } from "./bus/local_bus.ts";
@@ -188,6 +189,9 @@ async function openKv(config: Config, log: Logger): Promise<Backends> {
  * that is retried.
  */
 async function openKvFile(path: string | undefined): Promise<Deno.Kv> {
+  // Deno 2.5 (Deno Deploy's version) answers NotFound for a relative path, such as the
+  // default `./chat.kv`: open it by its absolute path.
+  if (path !== undefined && path !== ":memory:") path = resolve(path);
   for (let attempt = 1;; attempt++) {
     try {
       return await Deno.openKv(path);

@@ -11,8 +11,13 @@ import { KvModeration } from "../src/store/kv_moderation.ts";
 import { type ChatOptions, createChat } from "../main.ts";
 import type { ServerMessage } from "../src/protocol.ts";
 
-/** How long a helper waits before failing. */
-export const WAIT_MS = 5000;
+/**
+ * How long a helper waits for an event before failing. It bounds a failure, never a
+ * speed: a passing test waits only as long as its event takes. CI machines stall now and
+ * then (twice a 5 s wait ran out on Deno 2.5 for an event that came in 50 ms here), so
+ * it is generous.
+ */
+export const WAIT_MS = 15_000;
 
 /**
  * Every test client connects from 127.0.0.1, one address: a test whose

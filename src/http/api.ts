@@ -37,10 +37,10 @@ import type { MessageSearch } from "../store/search.ts";
 const MAX_SEARCH_PAGE = 20;
 import { TokenBucket } from "../rate_limit.ts";
 import { readCapped } from "./body.ts";
-import { apiError, invalid, json, roomOf, unavailable } from "./api_json.ts";
+import { apiError, invalid, roomOf, unavailable } from "./api_json.ts";
 import { moderationRoute } from "./moderation_api.ts";
 import type { ModerationStore } from "../store/moderation.ts";
-import { SECURITY_HEADERS } from "./responses.ts";
+import { json, SECURITY_HEADERS } from "./responses.ts";
 
 /** Most messages one history request returns. */
 export const MAX_PAGE = 100;

@@ -1,13 +1,13 @@
 /**
- * What every `/api/v1/` route answers with: JSON responses with the
- * security headers, `{"error":{"code","message"}}` errors with stable
- * codes, and the room named in a path, checked as a `join`'s would be.
+ * What every `/api/v1/` route answers with: `{"error":{"code","message"}}`
+ * errors with stable codes (as JSON from `responses.ts`), and the room named
+ * in a path, checked as a `join`'s would be.
  *
  * @module
  */
 
 import { checkName } from "../protocol.ts";
-import { SECURITY_HEADERS } from "./responses.ts";
+import { json } from "./responses.ts";
 
 /** The API's error codes. */
 export type ApiErrorCode =
@@ -25,19 +25,6 @@ export type ApiErrorCode =
   | "unsupported_media_type"
   | "rate_limited"
   | "unavailable";
-
-/** A JSON response with the security headers and `Cache-Control: no-store`. */
-export function json(status: number, body: unknown, extra: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: {
-      ...SECURITY_HEADERS,
-      "content-type": "application/json; charset=utf-8",
-      "cache-control": "no-store",
-      ...extra,
-    },
-  });
-}
 
 /** An error response: `{"error":{"code","message"}}`. */
 export function apiError(

@@ -42,8 +42,8 @@ import { KeyedBuckets } from "../rate_limit.ts";
 import type { AccountStore, Passkey } from "../store/accounts.ts";
 import type { Quota } from "../store/quota.ts";
 import { addressKey, type Admission } from "./admission.ts";
-import { authError, json, readJsonBody, refused } from "./auth_responses.ts";
-import { SECURITY_HEADERS } from "./responses.ts";
+import { authError, readJsonBody, refused } from "./auth_responses.ts";
+import { json, SECURITY_HEADERS } from "./responses.ts";
 
 const HOUR_MS = 3_600_000;
 const PASSKEY_PATH = /^\/auth\/passkeys\/([A-Za-z0-9_-]{1,1366})$/;

@@ -1,15 +1,15 @@
 /**
- * What the account routes (`auth_api.ts`) answer with: JSON with the
- * security headers and `Cache-Control: no-store`, errors
- * `{"error":{"code","message"}}` with one status per code, and the JSON
- * body of a request, read through `body.ts` (a cap and a deadline).
+ * What the account routes (`auth_api.ts`) answer with: errors
+ * `{"error":{"code","message"}}` with one status per code (as JSON from
+ * `responses.ts`), and the JSON body of a request, read through `body.ts`
+ * (a cap and a deadline).
  *
  * @module
  */
 
 import type { CeremonyCode } from "../auth/passkeys.ts";
 import { readCapped } from "./body.ts";
-import { SECURITY_HEADERS } from "./responses.ts";
+import { json } from "./responses.ts";
 
 /** Largest body an account route reads, in bytes (an attestation is a few KiB). */
 export const MAX_AUTH_BODY_BYTES = 16 * 1024;
@@ -53,23 +53,6 @@ export const STATUS: Readonly<Record<AuthErrorCode, number>> = {
   rate_limited: 429,
   unavailable: 503,
 };
-
-/** A JSON response with the security headers and `Cache-Control: no-store`. */
-export function json(
-  status: number,
-  body: unknown,
-  extra: Record<string, string> = {},
-): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: {
-      ...SECURITY_HEADERS,
-      "content-type": "application/json; charset=utf-8",
-      "cache-control": "no-store",
-      ...extra,
-    },
-  });
-}
 
 /**
  * An error: `{"error":{"code","message"}}` with the code's status.

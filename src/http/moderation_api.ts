@@ -22,7 +22,8 @@ import type { ModRequest } from "../hub/moderation.ts";
 import type { Logger } from "../log.ts";
 import { type ChatMessage, type ErrorCode, isUserId } from "../protocol.ts";
 import type { ModerationStore } from "../store/moderation.ts";
-import { apiError, json, roomOf, unavailable } from "./api_json.ts";
+import { apiError, roomOf, unavailable } from "./api_json.ts";
+import { json } from "./responses.ts";
 import { readCapped } from "./body.ts";
 
 const ROUTE =

@@ -1,6 +1,6 @@
 /**
- * Plain-text HTTP responses with the security headers every response
- * carries.
+ * Plain-text and JSON HTTP responses with the security headers every
+ * response carries.
  *
  * @module
  */
@@ -29,6 +29,29 @@ export function plain(status: number, body: string, extra: Record<string, string
   return new Response(body, {
     status,
     headers: { ...SECURITY_HEADERS, "content-type": "text/plain; charset=utf-8", ...extra },
+  });
+}
+
+/**
+ * A JSON response with the security headers, `Cache-Control: no-store` and
+ * any `extra` ones.
+ *
+ * @example Usage
+ * ```ts
+ * import { json } from "./responses.ts";
+ * const response = json(404, { error: { code: "not_found", message: "No such room" } });
+ * response.headers.get("cache-control"); // "no-store"
+ * ```
+ */
+export function json(status: number, body: unknown, extra: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: {
+      ...SECURITY_HEADERS,
+      "content-type": "application/json; charset=utf-8",
+      "cache-control": "no-store",
+      ...extra,
+    },
   });
 }
 

@@ -46,7 +46,7 @@ import {
 import type { Usage } from "../store/usage.ts";
 import { BodyLimitError, cappedStream } from "./capped_stream.ts";
 import { formBoundary, formParts, MultipartError } from "./multipart.ts";
-import { SECURITY_HEADERS } from "./responses.ts";
+import { json, SECURITY_HEADERS } from "./responses.ts";
 
 /** The upload route. */
 export const UPLOAD_PATH = "/api/v1/uploads";
@@ -614,16 +614,4 @@ function encodeRfc5987(text: string): string {
     /['()*]/g,
     (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
   );
-}
-
-function json(status: number, body: unknown, extra: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: {
-      ...SECURITY_HEADERS,
-      "content-type": "application/json; charset=utf-8",
-      "cache-control": "no-store",
-      ...extra,
-    },
-  });
 }

@@ -8,6 +8,8 @@
  * @module
  */
 
+import { menuItems, onMenuKey } from "./menu_keys.js";
+
 /**
  * One item: what it does (`action`), what it says, and whether it is
  * destructive; `group` starts a new group (a separator before it).
@@ -36,7 +38,10 @@ export class ActionMenu {
       this.close(false);
       pick(item.dataset.action);
     });
-    menu.addEventListener("keydown", (event) => this.#onKey(event));
+    menu.addEventListener(
+      "keydown",
+      (event) => onMenuKey(event, menuItems(menu), (refocus) => this.close(refocus)),
+    );
     document.addEventListener("pointerdown", (event) => {
       const target = /** @type {Node} */ (event.target);
       if (this.#button && !menu.contains(target) && !this.#button.contains(target)) {
@@ -84,7 +89,7 @@ export class ActionMenu {
     button.after(this.#menu);
     this.#menu.hidden = false;
     button.setAttribute("aria-expanded", "true");
-    this.#items()[0]?.focus();
+    menuItems(this.#menu)[0]?.focus();
   }
 
   /**
@@ -100,45 +105,5 @@ export class ActionMenu {
     this.#menu.hidden = true;
     document.body.append(this.#menu);
     if (refocus && button.isConnected) button.focus();
-  }
-
-  /** @returns {HTMLElement[]} */
-  #items() {
-    return [...this.#menu.querySelectorAll('[role="menuitem"]')].map((
-      e,
-    ) => /** @type {HTMLElement} */ (e));
-  }
-
-  /** @param {KeyboardEvent} event */
-  #onKey(event) {
-    const items = this.#items();
-    const index = items.indexOf(/** @type {HTMLElement} */ (document.activeElement));
-    /** @param {number} i */
-    const go = (i) => {
-      event.preventDefault();
-      event.stopPropagation();
-      items[(i + items.length) % items.length]?.focus();
-    };
-    switch (event.key) {
-      case "ArrowDown":
-      case "ArrowRight":
-        return go(index + 1);
-      case "ArrowUp":
-      case "ArrowLeft":
-        return go(index - 1);
-      case "Home":
-        return go(0);
-      case "End":
-        return go(items.length - 1);
-      case "Escape":
-        event.preventDefault();
-        event.stopPropagation();
-        return this.close(true);
-      case "Tab":
-        return this.close(false);
-      case "Enter":
-      case " ":
-        event.stopPropagation();
-    }
   }
 }

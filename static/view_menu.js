@@ -10,6 +10,8 @@
  * @module
  */
 
+import { menuItems, onMenuKey } from "./menu_keys.js";
+
 /**
  * What a message's menu does (`more`: react with any emoji, from the picker).
  *
@@ -54,7 +56,10 @@ export class MessageMenu {
       if (emoji) onPick("react", id, emoji);
       else if (action) onPick(action, id);
     });
-    menu.addEventListener("keydown", (event) => this.#onKey(event));
+    menu.addEventListener(
+      "keydown",
+      (event) => onMenuKey(event, this.#visible(), (refocus) => this.close(refocus)),
+    );
     document.addEventListener("pointerdown", (event) => {
       const target = /** @type {Node} */ (event.target);
       if (this.#li && !menu.contains(target) && !this.#button()?.contains(target)) {
@@ -101,7 +106,7 @@ export class MessageMenu {
     };
     /** @type {HTMLElement} */ (this.#menu.querySelector(".emoji-row")).hidden = blocked;
     /** @type {HTMLElement} */ (this.#menu.querySelector('[data-group="mod"]')).hidden = !moderate;
-    for (const item of this.#items()) {
+    for (const item of menuItems(this.#menu)) {
       const action = item.dataset.action;
       if (action) {
         item.hidden = !offer[action]?.show;
@@ -141,49 +146,8 @@ export class MessageMenu {
     return this.#li?.querySelector(".menu-button");
   }
 
-  /** @returns {HTMLElement[]} */
-  #items() {
-    return [...this.#menu.querySelectorAll('[role="menuitem"]')].map((
-      e,
-    ) => /** @type {HTMLElement} */ (e));
-  }
-
   #visible() {
-    return this.#items().filter((item) => !item.hidden && !item.closest("[hidden]"));
-  }
-
-  /** @param {KeyboardEvent} event */
-  #onKey(event) {
-    const items = this.#visible();
-    const index = items.indexOf(/** @type {HTMLElement} */ (document.activeElement));
-    /** @param {number} i */
-    const go = (i) => {
-      event.preventDefault();
-      event.stopPropagation();
-      items[(i + items.length) % items.length]?.focus();
-    };
-    switch (event.key) {
-      case "ArrowDown":
-      case "ArrowRight":
-        return go(index + 1);
-      case "ArrowUp":
-      case "ArrowLeft":
-        return go(index - 1);
-      case "Home":
-        return go(0);
-      case "End":
-        return go(items.length - 1);
-      case "Escape":
-        event.preventDefault();
-        event.stopPropagation();
-        return this.close(true);
-      case "Tab":
-        return this.close(false);
-      case "Enter":
-      case " ":
-        // The button's own click; keep the list's shortcuts out of it.
-        event.stopPropagation();
-    }
+    return menuItems(this.#menu).filter((item) => !item.hidden && !item.closest("[hidden]"));
   }
 }
 

@@ -18,7 +18,7 @@ import type { BrowserContext, CDPSession, Page } from "playwright-core";
 import { KvAccounts } from "../src/store/kv_accounts.ts";
 import { KvQuota } from "../src/store/kv_quota.ts";
 import {
-  checkAxe,
+  expectNoAxeViolations,
   focusedAttribute,
   joinAs,
   launch,
@@ -59,11 +59,6 @@ async function authenticatorFor(context: BrowserContext, page: Page): Promise<Pr
     },
   });
   return { context, page, cdp, authenticatorId };
-}
-
-async function noViolations(page: Page, state: string): Promise<void> {
-  const violations = await checkAxe(page);
-  assert.deepEqual(violations, [], `axe, ${state}: ${JSON.stringify(violations, null, 2)}`);
 }
 
 /** The user id the page shows as its own (`body[data-my-id]`). */
@@ -114,12 +109,12 @@ Deno.test({
         await roomLink(ada, "team").waitFor();
         await waitOnline(ada);
         const guestId = await myId(ada);
-        await noViolations(ada, "a guest with the Sign in button");
+        await expectNoAxeViolations(ada, "a guest with the Sign in button");
 
         await ada.getByRole("button", { name: "Sign in", exact: true }).click();
         const dialog = ada.getByRole("dialog", { name: "Account" });
         await dialog.waitFor();
-        await noViolations(ada, "the panel, as a guest");
+        await expectNoAxeViolations(ada, "the panel, as a guest");
         // Keyboard: the focus is on "Keep the name “Ada”"; Enter presses it.
         await ada.keyboard.press("Enter");
         await panelStatus(ada).getByText("Signed in as Ada").waitFor();
@@ -135,7 +130,7 @@ Deno.test({
         await waitMyId(ada, accountId);
         await waitOnline(ada);
         assert.equal(await myName(ada), "Ada");
-        await noViolations(ada, "the panel, signed in");
+        await expectNoAxeViolations(ada, "the panel, signed in");
         await ada.keyboard.press("Escape");
         await dialog.waitFor({ state: "hidden" });
         await ada.getByRole("button", { name: "Account", exact: true }).waitFor();
@@ -157,7 +152,7 @@ Deno.test({
         });
         await other.waitForSelector("#join-dialog[open]");
         await other.getByText("Have an account? Sign in with its passkey.").waitFor();
-        await noViolations(other, "the name prompt with sign-in");
+        await expectNoAxeViolations(other, "the name prompt with sign-in");
         await other.getByRole("button", { name: "Sign in with a passkey" }).click();
         await other.waitForSelector("#join-dialog:not([open])", { state: "attached" });
         await waitMyId(other, accountId);
@@ -165,7 +160,7 @@ Deno.test({
         assert.equal(await myName(other), "Ada");
         await roomLink(other, "team").waitFor();
         await roomLink(other, "lobby").waitFor();
-        await noViolations(other, "signed in on another device");
+        await expectNoAxeViolations(other, "signed in on another device");
       });
 
       await t.step(
@@ -192,7 +187,7 @@ Deno.test({
           // Escape cancels: nothing is removed, the focus is back on its Remove.
           await original.getByRole("button", { name: /^Remove passkey/ }).click();
           await confirm.waitFor();
-          await noViolations(other, "the confirmation before removing a passkey");
+          await expectNoAxeViolations(other, "the confirmation before removing a passkey");
           await other.keyboard.press("Escape");
           await confirm.waitFor({ state: "hidden" });
           assert.match(
@@ -212,7 +207,7 @@ Deno.test({
           await panelStatus(other).getByText("Cannot remove passkey: it is the account's last one")
             .waitFor();
           assert.equal(await items.count(), 1);
-          await noViolations(other, "the last passkey refused");
+          await expectNoAxeViolations(other, "the last passkey refused");
           await dialog.getByRole("button", { name: "Close" }).click();
           await dialog.waitFor({ state: "hidden" });
         },
@@ -226,7 +221,7 @@ Deno.test({
         assert.match(await hint.textContent() ?? "", /“ada” belongs to an account/);
         await guest.locator("#join-error", { hasText: "sign in to use it" }).waitFor();
         await guest.getByRole("button", { name: "Sign in with a passkey" }).waitFor();
-        await noViolations(guest, "a guest refused an account's name");
+        await expectNoAxeViolations(guest, "a guest refused an account's name");
         // Another name works.
         await guest.fill("#name-input", "Grace");
         await guest.press("#name-input", "Enter");
@@ -247,7 +242,7 @@ Deno.test({
           await page.locator("#members li", { hasText: "Ada" }).first().waitFor();
           await waitForCount(page, "#members li", 1);
         }
-        await noViolations(tab2, "a second tab of the account");
+        await expectNoAxeViolations(tab2, "a second tab of the account");
       });
 
       await t.step("signing out in one tab ends both; the other profile stays", async () => {
@@ -263,7 +258,7 @@ Deno.test({
           });
         }
         assert.equal((await me(ada)).status, 401);
-        await noViolations(ada, "signed out");
+        await expectNoAxeViolations(ada, "signed out");
         // No reconnect loop: the tab stays offline until a name is chosen.
         assert.equal(await ada.locator('#status[data-state="offline"]').count(), 1);
         assert.equal((await me(other)).status, 200, "another browser's session stays");
@@ -346,7 +341,7 @@ Deno.test({
         await other.locator("#my-name", { hasText: "Ada L" }).waitFor();
         await dialog.getByRole("heading", { name: "Signed in as Ada L" }).waitFor();
         await other.locator("#members li", { hasText: "Ada L" }).waitFor();
-        await noViolations(other, "renamed");
+        await expectNoAxeViolations(other, "renamed");
         await other.keyboard.press("Escape");
         await dialog.waitFor({ state: "hidden" });
       });
@@ -366,7 +361,7 @@ Deno.test({
         await dialog.waitFor();
         const box = await dialog.boundingBox();
         assert.ok(box && box.x >= 0 && box.x + box.width <= 390, JSON.stringify(box));
-        await noViolations(other, "the panel at phone width");
+        await expectNoAxeViolations(other, "the panel at phone width");
         await other.keyboard.press("Escape");
       });
 

@@ -13,8 +13,8 @@ import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { startProcess } from "./process.ts";
 import {
-  checkAxe,
   cspViolations,
+  expectNoAxeViolations,
   focusedAttribute,
   instrument,
   joinAs,
@@ -31,12 +31,6 @@ import {
   waitForText,
   waitOnline,
 } from "./browser_helpers.ts";
-
-async function noViolations(page: Page, state: string): Promise<void> {
-  const violations = await checkAxe(page);
-  assert.deepEqual(violations, [], `axe, ${state}: ${JSON.stringify(violations, null, 2)}`);
-  console.log(`axe: 0 violations (${state})`);
-}
 
 /** The sidebar's link to the conversation with `name` (its name starts with `@name`). */
 function directLink(page: Page, name: string, rest = "") {
@@ -88,7 +82,7 @@ Deno.test({
             "message",
             "first item focused",
           );
-          await noViolations(tab1, "a member's actions menu");
+          await expectNoAxeViolations(tab1, "a member's actions menu");
           await tab1.keyboard.press("Enter");
           await directLink(tab1, "bob").and(tab1.locator('[aria-current="page"]')).waitFor();
           await tab1.locator('#room-name[data-direct="true"]', { hasText: "bob" }).waitFor();
@@ -98,7 +92,7 @@ Deno.test({
             await tab1.getByRole("heading", { name: "Direct messages" }).count(),
             1,
           );
-          await noViolations(tab1, "a conversation opened");
+          await expectNoAxeViolations(tab1, "a conversation opened");
         },
       );
 
@@ -119,7 +113,7 @@ Deno.test({
           "not in the lobby",
         );
         await shot(tab2, "direct-arrived-light");
-        await noViolations(tab2, "a conversation arrived");
+        await expectNoAxeViolations(tab2, "a conversation arrived");
       });
 
       await t.step("bob opens it and replies; ada reads the reply", async () => {
@@ -182,8 +176,8 @@ Deno.test({
           await failed.waitFor();
           assert.match(await failed.locator(".failure-text").textContent() ?? "", /blocked/);
           await shot(tab2, "blocked-light");
-          await noViolations(tab2, "a blocked user's message collapsed");
-          await noViolations(tab1, "a direct message refused");
+          await expectNoAxeViolations(tab2, "a blocked user's message collapsed");
+          await expectNoAxeViolations(tab1, "a direct message refused");
         },
       );
 
@@ -197,7 +191,7 @@ Deno.test({
         const unblock = tab2.getByRole("menuitem", { name: "Unblock ada" });
         await unblock.waitFor();
         assert.equal(await tab2.getByRole("menuitem", { name: "Reply" }).isVisible(), false);
-        await noViolations(tab2, "a blocked message's menu");
+        await expectNoAxeViolations(tab2, "a blocked message's menu");
         await tab2.keyboard.press("Enter");
         await waitForText(tab2, "anyone around?");
         await tab2.locator("#members li", { hasText: "(blocked)" }).waitFor({ state: "detached" });
@@ -207,13 +201,13 @@ Deno.test({
         await directLink(tab1, "bob").click();
         await tab1.emulateMedia({ colorScheme: "dark" });
         await shot(tab1, "direct-dark");
-        await noViolations(tab1, "a conversation, dark");
+        await expectNoAxeViolations(tab1, "a conversation, dark");
         await tab1.setViewportSize({ width: 390, height: 844 });
         await shot(tab1, "direct-phone");
         await tab1.locator("#rooms-toggle").click();
         await tab1.locator("#rooms-nav:not([data-sliding])").waitFor();
         await shot(tab1, "direct-phone-drawer-dark");
-        await noViolations(tab1, "phone drawer with a conversation, dark");
+        await expectNoAxeViolations(tab1, "phone drawer with a conversation, dark");
         await tab1.keyboard.press("Escape");
         await tab1.emulateMedia({ colorScheme: "light" });
         await tab1.setViewportSize({ width: 900, height: 640 });

@@ -11,8 +11,8 @@ import type { Page } from "playwright-core";
 import { ONE_ADDRESS_LIFTED_ENV } from "./helpers.ts";
 import { startProcess } from "./process.ts";
 import {
-  checkAxe,
   cspViolations,
+  expectNoAxeViolations,
   instrument,
   joinAs,
   launch,
@@ -61,13 +61,6 @@ async function ids(page: Page): Promise<number[]> {
     "#messages li.message",
     (items) => items.map((li) => Number(li.getAttribute("data-id"))),
   );
-}
-
-/** Fails with the violations when axe finds any. */
-async function noViolations(page: Page, state: string): Promise<void> {
-  const violations = await checkAxe(page);
-  assert.deepEqual(violations, [], `axe, ${state}: ${JSON.stringify(violations, null, 2)}`);
-  console.log(`axe: 0 violations (${state})`);
 }
 
 /** The resolved `direction` of an element: what `dir="auto"` made of its text. */
@@ -149,7 +142,7 @@ Deno.test({
           (li) => li.nextElementSibling?.querySelector(".text")?.textContent,
         );
         assert.equal(after, "are you still reading?");
-        await noViolations(ada, "scrolled up with the new-messages button");
+        await expectNoAxeViolations(ada, "scrolled up with the new-messages button");
         await shot(ada, "scrolled-up-new-messages");
         await ada.click("#jump-new");
         await ada.waitForSelector("#jump-new", { state: "hidden" });
@@ -217,7 +210,7 @@ Deno.test({
           await history.waitFor();
           assert.match(await history.textContent() ?? "", /2 members/);
           assert.equal(await history.getAttribute("aria-current"), "page");
-          await noViolations(ada, "room switcher open");
+          await expectNoAxeViolations(ada, "room switcher open");
           await shot(ada, "room-switcher");
 
           await ada.fill("#room-input", "a\u200Bb");
@@ -289,7 +282,7 @@ Deno.test({
         assert.equal(await menu.locator('[data-action="edit"]').isHidden(), true, "not bob's");
         assert.equal(await menu.locator('[data-action="delete"]').isHidden(), true);
         assert.equal(await focused(bob), "BUTTON", "the menu has the focus");
-        await noViolations(bob, "message menu open");
+        await expectNoAxeViolations(bob, "message menu open");
         await shot(bob, "message-menu");
         await menu.locator('[data-emoji="👍"]').click();
         const chip = (page: Page) =>
@@ -311,7 +304,7 @@ Deno.test({
         await bob.locator('#message-menu [data-action="reply"]').click();
         await bob.locator("#composer-mode", { hasText: "Replying to ada: hello world" }).waitFor();
         assert.equal(await focused(bob), "text-input");
-        await noViolations(bob, "reply composing");
+        await expectNoAxeViolations(bob, "reply composing");
         await shot(bob, "reply-composing");
         await type(bob, "agreed");
         const quote = messageItem(ada, "agreed").locator(".quote");
@@ -346,7 +339,7 @@ Deno.test({
         await ada.waitForSelector("#delete-dialog[open]");
         assert.equal(await ada.textContent("#delete-quote"), "hello world");
         assert.equal(await focused(ada), "delete-cancel");
-        await noViolations(ada, "delete dialog open");
+        await expectNoAxeViolations(ada, "delete dialog open");
         await shot(ada, "delete-dialog");
         await ada.keyboard.press("Escape");
         await ada.waitForSelector("#delete-dialog:not([open])", { state: "attached" });
@@ -383,15 +376,15 @@ Deno.test({
         await toggle.click();
         assert.equal(await toggle.getAttribute("aria-expanded"), "true");
         await ada.locator("#members li", { hasText: "bob" }).waitFor();
-        await noViolations(ada, "phone width, members open");
+        await expectNoAxeViolations(ada, "phone width, members open");
         await shot(ada, "phone-members-open");
         await toggle.click();
         await ada.emulateMedia({ colorScheme: "dark" });
         await shot(ada, "phone-dark");
-        await noViolations(ada, "phone width, dark");
+        await expectNoAxeViolations(ada, "phone width, dark");
         await ada.setViewportSize({ width: 900, height: 640 });
         await shot(ada, "desktop-dark");
-        await noViolations(ada, "desktop, dark");
+        await expectNoAxeViolations(ada, "desktop, dark");
       });
 
       for (const page of [ada, bob]) assert.deepEqual(await cspViolations(page), []);
@@ -424,7 +417,7 @@ Deno.test({
         await page.locator("#connection", { hasText: "Connection lost" }).waitFor();
         await page.locator("#reconnect-now", { hasText: "Reconnect now" }).waitFor();
         await type(page, "written while offline");
-        await noViolations(page, "connection banner");
+        await expectNoAxeViolations(page, "connection banner");
         const path = `${dir}/connection-banner.png`;
         await page.screenshot({ path });
         console.log(`Screenshot: ${path}`);

@@ -193,6 +193,15 @@ export async function checkAxe(page: Page): Promise<AxeViolation[]> {
   });
 }
 
+/** Fails with axe's violations when it finds any on the page, in the state `state`. */
+export async function expectNoAxeViolations(page: Page, state: string): Promise<void> {
+  const violations = await checkAxe(page);
+  if (violations.length > 0) {
+    throw new Error(`axe, ${state}: ${JSON.stringify(violations, null, 2)}`);
+  }
+  console.log(`axe: 0 violations (${state})`);
+}
+
 /**
  * Before any page of `context` loads: records CSP violations (in
  * `__cspViolations`) and the notifications shown and permission requests

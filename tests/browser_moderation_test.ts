@@ -16,8 +16,8 @@ import { SignJWT } from "jose";
 import { startProcess } from "./process.ts";
 import { TestClient } from "./helpers.ts";
 import {
-  checkAxe,
   cspViolations,
+  expectNoAxeViolations,
   focusedAttribute,
   instrument,
   launch,
@@ -37,12 +37,6 @@ const SECRET = "browser moderation test secret";
 async function token(claims: Record<string, unknown>): Promise<string> {
   return await new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h")
     .sign(new TextEncoder().encode(SECRET));
-}
-
-async function noViolations(page: Page, state: string): Promise<void> {
-  const violations = await checkAxe(page);
-  assert.deepEqual(violations, [], `axe, ${state}: ${JSON.stringify(violations, null, 2)}`);
-  console.log(`axe: 0 violations (${state})`);
 }
 
 /** Signs in through the nickname dialog, which asks for a token on a server with JWT auth. */
@@ -120,14 +114,14 @@ Deno.test({
           await tab1.locator("#members li", { hasText: "bob" }).waitFor();
           assert.equal(await tab1.locator("#moderation-open").isVisible(), true);
           assert.equal(await tab2.locator("#moderation-open").isVisible(), false);
-          await noViolations(tab2, "roles in the member list");
+          await expectNoAxeViolations(tab2, "roles in the member list");
         },
       );
 
       await t.step("the topic, set in the panel, sits in the header", async () => {
         await tab1.locator("#moderation-open").click();
         await tab1.locator("#moderation-dialog[open]").waitFor();
-        await noViolations(tab1, "the moderation panel");
+        await expectNoAxeViolations(tab1, "the moderation panel");
         await tab1.getByLabel("Topic", { exact: true }).fill("Be kind. No spam.");
         await tab1.getByRole("button", { name: "Set", exact: true }).click();
         await tab2.locator("#topic-text", { hasText: "Be kind. No spam." }).waitFor();
@@ -168,7 +162,7 @@ Deno.test({
             /^Reported by bob at \d\d:\d\d: spam$/,
           );
           await shot(tab1, "reports-light");
-          await noViolations(tab1, "two open reports");
+          await expectNoAxeViolations(tab1, "two open reports");
           await reports.nth(0).getByRole("button", { name: "Dismiss" }).click();
           await tab1.locator("#reports-list li.report").filter({ hasText: "buy cheap" }).waitFor({
             state: "detached",
@@ -197,7 +191,7 @@ Deno.test({
         await type(tab2, "second");
         await messageItem(tab2, "second").and(tab2.locator('[data-state="pending"]')).waitFor();
         await shot(tab2, "slow-mode-light");
-        await noViolations(tab2, "slow mode, a message waiting");
+        await expectNoAxeViolations(tab2, "slow mode, a message waiting");
         // Off: the waiting message goes at once.
         await tab1.locator("#moderation-open").click();
         await tab1.getByLabel("Slow mode", { exact: true }).selectOption({ label: "Off" });
@@ -218,7 +212,7 @@ Deno.test({
         assert.equal(await sidebar(tab2).getByRole("link").count(), 0);
         await tab1.locator("li.mod-notice", { hasText: "ada removed bob from the room: cool down" })
           .waitFor();
-        await noViolations(tab2, "kicked, in no room");
+        await expectNoAxeViolations(tab2, "kicked, in no room");
         await tab2.getByRole("button", { name: "Join #lobby again" }).click();
         await roomLink(tab2, "lobby").and(tab2.locator('[aria-current="page"]')).waitFor();
         await tab2.locator("#text-input:not([disabled])").waitFor();
@@ -238,10 +232,10 @@ Deno.test({
         await tab2.locator("li.mod-notice", { hasText: "ada muted bob for 1 hour: spam" })
           .waitFor();
         await shot(tab2, "muted-light");
-        await noViolations(tab2, "muted");
+        await expectNoAxeViolations(tab2, "muted");
         await tab2.emulateMedia({ colorScheme: "dark" });
         await shot(tab2, "muted-dark");
-        await noViolations(tab2, "muted, dark");
+        await expectNoAxeViolations(tab2, "muted, dark");
         await tab2.emulateMedia({ colorScheme: "light" });
       });
 
@@ -268,7 +262,7 @@ Deno.test({
           });
           await refused.waitFor();
           await shot(tab2, "banned-light");
-          await noViolations(tab2, "the ban, refused again");
+          await expectNoAxeViolations(tab2, "the ban, refused again");
           await tab2.keyboard.press("Escape");
         },
       );
@@ -277,13 +271,13 @@ Deno.test({
         await tab1.emulateMedia({ colorScheme: "dark" });
         await tab1.locator("#moderation-open").click();
         await shot(tab1, "moderation-dark");
-        await noViolations(tab1, "the moderation panel, dark");
+        await expectNoAxeViolations(tab1, "the moderation panel, dark");
         await tab1.keyboard.press("Escape");
         await tab1.setViewportSize({ width: 390, height: 844 });
         await messageItem(tab1, "second").locator(".menu-button").click();
         await tab1.getByRole("menuitem", { name: "Mute bob…" }).waitFor();
         await shot(tab1, "moderation-menu-phone-dark");
-        await noViolations(tab1, "a message's menu for a moderator, phone, dark");
+        await expectNoAxeViolations(tab1, "a message's menu for a moderator, phone, dark");
         await tab1.keyboard.press("Escape");
         await tab1.emulateMedia({ colorScheme: "light" });
         await shot(tab1, "moderation-phone-light");

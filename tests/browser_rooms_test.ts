@@ -14,8 +14,8 @@ import type { Page } from "playwright-core";
 import { startProcess } from "./process.ts";
 import { TestClient } from "./helpers.ts";
 import {
-  checkAxe,
   cspViolations,
+  expectNoAxeViolations,
   focusedAttribute,
   instrument,
   joinAs,
@@ -33,13 +33,6 @@ import {
   waitOffline,
   waitOnline,
 } from "./browser_helpers.ts";
-
-/** Fails with the violations when axe finds any. */
-async function noViolations(page: Page, state: string): Promise<void> {
-  const violations = await checkAxe(page);
-  assert.deepEqual(violations, [], `axe, ${state}: ${JSON.stringify(violations, null, 2)}`);
-  console.log(`axe: 0 violations (${state})`);
-}
 
 /** Posts `count` messages (`a 1` … `a N`) to `room` as `name`, then leaves. */
 async function seed(wsUrl: string, room: string, name: string, count: number): Promise<void> {
@@ -120,7 +113,7 @@ Deno.test({
         await roomLink(tab1, "b").and(tab1.getByRole("link", { name: /, 1 unread$/ })).waitFor();
         assert.equal(await tab1.locator("#messages .text", { hasText: "hello b" }).count(), 0);
         assert.match(await tab1.title(), /^\(1\) #a – Deno Chat$/);
-        await noViolations(tab1, "sidebar with an unread room");
+        await expectNoAxeViolations(tab1, "sidebar with an unread room");
       });
 
       await t.step("a mention in #b notifies: the tab title, a notification", async () => {
@@ -136,7 +129,7 @@ Deno.test({
         ]);
         assert.match(await tab1.title(), /^\(2, 1 mention\) #a – Deno Chat$/);
         await shot(tab1, "sidebar-light");
-        await noViolations(tab1, "sidebar with a mention");
+        await expectNoAxeViolations(tab1, "sidebar with a mention");
       });
 
       await t.step("switching is instant and each room comes back where it was", async () => {
@@ -171,7 +164,7 @@ Deno.test({
           await tab1.locator('#room-list a[href="#b"]').textContent() ?? "",
           /2 members.*joined/,
         );
-        await noViolations(tab1, "room directory");
+        await expectNoAxeViolations(tab1, "room directory");
         await archive.click();
         await roomLink(tab1, "archive").and(tab1.locator('[aria-current="page"]')).waitFor();
         await waitForText(tab1, "archive 3");
@@ -240,7 +233,7 @@ Deno.test({
       await t.step("dark mode, and at phone width the sidebar is a drawer", async () => {
         await tab1.emulateMedia({ colorScheme: "dark" });
         await shot(tab1, "sidebar-dark");
-        await noViolations(tab1, "sidebar, dark");
+        await expectNoAxeViolations(tab1, "sidebar, dark");
         await tab1.emulateMedia({ colorScheme: "light" });
         await tab1.setViewportSize({ width: 390, height: 844 });
         const toggle = tab1.locator("#rooms-toggle");
@@ -258,11 +251,11 @@ Deno.test({
           "page",
           "the room in view has the focus",
         );
-        await noViolations(tab1, "phone drawer open");
+        await expectNoAxeViolations(tab1, "phone drawer open");
         await shot(tab1, "phone-drawer");
         await tab1.emulateMedia({ colorScheme: "dark" });
         await shot(tab1, "phone-drawer-dark");
-        await noViolations(tab1, "phone drawer open, dark");
+        await expectNoAxeViolations(tab1, "phone drawer open, dark");
         await tab1.emulateMedia({ colorScheme: "light" });
         await tab1.keyboard.press("Escape");
         await sidebar(tab1).waitFor({ state: "hidden" });

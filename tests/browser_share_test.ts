@@ -13,8 +13,8 @@ import type { Page } from "playwright-core";
 import { ONE_ADDRESS_LIFTED_ENV } from "./helpers.ts";
 import { startProcess } from "./process.ts";
 import {
-  checkAxe,
   cspViolations,
+  expectNoAxeViolations,
   focusedAttribute,
   instrument,
   joinAs,
@@ -30,13 +30,6 @@ import {
   waitNothingPending,
   waitOnline,
 } from "./browser_helpers.ts";
-
-/** Fails with the violations when axe finds any. */
-async function noViolations(page: Page, state: string): Promise<void> {
-  const violations = await checkAxe(page);
-  assert.deepEqual(violations, [], `axe, ${state}: ${JSON.stringify(violations, null, 2)}`);
-  console.log(`axe: 0 violations (${state})`);
-}
 
 /** Pastes a 40×20 PNG, drawn in the page, into the composer. */
 async function pastePng(page: Page, name: string): Promise<void> {
@@ -128,7 +121,7 @@ Deno.test({
           await pastePng(ada, "dot.png");
           const chip = ada.locator("#pending-files li", { hasText: "dot.png" });
           await chip.waitFor();
-          await noViolations(ada, "a file uploading or ready in the composer");
+          await expectNoAxeViolations(ada, "a file uploading or ready in the composer");
           await sendWhenReady(ada, 1);
           const img = bob.locator('#messages li.message .attachments img[alt="dot.png"]');
           await img.waitFor();
@@ -144,7 +137,7 @@ Deno.test({
           );
           const link = bob.locator("#messages .attachment-image").first();
           assert.match((await link.getAttribute("href")) ?? "", /^blob:/);
-          await noViolations(bob, "an image in a message");
+          await expectNoAxeViolations(bob, "an image in a message");
           await shot(bob, "image");
         },
       );
@@ -162,7 +155,7 @@ Deno.test({
         assert.equal(download.suggestedFilename(), "notes.pdf");
         const path = await download.path();
         assert.equal(await Deno.readTextFile(path), PDF);
-        await noViolations(ada, "a file chip in a message");
+        await expectNoAxeViolations(ada, "a file chip in a message");
       });
 
       await t.step("an SVG is a file to download, never an image", async () => {
@@ -190,7 +183,7 @@ Deno.test({
           (await chip.locator(".upload-state").textContent()) ?? "",
           /type is not allowed, or does not match its name/,
         );
-        await noViolations(ada, "a refused upload");
+        await expectNoAxeViolations(ada, "a refused upload");
         await shot(ada, "refused-upload");
         await chip.getByRole("button", { name: "Remove fake.png" }).click();
         await ada.locator("#pending-files").waitFor({ state: "hidden" });
@@ -209,7 +202,7 @@ Deno.test({
           await bob.click("#emoji-button");
           const search = bob.getByRole("combobox", { name: "Search emoji" });
           await search.waitFor();
-          await noViolations(bob, "the emoji picker open");
+          await expectNoAxeViolations(bob, "the emoji picker open");
           await shot(bob, "picker");
           await search.fill("tada");
           await bob.locator('.emoji-option[aria-selected="true"][data-emoji="🎉"]').waitFor();
@@ -223,7 +216,7 @@ Deno.test({
           await bob.locator("#text-input").pressSequentially(" :rocket");
           const suggestion = bob.getByRole("option", { name: /🚀/ }).first();
           await suggestion.waitFor();
-          await noViolations(bob, "shortcode suggestions");
+          await expectNoAxeViolations(bob, "shortcode suggestions");
           await shot(bob, "suggestions");
           await bob.press("#text-input", "Tab");
           assert.equal(await bob.inputValue("#text-input"), "party 🎉 🚀");
@@ -241,7 +234,7 @@ Deno.test({
         await search.fill("avocado");
         await search.press("Enter");
         await messageItem(bob, "party 🎉").locator('.reaction[data-emoji="🥑"]').waitFor();
-        await noViolations(ada, "a reaction from the picker");
+        await expectNoAxeViolations(ada, "a reaction from the picker");
       });
 
       await t.step("/ opens the search; a result jumps to its message, highlighted", async () => {
@@ -274,7 +267,7 @@ Deno.test({
         const result = bobPage.locator(".search-result", { hasText: "this is bold" });
         await result.waitFor();
         assert.match((await result.textContent()) ?? "", /#share/);
-        await noViolations(bobPage, "search results");
+        await expectNoAxeViolations(bobPage, "search results");
         await shot(bobPage, "search");
         await box.press("ArrowDown");
         await bobPage.keyboard.press("Enter");
@@ -290,7 +283,7 @@ Deno.test({
           frames.some((f) => f.type === "history" && f.around === id),
           `history {around: ${id}} was asked for: ${JSON.stringify(frames.map((f) => f.type))}`,
         );
-        await noViolations(bobPage, "a found message highlighted");
+        await expectNoAxeViolations(bobPage, "a found message highlighted");
         await shot(bobPage, "found");
         await bobPage.close();
       });

@@ -1,9 +1,13 @@
 /**
- * Helpers for the page's client tests (`client_test.ts`, `client_rooms_test.ts`):
- * awaiting a client's events, and sockets the test can tap, cut or script.
+ * Helpers for the page's client tests (`client_test.ts`, `client_rooms_test.ts`,
+ * …): awaiting a client's events, sockets the test can tap, cut or script, and
+ * the scripted server's cast: ada (the client) and bob, their frames, and a
+ * client of the scripted server.
  *
  * @module
  */
+import { ChatClient, memoryStorage } from "../static/chat_client.js";
+import type { KeyValueStorage } from "../static/session.js";
 import { within } from "./helpers.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -132,4 +136,64 @@ export class ScriptedSocket extends EventTarget {
     const data = JSON.stringify(messages.length === 1 ? messages[0] : messages);
     this.dispatchEvent(new MessageEvent("message", { data }));
   }
+}
+
+/** The scripted server's users: ada is the client under test, bob someone else. */
+export const ADA = { id: "u1", name: "ada" };
+/** See {@linkcode ADA}. */
+export const BOB = { id: "u2", name: "bob" };
+
+/** A message of `room` from `who`, as the server sends it. */
+export function roomMessage(room: string, id: number, who = BOB, text = `${room}${id}`) {
+  return {
+    type: "message",
+    id,
+    room,
+    userId: who.id,
+    name: who.name,
+    text,
+    ts: 0,
+    cid: `c${room}${id}`,
+  };
+}
+
+/** A welcome to `room` for ada, with bob there too and nothing read yet. */
+export function welcomeAda(
+  room: string,
+  history: unknown[] = [],
+  extra: Record<string, unknown> = {},
+) {
+  return {
+    type: "welcome",
+    id: ADA.id,
+    token: "t1",
+    room,
+    name: ADA.name,
+    members: [ADA, BOB],
+    history,
+    epoch: "e1",
+    readId: 0,
+    ...extra,
+  };
+}
+
+/**
+ * A client of the scripted server, as ada, in `rooms` (the first in view);
+ * it reconnects only when the test says so (its backoff is a minute).
+ */
+export function scriptedClient(
+  rooms: string[] = ["lobby"],
+  options: { storage?: KeyValueStorage; rateLimitMs?: number } = {},
+): ChatClient {
+  ScriptedSocket.all = [];
+  return new ChatClient({
+    url: "ws://scripted/ws",
+    room: rooms[0],
+    rooms: rooms.slice(1),
+    name: ADA.name,
+    storage: options.storage ?? memoryStorage(),
+    WebSocket: ScriptedSocket as unknown as typeof WebSocket,
+    backoffMs: [60_000],
+    ...(options.rateLimitMs === undefined ? {} : { rateLimitMs: options.rateLimitMs }),
+  });
 }

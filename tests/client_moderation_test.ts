@@ -11,10 +11,15 @@ import assert from "node:assert/strict";
 import { ChatClient, memoryStorage } from "../static/chat_client.js";
 import { modNotice } from "../static/moderation_text.js";
 import { startServer } from "./helpers.ts";
-import { type Detail, next, ScriptedSocket } from "./client_helpers.ts";
-
-const ada = { id: "u1", name: "ada" };
-const bob = { id: "u2", name: "bob" };
+import {
+  ADA as ada,
+  BOB as bob,
+  type Detail,
+  next,
+  scriptedClient,
+  ScriptedSocket,
+  welcomeAda,
+} from "./client_helpers.ts";
 
 const msg = (id: number, who = bob, text = `m${id}`) => ({
   type: "message",
@@ -35,30 +40,12 @@ const act = (id: number, fields: Record<string, unknown>) => ({
   ...fields,
 });
 
-const welcome = (extra: Record<string, unknown> = {}) => ({
-  type: "welcome",
-  id: ada.id,
-  token: "t1",
-  room: "lobby",
-  name: "ada",
-  members: [ada, { ...bob, role: "owner" }],
-  history: [],
-  epoch: "e1",
-  readId: 0,
-  ...extra,
-});
+/** A welcome to the lobby for ada, bob its owner. */
+const welcome = (extra: Record<string, unknown> = {}) =>
+  welcomeAda("lobby", [], { members: [ada, { ...bob, role: "owner" }], ...extra });
 
-function scripted(storage = memoryStorage()) {
-  ScriptedSocket.all = [];
-  return new ChatClient({
-    url: "ws://scripted/ws",
-    room: "lobby",
-    name: "ada",
-    storage,
-    WebSocket: ScriptedSocket as unknown as typeof WebSocket,
-    backoffMs: [60_000],
-  });
-}
+/** A client of the scripted server in the lobby. */
+const scripted = (storage = memoryStorage()) => scriptedClient(["lobby"], { storage });
 
 function collect(client: EventTarget, type: string): Detail[] {
   const seen: Detail[] = [];

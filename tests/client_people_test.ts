@@ -10,48 +10,18 @@
 import assert from "node:assert/strict";
 import { ChatClient, dmRoom, memoryStorage } from "../static/chat_client.js";
 import { startServer, type TestServer } from "./helpers.ts";
-import { type Detail, next, ScriptedSocket } from "./client_helpers.ts";
+import {
+  ADA as ada,
+  BOB as bob,
+  type Detail,
+  next,
+  roomMessage as msg,
+  scriptedClient,
+  ScriptedSocket,
+  welcomeAda as welcome,
+} from "./client_helpers.ts";
 
-const ada = { id: "u1", name: "ada" };
-const bob = { id: "u2", name: "bob" };
 const DM = "dm:u1:u2";
-
-const msg = (room: string, id: number, who = bob, text = `${room}${id}`) => ({
-  type: "message",
-  id,
-  room,
-  userId: who.id,
-  name: who.name,
-  text,
-  ts: 0,
-  cid: `c${room}${id}`,
-});
-
-const welcome = (room: string, history: unknown[] = [], extra: Record<string, unknown> = {}) => ({
-  type: "welcome",
-  id: ada.id,
-  token: "t1",
-  room,
-  name: "ada",
-  members: [ada, bob],
-  history,
-  epoch: "e1",
-  readId: 0,
-  ...extra,
-});
-
-function scripted(rooms: string[], storage = memoryStorage()) {
-  ScriptedSocket.all = [];
-  return new ChatClient({
-    url: "ws://scripted/ws",
-    room: rooms[0],
-    rooms: rooms.slice(1),
-    name: "ada",
-    storage,
-    WebSocket: ScriptedSocket as unknown as typeof WebSocket,
-    backoffMs: [60_000],
-  });
-}
 
 /** Every event of `types` as `[type, detail]`, in order. */
 function events(client: EventTarget, ...types: string[]): [string, Detail][] {
@@ -64,7 +34,7 @@ function events(client: EventTarget, ...types: string[]): [string, Detail][] {
 
 Deno.test("a conversation the server brings the client into is taken in unasked, unread like a mention, and rejoined after a reload", async () => {
   const storage = memoryStorage();
-  const client = scripted(["lobby"], storage);
+  const client = scriptedClient(["lobby"], { storage });
   const seen = events(client, "direct", "message", "unread");
   try {
     client.start();
@@ -103,7 +73,7 @@ Deno.test("a conversation the server brings the client into is taken in unasked,
   }
 
   // A reload: the conversation is joined again, resumed, its peer known before the welcome.
-  const again = scripted(["lobby"], storage);
+  const again = scriptedClient(["lobby"], { storage });
   try {
     assert.deepEqual(again.joinedRooms, ["lobby", DM]);
     assert.equal(again.roomState(DM)?.peer?.name, "robert");
@@ -118,7 +88,7 @@ Deno.test("a conversation the server brings the client into is taken in unasked,
 });
 
 Deno.test("direct(): a known conversation is shown at once, another is asked for; refusals say why", async () => {
-  const client = scripted(["lobby"]);
+  const client = scriptedClient(["lobby"]);
   const seen = events(client, "direct", "direct-error", "rooms-changed");
   try {
     assert.equal(client.direct("bob"), false, "offline");
@@ -170,7 +140,7 @@ Deno.test("direct(): a known conversation is shown at once, another is asked for
 Deno.test("blocks: kept per tab, sent again on every connection, the server's list taken; their messages and conversations are out", async () => {
   const storage = memoryStorage();
   storage.setItem("chat.blocks", JSON.stringify([{ id: "u9", name: "eve" }]));
-  const client = scripted(["lobby"], storage);
+  const client = scriptedClient(["lobby"], { storage });
   const seen = events(client, "blocks", "unread");
   try {
     client.start();
@@ -246,7 +216,7 @@ Deno.test("blocks: kept per tab, sent again on every connection, the server's li
 
 Deno.test("read positions: welcome.readId counts, read from another connection takes unread down, marking read is sent throttled", async () => {
   const storage = memoryStorage();
-  const client = scripted(["lobby"], storage);
+  const client = scriptedClient(["lobby"], { storage });
   try {
     client.start();
     const socket = ScriptedSocket.all[0];

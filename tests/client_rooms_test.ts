@@ -10,49 +10,17 @@ import { ChatClient, memoryStorage } from "../static/chat_client.js";
 import { KvHistory } from "../src/store/kv_history.ts";
 import type { HistoryStore } from "../src/store/history.ts";
 import { startServer, TestClient, within } from "./helpers.ts";
-import { type Detail, next, ScriptedSocket, TappedSocket } from "./client_helpers.ts";
-
-const ada = { id: "u1", name: "ada" };
-const bob = { id: "u2", name: "bob" };
-
-/** A message of `room` from `who`, as the server sends it. */
-const msg = (room: string, id: number, who = bob, text = `${room}${id}`) => ({
-  type: "message",
-  id,
-  room,
-  userId: who.id,
-  name: who.name,
-  text,
-  ts: 0,
-  cid: `c${room}${id}`,
-});
-
-/** A welcome to `room` for ada. */
-const welcome = (room: string, history: unknown[] = [], extra: Record<string, unknown> = {}) => ({
-  type: "welcome",
-  id: ada.id,
-  token: "t1",
-  room,
-  name: "ada",
-  members: [ada, bob],
-  history,
-  epoch: "e1",
-  ...extra,
-});
-
-/** A client of the scripted server, in `rooms` (the first in view). */
-function scripted(rooms: string[], storage = memoryStorage()) {
-  ScriptedSocket.all = [];
-  return new ChatClient({
-    url: "ws://scripted/ws",
-    room: rooms[0],
-    rooms: rooms.slice(1),
-    name: "ada",
-    storage,
-    WebSocket: ScriptedSocket as unknown as typeof WebSocket,
-    backoffMs: [60_000],
-  });
-}
+import {
+  ADA as ada,
+  BOB as bob,
+  type Detail,
+  next,
+  roomMessage as msg,
+  scriptedClient,
+  ScriptedSocket,
+  TappedSocket,
+  welcomeAda as welcome,
+} from "./client_helpers.ts";
 
 /** Every `message` event as `room id text`. */
 function transcript(client: EventTarget): string[] {
@@ -66,7 +34,7 @@ function transcript(client: EventTarget): string[] {
 
 Deno.test("two rooms: the first join names the connection, the next follows; each room gets its own", async () => {
   const storage = memoryStorage();
-  const client = scripted(["a", "b"], storage);
+  const client = scriptedClient(["a", "b"], { storage });
   const seen = transcript(client);
   const unread: Detail[] = [];
   client.addEventListener("unread", (e) => unread.push((e as CustomEvent).detail));
@@ -112,7 +80,7 @@ Deno.test("two rooms: the first join names the connection, the next follows; eac
 });
 
 Deno.test("a later join refused (too many rooms, the name taken there) drops that room only", async () => {
-  const client = scripted(["a", "b", "c"]);
+  const client = scriptedClient(["a", "b", "c"]);
   const errors: Detail[] = [];
   client.addEventListener("room-error", (e) => errors.push((e as CustomEvent).detail));
   try {
@@ -137,7 +105,7 @@ Deno.test("a later join refused (too many rooms, the name taken there) drops tha
 });
 
 Deno.test("a room left while its join is on its way: one leave, no error, nothing shown", async () => {
-  const client = scripted(["a", "b"]);
+  const client = scriptedClient(["a", "b"]);
   const seen = transcript(client);
   const errors: Detail[] = [];
   client.addEventListener("error", (e) => errors.push((e as CustomEvent).detail));
@@ -161,7 +129,7 @@ Deno.test("a room left while its join is on its way: one leave, no error, nothin
 });
 
 Deno.test("history comes in its current state: later changes fold on top once", async () => {
-  const client = scripted(["a"]);
+  const client = scriptedClient(["a"]);
   try {
     client.start();
     const socket = ScriptedSocket.all[0];

@@ -9,11 +9,20 @@
  * what the room holds, apart when they do not.
  */
 import assert from "node:assert/strict";
-import { ChatClient, memoryStorage } from "../static/chat_client.js";
-import { type Detail, next, ScriptedSocket } from "./client_helpers.ts";
+import { memoryStorage } from "../static/chat_client.js";
+import {
+  ADA as ada,
+  BOB as bob,
+  type Detail,
+  next,
+  scriptedClient,
+  ScriptedSocket,
+  welcomeAda,
+} from "./client_helpers.ts";
 
-const ada = { id: "u1", name: "ada" };
-const bob = { id: "u2", name: "bob" };
+/** A welcome to `room` (the lobby unless said) for ada. */
+const welcome = (room = "lobby", history: unknown[] = [], extra: Record<string, unknown> = {}) =>
+  welcomeAda(room, history, extra);
 
 const cat = { id: "f1", name: "cat.png", size: 48213, type: "image/png", width: 800, height: 600 };
 const pdf = { id: "f2", name: "report.pdf", size: 1200, type: "application/pdf" };
@@ -31,33 +40,6 @@ const msg = (id: number, extra: Record<string, unknown> = {}, room = "lobby", wh
   ...extra,
 });
 
-const welcome = (room = "lobby", history: unknown[] = [], extra: Record<string, unknown> = {}) => ({
-  type: "welcome",
-  id: ada.id,
-  token: "t1",
-  room,
-  name: "ada",
-  members: [ada, bob],
-  history,
-  epoch: "e1",
-  readId: 0,
-  ...extra,
-});
-
-function scripted(storage = memoryStorage(), rooms = ["lobby"]) {
-  ScriptedSocket.all = [];
-  return new ChatClient({
-    url: "ws://scripted/ws",
-    room: rooms[0],
-    rooms: rooms.slice(1),
-    name: "ada",
-    storage,
-    WebSocket: ScriptedSocket as unknown as typeof WebSocket,
-    backoffMs: [60_000],
-    rateLimitMs: 5,
-  });
-}
-
 function collect(client: EventTarget, type: string): Detail[] {
   const seen: Detail[] = [];
   client.addEventListener(type, (e) => seen.push((e as CustomEvent).detail));
@@ -74,7 +56,7 @@ function connect(n: number, rooms: [string, unknown[]][] = [["lobby", []]]) {
 
 Deno.test("a message with files: their ids go as attachments, kept across a drop and a reload, until the ack", async () => {
   const storage = memoryStorage();
-  const client = scripted(storage);
+  const client = scriptedClient(["lobby"], { storage, rateLimitMs: 5 });
   let cid = "";
   try {
     client.start();
@@ -110,7 +92,7 @@ Deno.test("a message with files: their ids go as attachments, kept across a drop
     await client.close();
   }
   // A reload with it still unacknowledged: once more, the same; its message ends it.
-  const again = scripted(storage);
+  const again = scriptedClient(["lobby"], { storage, rateLimitMs: 5 });
   const messages = collect(again, "message");
   try {
     again.start();
@@ -133,7 +115,7 @@ Deno.test("a message with files: their ids go as attachments, kept across a drop
 });
 
 Deno.test("a message's files: well-formed ones kept in order, gone with a delete; a refused say is marked failed", async () => {
-  const client = scripted();
+  const client = scriptedClient(["lobby"], { rateLimitMs: 5 });
   const failed = collect(client, "failed");
   try {
     client.start();
@@ -171,7 +153,7 @@ Deno.test("a message's files: well-formed ones kept in order, gone with a delete
 });
 
 Deno.test("reactions with any emoji: sent, folded, and a refusal dropped with its code", async () => {
-  const client = scripted();
+  const client = scriptedClient(["lobby"], { rateLimitMs: 5 });
   const failed = collect(client, "failed");
   try {
     client.start();
@@ -222,7 +204,7 @@ Deno.test("reactions with any emoji: sent, folded, and a refusal dropped with it
 });
 
 Deno.test("search: one at a time, the newest wins, pages go on with the cursor as it came", async () => {
-  const client = scripted(memoryStorage(), ["lobby", "design"]);
+  const client = scriptedClient(["lobby", "design"], { rateLimitMs: 5 });
   const answers = collect(client, "search");
   const errors = collect(client, "search-error");
   try {
@@ -309,7 +291,7 @@ Deno.test("search: one at a time, the newest wins, pages go on with the cursor a
 });
 
 Deno.test("search: rate_limited goes again after the pause; a drop sends it again once online", async () => {
-  const client = scripted();
+  const client = scriptedClient(["lobby"], { rateLimitMs: 5 });
   const answers = collect(client, "search");
   try {
     client.start();
@@ -346,7 +328,7 @@ Deno.test("search: rate_limited goes again after the pause; a drop sends it agai
 });
 
 Deno.test("around: neighbours that reach the held messages are taken in; others stand apart", async () => {
-  const client = scripted();
+  const client = scriptedClient(["lobby"], { rateLimitMs: 5 });
   const older = collect(client, "older");
   const around = collect(client, "around");
   const errors = collect(client, "around-error");
